@@ -1,0 +1,38 @@
+/* common.h – logging, result codes and small helpers shared by every module.
+ *
+ * Nothing here allocates. Logging goes to stderr (syslog once daemonised);
+ * messages name the input they are about (file, interface, file:line). */
+#ifndef PKTLOG_COMMON_H
+#define PKTLOG_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define PL_VERSION "0.1.0"
+
+enum pl_log_level { PL_LOG_ERR = 0, PL_LOG_WARN = 1, PL_LOG_INFO = 2, PL_LOG_DEBUG = 3 };
+
+/* Messages at or below this level are printed; -v raises it. Default WARN. */
+extern int pl_log_level_max;
+
+void pl_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define pl_err(...)   pl_log(PL_LOG_ERR, __VA_ARGS__)
+#define pl_warn(...)  pl_log(PL_LOG_WARN, __VA_ARGS__)
+#define pl_info(...)  pl_log(PL_LOG_INFO, __VA_ARGS__)
+#define pl_debug(...) pl_log(PL_LOG_DEBUG, __VA_ARGS__)
+
+#define PL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define PL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define PL_NS_PER_SEC 1000000000ULL
+
+/* A borrowed, not NUL-terminated byte string. */
+struct pl_str {
+	const char *p;
+	size_t len;
+};
+#define PL_STR_NULL ((struct pl_str){ NULL, 0 })
+
+#endif

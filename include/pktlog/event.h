@@ -1,0 +1,91 @@
+/* event.h – the transaction record protocols fill and the renderer turns into JSON.
+ *
+ * Contract (proto → event): a protocol fills a struct pl_event whose strings borrow from
+ * the protocol's own transaction storage, and hands it to env->emit(). The event is
+ * rendered synchronously inside emit, so the borrowed strings need only live until emit
+ * returns. Protocols never format JSON; the renderer never parses protocols. */
+#ifndef PKTLOG_EVENT_H
+#define PKTLOG_EVENT_H
+
+#include "pktlog/common.h"
+
+enum pl_event_type { PL_EV_HTTP = 0, PL_EV_MYSQL = 1 };
+
+#define PL_EVENT_MAX_ERRORS 4
+#define PL_EVENT_MAX_HEADERS 40
+
+struct pl_endpoint {
+	uint8_t ip[16];               /* network byte order; IPv4 in the first 4 bytes */
+	uint16_t port;
+	uint64_t bytes;               /* application bytes this side sent in the transaction */
+};
+
+struct pl_header {
+	struct pl_str name;           /* lower-cased */
+	struct pl_str value;          /* already redacted where configured */
+};
+
+struct pl_http_msg {
+	uint64_t bytes;               /* header + body bytes on the wire */
+	uint64_t body_bytes;          /* body bytes (decoded chunk sizes excluded) */
+	struct pl_str mime_type;      /* Content-Type value, or empty */
+	struct pl_header headers[PL_EVENT_MAX_HEADERS];
+	int n_headers;
+};
+
+struct pl_event_http {
+	struct pl_str version;        /* "1.1", "1.0" */
+	struct pl_str method;         /* as sent ("GET") */
+	struct pl_str path;           /* URL path, without the query */
+	struct pl_str query;          /* URL query string, without '?', or empty */
+	struct pl_str host;           /* Host header without port, or empty */
+	uint16_t host_port;           /* port from the Host header, 0 when absent */
+	struct pl_str user_agent;     /* or empty */
+	struct pl_str referrer;       /* or empty */
+	struct pl_str forwarded_ip;   /* first address of X-Forwarded-For, or empty */
+	struct pl_str user_name;      /* from Basic authorization (when not redacted), or empty */
+	bool has_request, has_response;
+	struct pl_http_msg request, response;
+	int status_code;              /* 0 when there is no response */
+	struct pl_str status_phrase;  /* as sent; rendered lower-cased */
+};
+
+struct pl_event {
+	enum pl_event_type type;
+	bool ok;                      /* status "OK" or "Error" */
+	uint8_t af;                   /* 4 or 6 */
+	struct pl_endpoint client, server;
+	uint64_t start_ns;            /* first byte of the request; 0 when there was no request */
+	uint64_t end_ns;              /* last byte of the response; 0 when there was no response */
+	const char *community_id;     /* NUL-terminated, "1:…", owned by the flow */
+	struct pl_str errors[PL_EVENT_MAX_ERRORS]; /* rendered as error.message */
+	int n_errors;
+	struct pl_event_http http;    /* when type == PL_EV_HTTP */
+};
+
+/* Add an error note (e.g. "Unmatched request"); extra notes beyond the cap are dropped. */
+void pl_event_add_error(struct pl_event *ev, const char *msg);
+
+/* Community ID v1 (seed 0) of a TCP connection, written as a NUL-terminated
+ * "1:<base64 sha1>" into out (at least PL_COMMUNITY_ID_LEN bytes). */
+#define PL_COMMUNITY_ID_LEN 32
+void pl_community_id(uint8_t af, const uint8_t *saddr, uint16_t sport,
+		     const uint8_t *daddr, uint16_t dport, char *out);
+
+/* --- JSON rendering (src/event/json.c) --- */
+
+struct pl_json_opts {
+	const char *host_name;        /* host.name, or NULL to omit */
+};
+
+/* Render ev as one line of JSON (no trailing newline) into buf[0..cap). Returns the
+ * length written, or 0 when the event does not fit (the caller counts it). Never
+ * allocates. Strings are escaped; invalid UTF-8 bytes become U+FFFD. */
+size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
+			char *buf, size_t cap);
+
+/* Format ns since the epoch as RFC 3339 UTC with nanoseconds ("2026-11-23T10:54:38.123456789Z").
+ * out must hold 32 bytes. Returns the length. */
+size_t pl_format_time(uint64_t ns, char *out);
+
+#endif

@@ -1,0 +1,34 @@
+/* output.h – where rendered events go: console (stdout), a file, nowhere, later Kafka.
+ *
+ * Contract (event → output): publish(bytes, len, key, topic, ack_token). The output
+ * copies what it needs before returning. When the event is durable (written and
+ * flushed for console/file, delivered for Kafka) it calls ack(ack_token) once; sources
+ * that need durability advance their offsets only on that callback. */
+#ifndef PKTLOG_OUTPUT_H
+#define PKTLOG_OUTPUT_H
+
+#include "pktlog/common.h"
+#include "pktlog/config.h"
+#include "pktlog/stats.h"
+
+struct pl_output;
+
+typedef void (*pl_output_ack_fn)(void *ack_token, int ok, void *arg);
+
+/* Open the output the config selects. `ack` may be NULL. Returns NULL after logging
+ * one message naming the target (e.g. the file path) on failure. */
+struct pl_output *pl_output_open(const struct pl_config *cfg, struct pl_stats *stats,
+				 pl_output_ack_fn ack, void *ack_arg);
+
+/* Queue one event. key/topic may be NULL. Returns 0, or -1 when it could not be taken
+ * (counted in stats; the ack is then never called). */
+int pl_output_publish(struct pl_output *o, const char *bytes, size_t len,
+		      const char *key, const char *topic, void *ack_token);
+
+/* Make everything published so far durable and acknowledge it. Returns 0 or -1. */
+int pl_output_flush(struct pl_output *o);
+
+/* Flush and close. NULL is fine. Returns 0, or -1 when the final flush failed. */
+int pl_output_close(struct pl_output *o);
+
+#endif

@@ -1,0 +1,30 @@
+#!/bin/sh
+# install-deps.sh run|test – install the Debian 12 packages pktlog needs that are missing.
+# `run`: what building and running needs. `test`: that plus what the tests use.
+# Idempotent; does nothing (and needs no network) when everything is installed.
+set -eu
+run_pkgs="build-essential pkg-config libpcap-dev libhttp-parser-dev libyaml-dev"
+test_pkgs="$run_pkgs clang libclang-rt-14-dev llvm libcmocka-dev python3 python3-pytest nginx-light tcpdump curl iproute2 procps"
+
+case "${1:-run}" in
+run) want=$run_pkgs ;;
+test) want=$test_pkgs ;;
+*) echo "usage: $0 run|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+# pytest may also come from pip rather than Debian.
+case "$missing" in *python3-pytest*) python3 -c 'import pytest' 2>/dev/null && missing=$(echo "$missing" | sed 's/ python3-pytest//') ;; esac
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "pktlog: missing packages:$missing; run as root or install them with apt-get" >&2
+	exit 1
+fi
+echo "pktlog: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
