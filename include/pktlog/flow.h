@@ -16,6 +16,10 @@ struct pl_flow_table;
 /* Create a table; cfg and env must outlive it. Returns NULL on ENOMEM. */
 struct pl_flow_table *pl_flow_table_new(const struct pl_config *cfg, const struct pl_proto_env *env);
 
+/* Hand every connection on a configured port to `ops` instead of the protocol the port
+ * names (unit tests and fuzzers use it). Call before the first packet. */
+void pl_flow_table_set_proto(struct pl_flow_table *t, const struct pl_proto_ops *ops);
+
 /* Process one decoded segment (pkt->ts_ns set). Packet time only moves forward: a
  * timestamp older than the newest seen is treated as the newest. */
 void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt);

@@ -1,0 +1,431 @@
+/* json.c – renders a struct pl_event as one line of Packetbeat 8.x / ECS JSON.
+ *
+ * A bounded streaming writer over the caller's buffer: no allocation, no re-parsing,
+ * every string escaped, invalid UTF-8 replaced by U+FFFD. Must not know protocol
+ * parsing; it only maps filled-in fields to their ECS names. */
+#include <arpa/inet.h>
+#include <string.h>
+#include <time.h>
+#include "pktlog/event.h"
+
+struct jw {
+	char *p, *end;
+	bool full;
+	bool need_comma;
+};
+
+static void put(struct jw *w, const char *s, size_t n)
+{
+	if (w->full || (size_t)(w->end - w->p) < n) {
+		w->full = true;
+		return;
+	}
+	memcpy(w->p, s, n);
+	w->p += n;
+}
+
+static void putc_(struct jw *w, char c)
+{
+	if (w->full || w->p >= w->end) {
+		w->full = true;
+		return;
+	}
+	*w->p++ = c;
+}
+
+static void putz(struct jw *w, const char *s)
+{
+	put(w, s, strlen(s));
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
+static size_t utf8_len(const uint8_t *p, size_t n)
+{
+	uint8_t c = p[0];
+	size_t len;
+	uint32_t min, cp;
+
+	if (c < 0xc2 || c > 0xf4)
+		return 0;
+	if (c < 0xe0) { len = 2; min = 0x80; cp = c & 0x1f; }
+	else if (c < 0xf0) { len = 3; min = 0x800; cp = c & 0x0f; }
+	else { len = 4; min = 0x10000; cp = c & 0x07; }
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0;
+
+	putc_(w, '"');
+	while (i < n && !w->full) {
+		uint8_t c = p[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			size_t run = i + 1;
+			while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\' &&
+			       !(lower && p[run] >= 'A' && p[run] <= 'Z'))
+				run++;
+			if (lower && c >= 'A' && c <= 'Z') {
+				putc_(w, (char)(c + 32));
+				i++;
+				continue;
+			}
+			put(w, s + i, run - i);
+			i = run;
+			continue;
+		}
+		if (c == '"' || c == '\\') {
+			putc_(w, '\\');
+			putc_(w, (char)c);
+			i++;
+		} else if (c < 0x20) {
+			switch (c) {
+			case '\n': put(w, "\\n", 2); break;
+			case '\r': put(w, "\\r", 2); break;
+			case '\t': put(w, "\\t", 2); break;
+			default: {
+				char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+				put(w, u, 6);
+			}
+			}
+			i++;
+		} else {
+			size_t l = utf8_len(p + i, n - i);
+			if (l) {
+				put(w, s + i, l);
+				i += l;
+			} else {
+				put(w, "\\ufffd", 6);
+				i++;
+			}
+		}
+	}
+	putc_(w, '"');
+}
+
+static void key(struct jw *w, const char *k)
+{
+	if (w->need_comma)
+		putc_(w, ',');
+	putc_(w, '"');
+	putz(w, k);
+	put(w, "\":", 2);
+	w->need_comma = true;
+}
+
+static void obj_open(struct jw *w, const char *k)
+{
+	if (k)
+		key(w, k);
+	else if (w->need_comma)
+		putc_(w, ',');
+	putc_(w, '{');
+	w->need_comma = false;
+}
+
+static void obj_close(struct jw *w)
+{
+	putc_(w, '}');
+	w->need_comma = true;
+}
+
+static void kv_str(struct jw *w, const char *k, const char *s, size_t n)
+{
+	key(w, k);
+	put_escaped(w, s, n, false);
+}
+
+static void kv_pstr(struct jw *w, const char *k, struct pl_str s)
+{
+	if (s.len)
+		kv_str(w, k, s.p, s.len);
+}
+
+static void kv_u64(struct jw *w, const char *k, uint64_t v)
+{
+	char b[24];
+	int i = sizeof(b);
+
+	key(w, k);
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(w, b + i, sizeof(b) - (size_t)i);
+}
+
+static void kv_time(struct jw *w, const char *k, uint64_t ns)
+{
+	char b[32];
+	size_t n = pl_format_time(ns, b);
+
+	key(w, k);
+	putc_(w, '"');
+	put(w, b, n);
+	putc_(w, '"');
+}
+
+size_t pl_format_time(uint64_t ns, char *out)
+{
+	time_t sec = (time_t)(ns / PL_NS_PER_SEC);
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	size_t n = strftime(out, 21, "%Y-%m-%dT%H:%M:%S", &tm);
+	uint64_t frac = ns % PL_NS_PER_SEC;
+	out[n++] = '.';
+	for (int i = 8; i >= 0; i--) {
+		out[n + (size_t)i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	n += 9;
+	out[n++] = 'Z';
+	out[n] = '\0';
+	return n;
+}
+
+static size_t ip_str(uint8_t af, const uint8_t *ip, char *out)
+{
+	if (!inet_ntop(af == 6 ? AF_INET6 : AF_INET, ip, out, INET6_ADDRSTRLEN))
+		strcpy(out, "?");
+	return strlen(out);
+}
+
+static void endpoint(struct jw *w, const char *name, uint8_t af, const struct pl_endpoint *e,
+		     const char *ip, size_t ip_len, struct pl_str domain)
+{
+	obj_open(w, name);
+	kv_str(w, "ip", ip, ip_len);
+	kv_u64(w, "port", e->port);
+	kv_u64(w, "bytes", e->bytes);
+	kv_pstr(w, "domain", domain);
+	obj_close(w);
+}
+
+static bool all_digits(struct pl_str s)
+{
+	if (!s.len || s.len > 18)
+		return false;
+	for (size_t i = 0; i < s.len; i++)
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return false;
+	return true;
+}
+
+static void http_msg(struct jw *w, const char *name, const struct pl_http_msg *m,
+		     const struct pl_event_http *h, bool request)
+{
+	obj_open(w, name);
+	if (request) {
+		kv_pstr(w, "method", h->method);
+		kv_pstr(w, "referrer", h->referrer);
+	} else {
+		kv_u64(w, "status_code", (uint64_t)h->status_code);
+		if (h->status_phrase.len) {
+			key(w, "status_phrase");
+			put_escaped(w, h->status_phrase.p, h->status_phrase.len, true);
+		}
+	}
+	kv_u64(w, "bytes", m->bytes);
+	obj_open(w, "body");
+	kv_u64(w, "bytes", m->body_bytes);
+	obj_close(w);
+	kv_pstr(w, "mime_type", m->mime_type);
+	if (m->n_headers) {
+		obj_open(w, "headers");
+		for (int i = 0; i < m->n_headers; i++) {
+			const struct pl_header *hd = &m->headers[i];
+			if (w->need_comma)
+				putc_(w, ',');
+			put_escaped(w, hd->name.p, hd->name.len, true);
+			putc_(w, ':');
+			w->need_comma = true;
+			if (hd->name.len == 14 && memcmp(hd->name.p, "content-length", 14) == 0 &&
+			    all_digits(hd->value))
+				put(w, hd->value.p, hd->value.len);
+			else
+				put_escaped(w, hd->value.p, hd->value.len, false);
+		}
+		obj_close(w);
+	}
+	obj_close(w);
+}
+
+/* The URL as Packetbeat builds it: scheme, Host (or the server address), port unless 80. */
+static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len)
+{
+	const struct pl_event_http *h = &ev->http;
+	struct pl_str domain = h->host.len ? h->host : (struct pl_str){ sip, sip_len };
+	unsigned port = h->host.len ? (h->host_port ? h->host_port : 80) : ev->server.port;
+	bool v6lit = memchr(domain.p, ':', domain.len) != NULL;
+	char full[8192];
+	struct jw fw = { full, full + sizeof(full), false, false };
+
+	obj_open(w, "url");
+	kv_str(w, "scheme", "http", 4);
+	kv_str(w, "domain", domain.p, domain.len);
+	if (port != 80)
+		kv_u64(w, "port", port);
+	kv_pstr(w, "path", h->path);
+	kv_pstr(w, "query", h->query);
+
+	put(&fw, "http://", 7);
+	if (v6lit)
+		putc_(&fw, '[');
+	put(&fw, domain.p, domain.len);
+	if (v6lit)
+		putc_(&fw, ']');
+	if (port != 80) {
+		char pb[8];
+		int n = snprintf(pb, sizeof(pb), ":%u", port);
+		put(&fw, pb, (size_t)n);
+	}
+	put(&fw, h->path.p, h->path.len);
+	if (h->query.len) {
+		putc_(&fw, '?');
+		put(&fw, h->query.p, h->query.len);
+	}
+	if (!fw.full)
+		kv_str(w, "full", full, (size_t)(fw.p - full));
+	obj_close(w);
+}
+
+static void http_fields(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len)
+{
+	const struct pl_event_http *h = &ev->http;
+
+	if (h->has_request) {
+		kv_pstr(w, "method", h->method);
+		/* Packetbeat's "query" for HTTP is "<METHOD> <path>". */
+		key(w, "query");
+		char q[4096];
+		struct jw qw = { q, q + sizeof(q), false, false };
+		put(&qw, h->method.p, h->method.len);
+		putc_(&qw, ' ');
+		put(&qw, h->path.p, PL_MIN(h->path.len, sizeof(q) - 64));
+		put_escaped(w, q, (size_t)(qw.p - q), false);
+		url(w, ev, sip, sip_len);
+		if (h->user_agent.len) {
+			obj_open(w, "user_agent");
+			kv_pstr(w, "original", h->user_agent);
+			obj_close(w);
+		}
+		if (h->user_name.len) {
+			obj_open(w, "user");
+			kv_pstr(w, "name", h->user_name);
+			obj_close(w);
+		}
+	}
+	obj_open(w, "http");
+	kv_pstr(w, "version", h->version);
+	if (h->has_request)
+		http_msg(w, "request", &h->request, h, true);
+	if (h->has_response)
+		http_msg(w, "response", &h->response, h, false);
+	obj_close(w);
+}
+
+size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
+			char *buf, size_t cap)
+{
+	static const char *const type_names[] = { "http", "mysql" };
+	struct jw w = { buf, buf + cap, false, false };
+	char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
+	size_t cip_len = ip_str(ev->af, ev->client.ip, cip);
+	size_t sip_len = ip_str(ev->af, ev->server.ip, sip);
+	const char *type = type_names[ev->type == PL_EV_MYSQL];
+	struct pl_str domain = ev->type == PL_EV_HTTP ? ev->http.host : PL_STR_NULL;
+
+	obj_open(&w, NULL);
+	kv_time(&w, "@timestamp", ev->start_ns ? ev->start_ns : ev->end_ns);
+	kv_str(&w, "type", type, strlen(type));
+	kv_str(&w, "status", ev->ok ? "OK" : "Error", ev->ok ? 2 : 5);
+
+	obj_open(&w, "event");
+	kv_str(&w, "kind", "event", 5);
+	key(&w, "category");
+	putz(&w, "[\"network\"]");
+	key(&w, "type");
+	putz(&w, "[\"connection\",\"protocol\"]");
+	kv_str(&w, "dataset", type, strlen(type));
+	if (ev->start_ns)
+		kv_time(&w, "start", ev->start_ns);
+	if (ev->end_ns)
+		kv_time(&w, "end", ev->end_ns);
+	if (ev->start_ns && ev->end_ns && ev->end_ns >= ev->start_ns)
+		kv_u64(&w, "duration", ev->end_ns - ev->start_ns);
+	obj_close(&w);
+
+	endpoint(&w, "client", ev->af, &ev->client, cip, cip_len, PL_STR_NULL);
+	endpoint(&w, "server", ev->af, &ev->server, sip, sip_len, domain);
+	endpoint(&w, "source", ev->af, &ev->client, cip, cip_len, PL_STR_NULL);
+	endpoint(&w, "destination", ev->af, &ev->server, sip, sip_len, domain);
+
+	obj_open(&w, "network");
+	kv_str(&w, "type", ev->af == 6 ? "ipv6" : "ipv4", 4);
+	kv_str(&w, "transport", "tcp", 3);
+	kv_str(&w, "protocol", type, strlen(type));
+	kv_u64(&w, "bytes", ev->client.bytes + ev->server.bytes);
+	if (ev->community_id)
+		kv_str(&w, "community_id", ev->community_id, strlen(ev->community_id));
+	if (ev->type == PL_EV_HTTP)
+		kv_pstr(&w, "forwarded_ip", ev->http.forwarded_ip);
+	obj_close(&w);
+
+	obj_open(&w, "related");
+	key(&w, "ip");
+	putc_(&w, '[');
+	put_escaped(&w, cip, cip_len, false);
+	if (strcmp(cip, sip) != 0) {
+		putc_(&w, ',');
+		put_escaped(&w, sip, sip_len, false);
+	}
+	putc_(&w, ']');
+	obj_close(&w);
+
+	if (ev->type == PL_EV_HTTP)
+		http_fields(&w, ev, sip, sip_len);
+
+	if (ev->n_errors == 1) {
+		obj_open(&w, "error");
+		kv_pstr(&w, "message", ev->errors[0]);
+		obj_close(&w);
+	} else if (ev->n_errors > 1) {
+		obj_open(&w, "error");
+		key(&w, "message");
+		putc_(&w, '[');
+		for (int i = 0; i < ev->n_errors; i++) {
+			if (i)
+				putc_(&w, ',');
+			put_escaped(&w, ev->errors[i].p, ev->errors[i].len, false);
+		}
+		putc_(&w, ']');
+		obj_close(&w);
+	}
+
+	if (opts && opts->host_name) {
+		obj_open(&w, "host");
+		kv_str(&w, "name", opts->host_name, strlen(opts->host_name));
+		obj_close(&w);
+	}
+	obj_open(&w, "agent");
+	kv_str(&w, "type", "pktlog", 6);
+	kv_str(&w, "version", PL_VERSION, strlen(PL_VERSION));
+	obj_close(&w);
+	obj_open(&w, "ecs");
+	kv_str(&w, "version", "8.0.0", 5);
+	obj_close(&w);
+	obj_close(&w);
+	return w.full ? 0 : (size_t)(w.p - buf);
+}

@@ -1,0 +1,396 @@
+/* test_flow.c – the connection table and reassembly (src/net/flow.c), driven with
+ * hand-made segments and a recording protocol in place of HTTP. */
+#include "unit.h"
+#include "pktlog/flow.h"
+
+#define CAP 65536
+
+/* What the recording protocol saw, per connection (tests use one at a time). */
+struct rec {
+	uint8_t data[2][CAP];
+	size_t len[2];
+	uint64_t gaps[2];
+	int n_gaps[2];
+	int closes;
+	enum pl_close_reason why;
+	int idles;
+	int inits;
+	struct pl_conn conn;
+};
+
+static struct rec R;
+
+static size_t rec_state_size(const struct pl_config *cfg) { return sizeof(int); }
+static int rec_init(void *st, const struct pl_conn *c, const struct pl_proto_env *env)
+{
+	R.inits++;
+	R.conn = *c;
+	return 0;
+}
+static void rec_data(void *st, enum pl_dir d, const uint8_t *p, size_t n, uint64_t ts)
+{
+	assert_true(R.len[d] + n <= CAP);
+	memcpy(R.data[d] + R.len[d], p, n);
+	R.len[d] += n;
+}
+static void rec_gap(void *st, enum pl_dir d, uint64_t len, uint64_t ts)
+{
+	/* Mark lost bytes with '#' so tests can see where the hole was. */
+	assert_true(R.len[d] + len <= CAP);
+	memset(R.data[d] + R.len[d], '#', len);
+	R.len[d] += len;
+	R.gaps[d] += len;
+	R.n_gaps[d]++;
+}
+static void rec_idle(void *st, uint64_t now) { R.idles++; }
+static void rec_close(void *st, enum pl_close_reason why, uint64_t ts)
+{
+	R.closes++;
+	R.why = why;
+}
+
+static const struct pl_proto_ops rec_ops = {
+	"rec", rec_state_size, rec_init, rec_data, rec_gap, rec_idle, rec_close,
+};
+
+static struct pl_config cfg;
+static struct pl_stats stats;
+static struct pl_proto_env env;
+
+static struct pl_flow_table *table(uint32_t buf_bytes, uint32_t max_flows)
+{
+	memset(&R, 0, sizeof(R));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&stats, 0, sizeof(stats));
+	cfg.http.enabled = true;
+	cfg.http.ports.port[0] = 80;
+	cfg.http.ports.n = 1;
+	cfg.flows.max_flows = max_flows;
+	cfg.flows.stream_buffer_bytes = buf_bytes;
+	cfg.flows.idle_timeout_ns = 60 * PL_NS_PER_SEC;
+	env = (struct pl_proto_env){ &cfg, &stats, NULL, NULL };
+	struct pl_flow_table *t = pl_flow_table_new(&cfg, &env);
+	assert_non_null(t);
+	pl_flow_table_set_proto(t, &rec_ops);
+	return t;
+}
+
+/* Client 10.0.0.1:cport <-> server 10.0.0.2:80. */
+static void seg(struct pl_flow_table *t, bool to_server, uint16_t cport, uint32_t seq, uint8_t flags,
+		const char *data, uint32_t len, uint64_t ts_ms)
+{
+	struct pl_packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.af = 4;
+	uint8_t c[4] = { 10, 0, 0, 1 }, s[4] = { 10, 0, 0, 2 };
+	memcpy(to_server ? p.src : p.dst, c, 4);
+	memcpy(to_server ? p.dst : p.src, s, 4);
+	p.sport = to_server ? cport : 80;
+	p.dport = to_server ? 80 : cport;
+	p.seq = seq;
+	p.tcp_flags = flags | PL_TCP_ACK;
+	if (flags & PL_TCP_SYN && to_server)
+		p.tcp_flags = PL_TCP_SYN;
+	p.payload = (const uint8_t *)data;
+	p.payload_len = len;
+	p.payload_wire_len = len;
+	p.ts_ns = ts_ms * 1000000ULL;
+	pl_flow_packet(t, &p);
+}
+
+static void handshake(struct pl_flow_table *t, uint32_t cisn, uint32_t sisn)
+{
+	seg(t, true, 40000, cisn, PL_TCP_SYN, NULL, 0, 1);
+	seg(t, false, 40000, sisn, PL_TCP_SYN, NULL, 0, 1);
+	seg(t, true, 40000, cisn + 1, 0, NULL, 0, 1);
+}
+
+static void test_in_order_both_directions(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1001, PL_TCP_PSH, "GET / HTTP/1.1\r\n\r\n", 18, 2);
+	seg(t, false, 40000, 5001, PL_TCP_PSH, "HTTP/1.1 200 OK\r\n\r\n", 19, 3);
+	assert_int_equal(R.inits, 1);
+	assert_int_equal(R.conn.server_port, 80);
+	assert_int_equal(R.conn.client_port, 40000);
+	assert_int_equal(R.conn.client_ip[3], 1);
+	assert_memory_equal(R.conn.community_id, "1:", 2);
+	assert_int_equal(R.len[PL_DIR_TO_SERVER], 18);
+	assert_memory_equal(R.data[PL_DIR_TO_SERVER], "GET / HTTP/1.1\r\n\r\n", 18);
+	assert_memory_equal(R.data[PL_DIR_TO_CLIENT], "HTTP/1.1 200 OK\r\n\r\n", 19);
+	seg(t, true, 40000, 1019, PL_TCP_FIN, NULL, 0, 4);
+	seg(t, false, 40000, 5020, PL_TCP_FIN, NULL, 0, 4);
+	assert_int_equal(R.closes, 1);
+	assert_int_equal(R.why, PL_CLOSE_FIN);
+	assert_int_equal(stats.tcp_gaps, 0);
+	assert_int_equal(stats.flows_midstream, 0);
+	/* A late ACK after the close neither reopens nor reaches the protocol. */
+	seg(t, true, 40000, 1020, 0, NULL, 0, 5);
+	assert_int_equal(R.inits, 1);
+	pl_flow_table_free(t);
+	assert_int_equal(R.closes, 1);
+}
+
+static void test_out_of_order_reassembled(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1011, 0, "klmnopqrst", 10, 2);
+	seg(t, true, 40000, 1021, 0, "uvwxyz", 6, 2);
+	assert_int_equal(R.len[0], 0);
+	seg(t, true, 40000, 1001, 0, "abcdefghij", 10, 3);
+	assert_int_equal(R.len[0], 26);
+	assert_memory_equal(R.data[0], "abcdefghijklmnopqrstuvwxyz", 26);
+	assert_int_equal(stats.tcp_ooo_segments, 2);
+	assert_int_equal(stats.tcp_ooo_bytes_buffered, 0);
+	assert_int_equal(stats.tcp_gaps, 0);
+	pl_flow_table_free(t);
+}
+
+static void test_retransmission_and_overlap_trimmed(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1001, 0, "abcdef", 6, 2);
+	seg(t, true, 40000, 1001, 0, "abcdef", 6, 2);       /* duplicate */
+	seg(t, true, 40000, 1004, 0, "defghi", 6, 2);       /* overlaps 3 */
+	seg(t, true, 40000, 1012, 0, "lm", 2, 2);           /* ahead */
+	seg(t, true, 40000, 1008, 0, "hijklmno", 8, 2);     /* overlaps both sides */
+	assert_int_equal(R.len[0], 15);
+	assert_memory_equal(R.data[0], "abcdefghijklmno", 15);
+	assert_int_equal(stats.tcp_retrans_bytes, 6 + 3 + 2);
+	pl_flow_table_free(t);
+}
+
+static void test_buffer_cap_forces_gap(void **s)
+{
+	struct pl_flow_table *t = table(8, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1011, 0, "KLMNO", 5, 2);        /* 1001..1010 missing */
+	assert_int_equal(R.len[0], 0);
+	seg(t, true, 40000, 1016, 0, "PQRST", 5, 2);        /* would exceed 8 bytes */
+	assert_int_equal(R.n_gaps[0], 1);
+	assert_int_equal(R.gaps[0], 10);
+	assert_memory_equal(R.data[0], "##########KLMNOPQRST", 20);
+	assert_int_equal(stats.tcp_ooo_overflow, 1);
+	/* The missing bytes arriving late are now old news. */
+	seg(t, true, 40000, 1001, 0, "abcdefghij", 10, 3);
+	assert_int_equal(R.len[0], 20);
+	pl_flow_table_free(t);
+}
+
+static void test_zero_buffer_means_immediate_gap(void **s)
+{
+	struct pl_flow_table *t = table(0, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1004, 0, "def", 3, 2);
+	assert_int_equal(R.gaps[0], 3);
+	assert_memory_equal(R.data[0], "###def", 6);
+	pl_flow_table_free(t);
+}
+
+static void test_hole_before_fin_reported_on_close(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, false, 40000, 5001, 0, "abc", 3, 2);
+	seg(t, false, 40000, 5007, 0, "ghi", 3, 2);         /* def lost */
+	seg(t, false, 40000, 5013, PL_TCP_FIN, NULL, 0, 2); /* jkl lost too */
+	seg(t, true, 40000, 1001, PL_TCP_FIN, NULL, 0, 3);
+	assert_int_equal(R.closes, 1);
+	assert_int_equal(R.len[1], 12);
+	assert_memory_equal(R.data[1], "abc###ghi###", 12);
+	assert_int_equal(R.n_gaps[1], 2);
+	pl_flow_table_free(t);
+}
+
+static void test_rst_closes(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1001, 0, "GET", 3, 2);
+	seg(t, false, 40000, 5001, PL_TCP_RST, NULL, 0, 3);
+	assert_int_equal(R.closes, 1);
+	assert_int_equal(R.why, PL_CLOSE_RST);
+	assert_int_equal(stats.flows_closed, 1);
+	pl_flow_table_free(t);
+}
+
+static void test_midstream_pickup_by_port(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	/* No handshake; the first packet seen is the server's. */
+	seg(t, false, 40000, 777777, 0, "HTTP/1.1", 8, 1);
+	seg(t, true, 40000, 123, 0, "GET", 3, 1);
+	assert_int_equal(R.inits, 1);
+	assert_int_equal(R.conn.server_port, 80);
+	assert_int_equal(R.len[1], 8);
+	assert_int_equal(R.len[0], 3);
+	assert_int_equal(stats.flows_midstream, 1);
+	/* Pure ACKs of unknown connections start nothing. */
+	seg(t, true, 40001, 1, 0, NULL, 0, 1);
+	assert_int_equal(stats.flows_created, 1);
+	pl_flow_table_free(t);
+	assert_int_equal(R.why, PL_CLOSE_END);
+}
+
+static void test_unconfigured_port_ignored(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+	struct pl_packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.af = 4;
+	p.sport = 5555;
+	p.dport = 6666;
+	p.payload = (const uint8_t *)"x";
+	p.payload_len = p.payload_wire_len = 1;
+	pl_flow_packet(t, &p);
+	assert_int_equal(R.inits, 0);
+	assert_int_equal(stats.flows_ignored, 1);
+	pl_flow_table_free(t);
+}
+
+static void test_idle_expiry_in_packet_time(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1001, 0, "GET", 3, 10);
+	/* Another connection's packets move packet time; no wall clock involved. */
+	seg(t, true, 40001, 1, 0, "x", 1, 5000);
+	assert_true(R.idles >= 1);
+	assert_int_equal(R.closes, 0);
+	seg(t, true, 40001, 2, 0, "y", 1, 61000);
+	seg(t, true, 40001, 3, 0, "z", 1, 62100);
+	assert_int_equal(stats.flows_expired, 1);
+	pl_flow_table_free(t);
+}
+
+static void test_max_flows_evicts_oldest(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 3);
+
+	for (uint16_t i = 0; i < 5; i++)
+		seg(t, true, (uint16_t)(40000 + i), 1, 0, "x", 1, 1 + i);
+	assert_int_equal(stats.flows_created, 5);
+	assert_int_equal(stats.flows_evicted, 2);
+	assert_int_equal(stats.flows_active, 3);
+	pl_flow_table_free(t);
+	assert_int_equal(stats.flows_active, 0);
+}
+
+static void test_snaplen_cut_is_gap(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+	struct pl_packet p;
+
+	handshake(t, 1000, 5000);
+	memset(&p, 0, sizeof(p));
+	p.af = 4;
+	p.src[0] = 10; p.src[3] = 1;
+	p.dst[0] = 10; p.dst[3] = 2;
+	p.sport = 40000;
+	p.dport = 80;
+	p.seq = 1001;
+	p.tcp_flags = PL_TCP_ACK;
+	p.payload = (const uint8_t *)"abc";
+	p.payload_len = 3;
+	p.payload_wire_len = 10;
+	p.ts_ns = 2000000;
+	pl_flow_packet(t, &p);
+	seg(t, true, 40000, 1011, 0, "z", 1, 3);
+	assert_int_equal(R.len[0], 11);
+	assert_memory_equal(R.data[0], "abc#######z", 11);
+	assert_int_equal(stats.tcp_snaplen_cut, 1);
+	pl_flow_table_free(t);
+}
+
+static void test_sequence_wraparound(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 0xfffffff0u, 5000);
+	seg(t, true, 40000, 0xfffffffbu, 0, "ghijklmnop", 10, 2);  /* crosses 2^32 */
+	seg(t, true, 40000, 0xfffffff1u, 0, "abcdef", 6, 2);
+	seg(t, true, 40000, 0xfffffff7u, 0, "0123", 4, 2);
+	assert_int_equal(R.len[0], 20);
+	assert_memory_equal(R.data[0], "abcdef0123ghijklmnop", 20);
+	pl_flow_table_free(t);
+}
+
+/* Any order, with duplicates and overlaps, must give back the original bytes. */
+static void test_shuffled_segments(void **s)
+{
+	static char text[4000];
+	uint32_t seed = 12345;
+
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = (char)('a' + i % 26);
+	for (int round = 0; round < 50; round++) {
+		struct pl_flow_table *t = table(CAP, 100);
+		struct { uint32_t off, len; } segs[200];
+		int n = 0;
+
+		handshake(t, 1000 + (uint32_t)round * 7919u, 5000);
+		for (uint32_t off = 0; off < sizeof(text) && n < 190;) {
+			seed = seed * 1103515245u + 12345u;
+			uint32_t len = 1 + (seed >> 16) % 120;
+			if (off + len > sizeof(text))
+				len = (uint32_t)sizeof(text) - off;
+			segs[n].off = off;
+			segs[n++].len = len;
+			off += len;
+		}
+		segs[n].off = 0;                    /* a stray overlapping duplicate */
+		segs[n++].len = 300;
+		for (int i = n - 1; i > 0; i--) {
+			seed = seed * 1103515245u + 12345u;
+			int j = (int)((seed >> 16) % (uint32_t)(i + 1));
+			__typeof__(segs[0]) tmp = segs[i];
+			segs[i] = segs[j];
+			segs[j] = tmp;
+		}
+		uint32_t total = 0;
+		for (int i = 0; i < n; i++) {
+			seg(t, true, 40000, 1000 + (uint32_t)round * 7919u + 1 + segs[i].off, 0,
+			    text + segs[i].off, segs[i].len, 2);
+			total = PL_MAX(total, segs[i].off + segs[i].len);
+		}
+		assert_int_equal(R.len[0], sizeof(text));
+		assert_memory_equal(R.data[0], text, sizeof(text));
+		assert_int_equal(R.n_gaps[0], 0);
+		pl_flow_table_free(t);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_in_order_both_directions),
+		cmocka_unit_test(test_out_of_order_reassembled),
+		cmocka_unit_test(test_retransmission_and_overlap_trimmed),
+		cmocka_unit_test(test_buffer_cap_forces_gap),
+		cmocka_unit_test(test_zero_buffer_means_immediate_gap),
+		cmocka_unit_test(test_hole_before_fin_reported_on_close),
+		cmocka_unit_test(test_rst_closes),
+		cmocka_unit_test(test_midstream_pickup_by_port),
+		cmocka_unit_test(test_unconfigured_port_ignored),
+		cmocka_unit_test(test_idle_expiry_in_packet_time),
+		cmocka_unit_test(test_max_flows_evicts_oldest),
+		cmocka_unit_test(test_snaplen_cut_is_gap),
+		cmocka_unit_test(test_sequence_wraparound),
+		cmocka_unit_test(test_shuffled_segments),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
