@@ -4,6 +4,7 @@
  * every string escaped, invalid UTF-8 replaced by U+FFFD. Must not know protocol
  * parsing; it only maps filled-in fields to their ECS names. */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "pktlog/event.h"

@@ -1,0 +1,182 @@
+/* test_event.c – JSON rendering (src/event/json.c) and Community ID (community_id.c). */
+#include <arpa/inet.h>
+#include "unit.h"
+#include "pktlog/event.h"
+
+#define BASELINE "../shared/peer-pcaps/packetbeat/community_id/baseline_deflt.json"
+
+static struct pl_str S(const char *s)
+{
+	return (struct pl_str){ s, strlen(s) };
+}
+
+static void fill(struct pl_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->type = PL_EV_HTTP;
+	ev->ok = true;
+	ev->af = 4;
+	inet_pton(AF_INET, "10.1.2.3", ev->client.ip);
+	inet_pton(AF_INET, "10.9.8.7", ev->server.ip);
+	ev->client.port = 40000;
+	ev->server.port = 8080;
+	ev->client.bytes = 100;
+	ev->server.bytes = 2000;
+	ev->start_ns = 1700000000123456789ULL;
+	ev->end_ns = 1700000000223456789ULL;
+	ev->community_id = "1:abc=";
+	ev->http.has_request = ev->http.has_response = true;
+	ev->http.version = S("1.1");
+	ev->http.method = S("GET");
+	ev->http.path = S("/a/b");
+	ev->http.query = S("x=1&y=2");
+	ev->http.host = S("example.com");
+	ev->http.status_code = 200;
+	ev->http.status_phrase = S("OK");
+	ev->http.request.bytes = 100;
+	ev->http.response.bytes = 2000;
+	ev->http.response.body_bytes = 1800;
+	ev->http.response.headers[0] = (struct pl_header){ S("content-length"), S("1800") };
+	ev->http.response.headers[1] = (struct pl_header){ S("content-type"), S("text/html") };
+	ev->http.response.n_headers = 2;
+}
+
+static void test_render_fields(void **s)
+{
+	struct pl_event ev;
+	char buf[8192];
+	struct pl_json_opts o = { "host1" };
+
+	fill(&ev);
+	size_t n = pl_event_to_json(&ev, &o, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "\"@timestamp\":\"2023-11-14T22:13:20.123456789Z\""));
+	assert_non_null(strstr(buf, "\"duration\":100000000"));
+	assert_non_null(strstr(buf, "\"status\":\"OK\""));
+	assert_non_null(strstr(buf, "\"client\":{\"ip\":\"10.1.2.3\",\"port\":40000,\"bytes\":100}"));
+	assert_non_null(strstr(buf, "\"network\":{\"type\":\"ipv4\",\"transport\":\"tcp\",\"protocol\":\"http\",\"bytes\":2100,\"community_id\":\"1:abc=\"}"));
+	assert_non_null(strstr(buf, "\"query\":\"GET /a/b\""));
+	assert_non_null(strstr(buf, "\"full\":\"http://example.com/a/b?x=1&y=2\""));
+	assert_non_null(strstr(buf, "\"status_phrase\":\"ok\""));
+	assert_non_null(strstr(buf, "\"content-length\":1800"));
+	assert_non_null(strstr(buf, "\"host\":{\"name\":\"host1\"}"));
+	assert_null(strstr(buf, "\"error\""));
+	assert_null(strchr(buf, '\n'));
+}
+
+static void test_escaping_and_bad_utf8(void **s)
+{
+	struct pl_event ev;
+	char buf[8192];
+
+	fill(&ev);
+	static const char ua[] = "a\"b\\c\n\x01 caf\xc3\xa9 \xff\xc3 \xed\xa0\x80 \xf0\x9f\x98\x80";
+	ev.http.user_agent = (struct pl_str){ ua, sizeof(ua) - 1 };
+	size_t n = pl_event_to_json(&ev, NULL, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "\"original\":\"a\\\"b\\\\c\\n\\u0001 caf\xc3\xa9 \\ufffd\\ufffd \\ufffd\\ufffd\\ufffd \xf0\x9f\x98\x80\""));
+}
+
+static void test_errors_and_unmatched(void **s)
+{
+	struct pl_event ev;
+	char buf[8192];
+
+	fill(&ev);
+	ev.ok = false;
+	ev.start_ns = 0;
+	ev.http.has_request = false;
+	pl_event_add_error(&ev, "Unmatched response");
+	size_t n = pl_event_to_json(&ev, NULL, buf, sizeof(buf) - 1);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "\"error\":{\"message\":\"Unmatched response\"}"));
+	assert_null(strstr(buf, "\"start\""));
+	assert_null(strstr(buf, "\"duration\""));
+	assert_non_null(strstr(buf, "\"@timestamp\":\"2023-11-14T22:13:20.223456789Z\""));
+	pl_event_add_error(&ev, "Packet loss while capturing the response");
+	n = pl_event_to_json(&ev, NULL, buf, sizeof(buf) - 1);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "\"message\":[\"Unmatched response\",\"Packet loss while capturing the response\"]"));
+}
+
+static void test_too_small_buffer(void **s)
+{
+	struct pl_event ev;
+	char buf[8192];
+
+	fill(&ev);
+	size_t full = pl_event_to_json(&ev, NULL, buf, sizeof(buf));
+	for (size_t cap = 0; cap < full; cap++)
+		assert_int_equal(pl_event_to_json(&ev, NULL, buf, cap), 0);
+	assert_int_equal(pl_event_to_json(&ev, NULL, buf, full), full);
+}
+
+static void test_ipv6_url(void **s)
+{
+	struct pl_event ev;
+	char buf[8192];
+
+	fill(&ev);
+	ev.af = 6;
+	inet_pton(AF_INET6, "::1", ev.client.ip);
+	inet_pton(AF_INET6, "fe80::1", ev.server.ip);
+	ev.http.host = PL_STR_NULL;
+	size_t n = pl_event_to_json(&ev, NULL, buf, sizeof(buf) - 1);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "\"full\":\"http://[fe80::1]:8080/a/b?x=1&y=2\""));
+	assert_non_null(strstr(buf, "\"type\":\"ipv6\""));
+}
+
+/* Every TCP entry of the Community ID spec's baseline (read from ../shared). */
+static void test_community_id_baseline(void **s)
+{
+	FILE *f = fopen(BASELINE, "r");
+	static char text[1 << 20];
+	int checked = 0;
+
+	assert_non_null(f);
+	size_t len = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[len] = 0;
+	for (char *p = text; (p = strstr(p, "{\"proto\": 6,")) != NULL; p++) {
+		char sa[64], da[64], want[64], got[PL_COMMUNITY_ID_LEN];
+		unsigned sp, dp;
+		uint8_t s16[16] = { 0 }, d16[16] = { 0 };
+		assert_int_equal(sscanf(p, "{\"proto\": 6, \"saddr\": \"%63[^\"]\", \"daddr\": \"%63[^\"]\", "
+				      "\"sport\": %u, \"dport\": %u, \"communityid\": \"%63[^\"]\"",
+				      sa, da, &sp, &dp, want), 5);
+		uint8_t af = strchr(sa, ':') ? 6 : 4;
+		assert_int_equal(inet_pton(af == 6 ? AF_INET6 : AF_INET, sa, s16), 1);
+		assert_int_equal(inet_pton(af == 6 ? AF_INET6 : AF_INET, da, d16), 1);
+		pl_community_id(af, s16, (uint16_t)sp, d16, (uint16_t)dp, got);
+		assert_string_equal(got, want);
+		checked++;
+	}
+	assert_true(checked >= 4);
+}
+
+static void test_format_time(void **s)
+{
+	char b[32];
+
+	assert_int_equal(pl_format_time(0, b), 30);
+	assert_string_equal(b, "1970-01-01T00:00:00.000000000Z");
+	pl_format_time(1500000000000000001ULL, b);
+	assert_string_equal(b, "2017-07-14T02:40:00.000000001Z");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_render_fields),
+		cmocka_unit_test(test_escaping_and_bad_utf8),
+		cmocka_unit_test(test_errors_and_unmatched),
+		cmocka_unit_test(test_too_small_buffer),
+		cmocka_unit_test(test_ipv6_url),
+		cmocka_unit_test(test_community_id_baseline),
+		cmocka_unit_test(test_format_time),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
