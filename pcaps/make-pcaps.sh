@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# make-pcaps.sh – captures real nginx HTTP exchanges on lo into pcaps/http_<scenario>.pcap, each
+# with nginx's own JSON access log (http_<scenario>.access.jsonl) as ground truth. Run as root.
+# It runs its own nginx from a temp dir on 127.0.0.1:8080 and never touches the system nginx.
+#
+#   pcaps/make-pcaps.sh              all scenarios
+#   pcaps/make-pcaps.sh head large   only those
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+PORT=8080
+BASE=http://127.0.0.1:$PORT
+ALL=(keepalive pipelining chunked head not_modified not_found post large http10 concurrent query continue)
+
+die() { echo "make-pcaps: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (tcpdump on lo needs it)"
+for t in nginx tcpdump curl python3 ss; do command -v $t >/dev/null || die "$t is missing"; done
+
+WORK=$(mktemp -d /tmp/pktlog-pcaps.XXXXXX)
+NGINX_PID=
+TCPDUMP_PID=
+cleanup() {
+    [ -n "$TCPDUMP_PID" ] && kill -INT "$TCPDUMP_PID" 2>/dev/null && wait "$TCPDUMP_PID" 2>/dev/null
+    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+    rm -rf "$WORK" "$HERE"/*.pcap.tmp
+}
+trap cleanup EXIT
+
+port_busy() { [ -n "$(ss -Htln "sport = :$PORT")" ]; }
+
+# --- content: fixed bytes and a fixed mtime, so sizes and ETags are the same every run ---
+make_root() {
+    local r=$WORK/html
+    mkdir -p "$r/gz" "$r/upload"
+    python3 - "$r" <<'EOF'
+import sys
+r = sys.argv[1]
+def page(title, n):
+    body = "".join(f"<p>{title} paragraph {i}: the quick brown fox jumps over the lazy dog.</p>\n"
+                   for i in range(n))
+    return f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n{body}</body></html>\n"
+open(f"{r}/index.html", "w").write(page("index", 7))          # ~600 bytes
+open(f"{r}/a.html", "w").write(page("a", 3))
+open(f"{r}/b.html", "w").write(page("b", 12))
+open(f"{r}/search.html", "w").write(page("search", 2))
+open(f"{r}/c.txt", "w").write("".join(f"line {i:04d} of c.txt\n" for i in range(40)))
+open(f"{r}/d.css", "w").write("body { font-family: sans-serif; margin: 0 auto; max-width: 40em; }\n")
+open(f"{r}/file.txt", "w").write("".join(f"file.txt line {i:04d}\n" for i in range(100)))
+open(f"{r}/gz/text.txt", "w").write("".join(f"compressible line {i % 50:02d} of text.txt\n"
+                                            for i in range(2000)))
+with open(f"{r}/large.bin", "wb") as f:                        # 5 MiB, not compressible by eye
+    x = 12345
+    out = bytearray()
+    for _ in range(5 * 1024 * 1024 // 4):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        out += x.to_bytes(4, "little")
+    f.write(out)
+EOF
+    find "$r" -type f -exec touch -d '2024-01-01 00:00:00 UTC' {} +
+}
+
+write_conf() {
+    cat >"$WORK/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log info;
+events { worker_connections 512; }
+http {
+    types { text/html html; text/plain txt; text/css css; application/octet-stream bin; }
+    default_type text/plain;
+    client_body_temp_path $WORK/tmp/body;
+    proxy_temp_path $WORK/tmp/proxy;
+    fastcgi_temp_path $WORK/tmp/fastcgi;
+    uwsgi_temp_path $WORK/tmp/uwsgi;
+    scgi_temp_path $WORK/tmp/scgi;
+    server_tokens off;
+    sendfile on;
+    keepalive_timeout 65;
+    keepalive_requests 1000;
+    log_format pljson escape=json '{"remote_addr":"\$remote_addr","remote_port":\$remote_port,'
+        '"server_addr":"\$server_addr","server_port":\$server_port,'
+        '"request_method":"\$request_method","request_uri":"\$request_uri","uri":"\$uri",'
+        '"args":"\$args","server_protocol":"\$server_protocol","request":"\$request",'
+        '"status":\$status,"bytes_sent":\$bytes_sent,"body_bytes_sent":\$body_bytes_sent,'
+        '"request_length":\$request_length,"connection":\$connection,'
+        '"connection_requests":\$connection_requests,"msec":"\$msec",'
+        '"request_time":"\$request_time","http_host":"\$http_host",'
+        '"http_user_agent":"\$http_user_agent","http_referer":"\$http_referer",'
+        '"content_type":"\$sent_http_content_type",'
+        '"content_length":"\$sent_http_content_length",'
+        '"transfer_encoding":"\$sent_http_transfer_encoding"}';
+    access_log $WORK/access.log pljson;
+    server {
+        listen 127.0.0.1:$PORT;
+        root $WORK/html;
+        location /gz/ { gzip on; gzip_types text/plain; gzip_min_length 0; }
+        # A bare `return 200` discards the body and then leaves it out of \$request_length; the
+        # mirror makes nginx read the body first, so the log counts every byte the client sent.
+        location = /form { mirror /sink; mirror_request_body on; error_page 404 405 =200 /form-ok; }
+        location = /sink { internal; return 204; }
+        location = /form-ok { internal; return 200 "form received\n"; }
+        location /upload/ { dav_methods PUT; create_full_put_path on; client_body_buffer_size 64k; }
+    }
+}
+EOF
+    mkdir -p "$WORK/tmp"
+}
+
+start_nginx() {
+    : >"$WORK/access.log"
+    nginx -p "$WORK" -c "$WORK/nginx.conf" &
+    NGINX_PID=$!
+    # Wait by looking at the socket table: a probe connection would land in the capture.
+    for _ in $(seq 100); do port_busy && return 0; sleep 0.05; done
+    die "nginx did not start listening; see $WORK/error.log"
+}
+
+stop_nginx() {
+    kill -QUIT "$NGINX_PID"
+    wait "$NGINX_PID" || true
+    NGINX_PID=
+}
+
+start_tcpdump() {
+    tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -Z root -w "$1" "tcp port $PORT" 2>"$WORK/tcpdump.err" &
+    TCPDUMP_PID=$!
+    for _ in $(seq 100); do
+        grep -q 'listening on' "$WORK/tcpdump.err" && { sleep 0.2; return 0; }
+        sleep 0.05
+    done
+    die "tcpdump did not start: $(cat "$WORK/tcpdump.err")"
+}
+
+stop_tcpdump() {
+    sleep 1   # let the last FIN/ACKs through
+    kill -INT "$TCPDUMP_PID"
+    wait "$TCPDUMP_PID" || true
+    TCPDUMP_PID=
+    grep -q '^0 packets dropped by kernel' "$WORK/tcpdump.err" ||
+        die "tcpdump dropped packets: $(cat "$WORK/tcpdump.err")"
+}
+
+# --- scenarios: each runs the client(s) and sets CONNS/REQS (and EXTRA) for the check ---
+sc_keepalive() {
+    curl -sSf -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
+        "$BASE/index.html" "$BASE/a.html" "$BASE/b.html" "$BASE/c.txt" "$BASE/d.css"
+    CONNS=1 REQS=5
+}
+sc_pipelining() { python3 "$HERE/clients.py" pipelining; CONNS=1 REQS=3; }
+sc_chunked() {
+    curl -sSf -o "$WORK/body.gz" -D "$WORK/headers" -H 'Accept-Encoding: gzip' "$BASE/gz/text.txt"
+    grep -qi '^transfer-encoding: chunked' "$WORK/headers" || die "chunked: response is not chunked"
+    grep -qi '^content-encoding: gzip' "$WORK/headers" || die "chunked: response is not gzip"
+    CONNS=1 REQS=1
+}
+sc_head() { curl -sSf -I -o /dev/null "$BASE/file.txt"; CONNS=1 REQS=1; }
+sc_not_modified() {
+    # nginx's ETag is "<mtime hex>-<size hex>"; computed here so no extra request is captured.
+    local f=$WORK/html/file.txt etag
+    etag=$(printf '"%x-%x"' "$(stat -c %Y "$f")" "$(stat -c %s "$f")")
+    local code
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$BASE/file.txt")
+    [ "$code" = 304 ] || die "not_modified: got $code, not 304"
+    CONNS=1 REQS=1
+}
+sc_not_found() {
+    local code
+    code=$(curl -sS -o /dev/null -w '%{http_code}' "$BASE/no/such/page.html")
+    [ "$code" = 404 ] || die "not_found: got $code"
+    CONNS=1 REQS=1
+}
+sc_post() {
+    # ~200 bytes urlencoded; nginx reads all of it (see /form in the config) before answering.
+    local body="name=pktlog&email=test%40example.org&comment=capturing+a+real+POST+from+curl+to+nginx"
+    body="$body&filler=$(printf 'x%.0s' $(seq 110))"
+    curl -sSf -o /dev/null --data "$body" "$BASE/form"
+    CONNS=1 REQS=1
+}
+sc_large() { curl -sSf -o /dev/null "$BASE/large.bin"; CONNS=1 REQS=1; }
+sc_http10() { curl -sSf -o /dev/null --http1.0 "$BASE/index.html"; CONNS=1 REQS=1; }
+sc_concurrent() { python3 "$HERE/clients.py" concurrent; CONNS=50 REQS=100; }
+sc_query() {
+    curl -sSf -o /dev/null -A 'Mozilla/5.0 (X11; Linux x86_64) pktlog-test/1.0' \
+        -e 'http://example.org/start?from=pcaps' "$BASE/search.html?q=packet+capture&lang=en&page=2"
+    CONNS=1 REQS=1
+}
+sc_continue() {
+    # nginx answers "100 Continue" itself once a handler reads the body; `return 200` would
+    # answer before the body arrives, so a DAV PUT is used (201 Created on a fresh root).
+    head -c 2048 /dev/zero | tr '\0' 'k' >"$WORK/put.txt"
+    local code
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' \
+        -T "$WORK/put.txt" "$BASE/upload/put.txt")
+    [ "$code" = 201 ] || die "continue: got $code"
+    rm -f "$WORK/html/upload/put.txt"
+    # nginx counts the 25 bytes of "HTTP/1.1 100 Continue\r\n\r\n" in bytes_sent (checked).
+    CONNS=1 REQS=1
+}
+
+run_scenario() {
+    local name=$1 pcap=$HERE/http_$1.pcap log=$HERE/http_$1.access.jsonl
+    CONNS= REQS= EXTRA=0
+    start_nginx
+    start_tcpdump "$pcap.tmp"
+    "sc_$name"
+    stop_tcpdump
+    stop_nginx
+    mv "$pcap.tmp" "$pcap"
+    cp "$WORK/access.log" "$log"
+    python3 "$HERE/check_pcap.py" "$pcap" "$log" --conns "$CONNS" --requests "$REQS" \
+        --server-extra "$EXTRA" || die "$name: capture check failed"
+}
+
+main() {
+    local s list=("$@")
+    [ ${#list[@]} -gt 0 ] || list=("${ALL[@]}")
+    for s in "${list[@]}"; do declare -F "sc_$s" >/dev/null || die "unknown scenario $s"; done
+    port_busy && die "port $PORT is in use; stop whatever listens there first"
+    make_root
+    write_conf
+    for s in "${list[@]}"; do run_scenario "$s"; done
+}
+
+main "$@"
