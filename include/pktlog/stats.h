@@ -43,7 +43,7 @@ struct pl_stats {
 	uint64_t http_parse_errors;   /* header parse failures (stream resynchronised) */
 	uint64_t http_resyncs;
 	uint64_t http_pending_dropped;/* protocols.http.max_pending_requests reached */
-	uint64_t http_body_truncated; /* bodies counted but not kept beyond the cap */
+	uint64_t http_truncated;      /* URL, kept header bytes or header count cut to their caps */
 
 	/* events and output */
 	uint64_t events;              /* rendered */

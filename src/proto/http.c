@@ -1,0 +1,1088 @@
+/* http.c – HTTP/1.x transactions from reassembled streams: parsing (http-parser), pipelined
+ * request/response pairing, gap and error resynchronisation, and pl_event filling.
+ * Must not: format JSON, store bodies, see TCP sequence numbers, or grow memory without bound. */
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <http_parser.h>
+#include "pktlog/proto.h"
+
+/* Kept header/URL bytes per message are capped here (and by http.max_message_size). */
+#define HTTP_KEEP_MAX 16384u
+#define HTTP_VALUE_MAX 8192u      /* one kept header value */
+#define HTTP_PHRASE_MAX 256u
+#define HTTP_NAME_MAX 128u
+#define HTTP_BUF_INIT 512u
+#define HTTP_FREELIST_MAX 256u    /* records kept for reuse per thread */
+#define HTTP_USER_MAX 128u
+
+enum { NOTE_LOSS = 1, NOTE_PARSE = 2 };
+enum { MODE_HUNT = 0, MODE_SYNC, MODE_DEAD };
+enum { HS_NONE = 0, HS_FIELD, HS_VALUE };
+enum { RED_NONE = 0, RED_STAR, RED_COOKIE };
+
+/* Headers whose values the event needs whether or not they are sent. */
+enum hkind {
+	HK_OTHER = 0, HK_CLEN, HK_CTYPE, HK_HOST, HK_UA, HK_REFERER, HK_XFF,
+	HK_AUTH, HK_PROXY_AUTH, HK_COOKIE, HK_SET_COOKIE,
+};
+
+static const struct { const char *name; enum hkind kind; } known_headers[] = {
+	{ "content-length", HK_CLEN }, { "content-type", HK_CTYPE }, { "host", HK_HOST },
+	{ "user-agent", HK_UA }, { "referer", HK_REFERER }, { "x-forwarded-for", HK_XFF },
+	{ "authorization", HK_AUTH }, { "proxy-authorization", HK_PROXY_AUTH },
+	{ "cookie", HK_COOKIE }, { "set-cookie", HK_SET_COOKIE },
+};
+
+/* Methods accepted as a request start when resynchronising. */
+static const char *const sync_methods[] = {
+	"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ",
+	"TRACE ", "PROPFIND ", "PROPPATCH ", "MKCOL ", "COPY ", "MOVE ", "LOCK ", "UNLOCK ",
+	"SEARCH ", "REPORT ", "PURGE ",
+};
+
+struct span { uint32_t off, len; };
+
+struct kept_hdr {
+	struct span name, value;
+	uint8_t redact;
+};
+
+/* One HTTP message: what the event needs, with its strings in buf. */
+struct hmsg {
+	struct hmsg *next;
+	uint64_t start_ns, end_ns;
+	uint64_t bytes, body_bytes;
+	uint16_t status;
+	uint8_t method, vmaj, vmin;
+	uint8_t notes;
+	bool start_line_done, headers_done, truncated;
+	struct span url, phrase, ctype, host, ua, referer, xff, user;
+	bool has_ctype, has_host, has_ua, has_referer, has_xff, has_user, has_clen;
+	struct kept_hdr hdr[PL_EVENT_MAX_HEADERS];
+	int n_hdr;
+	char *buf;
+	uint32_t len, cap;
+};
+
+struct hconn;
+
+struct hside {
+	http_parser p;
+	struct hconn *c;
+	int dir;
+	int mode;
+	bool first;               /* nothing synced yet: the stream may start mid-message */
+	bool line_start;
+	uint8_t pfx[16];
+	uint8_t npfx;
+	uint64_t pfx_ts;
+	uint64_t ts;              /* packet time of the bytes being parsed */
+	uint64_t last_ts;         /* packet time of this direction's latest bytes */
+	uint64_t acc;             /* bytes fed since the last message boundary */
+	bool in_msg, in_body, done;
+	struct hmsg *cur;
+	/* header being parsed */
+	int hstate;
+	char name[HTTP_NAME_MAX];
+	uint32_t name_len;
+	bool name_long;
+	enum hkind hkind;
+	bool hsend, hstore;
+	uint8_t hredact;
+	struct span hname, hval;
+};
+
+struct hconn {
+	const struct pl_conn *conn;
+	const struct pl_proto_env *env;
+	struct hside side[2];
+	struct hmsg *pend_head, *pend_tail;
+	uint32_t n_pend;
+	uint32_t late;            /* expired requests whose responses may still come, in order */
+	uint32_t keep_cap;
+	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
+};
+
+/* --- record free list (per thread: one flow table per capture worker) --- */
+
+static _Thread_local struct hmsg *free_head;
+static _Thread_local uint32_t free_n;
+
+static struct hmsg *msg_get(void)
+{
+	struct hmsg *m = free_head;
+	char *buf;
+	uint32_t cap;
+
+	if (!m)
+		return calloc(1, sizeof(*m));
+	free_head = m->next;
+	free_n--;
+	buf = m->buf;
+	cap = m->cap;
+	memset(m, 0, sizeof(*m));
+	m->buf = buf;
+	m->cap = cap;
+	return m;
+}
+
+static void msg_put(struct hmsg *m)
+{
+	if (!m)
+		return;
+	if (free_n >= HTTP_FREELIST_MAX) {
+		free(m->buf);
+		free(m);
+		return;
+	}
+	m->next = free_head;
+	free_head = m;
+	free_n++;
+}
+
+/* Append up to len bytes within the message's keep cap; returns bytes kept. */
+static uint32_t msg_append(struct hconn *c, struct hmsg *m, const char *p, size_t len)
+{
+	uint32_t room = c->keep_cap > m->len ? c->keep_cap - m->len : 0;
+	uint32_t n = len < room ? (uint32_t)len : room;
+
+	if (n < len && !m->truncated) {
+		m->truncated = true;
+		c->env->stats->http_truncated++;
+	}
+	if (n == 0)
+		return 0;
+	if (m->len + n > m->cap) {
+		uint32_t ncap = m->cap ? m->cap : HTTP_BUF_INIT;
+		char *nb;
+
+		while (ncap < m->len + n)
+			ncap *= 2;
+		nb = realloc(m->buf, ncap);
+		if (!nb)
+			return 0;
+		m->buf = nb;
+		m->cap = ncap;
+	}
+	memcpy(m->buf + m->len, p, n);
+	m->len += n;
+	return n;
+}
+
+/* Append to a field that must stay contiguous and at most `max` bytes. */
+static void field_append(struct hconn *c, struct hmsg *m, struct span *f,
+			 const char *p, size_t len, uint32_t max)
+{
+	size_t want = len;
+
+	if (f->len == 0)
+		f->off = m->len;
+	if (f->len + want > max) {
+		want = max > f->len ? max - f->len : 0;
+		if (!m->truncated) {
+			m->truncated = true;
+			c->env->stats->http_truncated++;
+		}
+	}
+	f->len += msg_append(c, m, p, want);
+}
+
+static struct pl_str msg_str(const struct hmsg *m, struct span s)
+{
+	if (s.len == 0)
+		return (struct pl_str){ "", 0 };
+	return (struct pl_str){ m->buf + s.off, s.len };
+}
+
+/* --- event building --- */
+
+static void split_path(const struct hmsg *m, struct pl_event_http *h)
+{
+	struct pl_str u = msg_str(m, m->url);
+	const char *q;
+	size_t plen;
+
+	/* absolute-form (proxies): drop scheme and authority so path starts at '/' */
+	if (u.len > 7 && (!strncasecmp(u.p, "http://", 7) || !strncasecmp(u.p, "https://", 8))) {
+		const char *a = memchr(u.p, '/', u.len);
+		const char *s = a && a + 2 <= u.p + u.len ? memchr(a + 2, '/', (size_t)(u.p + u.len - (a + 2))) : NULL;
+		if (s) {
+			u.len -= (size_t)(s - u.p);
+			u.p = s;
+		}
+	}
+	q = memchr(u.p, '?', u.len);
+	plen = q ? (size_t)(q - u.p) : u.len;
+	h->path = (struct pl_str){ u.p, plen };
+	h->query = q ? (struct pl_str){ q + 1, u.len - plen - 1 } : (struct pl_str){ "", 0 };
+}
+
+static uint16_t parse_port(const char *p, size_t n)
+{
+	uint32_t v = 0;
+
+	if (n == 0 || n > 5)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		v = v * 10 + (uint32_t)(p[i] - '0');
+	}
+	return v <= 65535 ? (uint16_t)v : 0;
+}
+
+/* "example.com:8080", "[::1]:8080", "[::1]": brackets stay (ECS url.domain does so). */
+static void split_host(const struct hmsg *m, struct pl_event_http *h)
+{
+	struct pl_str v = msg_str(m, m->host);
+	const char *colon = NULL;
+
+	h->host = v;
+	if (v.len && v.p[0] == '[') {
+		const char *rb = memchr(v.p, ']', v.len);
+		if (rb && rb + 1 < v.p + v.len && rb[1] == ':')
+			colon = rb + 1;
+	} else {
+		colon = memchr(v.p, ':', v.len);
+	}
+	if (!colon)
+		return;
+	h->host = (struct pl_str){ v.p, (size_t)(colon - v.p) };
+	h->host_port = parse_port(colon + 1, (size_t)(v.p + v.len - colon - 1));
+}
+
+static struct pl_str trim(struct pl_str s)
+{
+	while (s.len && (s.p[0] == ' ' || s.p[0] == '\t')) {
+		s.p++;
+		s.len--;
+	}
+	while (s.len && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t'))
+		s.len--;
+	return s;
+}
+
+static struct pl_str first_forwarded(const struct hmsg *m)
+{
+	struct pl_str v = msg_str(m, m->xff);
+	const char *comma = memchr(v.p, ',', v.len);
+
+	if (comma)
+		v.len = (size_t)(comma - v.p);
+	return trim(v);
+}
+
+/* digits: 24 bytes that live until the event is emitted (content-length when absent). */
+static void fill_msg(const struct hmsg *m, struct pl_http_msg *out, char *digits)
+{
+	static const char clen_name[] = "content-length";
+	bool has_clen = false;
+	int n = 0;
+
+	out->bytes = m->bytes;
+	out->body_bytes = m->body_bytes;
+	out->mime_type = m->has_ctype ? msg_str(m, m->ctype) : (struct pl_str){ "", 0 };
+	for (int i = 0; i < m->n_hdr; i++) {
+		const struct kept_hdr *k = &m->hdr[i];
+		struct pl_header *h = &out->headers[n++];
+
+		h->name = msg_str(m, k->name);
+		if (k->redact == RED_STAR)
+			h->value = (struct pl_str){ "*", 1 };
+		else if (k->redact == RED_COOKIE)
+			h->value = (struct pl_str){ "REDACTED", 8 };
+		else
+			h->value = msg_str(m, k->value);
+		if (h->name.len == sizeof(clen_name) - 1 && !memcmp(h->name.p, clen_name, h->name.len))
+			has_clen = true;
+	}
+	if (!has_clen) {
+		/* As Packetbeat: without the header, content-length is the body as measured
+		 * (close-delimited and chunked bodies, or 0). Rendered as a number. */
+		if (n == PL_EVENT_MAX_HEADERS)
+			n--;
+		int len = snprintf(digits, 24, "%llu", (unsigned long long)m->body_bytes);
+		out->headers[n].name = (struct pl_str){ clen_name, sizeof(clen_name) - 1 };
+		out->headers[n].value = (struct pl_str){ digits, (size_t)len };
+		n++;
+	}
+	out->n_headers = n;
+}
+
+static const char *version_str(const struct hmsg *m)
+{
+	if (m->vmaj == 1 && m->vmin == 0)
+		return "1.0";
+	if (m->vmaj == 1 && m->vmin == 1)
+		return "1.1";
+	return m->vmaj == 0 && m->vmin == 9 ? "0.9" : "";
+}
+
+/* The request's version, unless its start line was cut short. */
+static struct pl_str version_of(const struct hmsg *req, const struct hmsg *resp)
+{
+	const char *v = version_str(req && (req->headers_done || !resp) ? req : resp);
+
+	return (struct pl_str){ v, strlen(v) };
+}
+
+static void fill_request(struct pl_event *ev, const struct hmsg *req, char *digits)
+{
+	struct pl_event_http *h = &ev->http;
+
+	h->has_request = true;
+	ev->start_ns = req->start_ns;
+	ev->client.bytes = req->bytes;
+	h->method = req->start_line_done || req->headers_done
+		? (struct pl_str){ http_method_str(req->method), strlen(http_method_str(req->method)) }
+		: (struct pl_str){ "", 0 };
+	split_path(req, h);
+	if (req->has_host)
+		split_host(req, h);
+	h->user_agent = req->has_ua ? msg_str(req, req->ua) : (struct pl_str){ "", 0 };
+	h->referrer = req->has_referer ? msg_str(req, req->referer) : (struct pl_str){ "", 0 };
+	h->forwarded_ip = req->has_xff ? first_forwarded(req) : (struct pl_str){ "", 0 };
+	/* The user name is kept even when the header is redacted: nginx logs it as
+	 * $remote_user too. The password is never kept. */
+	h->user_name = req->has_user ? msg_str(req, req->user) : (struct pl_str){ "", 0 };
+	fill_msg(req, &h->request, digits);
+	if (req->notes & NOTE_LOSS)
+		pl_event_add_error(ev, "Packet loss while capturing the request");
+	if (req->notes & NOTE_PARSE)
+		pl_event_add_error(ev, "Parse error in the request");
+}
+
+static void fill_response(struct pl_event *ev, const struct hmsg *resp, char *digits)
+{
+	struct pl_event_http *h = &ev->http;
+
+	h->has_response = true;
+	/* As Packetbeat: the response's first byte ends the transaction, so
+	 * event.duration is the server's response time, comparable across tools. */
+	ev->end_ns = resp->start_ns ? resp->start_ns : resp->end_ns;
+	ev->server.bytes = resp->bytes;
+	h->status_code = resp->status;
+	h->status_phrase = msg_str(resp, resp->phrase);
+	fill_msg(resp, &h->response, digits);
+	if (resp->notes & NOTE_LOSS)
+		pl_event_add_error(ev, "Packet loss while capturing the response");
+	if (resp->notes & NOTE_PARSE)
+		pl_event_add_error(ev, "Parse error in the response");
+}
+
+/* Emit one transaction (either side may be NULL) and release both records. */
+static void emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const char *err)
+{
+	const struct pl_conn *k = c->conn;
+	struct pl_stats *st = c->env->stats;
+	struct pl_event ev;
+	char digits[2][24];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PL_EV_HTTP;
+	ev.af = k->af;
+	memcpy(ev.client.ip, k->client_ip, sizeof(ev.client.ip));
+	memcpy(ev.server.ip, k->server_ip, sizeof(ev.server.ip));
+	ev.client.port = k->client_port;
+	ev.server.port = k->server_port;
+	ev.community_id = k->community_id;
+	if (err)
+		pl_event_add_error(&ev, err);
+	if (req)
+		fill_request(&ev, req, digits[0]);
+	if (resp)
+		fill_response(&ev, resp, digits[1]);
+	ev.http.version = version_of(req, resp);
+	ev.ok = req && resp && !err && resp->status > 0 && resp->status < 400;
+	if (ev.ok)
+		st->http_transactions_ok++;
+	else
+		st->http_transactions_error++;
+	c->env->emit(&ev, c->env->emit_arg);
+	msg_put(req);
+	msg_put(resp);
+}
+
+/* --- pending request FIFO --- */
+
+static struct hmsg *pend_pop(struct hconn *c)
+{
+	struct hmsg *m = c->pend_head;
+
+	if (!m)
+		return NULL;
+	c->pend_head = m->next;
+	if (!c->pend_head)
+		c->pend_tail = NULL;
+	m->next = NULL;
+	c->n_pend--;
+	return m;
+}
+
+static void emit_unmatched_request(struct hconn *c, struct hmsg *req)
+{
+	c->env->stats->http_unmatched_requests++;
+	emit_txn(c, req, NULL, "Unmatched request");
+}
+
+static void pend_push(struct hconn *c, struct hmsg *m)
+{
+	uint32_t max = c->env->cfg->http.max_pending ? c->env->cfg->http.max_pending : 1;
+
+	if (c->n_pend >= max) {
+		/* its response, if any, is still ahead of the others on the wire */
+		c->env->stats->http_pending_dropped++;
+		c->late++;
+		emit_unmatched_request(c, pend_pop(c));
+	}
+	m->next = NULL;
+	if (c->pend_tail)
+		c->pend_tail->next = m;
+	else
+		c->pend_head = m;
+	c->pend_tail = m;
+	c->n_pend++;
+}
+
+static void expire(struct hconn *c, uint64_t now)
+{
+	uint64_t tmo = c->env->cfg->http.transaction_timeout_ns;
+	const struct hside *rs = &c->side[PL_DIR_TO_CLIENT];
+
+	while (c->pend_head && tmo) {
+		struct hmsg *h = c->pend_head;
+
+		/* a response in progress answers the head request: do not expire it */
+		if (c->late == 0 && rs->in_msg)
+			return;
+		if (now < h->end_ns || now - h->end_ns <= tmo)
+			return;
+		c->late++;
+		emit_unmatched_request(c, pend_pop(c));
+	}
+}
+
+/* --- message completion --- */
+
+static void finish_request(struct hconn *c, struct hmsg *m)
+{
+	c->env->stats->http_requests++;
+	pend_push(c, m);
+}
+
+static void set_dead(struct hconn *c)
+{
+	for (int d = 0; d < 2; d++) {
+		c->side[d].mode = MODE_DEAD;
+		msg_put(c->side[d].cur);
+		c->side[d].cur = NULL;
+		c->side[d].in_msg = false;
+	}
+}
+
+static void finish_response(struct hconn *c, struct hmsg *m)
+{
+	struct pl_stats *st = c->env->stats;
+	bool upgraded = m->status == 101;
+
+	if (m->status >= 100 && m->status < 200 && m->status != 101) {
+		c->interim_bytes += m->bytes;
+		msg_put(m);             /* interim: the final response pairs */
+		return;
+	}
+	m->bytes += c->interim_bytes;
+	c->interim_bytes = 0;
+	st->http_responses++;
+	if (c->late == 0 && c->pend_head) {
+		emit_txn(c, pend_pop(c), m, NULL);
+	} else {
+		if (c->late)
+			c->late--;      /* the late answer to an expired request */
+		st->http_unmatched_responses++;
+		emit_txn(c, NULL, m, "Unmatched response");
+	}
+	if (upgraded)
+		set_dead(c);     /* another protocol follows */
+}
+
+static void finish_current(struct hconn *c, struct hside *s)
+{
+	struct hmsg *m = s->cur;
+
+	s->cur = NULL;
+	s->in_msg = s->in_body = false;
+	if (!m)
+		return;
+	m->bytes = s->acc;
+	s->acc = 0;
+	if (s->dir == PL_DIR_TO_SERVER)
+		finish_request(c, m);
+	else
+		finish_response(c, m);
+}
+
+/* The current message cannot be parsed further: keep it when its start line was seen
+ * (so pairing stays aligned), drop it otherwise. */
+static void fail_current(struct hconn *c, struct hside *s, uint8_t note)
+{
+	struct hmsg *m = s->cur;
+
+	if (!m || !s->in_msg) {
+		s->acc = 0;
+		return;
+	}
+	if (!m->start_line_done && !m->headers_done) {
+		msg_put(m);
+		s->cur = NULL;
+		s->in_msg = s->in_body = false;
+		s->acc = 0;
+		return;
+	}
+	m->notes |= note;
+	if (!m->end_ns)
+		m->end_ns = s->ts;
+	finish_current(c, s);
+}
+
+static void start_hunt(struct hconn *c, struct hside *s, bool line_start)
+{
+	c->env->stats->http_resyncs++;
+	s->mode = MODE_HUNT;
+	s->first = false;
+	s->line_start = line_start;
+	s->npfx = 0;
+	s->acc = 0;
+	if (s->dir == PL_DIR_TO_CLIENT)
+		c->late = 0;    /* responses were lost: order can no longer be trusted */
+}
+
+/* --- http-parser callbacks --- */
+
+static struct hside *side_of(http_parser *p)
+{
+	struct hconn *c = p->data;
+
+	return p == &c->side[0].p ? &c->side[0] : &c->side[1];
+}
+
+static int cb_message_begin(http_parser *p)
+{
+	struct hside *s = side_of(p);
+
+	msg_put(s->cur);
+	s->cur = msg_get();
+	if (!s->cur)
+		return -1;
+	s->cur->start_ns = s->ts;
+	s->in_msg = true;
+	s->in_body = false;
+	s->hstate = HS_NONE;
+	return 0;
+}
+
+static int cb_url(http_parser *p, const char *at, size_t len)
+{
+	struct hside *s = side_of(p);
+
+	s->cur->start_line_done = true;
+	field_append(s->c, s->cur, &s->cur->url, at, len, s->c->env->cfg->http.max_url_length);
+	return 0;
+}
+
+static int cb_status(http_parser *p, const char *at, size_t len)
+{
+	struct hside *s = side_of(p);
+
+	s->cur->status = (uint16_t)p->status_code;
+	s->cur->start_line_done = true;
+	field_append(s->c, s->cur, &s->cur->phrase, at, len, HTTP_PHRASE_MAX);
+	return 0;
+}
+
+static bool in_send_list(const struct pl_config *cfg, const char *name, size_t len)
+{
+	for (int i = 0; i < cfg->http.n_send_headers; i++) {
+		const char *h = cfg->http.send_headers[i];
+		if (h && strlen(h) == len && !strncasecmp(h, name, len))
+			return true;
+	}
+	return false;
+}
+
+static enum hkind classify(const char *name, size_t len)
+{
+	for (size_t i = 0; i < PL_ARRAY_LEN(known_headers); i++)
+		if (strlen(known_headers[i].name) == len && !memcmp(known_headers[i].name, name, len))
+			return known_headers[i].kind;
+	return HK_OTHER;
+}
+
+/* Name complete: decide what of this header is kept. */
+static void header_begin_value(struct hside *s)
+{
+	const struct pl_config *cfg = s->c->env->cfg;
+	bool req = s->dir == PL_DIR_TO_SERVER;
+	enum hkind k = s->name_long ? HK_OTHER : classify(s->name, s->name_len);
+	bool need = false;
+
+	s->hkind = k;
+	s->hsend = k == HK_CLEN || k == HK_CTYPE || cfg->http.send_all_headers ||
+		   in_send_list(cfg, s->name, s->name_len);
+	s->hredact = RED_NONE;
+	if ((k == HK_AUTH || k == HK_PROXY_AUTH) && cfg->http.redact_authorization)
+		s->hredact = RED_STAR;
+	if ((k == HK_COOKIE || k == HK_SET_COOKIE) && cfg->http.redact_cookies)
+		s->hredact = RED_COOKIE;
+	if (req && (k == HK_HOST || k == HK_UA || k == HK_REFERER || k == HK_XFF))
+		need = true;
+	if (req && k == HK_AUTH)
+		need = true;    /* for user.name; the credentials are wiped once decoded */
+	if (k == HK_CTYPE)
+		need = true;
+	if (s->hsend && s->cur->n_hdr >= PL_EVENT_MAX_HEADERS) {
+		s->hsend = false;
+		if (!s->cur->truncated) {
+			s->cur->truncated = true;
+			s->c->env->stats->http_truncated++;
+		}
+	}
+	s->hstore = need || (s->hsend && s->hredact == RED_NONE);
+	s->hname = (struct span){ s->cur->len, 0 };
+	if (s->hsend)
+		field_append(s->c, s->cur, &s->hname, s->name, s->name_len, HTTP_NAME_MAX);
+	/* set here, not on first append, so an empty value still has a valid start */
+	s->hval = (struct span){ s->cur->len, 0 };
+}
+
+/* Decode the user of "Basic base64(user:pass)"; the password never leaves this frame. */
+static size_t basic_user(const char *v, size_t n, char *out, size_t cap)
+{
+	char dec[256];
+	size_t dn = 0, i = 0, un = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	if (n < 6 || strncasecmp(v, "basic", 5) || (v[5] != ' ' && v[5] != '\t'))
+		return 0;
+	for (i = 5; i < n && (v[i] == ' ' || v[i] == '\t'); i++)
+		;
+	for (; i < n && dn < sizeof(dec); i++) {
+		char ch = v[i];
+		int d;
+
+		if (ch >= 'A' && ch <= 'Z') d = ch - 'A';
+		else if (ch >= 'a' && ch <= 'z') d = ch - 'a' + 26;
+		else if (ch >= '0' && ch <= '9') d = ch - '0' + 52;
+		else if (ch == '+' || ch == '-') d = 62;
+		else if (ch == '/' || ch == '_') d = 63;
+		else break;
+		acc = (acc << 6) | (uint32_t)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			dec[dn++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	while (un < dn && dec[un] != ':')
+		un++;
+	if (un == dn)
+		un = 0;   /* no ':' – not a user:password pair */
+	if (un > cap)
+		un = cap;
+	memcpy(out, dec, un);
+	explicit_bzero(dec, sizeof(dec));
+	return un;
+}
+
+static void header_auth(struct hside *s, struct hmsg *m)
+{
+	char user[HTTP_USER_MAX];
+	size_t un = basic_user(m->buf + s->hval.off, s->hval.len, user, sizeof(user));
+
+	if (!s->hsend || s->hredact != RED_NONE) {
+		/* The credentials were kept only to decode the user: wipe them. */
+		explicit_bzero(m->buf + s->hval.off, s->hval.len);
+		m->len = s->hval.off;
+		s->hval.len = 0;
+	}
+	if (un == 0 || m->has_user)
+		return;
+	m->user = (struct span){ 0, 0 };
+	field_append(s->c, m, &m->user, user, un, HTTP_USER_MAX);
+	m->has_user = m->user.len > 0;
+}
+
+/* Repeated headers: the first one names the field (as Packetbeat does). */
+static void take_first(const struct hside *s, bool *has, struct span *dst)
+{
+	if (!s->hstore || *has)
+		return;
+	*dst = s->hval;
+	*has = true;
+}
+
+static void header_end(struct hside *s)
+{
+	struct hmsg *m = s->cur;
+
+	while (s->hval.len && (m->buf[s->hval.off + s->hval.len - 1] == ' ' ||
+			       m->buf[s->hval.off + s->hval.len - 1] == '\t'))
+		s->hval.len--;
+	switch (s->hkind) {
+	case HK_CLEN:
+		m->has_clen = true;
+		break;
+	case HK_CTYPE:
+		take_first(s, &m->has_ctype, &m->ctype);
+		break;
+	case HK_HOST:
+		take_first(s, &m->has_host, &m->host);
+		break;
+	case HK_UA:
+		take_first(s, &m->has_ua, &m->ua);
+		break;
+	case HK_REFERER:
+		take_first(s, &m->has_referer, &m->referer);
+		break;
+	case HK_XFF:
+		take_first(s, &m->has_xff, &m->xff);
+		break;
+	case HK_AUTH:
+		if (s->hstore)
+			header_auth(s, m);
+		break;
+	default:
+		break;
+	}
+	if (s->hsend && m->n_hdr < PL_EVENT_MAX_HEADERS && s->hname.len)
+		m->hdr[m->n_hdr++] = (struct kept_hdr){ s->hname, s->hval, s->hredact };
+	s->hstate = HS_NONE;
+}
+
+static int cb_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct hside *s = side_of(p);
+
+	s->cur->start_line_done = true;
+	if (s->hstate == HS_VALUE)
+		header_end(s);
+	if (s->hstate != HS_FIELD) {
+		s->hstate = HS_FIELD;
+		s->name_len = 0;
+		s->name_long = false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char ch = at[i];
+
+		if (s->name_len >= sizeof(s->name)) {
+			s->name_long = true;
+			break;
+		}
+		s->name[s->name_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+	}
+	return 0;
+}
+
+static int cb_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct hside *s = side_of(p);
+
+	if (s->hstate != HS_VALUE) {
+		header_begin_value(s);
+		s->hstate = HS_VALUE;
+	}
+	if (s->hstore)
+		field_append(s->c, s->cur, &s->hval, at, len, HTTP_VALUE_MAX);
+	return 0;
+}
+
+static bool pending_is_head(const struct hconn *c)
+{
+	return c->late == 0 && c->pend_head && c->pend_head->method == HTTP_HEAD &&
+	       c->pend_head->start_line_done;
+}
+
+static int cb_headers_complete(http_parser *p)
+{
+	struct hside *s = side_of(p);
+	struct hmsg *m = s->cur;
+	int st = (int)p->status_code;
+
+	if (s->hstate == HS_VALUE)
+		header_end(s);
+	s->hstate = HS_NONE;
+	m->headers_done = true;
+	m->start_line_done = true;
+	m->vmaj = (uint8_t)p->http_major;
+	m->vmin = (uint8_t)p->http_minor;
+	if (s->dir == PL_DIR_TO_SERVER) {
+		m->method = (uint8_t)p->method;
+	} else {
+		m->status = (uint16_t)st;
+		/* no body: interim, 204, 304, or the answer to HEAD */
+		if (st / 100 == 1 || st == 204 || st == 304 || pending_is_head(s->c))
+			return 1;
+	}
+	s->in_body = true;
+	return 0;
+}
+
+static int cb_body(http_parser *p, const char *at, size_t len)
+{
+	struct hside *s = side_of(p);
+
+	s->cur->body_bytes += len;
+	return 0;
+}
+
+static int cb_message_complete(http_parser *p)
+{
+	struct hside *s = side_of(p);
+
+	s->cur->end_ns = s->ts;
+	s->done = true;
+	/* stop here so the caller knows exactly where this message ends */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_message_begin = cb_message_begin,
+	.on_url = cb_url,
+	.on_status = cb_status,
+	.on_header_field = cb_header_field,
+	.on_header_value = cb_header_value,
+	.on_headers_complete = cb_headers_complete,
+	.on_body = cb_body,
+	.on_message_complete = cb_message_complete,
+};
+
+/* --- feeding and resynchronisation --- */
+
+static void parser_reset(struct hconn *c, struct hside *s)
+{
+	http_parser_init(&s->p, s->dir == PL_DIR_TO_SERVER ? HTTP_REQUEST : HTTP_RESPONSE);
+	s->p.data = c;
+	s->done = false;
+}
+
+/* Feed bytes to the parser; returns how many it consumed (at least one unless n == 0). */
+static size_t feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts)
+{
+	size_t r;
+	enum http_errno e;
+
+	s->ts = ts;
+	r = http_parser_execute(&s->p, &settings, (const char *)p, n);
+	s->acc += r;
+	e = HTTP_PARSER_ERRNO(&s->p);
+	if (e == HPE_PAUSED || s->done) {
+		http_parser_pause(&s->p, 0);
+		s->done = false;
+		finish_current(c, s);
+		return s->mode == MODE_DEAD ? n : r;
+	}
+	if (e == HPE_OK && (r > 0 || n == 0))
+		return r;
+	if (e != HPE_CB_message_begin)
+		c->env->stats->http_parse_errors++;
+	fail_current(c, s, NOTE_PARSE);
+	start_hunt(c, s, false);
+	return r;
+}
+
+/* 0 = no pattern starts with pfx, 1 = prefix of one, 2 = a whole pattern. */
+static int sync_match(const struct hside *s)
+{
+	const char *pat = "HTTP/1.";
+	int best = 0;
+
+	if (s->dir == PL_DIR_TO_CLIENT) {
+		size_t pl = strlen(pat);
+		size_t k = PL_MIN(pl, (size_t)s->npfx);
+		if (memcmp(s->pfx, pat, k))
+			return 0;
+		return s->npfx >= pl ? 2 : 1;
+	}
+	for (size_t i = 0; i < PL_ARRAY_LEN(sync_methods); i++) {
+		size_t ml = strlen(sync_methods[i]);
+		if (s->npfx > ml || memcmp(s->pfx, sync_methods[i], s->npfx))
+			continue;
+		if (s->npfx == ml)
+			return 2;
+		best = 1;
+	}
+	return best;
+}
+
+/* Skip bytes until a plausible message start; returns bytes consumed. */
+static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = p[i];
+		int m;
+
+		if (!s->line_start && s->npfx == 0) {
+			s->line_start = b == '\n';
+			continue;
+		}
+		if (s->npfx == 0)
+			s->pfx_ts = ts;
+		s->pfx[s->npfx++] = b;
+		m = sync_match(s);
+		if (m == 1)
+			continue;
+		if (m == 2) {
+			uint8_t pfx[sizeof(s->pfx)];
+			uint8_t np = s->npfx;
+
+			memcpy(pfx, s->pfx, np);
+			s->mode = MODE_SYNC;
+			s->first = false;
+			s->npfx = 0;
+			s->acc = 0;
+			parser_reset(c, s);
+			feed(c, s, pfx, np, s->pfx_ts);
+			return i + 1;
+		}
+		s->npfx = 0;
+		s->line_start = b == '\n';
+		if (s->first) {
+			s->first = false;
+			c->env->stats->http_resyncs++;
+		}
+	}
+	return n;
+}
+
+static void http_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+	struct hconn *c = state;
+	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
+
+	expire(c, ts);
+	s->last_ts = ts;
+	/* a segment after lost or skipped bytes often begins a message */
+	if (s->mode == MODE_HUNT && s->npfx == 0)
+		s->line_start = true;
+	while (n > 0 && s->mode != MODE_DEAD) {
+		size_t k = s->mode == MODE_HUNT ? hunt(c, s, p, n, ts) : feed(c, s, p, n, ts);
+
+		p += k;
+		n -= k;
+	}
+}
+
+/* A body of known or close-delimited length lost bytes: the body is never stored, so
+ * zeros stand in for them and the message completes normally. Returns bytes left. */
+static uint64_t skip_body(struct hconn *c, struct hside *s, uint64_t len, uint64_t ts)
+{
+	static const uint8_t zeros[65536];
+
+	s->cur->notes |= NOTE_LOSS;
+	while (len > 0 && s->mode == MODE_SYNC && s->in_msg && s->in_body) {
+		size_t k = (size_t)PL_MIN(len, (uint64_t)sizeof(zeros));
+		size_t r = feed(c, s, zeros, k, ts);
+
+		if (r == 0)
+			break;
+		len -= r;
+	}
+	return len;
+}
+
+static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
+{
+	struct hconn *c = state;
+	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
+
+	if (s->mode == MODE_DEAD || len == 0)
+		return;
+	if (s->mode == MODE_HUNT) {
+		/* segments after a hole often begin a message */
+		s->npfx = 0;
+		s->line_start = true;
+		return;
+	}
+	if (s->in_msg && s->in_body && !(s->p.flags & F_CHUNKED) && s->cur) {
+		if (skip_body(c, s, len, ts) == 0 || s->mode != MODE_SYNC)
+			return;
+		start_hunt(c, s, true);
+		return;
+	}
+	fail_current(c, s, NOTE_LOSS);
+	start_hunt(c, s, true);
+}
+
+static void http_idle(void *state, uint64_t now)
+{
+	expire(state, now);
+}
+
+static void end_side(struct hconn *c, struct hside *s, uint64_t ts)
+{
+	if (s->mode != MODE_SYNC || !s->in_msg)
+		return;
+	s->ts = s->last_ts ? s->last_ts : ts;
+	/* EOF ends a close-delimited body; anything else is cut short */
+	http_parser_execute(&s->p, &settings, "", 0);
+	if (HTTP_PARSER_ERRNO(&s->p) == HPE_PAUSED || s->done) {
+		http_parser_pause(&s->p, 0);
+		s->done = false;
+		finish_current(c, s);
+		return;
+	}
+	fail_current(c, s, NOTE_LOSS);
+}
+
+static void http_close(void *state, enum pl_close_reason why, uint64_t ts)
+{
+	struct hconn *c = state;
+
+	end_side(c, &c->side[PL_DIR_TO_CLIENT], ts);
+	end_side(c, &c->side[PL_DIR_TO_SERVER], ts);
+	while (c->pend_head)
+		emit_unmatched_request(c, pend_pop(c));
+	for (int d = 0; d < 2; d++) {
+		msg_put(c->side[d].cur);
+		c->side[d].cur = NULL;
+		c->side[d].mode = MODE_DEAD;
+	}
+}
+
+static size_t http_state_size(const struct pl_config *cfg)
+{
+	return sizeof(struct hconn);
+}
+
+static int http_init(void *state, const struct pl_conn *conn, const struct pl_proto_env *env)
+{
+	struct hconn *c = state;
+
+	c->conn = conn;
+	c->env = env;
+	c->keep_cap = PL_MIN(HTTP_KEEP_MAX, env->cfg->http.max_message_size);
+	for (int d = 0; d < 2; d++) {
+		struct hside *s = &c->side[d];
+
+		s->c = c;
+		s->dir = d;
+		s->mode = MODE_HUNT;
+		s->first = true;
+		s->line_start = true;
+		parser_reset(c, s);
+	}
+	return 0;
+}
+
+const struct pl_proto_ops pl_http_ops = {
+	.name = "http",
+	.state_size = http_state_size,
+	.init = http_init,
+	.data = http_data,
+	.gap = http_gap,
+	.idle = http_idle,
+	.close = http_close,
+};

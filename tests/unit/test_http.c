@@ -1,0 +1,748 @@
+/* test_http.c – unit tests of the HTTP protocol module (src/proto/http.c) driven through pl_http_ops. */
+#include "unit.h"
+#include "pktlog/proto.h"
+
+#define MAX_EV 64
+#define LINE_MAX_LEN 8192
+
+/* Each emitted event, flattened to one canonical line so splits can be compared. */
+static char ev_line[MAX_EV][LINE_MAX_LEN];
+static struct pl_event ev_copy[MAX_EV];
+static int n_ev;
+
+static struct pl_config cfg;
+static struct pl_stats stats;
+static struct pl_conn conn;
+static struct pl_proto_env env;
+static void *state;
+
+static void add(char *o, const char *fmt, const char *s, size_t n)
+{
+	size_t l = strlen(o);
+
+	snprintf(o + l, LINE_MAX_LEN - l, fmt, (int)n, s ? s : "");
+}
+
+static void add_str(char *o, const char *k, struct pl_str s)
+{
+	size_t l = strlen(o);
+
+	snprintf(o + l, LINE_MAX_LEN - l, "%s=", k);
+	add(o, "%.*s|", s.p, s.len);
+}
+
+static void add_msg(char *o, const char *k, const struct pl_http_msg *m)
+{
+	size_t l = strlen(o);
+
+	snprintf(o + l, LINE_MAX_LEN - l, "%s.bytes=%llu|%s.body=%llu|", k,
+		 (unsigned long long)m->bytes, k, (unsigned long long)m->body_bytes);
+	add_str(o, "mime", m->mime_type);
+	for (int i = 0; i < m->n_headers; i++) {
+		add(o, "h:%.*s=", m->headers[i].name.p, m->headers[i].name.len);
+		add(o, "%.*s|", m->headers[i].value.p, m->headers[i].value.len);
+	}
+}
+
+static void fake_emit(const struct pl_event *ev, void *arg)
+{
+	char *o;
+	const struct pl_event_http *h = &ev->http;
+
+	assert_true(n_ev < MAX_EV);
+	o = ev_line[n_ev];
+	ev_copy[n_ev] = *ev;   /* scalar fields only: strings die after emit */
+	o[0] = 0;
+	snprintf(o, LINE_MAX_LEN, "ok=%d|cb=%llu|sb=%llu|start=%llu|end=%llu|st=%d|req=%d|resp=%d|hp=%u|",
+		 ev->ok, (unsigned long long)ev->client.bytes, (unsigned long long)ev->server.bytes,
+		 (unsigned long long)ev->start_ns, (unsigned long long)ev->end_ns, h->status_code,
+		 h->has_request, h->has_response, h->host_port);
+	for (int i = 0; i < ev->n_errors; i++)
+		add_str(o, "err", ev->errors[i]);
+	add_str(o, "ver", h->version);
+	add_str(o, "method", h->method);
+	add_str(o, "path", h->path);
+	add_str(o, "query", h->query);
+	add_str(o, "host", h->host);
+	add_str(o, "ua", h->user_agent);
+	add_str(o, "ref", h->referrer);
+	add_str(o, "fwd", h->forwarded_ip);
+	add_str(o, "user", h->user_name);
+	add_str(o, "phrase", h->status_phrase);
+	if (h->has_request)
+		add_msg(o, "rq", &h->request);
+	if (h->has_response)
+		add_msg(o, "rs", &h->response);
+	assert_int_equal(ev->type, PL_EV_HTTP);
+	assert_string_equal(ev->community_id, conn.community_id);
+	assert_int_equal(ev->client.port, 40000);
+	assert_int_equal(ev->server.port, 80);
+	assert_int_equal(ev->client.ip[0], 10);
+	assert_int_equal(ev->server.ip[3], 2);
+	n_ev++;
+}
+
+static void defaults(void)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.http.enabled = true;
+	cfg.http.transaction_timeout_ns = 10 * PL_NS_PER_SEC;
+	cfg.http.max_message_size = 10485760;
+	cfg.http.max_pending = 64;
+	cfg.http.max_url_length = 8192;
+	cfg.http.redact_authorization = true;
+	cfg.http.redact_cookies = true;
+}
+
+static void conn_open(void)
+{
+	memset(&stats, 0, sizeof(stats));
+	memset(&conn, 0, sizeof(conn));
+	conn.af = 4;
+	memcpy(conn.client_ip, "\x0a\x00\x00\x01", 4);
+	memcpy(conn.server_ip, "\x0a\x00\x00\x02", 4);
+	conn.client_port = 40000;
+	conn.server_port = 80;
+	strcpy(conn.community_id, "1:test");
+	env = (struct pl_proto_env){ &cfg, &stats, fake_emit, NULL };
+	n_ev = 0;
+	state = calloc(1, pl_http_ops.state_size(&cfg));
+	assert_non_null(state);
+	assert_int_equal(pl_http_ops.init(state, &conn, &env), 0);
+}
+
+static void conn_close(uint64_t ts)
+{
+	pl_http_ops.close(state, PL_CLOSE_FIN, ts);
+	free(state);
+	state = NULL;
+}
+
+static void tx(enum pl_dir d, const char *s, uint64_t ts)
+{
+	pl_http_ops.data(state, d, (const uint8_t *)s, strlen(s), ts);
+}
+
+static int setup(void **st)
+{
+	defaults();
+	conn_open();
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	if (state)
+		conn_close(999999);
+	return 0;
+}
+
+static void has(int i, const char *needle)
+{
+	assert_true(i < n_ev);
+	if (!strstr(ev_line[i], needle))
+		fail_msg("event %d lacks \"%s\": %s", i, needle, ev_line[i]);
+}
+
+static void lacks(int i, const char *needle)
+{
+	assert_true(i < n_ev);
+	if (strstr(ev_line[i], needle))
+		fail_msg("event %d has \"%s\": %s", i, needle, ev_line[i]);
+}
+
+/* --- messages --- */
+
+static const char GET1[] =
+	"GET /index.html?a=1&b=2 HTTP/1.1\r\nHost: Example.com:8080\r\nUser-Agent: curl/8.0\r\n"
+	"Referer: http://r/\r\nX-Forwarded-For:  1.2.3.4 , 5.6.7.8\r\nAccept: */*\r\n\r\n";
+static const char RESP1[] =
+	"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nhello";
+static const char GET2[] = "GET /two HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n";
+static const char RESP404[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnah";
+static const char GET3[] = "GET /three HTTP/1.1\r\nHost: h\r\n\r\n";
+static const char RESP3[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+static const char CHUNKED[] =
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n";
+static const char HEADREQ[] = "HEAD /big HTTP/1.1\r\nHost: h\r\n\r\n";
+static const char HEADRESP[] = "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n";
+static const char POSTREQ[] =
+	"POST /form HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+	"Content-Length: 11\r\nExpect: 100-continue\r\n\r\nuser=monica";
+static const char CONT100[] = "HTTP/1.1 100 Continue\r\n\r\n";
+static const char RESP201[] = "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+static const char REQ10[] = "GET /old HTTP/1.0\r\n\r\n";
+static const char RESP10[] = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close";
+static const char AUTHREQ[] =
+	"GET /secret HTTP/1.1\r\nHost: h\r\nAuthorization: Basic c2ltcGxlc2ltb246YWJjZDEyMys=\r\n"
+	"Cookie: sid=abc\r\nX-Trace: t1\r\n\r\n";
+static const char AUTHRESP[] = "HTTP/1.1 200 OK\r\nSet-Cookie: sid=def\r\nContent-Length: 0\r\n\r\n";
+
+static char num[32];
+static const char *u(uint64_t v)
+{
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+	return num;
+}
+
+static void has_kv(int i, const char *k, uint64_t v)
+{
+	char b[64];
+
+	snprintf(b, sizeof(b), "|%s=%s|", k, u(v));
+	has(i, b);
+}
+
+/* --- tests --- */
+
+static void test_simple_get(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET1, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has_kv(0, "cb", strlen(GET1));
+	has_kv(0, "sb", strlen(RESP1));
+	has(0, "|start=1000|end=2000|st=200|req=1|resp=1|hp=8080|");
+	has(0, "|ver=1.1|method=GET|path=/index.html|query=a=1&b=2|host=Example.com|");
+	has(0, "|ua=curl/8.0|ref=http://r/|fwd=1.2.3.4|user=|phrase=OK|");
+	has(0, "|rq.body=0|mime=|h:content-length=0|");
+	has(0, "|rs.body=5|mime=text/html|h:content-type=text/html|h:content-length=5|");
+	lacks(0, "accept");
+	lacks(0, "err=");
+	assert_int_equal(stats.http_requests, 1);
+	assert_int_equal(stats.http_responses, 1);
+	assert_int_equal(stats.http_transactions_ok, 1);
+}
+
+static void test_keepalive(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET1, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 2000);
+	tx(PL_DIR_TO_SERVER, GET2, 3000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 4000);
+	tx(PL_DIR_TO_SERVER, GET3, 5000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 6000);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/index.html|");
+	has(1, "ok=0|");
+	has(1, "|start=3000|end=4000|st=404|");
+	has(1, "|hp=8443|");
+	has(1, "|host=[::1]|");
+	has(1, "|phrase=Not Found|");
+	lacks(1, "err=");
+	has(2, "path=/three|");
+	has(2, "ok=1|");
+	assert_int_equal(stats.http_transactions_error, 1);
+}
+
+static void test_pipelined(void **st)
+{
+	char req[1024], resp[1024];
+
+	snprintf(req, sizeof(req), "%s%s%s", GET1, GET2, GET3);
+	snprintf(resp, sizeof(resp), "%s%s%s", RESP1, RESP404, RESP3);
+	tx(PL_DIR_TO_SERVER, req, 1000);
+	assert_int_equal(n_ev, 0);
+	tx(PL_DIR_TO_CLIENT, resp, 2000);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/index.html|");
+	has(0, "st=200|");
+	has_kv(0, "cb", strlen(GET1));
+	has_kv(0, "sb", strlen(RESP1));
+	has(1, "path=/two|");
+	has(1, "st=404|");
+	has_kv(1, "cb", strlen(GET2));
+	has_kv(1, "sb", strlen(RESP404));
+	has(2, "path=/three|");
+	has_kv(2, "sb", strlen(RESP3));
+}
+
+static void test_chunked(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_CLIENT, CHUNKED, 2000);
+	tx(PL_DIR_TO_SERVER, GET2, 3000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 4000);
+	assert_int_equal(n_ev, 2);
+	has_kv(0, "sb", strlen(CHUNKED));
+	has(0, "|rs.body=11|");
+	has(0, "|rs.body=11|mime=|h:content-length=11|");
+	has(1, "path=/two|");
+}
+
+static void test_head(void **st)
+{
+	tx(PL_DIR_TO_SERVER, HEADREQ, 1000);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "method=HEAD|");
+	has(0, "|rs.body=0|");
+	has(0, "h:content-length=1234|");
+	has_kv(0, "sb", strlen(HEADRESP));
+	tx(PL_DIR_TO_SERVER, GET3, 3000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 4000);
+	assert_int_equal(n_ev, 2);
+	has(1, "ok=1|");
+	has(1, "path=/three|");
+	assert_int_equal(stats.http_parse_errors, 0);
+}
+
+static void test_100_continue(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n"
+	   "Expect: 100-continue\r\n\r\n", 1000);
+	tx(PL_DIR_TO_CLIENT, CONT100, 1500);
+	assert_int_equal(n_ev, 0);
+	tx(PL_DIR_TO_SERVER, "user=monica", 1600);
+	tx(PL_DIR_TO_CLIENT, RESP201, 2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has(0, "st=201|");
+	has(0, "|rq.body=11|");
+	lacks(0, "err=");
+	conn_close(3000);
+	assert_int_equal(n_ev, 1);
+	assert_int_equal(stats.http_unmatched_responses, 0);
+	assert_int_equal(stats.http_unmatched_requests, 0);
+}
+
+static void test_204_304(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET1, 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 1000);
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 204 No Content\r\n\r\n"
+	   "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n", 2000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 3000);
+	assert_int_equal(n_ev, 3);
+	has(0, "st=204|");
+	has(1, "st=304|");
+	has(1, "|rs.body=0|");
+	has(2, "st=200|");
+	has(2, "|rs.body=5|");
+	assert_int_equal(stats.http_transactions_ok, 3);
+}
+
+static void test_http10_close(void **st)
+{
+	tx(PL_DIR_TO_SERVER, REQ10, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP10, 2000);
+	assert_int_equal(n_ev, 0);
+	conn_close(5000);
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has(0, "|ver=1.0|");
+	has(0, "|rs.body=16|");
+	has(0, "|end=2000|");
+	has_kv(0, "sb", strlen(RESP10));
+	lacks(0, "err=");
+}
+
+static void test_post_body(void **st)
+{
+	tx(PL_DIR_TO_SERVER, POSTREQ, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP201, 2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "method=POST|");
+	has(0, "|rq.body=11|mime=application/x-www-form-urlencoded|");
+	has(0, "h:content-length=11|");
+	has_kv(0, "cb", strlen(POSTREQ));
+	has_kv(0, "sb", strlen(RESP201));
+}
+
+static void test_unmatched_response(void **st)
+{
+	tx(PL_DIR_TO_CLIENT, RESP404, 2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=0|");
+	has(0, "|start=0|end=2000|st=404|req=0|resp=1|");
+	has(0, "err=Unmatched response|");
+	tx(PL_DIR_TO_CLIENT, CONT100, 2500);   /* unmatched 1xx: nothing */
+	assert_int_equal(n_ev, 1);
+	tx(PL_DIR_TO_SERVER, GET2, 3000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 4000);
+	assert_int_equal(n_ev, 2);
+	has(1, "ok=1|");
+	assert_int_equal(stats.http_unmatched_responses, 1);
+}
+
+static void test_unmatched_request_close(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET1, 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 1100);
+	conn_close(2000);
+	assert_int_equal(n_ev, 2);
+	has(0, "ok=0|");
+	has(0, "|end=0|st=0|req=1|resp=0|");
+	has(0, "err=Unmatched request|");
+	has(0, "path=/index.html|");
+	has(1, "path=/two|");
+	assert_int_equal(stats.http_unmatched_requests, 2);
+}
+
+static void test_unmatched_request_timeout(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET1, 1000);
+	pl_http_ops.idle(state, 1000 + 5 * PL_NS_PER_SEC);
+	assert_int_equal(n_ev, 0);
+	pl_http_ops.idle(state, 1001 + 10 * PL_NS_PER_SEC);
+	assert_int_equal(n_ev, 1);
+	has(0, "err=Unmatched request|");
+	/* the late answer is not paired with a newer request */
+	tx(PL_DIR_TO_SERVER, GET2, 20 * PL_NS_PER_SEC);
+	tx(PL_DIR_TO_CLIENT, RESP1, 21 * PL_NS_PER_SEC);
+	assert_int_equal(n_ev, 2);
+	has(1, "err=Unmatched response|");
+	tx(PL_DIR_TO_CLIENT, RESP404, 22 * PL_NS_PER_SEC);
+	assert_int_equal(n_ev, 3);
+	has(2, "path=/two|");
+	has(2, "st=404|");
+	lacks(2, "err=");
+}
+
+static void test_timeout_by_data(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET1, 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 20 * PL_NS_PER_SEC);
+	assert_int_equal(n_ev, 1);
+	has(0, "err=Unmatched request|");
+	has(0, "path=/index.html|");
+}
+
+static void test_gap_in_body(void **st)
+{
+	static const char hdr[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_CLIENT, hdr, 2000);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, 80, 2100);
+	tx(PL_DIR_TO_CLIENT, "abcdefghij", 2200);
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has(0, "err=Packet loss while capturing the response|");
+	has(0, "|rs.body=100|");
+	has(0, "|end=2000|");   /* first byte of the response, as Packetbeat */
+	has_kv(0, "sb", strlen(hdr) + 90);
+	/* the stream continues in sync */
+	tx(PL_DIR_TO_SERVER, GET2, 3000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 4000);
+	assert_int_equal(n_ev, 2);
+	lacks(1, "err=");
+	assert_int_equal(stats.http_resyncs, 0);
+}
+
+static void test_gap_past_body(void **st)
+{
+	/* the hole covers the end of the body and the start of the next response */
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 1000);
+	tx(PL_DIR_TO_SERVER, GET1, 1000);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234", 2000);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, 20, 2100);
+	assert_int_equal(n_ev, 1);
+	has(0, "err=Packet loss while capturing the response|");
+	tx(PL_DIR_TO_CLIENT, "ength: 0\r\n\r\n", 2200);
+	tx(PL_DIR_TO_CLIENT, RESP1, 2300);
+	assert_int_equal(stats.http_resyncs, 1);
+	assert_int_equal(n_ev, 2);
+	has(1, "st=200|");
+}
+
+static void test_gap_in_headers(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "GET /lost HTTP/1.1\r\nHost: h\r\nX-A: 1", 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, 500, 1100);
+	tx(PL_DIR_TO_SERVER, "rest of a header\r\nX-B: 2\r\n\r\n", 1200);
+	tx(PL_DIR_TO_SERVER, GET2, 1300);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 2100);
+	assert_int_equal(n_ev, 2);
+	has(0, "path=/lost|");
+	has(0, "err=Packet loss while capturing the request|");
+	has(0, "st=404|");
+	has(1, "path=/two|");
+	has(1, "ok=1|");
+	assert_int_equal(stats.http_resyncs, 1);
+}
+
+static void test_gap_chunked(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 1000);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", 2000);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, 100, 2100);
+	assert_int_equal(n_ev, 1);
+	has(0, "st=200|");
+	has(0, "path=/three|");
+	has(0, "err=Packet loss while capturing the response|");
+	tx(PL_DIR_TO_CLIENT, "xx\r\n0\r\n\r\n", 2200);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2300);
+	assert_int_equal(n_ev, 2);
+	has(1, "path=/two|");
+	has(1, "st=404|");
+}
+
+static void test_midstream(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "ength: 5\r\n\r\nhello", 1000);
+	tx(PL_DIR_TO_CLIENT, "tml>\r\n</body></html>", 1100);
+	tx(PL_DIR_TO_SERVER, GET1, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 3000);
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has(0, "path=/index.html|");
+	has_kv(0, "cb", strlen(GET1));
+	assert_int_equal(stats.http_resyncs, 2);
+}
+
+static void test_garbage(void **st)
+{
+	uint8_t buf[4096];
+	uint32_t x = 12345;
+
+	for (int round = 0; round < 50; round++) {
+		for (size_t i = 0; i < sizeof(buf); i++) {
+			x = x * 1103515245 + 12345;
+			buf[i] = (uint8_t)(x >> 16);
+		}
+		pl_http_ops.data(state, round & 1, buf, sizeof(buf), 1000 + (uint64_t)round);
+	}
+	tx(PL_DIR_TO_SERVER, "\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n", 2000);
+	tx(PL_DIR_TO_CLIENT, "\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 3000);
+	has(n_ev - 1, "path=/x|");
+	has(n_ev - 1, "st=200|");
+}
+
+static void test_garbage_after_sync(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "GET / HTTP/1.1\r\n\x01\x02\x03 junk\r\n\r\n", 1000);
+	assert_int_equal(stats.http_parse_errors, 1);
+	tx(PL_DIR_TO_SERVER, GET2, 1100);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", 2000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 2100);
+	assert_int_equal(n_ev, 2);
+	has(0, "err=Parse error in the request|");
+	has(0, "st=400|");
+	has(1, "path=/two|");
+	has(1, "ok=1|");
+}
+
+static void test_huge_header(void **st)
+{
+	static char chunk[65536];
+
+	memset(chunk, 'a', sizeof(chunk));
+	chunk[sizeof(chunk) - 1] = 0;
+	tx(PL_DIR_TO_SERVER, "GET /huge HTTP/1.1\r\nX-Big: ", 1000);
+	for (int i = 0; i < 160; i++)   /* ~10 MB */
+		tx(PL_DIR_TO_SERVER, chunk, 1001);
+	tx(PL_DIR_TO_SERVER, "\r\nHost: h\r\n\r\n", 1002);
+	tx(PL_DIR_TO_SERVER, GET2, 1003);
+	assert_int_equal(stats.http_parse_errors, 1);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 431 Too Large\r\nContent-Length: 0\r\n\r\n", 2000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 2001);
+	assert_int_equal(n_ev, 2);
+	has(0, "path=/huge|");
+	has(0, "st=431|");
+	has(1, "path=/two|");
+	has(1, "ok=1|");
+}
+
+static void test_huge_header_send_all(void **st)
+{
+	static char chunk[65536];
+
+	cfg.http.send_all_headers = true;
+	memset(chunk, 'b', sizeof(chunk));
+	chunk[sizeof(chunk) - 1] = 0;
+	tx(PL_DIR_TO_SERVER, "GET /huge HTTP/1.1\r\nX-Big: ", 1000);
+	for (int i = 0; i < 160; i++)
+		tx(PL_DIR_TO_SERVER, chunk, 1001);
+	tx(PL_DIR_TO_SERVER, "\r\n\r\n", 1002);
+	tx(PL_DIR_TO_SERVER, GET2, 1003);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2001);
+	assert_int_equal(n_ev, 2);
+	assert_true(strlen(ev_line[0]) < 16384 + 1024);
+	assert_true(stats.http_truncated >= 1);
+	has(1, "path=/two|");
+}
+
+static void test_redaction(void **st)
+{
+	cfg.http.send_all_headers = true;
+	tx(PL_DIR_TO_SERVER, AUTHREQ, 1000);
+	tx(PL_DIR_TO_CLIENT, AUTHRESP, 2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "h:authorization=*|");
+	has(0, "h:cookie=REDACTED|");
+	has(0, "h:set-cookie=REDACTED|");
+	has(0, "h:x-trace=t1|");
+	has(0, "h:host=h|");
+	has(0, "|user=simplesimon|");   /* the user is kept, the header value is not */
+	lacks(0, "c2ltcGxl");
+	lacks(0, "sid=");
+}
+
+static void test_no_redaction_user(void **st)
+{
+	cfg.http.redact_authorization = false;
+	cfg.http.redact_cookies = false;
+	tx(PL_DIR_TO_SERVER, AUTHREQ, 1000);
+	tx(PL_DIR_TO_CLIENT, AUTHRESP, 2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "|user=simplesimon|");
+	lacks(0, "abcd123");
+	lacks(0, "authorization");   /* not in send_headers */
+	lacks(0, "cookie");
+}
+
+static void test_empty_values(void **st)
+{
+	cfg.http.redact_authorization = false;
+	tx(PL_DIR_TO_SERVER, "GET /e HTTP/1.1\r\nAuthorization:\r\nHost:\r\nUser-Agent: x \r\n"
+	   "Authorization: Basic bm9jb2xvbg==\r\n\r\n", 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "|path=/e|");
+	has(0, "|host=|ua=x|");
+	has(0, "|user=|");
+}
+
+static void test_send_headers(void **st)
+{
+	static char h1[] = "x-trace", h2[] = "cookie", h3[] = "authorization";
+
+	cfg.http.send_headers[0] = h1;
+	cfg.http.send_headers[1] = h2;
+	cfg.http.send_headers[2] = h3;
+	cfg.http.n_send_headers = 3;
+	cfg.http.redact_authorization = false;
+	tx(PL_DIR_TO_SERVER, AUTHREQ, 1000);
+	tx(PL_DIR_TO_CLIENT, AUTHRESP, 2000);
+	has(0, "h:x-trace=t1|");
+	has(0, "h:cookie=REDACTED|");
+	has(0, "h:authorization=Basic c2ltcGxlc2ltb246YWJjZDEyMys=|");
+	has(0, "|user=simplesimon|");
+	lacks(0, "h:host");
+	lacks(0, "set-cookie");
+}
+
+static void test_pending_overflow(void **st)
+{
+	cfg.http.max_pending = 2;
+	tx(PL_DIR_TO_SERVER, GET1, 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 1000);
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	assert_int_equal(n_ev, 1);
+	has(0, "err=Unmatched request|");
+	has(0, "path=/index.html|");
+	assert_int_equal(stats.http_pending_dropped, 1);
+	tx(PL_DIR_TO_CLIENT, RESP1, 2000);   /* answers the dropped one */
+	tx(PL_DIR_TO_CLIENT, RESP404, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2000);
+	assert_int_equal(n_ev, 4);
+	has(1, "err=Unmatched response|");
+	has(2, "path=/two|");
+	has(2, "st=404|");
+	has(3, "path=/three|");
+}
+
+static void test_upgrade(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+	   "Connection: Upgrade\r\n\r\n", 1000);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	   "Connection: Upgrade\r\n\r\n\x81\x05hello", 2000);
+	tx(PL_DIR_TO_SERVER, "\x81\x85garbage GET / HTTP/1.1\r\n\r\n", 3000);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 200 OK\r\n\r\n", 3000);
+	conn_close(4000);
+	assert_int_equal(n_ev, 1);
+	has(0, "st=101|");
+	has(0, "path=/ws|");
+	assert_int_equal(stats.http_parse_errors, 0);
+	assert_int_equal(stats.http_requests, 1);
+}
+
+static void test_url_truncated(void **st)
+{
+	cfg.http.max_url_length = 8;
+	tx(PL_DIR_TO_SERVER, "GET /abcdefghijkl?x=1 HTTP/1.1\r\n\r\n", 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2000);
+	has(0, "path=/abcdefg|");
+	assert_int_equal(stats.http_truncated, 1);
+}
+
+/* --- every split offset gives the same events --- */
+
+static void run_split(const char *req, size_t rs, const char *resp, size_t ps, char *out, size_t cap)
+{
+	size_t rl = strlen(req), pl = strlen(resp), o = 0;
+
+	conn_open();
+	pl_http_ops.data(state, PL_DIR_TO_SERVER, (const uint8_t *)req, rs, 1000);
+	pl_http_ops.data(state, PL_DIR_TO_SERVER, (const uint8_t *)req + rs, rl - rs, 1000);
+	pl_http_ops.data(state, PL_DIR_TO_CLIENT, (const uint8_t *)resp, ps, 2000);
+	pl_http_ops.data(state, PL_DIR_TO_CLIENT, (const uint8_t *)resp + ps, pl - ps, 2000);
+	conn_close(3000);
+	out[0] = 0;
+	for (int i = 0; i < n_ev; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%s\n", ev_line[i]);
+	snprintf(out + o, cap - o, "pe=%llu rs=%llu rq=%llu rp=%llu",
+		 (unsigned long long)stats.http_parse_errors, (unsigned long long)stats.http_resyncs,
+		 (unsigned long long)stats.http_requests, (unsigned long long)stats.http_responses);
+}
+
+static void test_every_split(void **st)
+{
+	static const char *const pairs[][2] = {
+		{ GET1, RESP1 },
+		{ GET2, CHUNKED },
+		{ HEADREQ, HEADRESP },
+		{ POSTREQ, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok" },
+		{ REQ10, RESP10 },
+		{ AUTHREQ, AUTHRESP },
+		{ "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nHEAD /c HTTP/1.1\r\n\r\n",
+		  "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\n"
+		  "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n" },
+	};
+	static char ref[MAX_EV * 1024], got[MAX_EV * 1024];
+
+	cfg.http.redact_authorization = false;
+	cfg.http.send_all_headers = true;
+	teardown(st);
+	for (size_t i = 0; i < PL_ARRAY_LEN(pairs); i++) {
+		const char *rq = pairs[i][0], *rp = pairs[i][1];
+
+		run_split(rq, strlen(rq), rp, strlen(rp), ref, sizeof(ref));
+		assert_true(n_ev >= 1);
+		for (size_t k = 0; k <= strlen(rq); k++) {
+			run_split(rq, k, rp, strlen(rp), got, sizeof(got));
+			assert_string_equal(ref, got);
+		}
+		for (size_t k = 0; k <= strlen(rp); k++) {
+			run_split(rq, strlen(rq), rp, k, got, sizeof(got));
+			assert_string_equal(ref, got);
+		}
+	}
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_simple_get), T(test_keepalive), T(test_pipelined), T(test_chunked),
+		T(test_head), T(test_100_continue), T(test_204_304), T(test_http10_close),
+		T(test_post_body), T(test_unmatched_response), T(test_unmatched_request_close),
+		T(test_unmatched_request_timeout), T(test_timeout_by_data), T(test_gap_in_body),
+		T(test_gap_past_body), T(test_gap_in_headers), T(test_gap_chunked), T(test_midstream),
+		T(test_garbage), T(test_garbage_after_sync), T(test_huge_header),
+		T(test_huge_header_send_all), T(test_redaction), T(test_no_redaction_user),
+		T(test_empty_values), T(test_send_headers), T(test_pending_overflow), T(test_upgrade),
+		T(test_url_truncated),
+		T(test_every_split),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
