@@ -269,7 +269,8 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 	const struct pl_event_http *h = &ev->http;
 	struct pl_str domain = h->host.len ? h->host : (struct pl_str){ sip, sip_len };
 	unsigned port = h->host.len ? (h->host_port ? h->host_port : 80) : ev->server.port;
-	bool v6lit = memchr(domain.p, ':', domain.len) != NULL;
+	/* An IPv6 literal needs brackets in a URL; a Host header already has them. */
+	bool v6lit = memchr(domain.p, ':', domain.len) != NULL && domain.p[0] != '[';
 	char full[8192];
 	struct jw fw = { full, full + sizeof(full), false, false };
 

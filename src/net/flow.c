@@ -13,9 +13,12 @@
 #include <sys/random.h>
 #include "pktlog/flow.h"
 
-/* How long a closed connection's entry lingers to swallow late retransmissions and
- * ACKs, so they don't start a bogus mid-stream connection. */
-#define PL_FLOW_LINGER_NS (2 * PL_NS_PER_SEC)
+/* How long a closed connection's entry lingers (TCP's TIME_WAIT, 2 MSL on Linux) to
+ * swallow late retransmissions and duplicated frames, so they don't start a bogus
+ * mid-stream connection. Lingering entries are the first to go when the table is full. */
+#define PL_FLOW_LINGER_NS (60 * PL_NS_PER_SEC)
+/* How far from the LRU tail to look for a lingering entry before evicting a live one. */
+#define PL_FLOW_EVICT_SCAN 16
 /* Packet-time granularity of the expiry sweep. */
 #define PL_FLOW_SWEEP_NS (PL_NS_PER_SEC)
 /* A jump larger than this is a new stream on a reused tuple, not loss or reordering. */
@@ -32,6 +35,8 @@ struct seg {
 struct stream {
 	bool started;       /* next_seq is valid */
 	bool fin;           /* FIN seen; fin_seq is valid */
+	bool syn;           /* SYN seen; isn is valid */
+	uint32_t isn;       /* initial sequence number, to tell a duplicate SYN from a new connection */
 	uint32_t next_seq;  /* next byte to deliver */
 	uint32_t fin_seq;   /* sequence number of the FIN */
 	uint32_t ooo_bytes; /* bytes held in ooo */
@@ -306,6 +311,8 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 	const uint8_t *p = pkt->payload;
 
 	if (pkt->tcp_flags & PL_TCP_SYN) {
+		s->syn = true;
+		s->isn = seq;
 		if (!s->started || seq_diff(seq + 1, s->next_seq) > 0 ||
 		    (uint32_t)abs(seq_diff(seq + 1, s->next_seq)) > PL_SEQ_RESYNC_WINDOW) {
 			s->next_seq = seq + 1;
@@ -484,6 +491,23 @@ static bool src_is_server(const struct pl_flow_table *t, const struct pl_packet 
 	return s;
 }
 
+/* Make room: a closed, lingering entry near the LRU tail if there is one, else the
+ * least recently active connection (counted as evicted). */
+static void evict_one(struct pl_flow_table *t)
+{
+	struct flow *f = t->lru_tail;
+
+	for (int i = 0; f && i < PL_FLOW_EVICT_SCAN; i++, f = f->lru_prev) {
+		if (f->closed) {
+			flow_remove(t, f);
+			return;
+		}
+	}
+	f = t->lru_tail;
+	flow_close(t, f, PL_CLOSE_EVICTED);
+	flow_remove(t, f);
+}
+
 static struct flow *flow_create(struct pl_flow_table *t, const struct flow_key *k, uint64_t h,
 				bool src_is_a, const struct pl_packet *p)
 {
@@ -498,11 +522,8 @@ static struct flow *flow_create(struct pl_flow_table *t, const struct flow_key *
 	/* Only a SYN or data starts a connection: stray ACKs/FINs/RSTs don't. */
 	if (!(p->tcp_flags & PL_TCP_SYN) && p->payload_wire_len == 0)
 		return NULL;
-	if (t->n_flows >= t->cfg->flows.max_flows && t->lru_tail) {
-		struct flow *victim = t->lru_tail;
-		flow_close(t, victim, PL_CLOSE_EVICTED);
-		flow_remove(t, victim);
-	}
+	if (t->n_flows >= t->cfg->flows.max_flows && t->lru_tail)
+		evict_one(t);
 	struct flow *f = flow_alloc(t);
 	if (!f)
 		return NULL;
@@ -583,7 +604,8 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 	uint64_t h = key_hash(&k, t->seed);
 	struct flow *f = flow_lookup(t, &k, h);
 
-	if (f && f->closed && (pkt->tcp_flags & (PL_TCP_SYN | PL_TCP_ACK)) == PL_TCP_SYN) {
+	if (f && f->closed && (pkt->tcp_flags & (PL_TCP_SYN | PL_TCP_ACK)) == PL_TCP_SYN &&
+	    !(f->st[PL_DIR_TO_SERVER].syn && f->st[PL_DIR_TO_SERVER].isn == pkt->seq)) {
 		flow_remove(t, f);     /* the tuple is reused by a new connection */
 		f = NULL;
 	}

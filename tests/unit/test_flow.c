@@ -127,11 +127,20 @@ static void test_in_order_both_directions(void **s)
 	assert_int_equal(R.why, PL_CLOSE_FIN);
 	assert_int_equal(stats.tcp_gaps, 0);
 	assert_int_equal(stats.flows_midstream, 0);
-	/* A late ACK after the close neither reopens nor reaches the protocol. */
+	/* A late ACK after the close neither reopens nor reaches the protocol... */
 	seg(t, true, 40000, 1020, 0, NULL, 0, 5);
 	assert_int_equal(R.inits, 1);
+	/* ...nor does a duplicate of the old SYN (loopback captures show each frame twice)
+	 * followed by a duplicate of old data... */
+	seg(t, true, 40000, 1000, PL_TCP_SYN, NULL, 0, 5);
+	seg(t, false, 40000, 5001, PL_TCP_PSH, "HTTP/1.1 200 OK\r\n\r\n", 19, 5);
+	assert_int_equal(R.inits, 1);
+	assert_int_equal(R.len[PL_DIR_TO_CLIENT], 19);
+	/* ...but a SYN with a new ISN is a new connection on the same tuple. */
+	seg(t, true, 40000, 9000, PL_TCP_SYN, NULL, 0, 6);
+	assert_int_equal(R.inits, 2);
 	pl_flow_table_free(t);
-	assert_int_equal(R.closes, 1);
+	assert_int_equal(R.closes, 2);
 }
 
 static void test_out_of_order_reassembled(void **s)
