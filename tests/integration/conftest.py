@@ -1,0 +1,78 @@
+"""Shared helpers for the end-to-end tests: run the sanitizer-built pktlog on capture
+files and read its events back.  Tests run from the repository root (make test)."""
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PKTLOG = os.environ.get("PKTLOG", os.path.join(ROOT, "build", "asan", "pktlog"))
+PCAPS = os.path.join(ROOT, "pcaps")
+PEER = os.path.abspath(os.path.join(ROOT, "..", "shared", "peer-pcaps", "packetbeat"))
+
+ENV = dict(os.environ,
+           ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1",
+           UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+
+
+class Run:
+    def __init__(self, proc, events):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.events = events
+
+
+def run(args, config=None, timeout=120, stdin=None, parse=True):
+    """Run pktlog with args (a list); config is YAML text written to a temp file and
+    passed with --config. Events are parsed from stdout, one JSON object a line."""
+    assert os.path.exists(PKTLOG), f"{PKTLOG} is missing: run make asan"
+    argv = [PKTLOG]
+    cfgfile = None
+    if config is not None:
+        cfgfile = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
+        cfgfile.write(config)
+        cfgfile.close()
+        argv += ["--config", cfgfile.name]
+    argv += args
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, env=ENV, text=True,
+                              input=stdin)
+    finally:
+        if cfgfile:
+            os.unlink(cfgfile.name)
+    # Sanitizer reports must never appear.
+    assert "Sanitizer" not in proc.stderr, proc.stderr[-4000:]
+    assert "runtime error" not in proc.stderr, proc.stderr[-4000:]
+    events = []
+    for line in proc.stdout.splitlines() if parse else []:
+        if line.strip():
+            events.append(json.loads(line))
+    return Run(proc, events)
+
+
+def replay(pcap, ports=None, extra_config="", args=()):
+    """Replay one capture; ports (list) sets protocols.http.ports."""
+    cfg = ""
+    if ports is not None:
+        cfg += "protocols:\n  http:\n    ports: [%s]\n" % ", ".join(str(p) for p in ports)
+    cfg += extra_config
+    r = run(["--pcap", pcap, *args], config=cfg if cfg else None)
+    assert r.rc == 0, r.stderr
+    return r
+
+
+def get(ev, dotted, default=None):
+    cur = ev
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return default
+        cur = cur[part]
+    return cur
+
+
+@pytest.fixture
+def tmpdir_path(tmp_path):
+    return str(tmp_path)

@@ -1,0 +1,115 @@
+"""Bad input of every kind gets a clear message naming it, or a counted skip; never a
+crash, a hang or lost events."""
+import os
+import random
+
+from conftest import PCAPS, get, run
+import pcapgen
+
+
+def test_not_a_pcap(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_text("this is not a capture\n")
+    r = run(["--pcap", str(p)])
+    assert r.rc == 1
+    assert str(p) in r.stderr and "pcap" in r.stderr
+    assert r.events == []
+
+
+def test_missing_file(tmp_path):
+    r = run(["--pcap", str(tmp_path / "nope.pcap")])
+    assert r.rc == 1
+    assert "nope.pcap" in r.stderr and "No such file" in r.stderr
+
+
+def test_truncated_capture_keeps_events_before_the_cut(tmp_path):
+    src = open(os.path.join(PCAPS, "http_keepalive.pcap"), "rb").read()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(src[: len(src) - 700])
+    r = run(["--pcap", str(cut)])
+    assert r.rc == 1
+    assert "cut.pcap" in r.stderr and "damaged" in r.stderr
+    full = run(["--pcap", os.path.join(PCAPS, "http_keepalive.pcap")]).events
+    # The transactions whose packets precede the cut all come out.
+    assert len(r.events) >= len(full) - 1
+    assert [get(e, "url.path") for e in r.events[:4]] == [get(e, "url.path") for e in full[:4]]
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.pcap"
+    p.write_bytes(b"")
+    r = run(["--pcap", str(p)])
+    assert r.rc == 1 and "empty.pcap" in r.stderr
+
+
+def test_garbage_on_port_80(tmp_path):
+    rnd = random.Random(7)
+    c = pcapgen.Conn()
+    frames = c.handshake()
+    frames += c.client(bytes(rnd.getrandbits(8) for _ in range(20000)))
+    frames += c.server(bytes(rnd.getrandbits(8) for _ in range(20000)))
+    # ...and then a real exchange on the same connection still gives its event.
+    frames += c.client(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+    frames += c.server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    frames += c.close()
+    p = tmp_path / "garbage.pcap"
+    pcapgen.write(str(p), frames)
+    r = run(["--pcap", str(p), "-v"])
+    assert r.rc == 0
+    ok = [e for e in r.events if e["status"] == "OK"]
+    assert [get(e, "url.path") for e in ok] == ["/after"]
+    assert "parse errors" in r.stderr
+
+
+def test_ten_megabyte_header_line(tmp_path):
+    c = pcapgen.Conn()
+    frames = c.handshake()
+    frames += c.client(b"GET /big HTTP/1.1\r\nX-Big: " + b"a" * (10 * 1024 * 1024) + b"\r\n\r\n",
+                       mss=65000)
+    frames += c.server(b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n")
+    frames += c.client(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+    frames += c.server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    frames += c.close()
+    p = tmp_path / "bighdr.pcap"
+    pcapgen.write(str(p), frames)
+    r = run(["--pcap", str(p)], timeout=120)
+    assert r.rc == 0
+    assert "/next" in [get(e, "url.path") for e in r.events]
+
+
+def test_random_frames_do_not_crash(tmp_path):
+    rnd = random.Random(11)
+    c = pcapgen.Conn()
+    frames = []
+    good = c.handshake() + c.client(b"GET / HTTP/1.1\r\n\r\n") + \
+        c.server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    for fr in good * 50:
+        fr = bytearray(fr)
+        for _ in range(rnd.randrange(4)):
+            fr[rnd.randrange(len(fr))] = rnd.getrandbits(8)
+        frames.append(bytes(fr[: rnd.randrange(1, len(fr) + 1)]))
+    p = tmp_path / "fuzzed.pcap"
+    pcapgen.write(str(p), frames)
+    r = run(["--pcap", str(p), "-v"])
+    assert r.rc == 0
+    assert "summary" in r.stderr
+
+
+def test_reordered_segments_reassembled(tmp_path):
+    """Out-of-order and duplicated segments still give one complete transaction
+    (Packetbeat treats reordering as loss)."""
+    c = pcapgen.Conn()
+    frames = c.handshake()
+    frames += c.client(b"GET /r HTTP/1.1\r\nHost: x\r\n\r\n")
+    body = bytes(range(256)) * 40
+    resp = c.server(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body, mss=500)
+    resp = resp[1:] + resp[:1]          # the first segment arrives last
+    resp.insert(3, resp[3])             # and one is duplicated
+    frames += resp + c.close()
+    p = tmp_path / "reorder.pcap"
+    pcapgen.write(str(p), frames)
+    r = run(["--pcap", str(p)])
+    assert len(r.events) == 1
+    e = r.events[0]
+    assert e["status"] == "OK" and "error" not in e
+    assert get(e, "http.response.body.bytes") == len(body)

@@ -1,0 +1,122 @@
+"""pcaps/: captures of a real nginx, each replayed and compared with (1) nginx's own
+access log written during the capture and (2) the expected-events file beside it,
+field by field."""
+import glob
+import json
+import os
+
+import pytest
+
+from conftest import PCAPS, ROOT, get, replay
+
+CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "http_*.pcap")))
+# Fields that depend on the machine running the test, not on the capture.
+VOLATILE = {("host", "name"), ("agent", "version")}
+
+
+def access_log(pcap):
+    with open(pcap[:-len(".pcap")] + ".access.jsonl") as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def strip_volatile(ev):
+    ev = json.loads(json.dumps(ev))
+    for a, b in VOLATILE:
+        ev.get(a, {}).pop(b, None)
+    return ev
+
+
+def test_there_are_captures():
+    assert len(CAPTURES) >= 10
+
+
+@pytest.mark.parametrize("pcap", CAPTURES, ids=os.path.basename)
+def test_matches_nginx_access_log(pcap):
+    """Every request nginx logged is one OK event with the same method, URI, status,
+    ports and exact byte counts; nothing else is emitted."""
+    r = replay(pcap)
+    logged = access_log(pcap)
+    assert len(r.events) == len(logged), r.stderr
+    # Within a connection events come out in request order; match by (port, n-th request).
+    by_conn = {}
+    for ev in r.events:
+        by_conn.setdefault(get(ev, "client.port"), []).append(ev)
+    for entry in logged:
+        ev = by_conn[entry["remote_port"]][entry["connection_requests"] - 1]
+        uri = entry["request_uri"]
+        path, _, query = uri.partition("?")
+        # The request line itself: $request_method can name an internal subrequest's.
+        method = entry["request"].split(" ")[0]
+        assert ev["type"] == "http"
+        assert ev["status"] == ("OK" if entry["status"] < 400 else "Error")
+        assert get(ev, "http.request.method") == method
+        assert ev["method"] == method
+        assert get(ev, "url.path") == path
+        assert get(ev, "url.query", "") == query
+        assert ev["query"] == f"{method} {path}"
+        assert get(ev, "http.response.status_code") == entry["status"]
+        assert get(ev, "http.version") == entry["server_protocol"].split("/")[1]
+        assert get(ev, "client.port") == entry["remote_port"]
+        assert get(ev, "server.port") == entry["server_port"]
+        assert get(ev, "client.ip") == entry["remote_addr"]
+        assert get(ev, "client.bytes") == entry["request_length"]
+        assert get(ev, "server.bytes") == entry["bytes_sent"]
+        assert get(ev, "network.bytes") == entry["request_length"] + entry["bytes_sent"]
+        if method != "HEAD" and entry["status"] not in (204, 304) \
+                and not entry.get("transfer_encoding"):
+            # nginx counts an interim "100 Continue" into $body_bytes_sent; the
+            # response's own Content-Length is the body when it has one.
+            want = int(entry["content_length"]) if entry["content_length"] \
+                else entry["body_bytes_sent"]
+            assert get(ev, "http.response.body.bytes") == want
+        if entry["http_user_agent"]:
+            assert get(ev, "user_agent.original") == entry["http_user_agent"]
+        if entry["http_referer"]:
+            assert get(ev, "http.request.referrer") == entry["http_referer"]
+        assert "error" not in ev
+        assert get(ev, "event.duration") >= 0
+        assert get(ev, "event.start") <= get(ev, "event.end")
+
+
+@pytest.mark.parametrize("pcap", CAPTURES, ids=os.path.basename)
+def test_matches_expected_events(pcap):
+    """The whole event, field by field, against pcaps/<name>.events.jsonl."""
+    expected_file = pcap[:-len(".pcap")] + ".events.jsonl"
+    assert os.path.exists(expected_file), \
+        f"{expected_file} missing: make it with tests/integration/make_expected.py and review it"
+    with open(expected_file) as f:
+        expected = [json.loads(l) for l in f if l.strip()]
+    got = [strip_volatile(e) for e in replay(pcap).events]
+    assert len(got) == len(expected)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        assert g == e, f"event {i} differs"
+
+
+def test_chunked_response_body_decoded_size():
+    pcap = os.path.join(PCAPS, "http_chunked.pcap")
+    ev = replay(pcap).events[0]
+    entry = access_log(pcap)[0]
+    assert entry["transfer_encoding"] == "chunked"
+    # body.bytes counts the payload without the chunk framing; bytes counts everything.
+    assert 0 < get(ev, "http.response.body.bytes") < get(ev, "server.bytes")
+
+
+def test_continue_is_one_transaction():
+    ev = replay(os.path.join(PCAPS, "http_continue.pcap")).events
+    assert len(ev) == 1
+    assert get(ev[0], "http.response.status_code") == 201
+
+
+def test_same_events_every_run():
+    pcap = os.path.join(PCAPS, "http_concurrent.pcap")
+    a = [strip_volatile(e) for e in replay(pcap).events]
+    b = [strip_volatile(e) for e in replay(pcap).events]
+    assert a == b
+
+
+def test_several_files_in_one_run():
+    files = [os.path.join(PCAPS, n) for n in ("http_head.pcap", "http_not_found.pcap")]
+    from conftest import run
+    r = run(["--pcap", *files])
+    assert r.rc == 0
+    assert [get(e, "http.response.status_code") for e in r.events] == [200, 404]
