@@ -18,6 +18,8 @@
 #define CONFIG_MAX_BYTES (1u << 20)
 /* Longest dotted key we ever look up; longer keys are unknown by construction. */
 #define KEY_MAX 128
+/* Deeper than any option needs (4 levels and a list); see check_depth(). */
+#define MAX_DEPTH 32
 /* How much of a bad value or key is echoed back in a message. */
 #define SHOW_MAX 48
 
@@ -740,12 +742,51 @@ static int check_single_document(struct ctx *c, yaml_parser_t *parser)
 	return rc;
 }
 
+/* libyaml's scanner slows down quadratically with flow nesting ("[[[[..." of 1 MiB takes
+ * minutes), so a cheap event pass refuses deep input before the document is built. */
+static int check_depth(struct ctx *c, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, rc = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail(c, 0, "-", "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	for (;;) {
+		yaml_event_type_t type;
+		unsigned long line;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			rc = yaml_fail(c, &parser);
+			break;
+		}
+		type = ev.type;
+		line = (unsigned long)ev.start_mark.line + 1;
+		yaml_event_delete(&ev);
+		if (type == YAML_STREAM_END_EVENT)
+			break;
+		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+			depth--;
+		if (depth > MAX_DEPTH) {
+			rc = fail(c, line, "-", "nested deeper than %d levels", MAX_DEPTH);
+			break;
+		}
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 static int parse(struct ctx *c, const char *buf, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	int rc;
 
+	if (check_depth(c, buf, len) < 0)
+		return -1;
 	if (!yaml_parser_initialize(&parser))
 		return fail(c, 0, "-", "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);

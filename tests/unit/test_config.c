@@ -271,6 +271,16 @@ static void test_syntax_error(void **state)
 	expect_error_prefix("capture: {}\n---\nflows: {}\n", NAME ":3: -: only one YAML document is allowed");
 }
 
+static void test_deep_nesting(void **state)
+{
+	char yml[4096];
+
+	memset(yml, '[', sizeof(yml) - 1);
+	yml[sizeof(yml) - 1] = '\0';
+	memcpy(yml, "capture: ", 9);
+	expect_error(yml, NAME ":1: -: nested deeper than 32 levels");
+}
+
 static void test_unknown_keys(void **state)
 {
 	expect_error("capture:\n  snaplenn: 100\n",
@@ -524,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_lowercase_headers),
 		cmocka_unit_test(test_syntax_error),
+		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_ranges),
