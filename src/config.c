@@ -76,6 +76,12 @@ static const struct option options[] = {
 	{ "protocols.mysql.enabled", OPT_BOOL, OFF(mysql.enabled), 0, 0, 0, 0 },
 	{ "protocols.mysql.ports", OPT_PORTS, OFF(mysql.ports), 0, 0, 0, SLOT_MYSQL },
 	{ "protocols.mysql.transaction_timeout", OPT_DURATION, OFF(mysql.transaction_timeout_ns), 0, 0, 0, 0 },
+	{ "protocols.mysql.max_query_length", OPT_U32, OFF(mysql.max_query_length), 64, 16777216, 0, 0 },
+	{ "protocols.mysql.max_statements", OPT_U32, OFF(mysql.max_statements), 1, 65536, 0, 0 },
+	{ "protocols.mysql.send_request", OPT_BOOL, OFF(mysql.send_request), 0, 0, 0, 0 },
+	{ "protocols.mysql.send_response", OPT_BOOL, OFF(mysql.send_response), 0, 0, 0, 0 },
+	{ "protocols.mysql.max_rows", OPT_U32, OFF(mysql.max_rows), 0, 100000, 0, 0 },
+	{ "protocols.mysql.max_row_length", OPT_U32, OFF(mysql.max_row_length), 16, 1048576, 0, 0 },
 	{ "output", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "output.type", OPT_OUTPUT, OFF(output.type), 0, 0, 0, 0 },
 	{ "output.file", OPT_SECTION, 0, 0, 0, 0, 0 },
@@ -302,6 +308,10 @@ int pl_config_defaults(struct pl_config *cfg)
 	cfg->mysql.enabled = true;
 	set_ports(&cfg->mysql.ports, default_mysql_ports, PL_ARRAY_LEN(default_mysql_ports));
 	cfg->mysql.transaction_timeout_ns = 10 * PL_NS_PER_SEC;
+	cfg->mysql.max_query_length = 8192;
+	cfg->mysql.max_statements = 1024;
+	cfg->mysql.max_rows = 10;
+	cfg->mysql.max_row_length = 1024;
 	cfg->output.type = PL_OUTPUT_CONSOLE;
 	cfg->data_dir = dup_str("/var/lib/pktlog");
 	if (!cfg->data_dir)

@@ -52,6 +52,12 @@ struct pl_config {
 		bool enabled;                /* protocols.mysql.enabled, true */
 		struct pl_port_list ports;   /* protocols.mysql.ports, [3306, 3307] */
 		uint64_t transaction_timeout_ns; /* protocols.mysql.transaction_timeout, 10s */
+		uint32_t max_query_length;   /* protocols.mysql.max_query_length, 8192: statement bytes kept */
+		uint32_t max_statements;     /* protocols.mysql.max_statements, 1024: prepared statements per connection */
+		bool send_request;           /* protocols.mysql.send_request, false */
+		bool send_response;          /* protocols.mysql.send_response, false */
+		uint32_t max_rows;           /* protocols.mysql.max_rows, 10: rows kept for send_response */
+		uint32_t max_row_length;     /* protocols.mysql.max_row_length, 1024 */
 	} mysql;
 
 	struct {

@@ -50,6 +50,29 @@ struct pl_event_http {
 	struct pl_str status_phrase;  /* as sent; rendered lower-cased */
 };
 
+#define PL_MYSQL_MAX_PARAMS 16
+
+struct pl_event_mysql {
+	struct pl_str method;         /* first keyword of the statement, upper-cased, or the command name */
+	struct pl_str query;          /* statement text, trimmed, truncated at protocols.mysql.max_query_length */
+	struct pl_str path;           /* "db.table" from the result's column definitions, or empty */
+	struct pl_str user;           /* login user of the connection, or empty (rendered as user.name) */
+	struct pl_str schema;         /* default schema of the connection, or empty (mysql.db) */
+	bool has_response;            /* false for "Unmatched request" */
+	bool is_error;                /* the response was an ERR packet */
+	uint64_t affected_rows, insert_id;
+	uint64_t num_rows, num_fields;
+	uint16_t error_code;          /* ERR: error code */
+	struct pl_str sql_state;      /* ERR: the 5-character SQLSTATE, or empty */
+	struct pl_str error_message;  /* ERR: the message text (rendered "<state>: <text>") */
+	uint16_t warnings;
+	uint16_t status_flags;
+	struct pl_str params[PL_MYSQL_MAX_PARAMS]; /* COM_STMT_EXECUTE bound values, as text */
+	int n_params;
+	struct pl_str request;        /* send_request: the statement text, or empty */
+	struct pl_str response;       /* send_response: CSV of column names and the first max_rows rows */
+};
+
 struct pl_event {
 	enum pl_event_type type;
 	bool ok;                      /* status "OK" or "Error" */
@@ -61,6 +84,7 @@ struct pl_event {
 	struct pl_str errors[PL_EVENT_MAX_ERRORS]; /* rendered as error.message */
 	int n_errors;
 	struct pl_event_http http;    /* when type == PL_EV_HTTP */
+	struct pl_event_mysql mysql;  /* when type == PL_EV_MYSQL */
 };
 
 /* Add an error note (e.g. "Unmatched request"); extra notes beyond the cap are dropped. */

@@ -56,5 +56,6 @@ struct pl_proto_ops {
 };
 
 extern const struct pl_proto_ops pl_http_ops;
+extern const struct pl_proto_ops pl_mysql_ops;
 
 #endif

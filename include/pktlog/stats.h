@@ -43,6 +43,17 @@ struct pl_stats {
 	uint64_t http_parse_errors;   /* header parse failures (stream resynchronised) */
 	uint64_t http_resyncs;
 	uint64_t http_pending_dropped;/* protocols.http.max_pending_requests reached */
+	uint64_t mysql_requests;
+	uint64_t mysql_responses;
+	uint64_t mysql_transactions_ok;
+	uint64_t mysql_transactions_error;
+	uint64_t mysql_unmatched_requests;
+	uint64_t mysql_unmatched_responses;
+	uint64_t mysql_parse_errors;
+	uint64_t mysql_resyncs;
+	uint64_t mysql_tls_skipped;   /* connections that switched to TLS */
+	uint64_t mysql_compressed_skipped; /* connections that negotiated compression */
+	uint64_t mysql_statements_evicted; /* prepared statements forgotten (max_statements) */
 	uint64_t http_truncated;      /* URL, kept header bytes or header count cut to their caps */
 
 	/* events and output */

@@ -15,7 +15,7 @@ struct jw {
 	bool need_comma;
 };
 
-static void put(struct jw *w, const char *s, size_t n)
+static inline __attribute__((always_inline)) void put(struct jw *w, const char *s, size_t n)
 {
 	if (w->full || (size_t)(w->end - w->p) < n) {
 		w->full = true;
@@ -25,7 +25,7 @@ static void put(struct jw *w, const char *s, size_t n)
 	w->p += n;
 }
 
-static void putc_(struct jw *w, char c)
+static inline __attribute__((always_inline)) void putc_(struct jw *w, char c)
 {
 	if (w->full || w->p >= w->end) {
 		w->full = true;
@@ -34,7 +34,7 @@ static void putc_(struct jw *w, char c)
 	*w->p++ = c;
 }
 
-static void putz(struct jw *w, const char *s)
+static inline __attribute__((always_inline)) void putz(struct jw *w, const char *s)
 {
 	put(w, s, strlen(s));
 }
@@ -63,6 +63,11 @@ static size_t utf8_len(const uint8_t *p, size_t n)
 	return len;
 }
 
+/* Bytes that cannot be copied into a JSON string as they are. */
+static const uint8_t needs_escape[256] = {
+	[0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+};
+
 static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -71,24 +76,28 @@ static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
 
 	putc_(w, '"');
 	while (i < n && !w->full) {
-		uint8_t c = p[i];
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-			size_t run = i + 1;
-			while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\' &&
-			       !(lower && p[run] >= 'A' && p[run] <= 'Z'))
-				run++;
-			if (lower && c >= 'A' && c <= 'Z') {
-				putc_(w, (char)(c + 32));
-				i++;
-				continue;
+		size_t run = i;
+		while (run < n && !needs_escape[p[run]])
+			run++;
+		if (run > i) {
+			size_t len = run - i;
+			if (w->full || (size_t)(w->end - w->p) < len) {
+				w->full = true;
+				break;
 			}
-			put(w, s + i, run - i);
+			memcpy(w->p, s + i, len);
+			if (lower)
+				for (size_t k = 0; k < len; k++)
+					if (w->p[k] >= 'A' && w->p[k] <= 'Z')
+						w->p[k] = (char)(w->p[k] + 32);
+			w->p += len;
 			i = run;
 			continue;
 		}
+		uint8_t c = p[i];
 		if (c == '"' || c == '\\') {
-			putc_(w, '\\');
-			putc_(w, (char)c);
+			char e[2] = { '\\', (char)c };
+			put(w, e, 2);
 			i++;
 		} else if (c < 0x20) {
 			switch (c) {
@@ -115,7 +124,7 @@ static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
 	putc_(w, '"');
 }
 
-static void key(struct jw *w, const char *k)
+static inline __attribute__((always_inline)) void key(struct jw *w, const char *k)
 {
 	if (w->need_comma)
 		putc_(w, ',');
@@ -125,7 +134,7 @@ static void key(struct jw *w, const char *k)
 	w->need_comma = true;
 }
 
-static void obj_open(struct jw *w, const char *k)
+static inline __attribute__((always_inline)) void obj_open(struct jw *w, const char *k)
 {
 	if (k)
 		key(w, k);
@@ -135,25 +144,25 @@ static void obj_open(struct jw *w, const char *k)
 	w->need_comma = false;
 }
 
-static void obj_close(struct jw *w)
+static inline __attribute__((always_inline)) void obj_close(struct jw *w)
 {
 	putc_(w, '}');
 	w->need_comma = true;
 }
 
-static void kv_str(struct jw *w, const char *k, const char *s, size_t n)
+static inline __attribute__((always_inline)) void kv_str(struct jw *w, const char *k, const char *s, size_t n)
 {
 	key(w, k);
 	put_escaped(w, s, n, false);
 }
 
-static void kv_pstr(struct jw *w, const char *k, struct pl_str s)
+static inline __attribute__((always_inline)) void kv_pstr(struct jw *w, const char *k, struct pl_str s)
 {
 	if (s.len)
 		kv_str(w, k, s.p, s.len);
 }
 
-static void kv_u64(struct jw *w, const char *k, uint64_t v)
+static inline __attribute__((always_inline)) void kv_u64(struct jw *w, const char *k, uint64_t v)
 {
 	char b[24];
 	int i = sizeof(b);
@@ -179,11 +188,20 @@ static void kv_time(struct jw *w, const char *k, uint64_t ns)
 
 size_t pl_format_time(uint64_t ns, char *out)
 {
+	/* Events come in packet-time order: the date part rarely changes, so keep it. */
+	static _Thread_local time_t last_sec = -1;
+	static _Thread_local char last[21];
+	static _Thread_local size_t last_len;
 	time_t sec = (time_t)(ns / PL_NS_PER_SEC);
-	struct tm tm;
 
-	gmtime_r(&sec, &tm);
-	size_t n = strftime(out, 21, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (sec != last_sec) {
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		last_len = strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
+		last_sec = sec;
+	}
+	memcpy(out, last, last_len);
+	size_t n = last_len;
 	uint64_t frac = ns % PL_NS_PER_SEC;
 	out[n++] = '.';
 	for (int i = 8; i >= 0; i--) {
@@ -198,6 +216,21 @@ size_t pl_format_time(uint64_t ns, char *out)
 
 static size_t ip_str(uint8_t af, const uint8_t *ip, char *out)
 {
+	if (af == 4) {
+		char *o = out;
+		for (int i = 0; i < 4; i++) {
+			unsigned v = ip[i];
+			if (i)
+				*o++ = '.';
+			if (v >= 100)
+				*o++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*o++ = (char)('0' + v / 10 % 10);
+			*o++ = (char)('0' + v % 10);
+		}
+		*o = '\0';
+		return (size_t)(o - out);
+	}
 	if (!inet_ntop(af == 6 ? AF_INET6 : AF_INET, ip, out, INET6_ADDRSTRLEN))
 		strcpy(out, "?");
 	return strlen(out);
@@ -290,8 +323,13 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 		putc_(&fw, ']');
 	if (port != 80) {
 		char pb[8];
-		int n = snprintf(pb, sizeof(pb), ":%u", port);
-		put(&fw, pb, (size_t)n);
+		int i = sizeof(pb);
+		do {
+			pb[--i] = (char)('0' + port % 10);
+			port /= 10;
+		} while (port);
+		pb[--i] = ':';
+		put(&fw, pb + i, sizeof(pb) - (size_t)i);
 	}
 	put(&fw, h->path.p, h->path.len);
 	if (h->query.len) {
@@ -336,6 +374,56 @@ static void http_fields(struct jw *w, const struct pl_event *ev, const char *sip
 	if (h->has_response)
 		http_msg(w, "response", &h->response, h, false);
 	obj_close(w);
+}
+
+static void mysql_fields(struct jw *w, const struct pl_event *ev)
+{
+	const struct pl_event_mysql *m = &ev->mysql;
+
+	kv_pstr(w, "method", m->method);
+	kv_pstr(w, "query", m->query);
+	kv_pstr(w, "path", m->path);
+	if (m->user.len) {
+		obj_open(w, "user");
+		kv_pstr(w, "name", m->user);
+		obj_close(w);
+	}
+	obj_open(w, "mysql");
+	if (m->has_response) {
+		kv_u64(w, "affected_rows", m->affected_rows);
+		kv_u64(w, "insert_id", m->insert_id);
+		kv_u64(w, "num_fields", m->num_fields);
+		kv_u64(w, "num_rows", m->num_rows);
+		if (m->warnings)
+			kv_u64(w, "warnings", m->warnings);
+	}
+	if (m->is_error) {
+		kv_u64(w, "error_code", m->error_code);
+		/* Packetbeat's form: "<SQLSTATE>: <message>". */
+		char buf[1024];
+		struct jw bw = { buf, buf + sizeof(buf), false, false };
+		if (m->sql_state.len) {
+			put(&bw, m->sql_state.p, m->sql_state.len);
+			put(&bw, ": ", 2);
+		}
+		put(&bw, m->error_message.p, PL_MIN(m->error_message.len, sizeof(buf) - 16));
+		kv_str(w, "error_message", buf, (size_t)(bw.p - buf));
+		kv_pstr(w, "state", m->sql_state);
+	}
+	kv_pstr(w, "db", m->schema);
+	obj_close(w);
+	if (m->n_params) {
+		key(w, "params");
+		putc_(w, '[');
+		for (int i = 0; i < m->n_params; i++) {
+			if (i)
+				putc_(w, ',');
+			put_escaped(w, m->params[i].p, m->params[i].len, false);
+		}
+		putc_(w, ']');
+	}
+	kv_pstr(w, "request", m->request);
+	kv_pstr(w, "response", m->response);
 }
 
 size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
@@ -398,6 +486,8 @@ size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *op
 
 	if (ev->type == PL_EV_HTTP)
 		http_fields(&w, ev, sip, sip_len);
+	else
+		mysql_fields(&w, ev);
 
 	if (ev->n_errors == 1) {
 		obj_open(&w, "error");

@@ -405,8 +405,8 @@ static const struct pl_proto_ops *proto_for_port(const struct pl_flow_table *t, 
 
 	if (cfg->http.enabled && pl_port_list_has(&cfg->http.ports, port))
 		return t->override ? t->override : &pl_http_ops;
-	if (t->override && cfg->mysql.enabled && pl_port_list_has(&cfg->mysql.ports, port))
-		return t->override;
+	if (cfg->mysql.enabled && pl_port_list_has(&cfg->mysql.ports, port))
+		return t->override ? t->override : &pl_mysql_ops;
 	return NULL;
 }
 
@@ -664,7 +664,7 @@ struct pl_flow_table *pl_flow_table_new(const struct pl_config *cfg, const struc
 	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed))
 		t->seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)t;
 
-	size_t state = pl_http_ops.state_size(cfg);
+	size_t state = PL_MAX(pl_http_ops.state_size(cfg), pl_mysql_ops.state_size(cfg));
 	t->flow_size = sizeof(struct flow) + ((state + 15) & ~(size_t)15);
 	return t;
 }

@@ -50,6 +50,12 @@ static void assert_is_defaults(const struct pl_config *c)
 	assert_true(c->mysql.enabled);
 	assert_ports(&c->mysql.ports, mysql, 2);
 	assert_int_equal(c->mysql.transaction_timeout_ns, 10 * PL_NS_PER_SEC);
+	assert_int_equal(c->mysql.max_query_length, 8192);
+	assert_int_equal(c->mysql.max_statements, 1024);
+	assert_false(c->mysql.send_request);
+	assert_false(c->mysql.send_response);
+	assert_int_equal(c->mysql.max_rows, 10);
+	assert_int_equal(c->mysql.max_row_length, 1024);
 	assert_int_equal(c->output.type, PL_OUTPUT_CONSOLE);
 	assert_null(c->output.file_path);
 	assert_string_equal(c->data_dir, "/var/lib/pktlog");
