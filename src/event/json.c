@@ -77,6 +77,17 @@ static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
 	putc_(w, '"');
 	while (i < n && !w->full) {
 		size_t run = i;
+		/* Eight bytes at a time while none is a control byte, '"', '\\' or non-ASCII. */
+		while (run + 8 <= n) {
+			uint64_t v;
+			memcpy(&v, p + run, 8);
+			const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+			uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+			uint64_t bad = ((v - ones * 0x20) | (q - ones) | (b - ones)) & ~v & high;
+			if (bad | (v & high))
+				break;
+			run += 8;
+		}
 		while (run < n && !needs_escape[p[run]])
 			run++;
 		if (run > i) {

@@ -28,12 +28,14 @@ enum hkind {
 	HK_AUTH, HK_PROXY_AUTH, HK_COOKIE, HK_SET_COOKIE,
 };
 
-static const struct { const char *name; enum hkind kind; } known_headers[] = {
-	{ "content-length", HK_CLEN }, { "content-type", HK_CTYPE }, { "host", HK_HOST },
-	{ "user-agent", HK_UA }, { "referer", HK_REFERER }, { "x-forwarded-for", HK_XFF },
-	{ "authorization", HK_AUTH }, { "proxy-authorization", HK_PROXY_AUTH },
-	{ "cookie", HK_COOKIE }, { "set-cookie", HK_SET_COOKIE },
+#define KH(s, k) { s, sizeof(s) - 1, k }
+static const struct { const char *name; size_t len; enum hkind kind; } known_headers[] = {
+	KH("content-length", HK_CLEN), KH("content-type", HK_CTYPE), KH("host", HK_HOST),
+	KH("user-agent", HK_UA), KH("referer", HK_REFERER), KH("x-forwarded-for", HK_XFF),
+	KH("authorization", HK_AUTH), KH("proxy-authorization", HK_PROXY_AUTH),
+	KH("cookie", HK_COOKIE), KH("set-cookie", HK_SET_COOKIE),
 };
+#undef KH
 
 /* Methods accepted as a request start when resynchronising. */
 static const char *const sync_methods[] = {
@@ -303,9 +305,14 @@ static void fill_msg(const struct hmsg *m, struct pl_http_msg *out, char *digits
 		 * (close-delimited and chunked bodies, or 0). Rendered as a number. */
 		if (n == PL_EVENT_MAX_HEADERS)
 			n--;
-		int len = snprintf(digits, 24, "%llu", (unsigned long long)m->body_bytes);
+		uint64_t v = m->body_bytes;
+		int i = 24;
+		do {
+			digits[--i] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
 		out->headers[n].name = (struct pl_str){ clen_name, sizeof(clen_name) - 1 };
-		out->headers[n].value = (struct pl_str){ digits, (size_t)len };
+		out->headers[n].value = (struct pl_str){ digits + i, (size_t)(24 - i) };
 		n++;
 	}
 	out->n_headers = n;
@@ -614,7 +621,7 @@ static bool in_send_list(const struct pl_config *cfg, const char *name, size_t l
 static enum hkind classify(const char *name, size_t len)
 {
 	for (size_t i = 0; i < PL_ARRAY_LEN(known_headers); i++)
-		if (strlen(known_headers[i].name) == len && !memcmp(known_headers[i].name, name, len))
+		if (known_headers[i].len == len && !memcmp(known_headers[i].name, name, len))
 			return known_headers[i].kind;
 	return HK_OTHER;
 }
