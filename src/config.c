@@ -59,6 +59,7 @@ static const struct option options[] = {
 	{ "flows", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "flows.max_flows", OPT_U32, OFF(flows.max_flows), 1, 16777216, 0, 0 },
 	{ "flows.stream_buffer_bytes", OPT_U32, OFF(flows.stream_buffer_bytes), 0, 1073741824, 0, 0 },
+	{ "flows.max_buffer_mb", OPT_U32, OFF(flows.max_buffer_mb), 1, 65536, 0, 0 },
 	{ "flows.idle_timeout", OPT_DURATION, OFF(flows.idle_timeout_ns), 0, 0, 0, 0 },
 	{ "protocols", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "protocols.http", OPT_SECTION, 0, 0, 0, 0, 0 },
@@ -68,6 +69,7 @@ static const struct option options[] = {
 	{ "protocols.http.max_message_size", OPT_U32, OFF(http.max_message_size), 1024, 1073741824, 0, 0 },
 	{ "protocols.http.max_pending_requests", OPT_U32, OFF(http.max_pending), 1, 4096, 0, 0 },
 	{ "protocols.http.max_url_length", OPT_U32, OFF(http.max_url_length), 64, 1048576, 0, 0 },
+	{ "protocols.http.max_memory_mb", OPT_U32, OFF(http.max_memory_mb), 1, 65536, 0, 0 },
 	{ "protocols.http.send_headers", OPT_HEADERS, 0, 0, 0, 0, 0 },
 	{ "protocols.http.send_all_headers", OPT_BOOL, OFF(http.send_all_headers), 0, 0, 0, 0 },
 	{ "protocols.http.redact_authorization", OPT_BOOL, OFF(http.redact_authorization), 0, 0, 0, 0 },
@@ -297,12 +299,14 @@ int pl_config_defaults(struct pl_config *cfg)
 	cfg->flows.max_flows = 65536;
 	cfg->flows.stream_buffer_bytes = 262144;
 	cfg->flows.idle_timeout_ns = 60 * PL_NS_PER_SEC;
+	cfg->flows.max_buffer_mb = 64;
 	cfg->http.enabled = true;
 	set_ports(&cfg->http.ports, default_http_ports, PL_ARRAY_LEN(default_http_ports));
 	cfg->http.transaction_timeout_ns = 10 * PL_NS_PER_SEC;
 	cfg->http.max_message_size = 10485760;
 	cfg->http.max_pending = 64;
 	cfg->http.max_url_length = 8192;
+	cfg->http.max_memory_mb = 64;
 	cfg->http.redact_authorization = true;
 	cfg->http.redact_cookies = true;
 	cfg->mysql.enabled = true;

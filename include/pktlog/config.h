@@ -31,6 +31,7 @@ struct pl_config {
 	struct {
 		uint32_t max_flows;          /* flows.max_flows, 65536 */
 		uint32_t stream_buffer_bytes;/* flows.stream_buffer_bytes, 262144: out-of-order bytes per direction */
+		uint32_t max_buffer_mb;      /* flows.max_buffer_mb, 64: out-of-order bytes of all streams, per capture thread */
 		uint64_t idle_timeout_ns;    /* flows.idle_timeout, 60s */
 	} flows;
 
@@ -41,6 +42,7 @@ struct pl_config {
 		uint32_t max_message_size;   /* protocols.http.max_message_size, 10485760: header bytes kept per message */
 		uint32_t max_pending;        /* protocols.http.max_pending_requests, 64: per connection */
 		uint32_t max_url_length;     /* protocols.http.max_url_length, 8192 */
+		uint32_t max_memory_mb;      /* protocols.http.max_memory_mb, 64: kept request/response bytes, per capture thread */
 		char *send_headers[PL_MAX_HEADERS]; /* protocols.http.send_headers, lower-cased names, [] */
 		int n_send_headers;
 		bool send_all_headers;       /* protocols.http.send_all_headers, false */

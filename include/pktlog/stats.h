@@ -54,6 +54,7 @@ struct pl_stats {
 	uint64_t mysql_tls_skipped;   /* connections that switched to TLS */
 	uint64_t mysql_compressed_skipped; /* connections that negotiated compression */
 	uint64_t mysql_statements_evicted; /* prepared statements forgotten (max_statements) */
+	uint64_t http_memory_limited; /* protocols.http.max_memory_mb reached: kept bytes refused */
 	uint64_t http_truncated;      /* URL, kept header bytes or header count cut to their caps */
 
 	/* events and output */

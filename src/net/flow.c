@@ -358,14 +358,16 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 		drain_ooo(t, f, dir);
 		return;
 	}
-	/* Out of order: hold it, within the per-stream budget. */
+	/* Out of order: hold it, within the per-stream and the per-table budgets. */
 	uint32_t cap = t->cfg->flows.stream_buffer_bytes;
-	while (s->ooo && s->ooo_bytes + len > cap) {
+	uint64_t table_cap = (uint64_t)t->cfg->flows.max_buffer_mb << 20;
+	while (s->ooo && (s->ooo_bytes + len > cap ||
+			  t->stats->tcp_ooo_bytes_buffered + len > table_cap)) {
 		t->stats->tcp_ooo_overflow++;
 		skip_to_first_ooo(t, f, dir);
 	}
 	d = seq_diff(seq, s->next_seq);
-	if (d > 0 && len <= cap) {
+	if (d > 0 && len <= cap && t->stats->tcp_ooo_bytes_buffered + len <= table_cap) {
 		ooo_insert(t, f, dir, seq, p, len, lost);
 		return;
 	}

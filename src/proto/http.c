@@ -111,6 +111,9 @@ struct hconn {
 
 static _Thread_local struct hmsg *free_head;
 static _Thread_local uint32_t free_n;
+/* Bytes of message buffers allocated by this thread, live or on the free list; bounded
+ * by protocols.http.max_memory_mb. */
+static _Thread_local uint64_t buf_bytes;
 
 static struct hmsg *msg_get(void)
 {
@@ -135,6 +138,7 @@ static void msg_put(struct hmsg *m)
 	if (!m)
 		return;
 	if (free_n >= HTTP_FREELIST_MAX) {
+		buf_bytes -= m->cap;
 		free(m->buf);
 		free(m);
 		return;
@@ -162,9 +166,18 @@ static uint32_t msg_append(struct hconn *c, struct hmsg *m, const char *p, size_
 
 		while (ncap < m->len + n)
 			ncap *= 2;
+		if (buf_bytes + (ncap - m->cap) > (uint64_t)c->env->cfg->http.max_memory_mb << 20) {
+			c->env->stats->http_memory_limited++;
+			if (!m->truncated) {
+				m->truncated = true;
+				c->env->stats->http_truncated++;
+			}
+			return 0;
+		}
 		nb = realloc(m->buf, ncap);
 		if (!nb)
 			return 0;
+		buf_bytes += ncap - m->cap;
 		m->buf = nb;
 		m->cap = ncap;
 	}

@@ -67,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	cfg.http.max_message_size = d[0] & 1 ? 300 : 10485760;
 	cfg.http.max_pending = d[0] & 2 ? 2 : 64;
 	cfg.http.max_url_length = d[0] & 4 ? 16 : 8192;
+	cfg.http.max_memory_mb = 1;
 	cfg.http.send_all_headers = d[0] & 8;
 	cfg.http.redact_authorization = d[0] & 16;
 	cfg.http.redact_cookies = d[0] & 32;

@@ -51,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.http.ports.n = 1;
 	cfg.flows.max_flows = 4;
 	cfg.flows.stream_buffer_bytes = 2048;
+	cfg.flows.max_buffer_mb = 1;
 	cfg.flows.idle_timeout_ns = 5 * PL_NS_PER_SEC;
 	struct pl_flow_table *t = pl_flow_table_new(&cfg, &env);
 	if (!t)

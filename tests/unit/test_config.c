@@ -51,6 +51,8 @@ static void assert_is_defaults(const struct pl_config *c)
 	assert_ports(&c->mysql.ports, mysql, 2);
 	assert_int_equal(c->mysql.transaction_timeout_ns, 10 * PL_NS_PER_SEC);
 	assert_int_equal(c->mysql.max_query_length, 8192);
+	assert_int_equal(c->flows.max_buffer_mb, 64);
+	assert_int_equal(c->http.max_memory_mb, 64);
 	assert_int_equal(c->mysql.max_statements, 1024);
 	assert_false(c->mysql.send_request);
 	assert_false(c->mysql.send_response);

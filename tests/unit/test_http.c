@@ -2,7 +2,7 @@
 #include "unit.h"
 #include "pktlog/proto.h"
 
-#define MAX_EV 64
+#define MAX_EV 128
 #define LINE_MAX_LEN 8192
 
 /* Each emitted event, flattened to one canonical line so splits can be compared. */
@@ -90,6 +90,7 @@ static void defaults(void)
 	cfg.http.max_message_size = 10485760;
 	cfg.http.max_pending = 64;
 	cfg.http.max_url_length = 8192;
+	cfg.http.max_memory_mb = 64;
 	cfg.http.redact_authorization = true;
 	cfg.http.redact_cookies = true;
 }
@@ -648,6 +649,34 @@ static void test_pending_overflow(void **st)
 	has(3, "path=/three|");
 }
 
+/* Kept bytes are bounded per thread: many pipelined requests with big headers stay within
+ * protocols.http.max_memory_mb, are counted, and still pair with their responses. */
+static void test_memory_budget(void **st)
+{
+	static char req[20000];
+	int n;
+
+	cfg.http.max_memory_mb = 1;
+	cfg.http.send_all_headers = true;
+	cfg.http.max_pending = 4096;
+	n = snprintf(req, sizeof(req), "GET /m HTTP/1.1\r\nHost: h\r\nX-A: %06000d\r\n"
+		     "X-B: %06000d\r\nX-C: %06000d\r\n\r\n", 1, 2, 3);
+	assert_true(n > 18000 && (size_t)n < sizeof(req));
+	/* 100 pending requests of ~18 kB each: more than 1 MiB if all were kept. */
+	for (int i = 0; i < 100; i++)
+		tx(PL_DIR_TO_SERVER, req, 1000);
+	assert_true(stats.http_memory_limited > 0);
+	assert_true(stats.http_truncated > 0);
+	for (int i = 0; i < 100; i++)
+		tx(PL_DIR_TO_CLIENT, RESP3, 2000);
+	assert_int_equal(n_ev, 100);
+	/* The first requests kept their strings; once the budget was spent later ones keep
+	 * nothing, but every transaction is still reported with its status and sizes. */
+	has(0, "path=/m|");
+	has(99, "st=200|");
+	has(99, "cb=18049|");
+}
+
 static void test_upgrade(void **st)
 {
 	tx(PL_DIR_TO_SERVER, "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
@@ -739,7 +768,7 @@ int main(void)
 		T(test_gap_past_body), T(test_gap_in_headers), T(test_gap_chunked), T(test_midstream),
 		T(test_garbage), T(test_garbage_after_sync), T(test_huge_header),
 		T(test_huge_header_send_all), T(test_redaction), T(test_no_redaction_user),
-		T(test_empty_values), T(test_send_headers), T(test_pending_overflow), T(test_upgrade),
+		T(test_empty_values), T(test_send_headers), T(test_pending_overflow), T(test_memory_budget), T(test_upgrade),
 		T(test_url_truncated),
 		T(test_every_split),
 	};
