@@ -32,7 +32,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all run test unit integration fuzz fuzz-build bench deps test-deps clean asan
+.PHONY: all run test unit integration fuzz fuzz-build bench deps test-deps clean asan install uninstall
 
 all: pktlog
 
@@ -98,3 +98,35 @@ bench: pktlog
 
 clean:
 	rm -rf build pktlog
+
+# --- installation (PREFIX and DESTDIR honoured; the unit's paths follow PREFIX) ---
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+STATEDIR   ?= /var/lib/pktlog
+
+install: pktlog
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/pktlog $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(PREFIX)/share/doc/pktlog
+	install -m 0755 pktlog $(DESTDIR)$(PREFIX)/bin/pktlog
+	@# An existing config is the operator's: never overwrite it.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/pktlog/pktlog.yml ] || \
+		install -m 0644 conf/pktlog.yml $(DESTDIR)$(SYSCONFDIR)/pktlog/pktlog.yml
+	sed -e 's|/usr/local/bin/pktlog|$(PREFIX)/bin/pktlog|' \
+	    -e 's|/etc/pktlog/|$(SYSCONFDIR)/pktlog/|' \
+	    -e 's|/usr/local/share/doc|$(PREFIX)/share/doc|' conf/pktlog.service \
+		> $(DESTDIR)$(UNITDIR)/pktlog.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pktlog.service
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/pktlog/README.md
+	install -d -m 0750 $(DESTDIR)$(STATEDIR)
+	@# The dedicated user, only when installing onto this system as root.
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		id pktlog >/dev/null 2>&1 || useradd --system --no-create-home \
+			--home-dir $(STATEDIR) --shell /usr/sbin/nologin pktlog; \
+		chown pktlog:pktlog $(STATEDIR); \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/pktlog $(DESTDIR)$(UNITDIR)/pktlog.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/pktlog
+	@echo "kept $(SYSCONFDIR)/pktlog and $(STATEDIR) (config and state are the operator's)"
