@@ -13,7 +13,7 @@ CSTD    := -std=gnu11
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
 CFLAGS  ?= -O2 -g
-LIBS    := -lpcap -lhttp_parser -lyaml -lm
+LIBS    := -lpcap -lhttp_parser -lyaml -lmicrohttpd -lpthread -lm
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIB_SRC := $(filter-out src/main.c,$(SRC))

@@ -3,7 +3,7 @@
 # `run`: what building and running needs. `test`: that plus what the tests use.
 # Idempotent; does nothing (and needs no network) when everything is installed.
 set -eu
-run_pkgs="build-essential pkg-config libpcap-dev libhttp-parser-dev libyaml-dev librdkafka-dev"
+run_pkgs="build-essential pkg-config libpcap-dev libhttp-parser-dev libyaml-dev librdkafka-dev libmicrohttpd-dev"
 test_pkgs="$run_pkgs systemd clang libclang-rt-14-dev llvm libcmocka-dev python3 python3-pytest nginx-light tcpdump curl iproute2 procps mariadb-server mariadb-client default-jre-headless maven kcat"
 
 case "${1:-run}" in

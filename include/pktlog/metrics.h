@@ -1,0 +1,35 @@
+/* metrics.h – pktlog's counters as Prometheus text, served over HTTP (libmicrohttpd).
+ *
+ * The pipeline never blocks on a scrape: its threads hand a summed snapshot of their
+ * struct pl_stats to pl_metrics_update() now and then (a copy under a mutex); the
+ * server thread renders only that snapshot. */
+#ifndef PKTLOG_METRICS_H
+#define PKTLOG_METRICS_H
+
+#include "pktlog/stats.h"
+
+struct pl_metrics;
+
+/* Render every counter of st in the Prometheus text exposition format (0.0.4) into
+ * buf[0..cap). Returns the length, or 0 when it does not fit. */
+size_t pl_metrics_render(const struct pl_stats *st, char *buf, size_t cap);
+
+/* Serve GET /metrics on `listen` ("HOST:PORT", IPv4 or [IPv6]; port 0 picks a free
+ * one). Returns NULL and writes a message naming the address into err on failure. */
+struct pl_metrics *pl_metrics_start(const char *listen, char *err, size_t errlen);
+
+/* The port actually bound (useful with port 0). */
+uint16_t pl_metrics_port(const struct pl_metrics *m);
+
+/* Replace the snapshot scrapes see. Cheap: one copy under a mutex. */
+void pl_metrics_update(struct pl_metrics *m, const struct pl_stats *total);
+
+/* Stop serving and free. NULL is fine. */
+void pl_metrics_stop(struct pl_metrics *m);
+
+/* The metric table's rows and the struct pl_stats offset each reads (the unit test
+ * checks that together with decode[] they cover every counter exactly once). */
+size_t pl_metrics_table_size(void);
+size_t pl_metrics_table_offset(size_t i);
+
+#endif

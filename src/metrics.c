@@ -1,0 +1,277 @@
+/* metrics.c – the Prometheus endpoint: struct pl_stats → text exposition format, served
+ * by libmicrohttpd from its own thread.
+ *
+ * Owns the metric names and help texts (one table row per counter, checked by the unit
+ * test to cover every field of struct pl_stats). Must not touch live counters: it renders
+ * the snapshot the pipeline hands it with pl_metrics_update(). */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <microhttpd.h>
+#include "pktlog/metrics.h"
+
+enum { COUNTER, GAUGE };
+
+struct metric {
+	const char *name;   /* without the pktlog_ prefix and the _total suffix */
+	size_t off;
+	int kind;
+	const char *help;
+};
+
+#define C(field, help) { #field, offsetof(struct pl_stats, field), COUNTER, help }
+#define G(field, help) { #field, offsetof(struct pl_stats, field), GAUGE, help }
+
+static const struct metric metrics[] = {
+	C(packets, "Frames read from the capture."),
+	C(bytes, "Captured bytes of those frames."),
+	G(kernel_drops, "Frames the kernel dropped before pktlog read them (live capture)."),
+	G(flows_active, "TCP connections tracked now."),
+	C(flows_created, "TCP connections tracked."),
+	C(flows_midstream, "Connections picked up without their handshake."),
+	C(flows_closed, "Connections ended by FIN or RST."),
+	C(flows_expired, "Connections forgotten after flows.idle_timeout of packet time."),
+	C(flows_evicted, "Connections dropped because flows.max_flows was reached."),
+	C(flows_ignored, "Segments of connections on no configured port."),
+	C(tcp_retrans_bytes, "Retransmitted or duplicated bytes trimmed."),
+	C(tcp_ooo_segments, "Segments buffered out of order."),
+	G(tcp_ooo_bytes_buffered, "Out-of-order bytes buffered now."),
+	C(tcp_ooo_overflow, "Holes given up because a reassembly buffer budget was reached."),
+	C(tcp_gaps, "Gaps (lost bytes) reported to protocols."),
+	C(tcp_gap_bytes, "Bytes lost in those gaps."),
+	C(tcp_snaplen_cut, "Segments whose payload the snap length cut."),
+	C(http_requests, "HTTP requests parsed."),
+	C(http_responses, "HTTP responses parsed (interim 1xx not counted)."),
+	C(http_transactions_ok, "HTTP events with status OK."),
+	C(http_transactions_error, "HTTP events with status Error."),
+	C(http_unmatched_requests, "HTTP requests reported without a response."),
+	C(http_unmatched_responses, "HTTP responses reported without a request."),
+	C(http_parse_errors, "HTTP messages that did not parse (stream resynchronised)."),
+	C(http_resyncs, "HTTP streams resynchronised after loss, garbage or a mid-stream start."),
+	C(http_pending_dropped, "HTTP requests dropped from a full pipelining queue."),
+	C(mysql_requests, "MySQL commands parsed."),
+	C(mysql_responses, "MySQL responses parsed."),
+	C(mysql_transactions_ok, "MySQL events with status OK."),
+	C(mysql_transactions_error, "MySQL events with status Error."),
+	C(mysql_unmatched_requests, "MySQL commands reported without a response."),
+	C(mysql_unmatched_responses, "MySQL responses without a command."),
+	C(mysql_parse_errors, "MySQL packets that did not parse."),
+	C(mysql_resyncs, "MySQL streams resynchronised."),
+	C(mysql_tls_skipped, "MySQL connections skipped because they switched to TLS."),
+	C(mysql_compressed_skipped, "MySQL connections skipped because they use compression."),
+	C(mysql_statements_evicted, "Prepared statements forgotten (protocols.mysql.max_statements)."),
+	C(http_memory_limited, "Times protocols.http.max_memory_mb refused to keep more bytes."),
+	C(http_truncated, "HTTP messages whose URL or kept headers were truncated."),
+	C(events, "Events rendered."),
+	C(events_truncated, "Events too large to render, dropped."),
+	C(output_written, "Events handed to the output."),
+	C(output_errors, "Output write errors."),
+};
+
+#undef C
+#undef G
+
+static const char *const decode_names[PL_DEC__COUNT] = {
+	[PL_DEC_OK] = "ok", [PL_DEC_TRUNCATED] = "truncated", [PL_DEC_BAD_LINKTYPE] = "bad_linktype",
+	[PL_DEC_NOT_IP] = "not_ip", [PL_DEC_BAD_IP] = "bad_ip", [PL_DEC_FRAGMENT] = "fragment",
+	[PL_DEC_NOT_TCP] = "not_tcp", [PL_DEC_BAD_TCP] = "bad_tcp",
+};
+
+struct out {
+	char *p, *end;
+	bool full;
+};
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->full)
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(o->p, (size_t)(o->end - o->p), fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= o->end - o->p) {
+		o->full = true;
+		return;
+	}
+	o->p += n;
+}
+
+size_t pl_metrics_render(const struct pl_stats *st, char *buf, size_t cap)
+{
+	struct out o = { buf, buf + cap, false };
+	const char *base = (const char *)st;
+
+	outf(&o, "# HELP pktlog_decode_frames_total Frames by decode result (ok = TCP segment).\n"
+		 "# TYPE pktlog_decode_frames_total counter\n");
+	for (int i = 0; i < PL_DEC__COUNT; i++)
+		outf(&o, "pktlog_decode_frames_total{result=\"%s\"} %llu\n", decode_names[i],
+		     (unsigned long long)st->decode[i]);
+	for (size_t i = 0; i < PL_ARRAY_LEN(metrics); i++) {
+		const struct metric *m = &metrics[i];
+		const char *suffix = m->kind == COUNTER ? "_total" : "";
+		uint64_t v;
+
+		memcpy(&v, base + m->off, sizeof(v));
+		outf(&o, "# HELP pktlog_%s%s %s\n# TYPE pktlog_%s%s %s\npktlog_%s%s %llu\n",
+		     m->name, suffix, m->help, m->name, suffix, m->kind == COUNTER ? "counter" : "gauge",
+		     m->name, suffix, (unsigned long long)v);
+	}
+	return o.full ? 0 : (size_t)(o.p - buf);
+}
+
+/* --- the server --------------------------------------------------------------------- */
+
+#define RENDER_CAP (64 * 1024)
+
+struct pl_metrics {
+	struct MHD_Daemon *d;
+	pthread_mutex_t lock;
+	struct pl_stats snap;
+	uint16_t port;
+};
+
+static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char *url,
+			     const char *method, const char *version, const char *upload,
+			     size_t *upload_len, void **ctx)
+{
+	struct pl_metrics *m = cls;
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+	struct pl_stats snap;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		rc = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+		MHD_destroy_response(resp);
+		return rc;
+	}
+	if (strcmp(url, "/metrics") != 0) {
+		static const char msg[] = "pktlog: metrics are at /metrics\n";
+		resp = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+		rc = MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, resp);
+		MHD_destroy_response(resp);
+		return rc;
+	}
+	pthread_mutex_lock(&m->lock);
+	snap = m->snap;
+	pthread_mutex_unlock(&m->lock);
+	char *body = malloc(RENDER_CAP);
+	size_t n = body ? pl_metrics_render(&snap, body, RENDER_CAP) : 0;
+	if (!n) {
+		free(body);
+		return MHD_NO;
+	}
+	resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+/* "127.0.0.1:9464", "[::1]:9464" → a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(listen, ':');
+	char *end;
+
+	if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof(host))
+		return -1;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port < 0 || port > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	size_t hl = strlen(host);
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -1;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+		return AF_INET6;
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+		return -1;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	*len = sizeof(*a);
+	return AF_INET;
+}
+
+struct pl_metrics *pl_metrics_start(const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	int af = parse_listen(listen, &ss, &slen);
+	struct pl_metrics *m;
+
+	if (af < 0) {
+		snprintf(err, errlen, "metrics.listen: \"%s\" is not HOST:PORT (e.g. 127.0.0.1:9464)", listen);
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "metrics: out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	if (af == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	m->d = MHD_start_daemon(flags, 0, NULL, NULL, serve, m,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				MHD_OPTION_CONNECTION_LIMIT, 16U,
+				MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+				MHD_OPTION_END);
+	if (!m->d) {
+		snprintf(err, errlen, "metrics.listen: cannot serve on %s (address in use or not local?)", listen);
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
+	m->port = info ? info->port : 0;
+	return m;
+}
+
+uint16_t pl_metrics_port(const struct pl_metrics *m)
+{
+	return m->port;
+}
+
+void pl_metrics_update(struct pl_metrics *m, const struct pl_stats *total)
+{
+	pthread_mutex_lock(&m->lock);
+	m->snap = *total;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void pl_metrics_stop(struct pl_metrics *m)
+{
+	if (!m)
+		return;
+	MHD_stop_daemon(m->d);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+size_t pl_metrics_table_size(void)
+{
+	return PL_ARRAY_LEN(metrics);
+}
+size_t pl_metrics_table_offset(size_t i)
+{
+	return metrics[i].off;
+}
