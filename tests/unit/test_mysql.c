@@ -1,0 +1,1372 @@
+/* test_mysql.c – unit tests of the MySQL protocol module (src/proto/mysql.c) driven through
+ * pl_mysql_ops with hand-built packets. */
+#include "unit.h"
+#include "pktlog/proto.h"
+
+#define MAX_EV 128
+#define LINE_MAX_LEN 8192
+#define MAX_SEG 128
+
+static char ev_line[MAX_EV][LINE_MAX_LEN];
+static struct pl_event ev_copy[MAX_EV];
+static int n_ev;
+
+static struct pl_config cfg;
+static struct pl_stats stats;
+static struct pl_conn conn;
+static struct pl_proto_env env;
+static void *state;
+
+/* --- event capture --- */
+
+static void add(char *o, const char *k, struct pl_str s)
+{
+	size_t l = strlen(o);
+
+	snprintf(o + l, LINE_MAX_LEN - l, "%s=%.*s|", k, (int)s.len, s.p ? s.p : "");
+}
+
+static void fake_emit(const struct pl_event *ev, void *arg)
+{
+	const struct pl_event_mysql *m = &ev->mysql;
+	char *o;
+
+	assert_true(n_ev < MAX_EV);
+	assert_int_equal(ev->type, PL_EV_MYSQL);
+	assert_string_equal(ev->community_id, conn.community_id);
+	assert_int_equal(ev->client.port, 40000);
+	assert_int_equal(ev->server.port, 3306);
+	o = ev_line[n_ev];
+	ev_copy[n_ev] = *ev;
+	snprintf(o, LINE_MAX_LEN,
+		 "ok=%d|cb=%llu|sb=%llu|start=%llu|end=%llu|resp=%d|iserr=%d|aff=%llu|ins=%llu|rows=%llu|"
+		 "fields=%llu|code=%u|warn=%u|flags=%u|",
+		 ev->ok, (unsigned long long)ev->client.bytes, (unsigned long long)ev->server.bytes,
+		 (unsigned long long)ev->start_ns, (unsigned long long)ev->end_ns, m->has_response,
+		 m->is_error, (unsigned long long)m->affected_rows, (unsigned long long)m->insert_id,
+		 (unsigned long long)m->num_rows, (unsigned long long)m->num_fields, m->error_code,
+		 m->warnings, m->status_flags);
+	for (int i = 0; i < ev->n_errors; i++)
+		add(o, "err", ev->errors[i]);
+	add(o, "method", m->method);
+	add(o, "query", m->query);
+	add(o, "path", m->path);
+	add(o, "user", m->user);
+	add(o, "db", m->schema);
+	add(o, "state", m->sql_state);
+	add(o, "msg", m->error_message);
+	for (int i = 0; i < m->n_params; i++)
+		add(o, "param", m->params[i]);
+	add(o, "request", m->request);
+	add(o, "response", m->response);
+	n_ev++;
+}
+
+static void defaults(void)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.mysql.enabled = true;
+	cfg.mysql.transaction_timeout_ns = 10 * PL_NS_PER_SEC;
+	cfg.mysql.max_query_length = 8192;
+	cfg.mysql.max_statements = 1024;
+	cfg.mysql.max_rows = 10;
+	cfg.mysql.max_row_length = 1024;
+}
+
+static void conn_open(void)
+{
+	memset(&stats, 0, sizeof(stats));
+	memset(&conn, 0, sizeof(conn));
+	conn.af = 4;
+	memcpy(conn.client_ip, "\x0a\x00\x00\x01", 4);
+	memcpy(conn.server_ip, "\x0a\x00\x00\x02", 4);
+	conn.client_port = 40000;
+	conn.server_port = 3306;
+	strcpy(conn.community_id, "1:test");
+	env = (struct pl_proto_env){ &cfg, &stats, fake_emit, NULL };
+	n_ev = 0;
+	state = calloc(1, pl_mysql_ops.state_size(&cfg));
+	assert_non_null(state);
+	assert_int_equal(pl_mysql_ops.init(state, &conn, &env), 0);
+}
+
+static void conn_close(uint64_t ts)
+{
+	pl_mysql_ops.close(state, PL_CLOSE_FIN, ts);
+	free(state);
+	state = NULL;
+}
+
+static void reset_script(void);
+
+static int setup(void **st)
+{
+	reset_script();
+	defaults();
+	conn_open();
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	if (state)
+		conn_close(999999999999ULL);
+	return 0;
+}
+
+static void has(int i, const char *needle)
+{
+	if (i >= n_ev)
+		fail_msg("no event %d (%d events)", i, n_ev);
+	if (!strstr(ev_line[i], needle))
+		fail_msg("event %d lacks \"%s\": %s", i, needle, ev_line[i]);
+}
+
+static void lacks_any(const char *needle)
+{
+	for (int i = 0; i < n_ev; i++)
+		if (strstr(ev_line[i], needle))
+			fail_msg("event %d has \"%s\": %s", i, needle, ev_line[i]);
+}
+
+/* --- packet builder: a script of segments, each a run of packets of one direction --- */
+
+struct seg {
+	enum pl_dir dir;
+	uint8_t *p;
+	size_t n;
+	uint64_t ts;
+};
+
+static struct seg segs[MAX_SEG];
+static int nseg;
+static uint8_t *cur;
+static size_t cur_n, cur_cap;
+static uint8_t pay[1 << 17];
+static size_t pn;
+
+static void reset_script(void)
+{
+	for (int i = 0; i < nseg; i++)
+		free(segs[i].p);
+	nseg = 0;
+	free(cur);
+	cur = NULL;
+	cur_n = cur_cap = 0;
+	pn = 0;
+}
+
+static void P(const void *s, size_t n)
+{
+	assert_true(pn + n <= sizeof(pay));
+	memcpy(pay + pn, s, n);
+	pn += n;
+}
+
+static void PB(uint8_t b)
+{
+	P(&b, 1);
+}
+
+static void PS(const char *s)
+{
+	P(s, strlen(s));
+}
+
+static void PZ(const char *s)
+{
+	P(s, strlen(s) + 1);
+}
+
+static void PLE(uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		PB((uint8_t)(v >> (8 * i)));
+}
+
+static void PLEN(uint64_t v)
+{
+	if (v < 251) {
+		PB((uint8_t)v);
+	} else if (v < 0x10000) {
+		PB(0xfc);
+		PLE(v, 2);
+	} else if (v < 0x1000000) {
+		PB(0xfd);
+		PLE(v, 3);
+	} else {
+		PB(0xfe);
+		PLE(v, 8);
+	}
+}
+
+static void PLSTR(const char *s)
+{
+	PLEN(strlen(s));
+	PS(s);
+}
+
+static void cur_put(const void *s, size_t n)
+{
+	if (cur_n + n > cur_cap) {
+		cur_cap = (cur_n + n) * 2;
+		cur = realloc(cur, cur_cap);
+		assert_non_null(cur);
+	}
+	memcpy(cur + cur_n, s, n);
+	cur_n += n;
+}
+
+/* Bytes outside any packet (garbage, TLS records). */
+static void RAW(const char *s)
+{
+	cur_put(s, strlen(s));
+}
+
+/* Wrap the payload built so far in a packet header. */
+static void pkt(uint8_t seq)
+{
+	uint8_t h[4] = { (uint8_t)pn, (uint8_t)(pn >> 8), (uint8_t)(pn >> 16), seq };
+
+	cur_put(h, 4);
+	cur_put(pay, pn);
+	pn = 0;
+}
+
+/* The packets built so far become one segment of direction d at time ms. */
+static void seg(enum pl_dir d, uint64_t ms)
+{
+	assert_true(nseg < MAX_SEG);
+	segs[nseg++] = (struct seg){ d, cur, cur_n, ms * 1000000ULL };
+	cur = NULL;
+	cur_n = cur_cap = 0;
+}
+
+#define C PL_DIR_TO_SERVER
+#define S PL_DIR_TO_CLIENT
+
+#define CAPS_BASE 0x000aa20fu   /* LONG_PASSWORD…CONNECT_WITH_DB, PROTOCOL_41, SECURE_CONN, MULTI_*, PLUGIN_AUTH */
+#define CAP_DEPRECATE_EOF 0x01000000u
+
+static void b_greeting(uint32_t caps)
+{
+	PB(10);
+	PZ("10.11.6-MariaDB");
+	PLE(42, 4);
+	PS("abcdefgh");
+	PB(0);
+	PLE(caps & 0xffff, 2);
+	PB(8);
+	PLE(2, 2);
+	PLE(caps >> 16, 2);
+	PB(21);
+	P("\0\0\0\0\0\0\0\0\0\0", 10);
+	PS("ijklmnopqrst");
+	PB(0);
+	PZ("mysql_native_password");
+	pkt(0);
+}
+
+static void b_login(uint32_t caps, const char *user, const char *db)
+{
+	PLE(caps, 4);
+	PLE(16777216, 4);
+	PB(33);
+	for (int i = 0; i < 23; i++)
+		PB(0);
+	PZ(user);
+	PB(20);
+	PS("SECRETPASSWORDHASH!!");
+	if (db)
+		PZ(db);
+	PZ("mysql_native_password");
+	pkt(1);
+}
+
+static void b_ok(uint8_t seq, uint64_t aff, uint64_t ins, uint16_t status, uint16_t warn)
+{
+	PB(0);
+	PLEN(aff);
+	PLEN(ins);
+	PLE(status, 2);
+	PLE(warn, 2);
+	pkt(seq);
+}
+
+static void b_ok_eof(uint8_t seq, uint16_t status)
+{
+	PB(0xfe);
+	PLEN(0);
+	PLEN(0);
+	PLE(status, 2);
+	PLE(0, 2);
+	pkt(seq);
+}
+
+static void b_eof(uint8_t seq, uint16_t status)
+{
+	PB(0xfe);
+	PLE(0, 2);
+	PLE(status, 2);
+	pkt(seq);
+}
+
+static void b_err(uint8_t seq, uint16_t code, const char *st, const char *msg)
+{
+	PB(0xff);
+	PLE(code, 2);
+	PB('#');
+	PS(st);
+	PS(msg);
+	pkt(seq);
+}
+
+static void b_query(const char *q)
+{
+	PB(3);
+	PS(q);
+	pkt(0);
+}
+
+static void b_cmd(uint8_t cmd, const char *arg)
+{
+	PB(cmd);
+	if (arg)
+		PS(arg);
+	pkt(0);
+}
+
+static void b_coldef(uint8_t seq, const char *db, const char *tbl, const char *name)
+{
+	PLSTR("def");
+	PLSTR(db);
+	PLSTR(tbl);
+	PLSTR(tbl);
+	PLSTR(name);
+	PLSTR(name);
+	PB(0x0c);
+	PLE(33, 2);
+	PLE(255, 4);
+	PB(0xfd);
+	PLE(0, 2);
+	PB(0);
+	PLE(0, 2);
+	pkt(seq);
+}
+
+/* A text result set: ncol columns of table db.t, rows of "r<i>c<j>"; returns the next seq. */
+static uint8_t b_resultset(uint8_t seq, int ncol, int nrows, bool deprecate, uint16_t end_status)
+{
+	char name[16], v[32];
+
+	PLEN((uint64_t)ncol);
+	pkt(seq++);
+	for (int j = 0; j < ncol; j++) {
+		snprintf(name, sizeof(name), "col%d", j);
+		b_coldef(seq++, "db", "t", name);
+	}
+	if (!deprecate)
+		b_eof(seq++, 2);
+	for (int i = 0; i < nrows; i++) {
+		for (int j = 0; j < ncol; j++) {
+			snprintf(v, sizeof(v), "r%dc%d", i, j);
+			PLSTR(v);
+		}
+		pkt(seq++);
+	}
+	if (deprecate)
+		b_ok_eof(seq++, end_status);
+	else
+		b_eof(seq++, end_status);
+	return seq;
+}
+
+/* Greeting, login and OK: a logged-in connection (3 segments, ms 1..3). */
+static void b_connect(uint32_t caps)
+{
+	b_greeting(caps);
+	seg(S, 1);
+	b_login(caps, "alice", "shop");
+	seg(C, 2);
+	b_ok(2, 0, 0, 2, 0);
+	seg(S, 3);
+}
+
+/* Feed the script; when split_seg >= 0, that segment is cut at split_at. */
+static void play(int split_seg, size_t split_at)
+{
+	for (int i = 0; i < nseg; i++) {
+		struct seg *g = &segs[i];
+
+		if (i == split_seg && split_at > 0 && split_at < g->n) {
+			pl_mysql_ops.data(state, g->dir, g->p, split_at, g->ts);
+			pl_mysql_ops.data(state, g->dir, g->p + split_at, g->n - split_at, g->ts);
+		} else {
+			pl_mysql_ops.data(state, g->dir, g->p, g->n, g->ts);
+		}
+	}
+}
+
+static void play_all(void)
+{
+	play(-1, 0);
+}
+
+/* Every segment cut at every offset gives the events of the uncut run. */
+static void check_every_split(void)
+{
+	static char want[MAX_EV][LINE_MAX_LEN];
+	int n_want;
+
+	if (state)
+		conn_close(999999999999ULL);
+	conn_open();
+	play_all();
+	conn_close(999999999999ULL);
+	n_want = n_ev;
+	memcpy(want, ev_line, sizeof(ev_line[0]) * (size_t)n_ev);
+	for (int i = 0; i < nseg; i++) {
+		for (size_t k = 1; k < segs[i].n; k++) {
+			conn_open();
+			play(i, k);
+			conn_close(999999999999ULL);
+			if (n_ev != n_want)
+				fail_msg("split seg %d at %zu: %d events, want %d", i, k, n_ev, n_want);
+			for (int e = 0; e < n_ev; e++)
+				if (strcmp(want[e], ev_line[e]))
+					fail_msg("split seg %d at %zu, event %d:\n got %s\nwant %s", i, k, e,
+						 ev_line[e], want[e]);
+		}
+	}
+	conn_open();
+	play_all();
+}
+
+/* --- tests --- */
+
+static void test_login_and_query(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("  INSERT INTO t VALUES (1)  ");
+	seg(C, 10);
+	b_ok(1, 1, 77, 2, 3);
+	seg(S, 12);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|cb=33|sb=11|start=10000000|end=12000000|resp=1|iserr=0|aff=1|ins=77|");
+	has(0, "warn=3|flags=2|");
+	has(0, "method=INSERT|query=INSERT INTO t VALUES (1)|");
+	has(0, "user=alice|db=shop|");
+	lacks_any("SECRET");
+	assert_int_equal(stats.mysql_requests, 1);
+	assert_int_equal(stats.mysql_transactions_ok, 1);
+	check_every_split();
+	assert_int_equal(n_ev, 1);
+}
+
+static void test_resultset_eof(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("select * from t");
+	seg(C, 10);
+	b_resultset(1, 3, 5, false, 2);
+	seg(S, 11);
+	b_query("SELECT 1");
+	seg(C, 20);
+	b_resultset(1, 1, 0, false, 2);
+	seg(S, 21);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	has(0, "ok=1|");
+	has(0, "rows=5|fields=3|");
+	has(0, "method=SELECT|query=select * from t|path=db.t|");
+	has(1, "rows=0|fields=1|");
+	check_every_split();
+}
+
+static void test_resultset_deprecate_eof(void **st)
+{
+	b_connect(CAPS_BASE | CAP_DEPRECATE_EOF);
+	b_query("SELECT a FROM t");
+	seg(C, 10);
+	b_resultset(1, 2, 3, true, 2);
+	seg(S, 11);
+	b_query("SELECT a FROM t WHERE 0");
+	seg(C, 20);
+	b_resultset(1, 2, 0, true, 2);
+	seg(S, 21);
+	b_query("SHOW TABLES");
+	seg(C, 30);
+	b_resultset(1, 1, 1, true, 2);
+	seg(S, 31);
+	play_all();
+	assert_int_equal(n_ev, 3);
+	has(0, "rows=3|fields=2|");
+	has(1, "rows=0|fields=2|");
+	has(2, "rows=1|fields=1|");
+	check_every_split();
+}
+
+static void test_error(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("select * from nope");
+	seg(C, 10);
+	b_err(1, 1146, "42S02", "Table 'shop.nope' doesn't exist");
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=0|");
+	has(0, "iserr=1|");
+	has(0, "code=1146|");
+	has(0, "state=42S02|msg=Table 'shop.nope' doesn't exist|");
+	assert_int_equal(stats.mysql_transactions_error, 1);
+	check_every_split();
+}
+
+static void test_failed_login(void **st)
+{
+	b_greeting(CAPS_BASE);
+	seg(S, 1);
+	b_login(CAPS_BASE, "mallory", NULL);
+	seg(C, 2);
+	b_err(2, 1045, "28000", "Access denied for user 'mallory'@'localhost' (using password: YES)");
+	seg(S, 3);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=0|");
+	has(0, "code=1045|");
+	has(0, "method=LOGIN|");
+	has(0, "user=mallory|");
+	has(0, "start=2000000|end=3000000|");
+	lacks_any("SECRET");
+	check_every_split();
+}
+
+static void test_auth_switch(void **st)
+{
+	b_greeting(CAPS_BASE);
+	seg(S, 1);
+	b_login(CAPS_BASE, "bob", "db1");
+	seg(C, 2);
+	/* auth switch to caching_sha2, fast-auth result, OK */
+	PB(0xfe);
+	PZ("caching_sha2_password");
+	PS("01234567890123456789");
+	PB(0);
+	pkt(2);
+	seg(S, 3);
+	PS("scrambled-password-32-bytes-....");
+	pkt(3);
+	seg(C, 4);
+	PB(0x01);
+	PB(0x04);               /* perform full authentication */
+	pkt(4);
+	seg(S, 5);
+	PB(0x02);               /* request public key */
+	pkt(5);
+	seg(C, 6);
+	PB(0x01);
+	PS("-----BEGIN PUBLIC KEY-----");
+	pkt(6);
+	seg(S, 7);
+	PS("rsa-encrypted-password");
+	pkt(7);
+	seg(C, 8);
+	b_ok(8, 0, 0, 2, 0);
+	seg(S, 9);
+	b_cmd(0x0e, NULL);
+	seg(C, 10);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has(0, "method=PING|");
+	has(0, "user=bob|db=db1|");
+	check_every_split();
+}
+
+static void test_tls_skipped(void **st)
+{
+	b_greeting(CAPS_BASE | 0x800);
+	seg(S, 1);
+	PLE(CAPS_BASE | 0x800, 4);
+	PLE(16777216, 4);
+	PB(33);
+	for (int i = 0; i < 23; i++)
+		PB(0);
+	pkt(1);
+	seg(C, 2);
+	RAW("\x16\x03\x01 tls client hello, not mysql");
+	seg(C, 3);
+	RAW("\x16\x03\x03 tls server hello");
+	seg(S, 4);
+	play_all();
+	assert_int_equal(n_ev, 0);
+	assert_int_equal(stats.mysql_tls_skipped, 1);
+}
+
+static void test_compress_skipped(void **st)
+{
+	b_greeting(CAPS_BASE | 0x20);
+	seg(S, 1);
+	b_login(CAPS_BASE | 0x20, "carol", NULL);
+	seg(C, 2);
+	play_all();
+	assert_int_equal(stats.mysql_compressed_skipped, 1);
+	assert_int_equal(n_ev, 0);
+}
+
+static void test_commands(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_cmd(0x02, "other");          /* INIT_DB */
+	seg(C, 10);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 11);
+	b_cmd(0x0e, NULL);             /* PING */
+	seg(C, 12);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 13);
+	PB(0x1b);                      /* SET_OPTION: answered by EOF */
+	PLE(1, 2);
+	pkt(0);
+	seg(C, 14);
+	b_eof(1, 2);
+	seg(S, 15);
+	b_cmd(0x1f, NULL);             /* RESET_CONNECTION */
+	seg(C, 16);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 17);
+	PB(0x04);                      /* FIELD_LIST */
+	PZ("t");
+	pkt(0);
+	seg(C, 18);
+	b_coldef(1, "other", "t", "a");
+	b_coldef(2, "other", "t", "b");
+	b_eof(3, 2);
+	seg(S, 19);
+	b_cmd(0x09, NULL);             /* STATISTICS: a bare string answers */
+	seg(C, 20);
+	PS("Uptime: 5  Threads: 1");
+	pkt(1);
+	seg(S, 21);
+	b_cmd(0x2a, "??");             /* a byte no server defines */
+	seg(C, 22);
+	b_err(1, 1047, "08S01", "Unknown command");
+	seg(S, 23);
+	PB(0x11);                      /* CHANGE_USER */
+	PZ("dave");
+	PB(0);
+	PZ("newdb");
+	pkt(0);
+	seg(C, 24);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 25);
+	b_query("use `third`;");
+	seg(C, 26);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 27);
+	b_cmd(0x01, NULL);             /* QUIT */
+	seg(C, 28);
+	play_all();
+	assert_int_equal(n_ev, 10);
+	has(0, "method=INIT_DB|query=other|");
+	has(1, "ok=1|");
+	has(1, "method=PING|");
+	has(1, "db=other|");
+	has(2, "method=SET_OPTION|");
+	has(2, "ok=1|");
+	has(3, "method=RESET_CONNECTION|");
+	has(4, "method=FIELD_LIST|query=t|");
+	has(4, "fields=2|");
+	has(5, "method=STATISTICS|");
+	has(5, "ok=1|");
+	has(6, "method=COM_0x2A|");
+	has(6, "ok=0|");
+	has(7, "method=CHANGE_USER|");
+	has(8, "method=USE|");
+	has(9, "method=QUIT|");
+	has(9, "ok=1|cb=5|sb=0|");
+	has(9, "resp=0|");
+	has(9, "user=dave|db=third|");
+	check_every_split();
+}
+
+static void test_method_extraction(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT\r\n\t1;");
+	seg(C, 10);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 11);
+	b_query(" /* hint */ -- c\n# c2\n (select 2)");
+	seg(C, 12);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 13);
+	b_query("call proc_1()");
+	seg(C, 14);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 15);
+	play_all();
+	assert_int_equal(n_ev, 3);
+	has(0, "method=SELECT|query=SELECT\r\n\t1;|");
+	has(1, "method=SELECT|");
+	has(2, "method=CALL|");
+}
+
+static void test_multi_results(void **st)
+{
+	uint8_t seq;
+
+	b_connect(CAPS_BASE);
+	b_query("CALL p()");
+	seg(C, 10);
+	seq = b_resultset(1, 2, 3, false, 2 | 0x0008);
+	seq = b_resultset(seq, 1, 4, false, 2 | 0x0008);
+	b_ok(seq, 5, 9, 2, 0);
+	seg(S, 11);
+	b_query("SELECT 1; SELECT 2");
+	seg(C, 20);
+	b_ok(1, 0, 0, 0x0008 | 2, 0);
+	b_err(2, 1064, "42000", "syntax");
+	seg(S, 21);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	has(0, "ok=1|");
+	has(0, "aff=5|ins=9|rows=7|fields=2|");
+	has(0, "path=db.t|");
+	has(1, "ok=0|");
+	has(1, "code=1064|");
+	check_every_split();
+}
+
+static void test_local_infile(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("LOAD DATA LOCAL INFILE 'x' INTO TABLE t");
+	seg(C, 10);
+	PB(0xfb);
+	PS("x");
+	pkt(1);
+	seg(S, 11);
+	PS("1,2\n3,4\n");
+	pkt(2);
+	pkt(3);                  /* empty packet: end of file */
+	seg(C, 12);
+	b_ok(4, 2, 0, 2, 0);
+	seg(S, 13);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has(0, "aff=2|");
+	has(0, "method=LOAD|");
+	/* the file's bytes are the client's */
+	assert_int_equal(ev_copy[0].client.bytes, 4 + 40 + 4 + 8 + 4);
+	check_every_split();
+}
+
+static void test_prepared(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_cmd(0x16, "SELECT * FROM t WHERE a = ? AND b > ? AND c = ?");
+	seg(C, 10);
+	PB(0);
+	PLE(7, 4);               /* statement id */
+	PLE(1, 2);               /* columns */
+	PLE(3, 2);               /* params */
+	PB(0);
+	PLE(0, 2);
+	pkt(1);
+	b_coldef(2, "", "", "?");
+	b_coldef(3, "", "", "?");
+	b_coldef(4, "", "", "?");
+	b_eof(5, 2);
+	b_coldef(6, "db", "t", "a");
+	b_eof(7, 2);
+	seg(S, 11);
+	PB(0x17);
+	PLE(7, 4);
+	PB(0);
+	PLE(1, 4);
+	PB(0x04);                /* null bitmap: the third is NULL */
+	PB(1);
+	PB(0xfd); PB(0);         /* VAR_STRING */
+	PB(0x08); PB(0);         /* LONGLONG */
+	PB(0x0f); PB(0);
+	PLSTR("A1224638");
+	PLE((uint64_t)-5, 8);
+	pkt(0);
+	seg(C, 12);
+	PB(1);
+	pkt(1);
+	b_coldef(2, "db", "t", "a");
+	b_eof(3, 2);
+	PB(0);                   /* binary row: header, null bitmap, one string */
+	PB(0);
+	PLSTR("x");
+	pkt(4);
+	b_eof(5, 2);
+	seg(S, 13);
+	PB(0x1a);                /* STMT_RESET */
+	PLE(7, 4);
+	pkt(0);
+	seg(C, 14);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 15);
+	PB(0x19);                /* STMT_CLOSE */
+	PLE(7, 4);
+	pkt(0);
+	seg(C, 16);
+	PB(0x17);                /* EXECUTE of a closed statement */
+	PLE(7, 4);
+	PB(0);
+	PLE(1, 4);
+	pkt(0);
+	seg(C, 17);
+	b_err(1, 1243, "HY000", "Unknown prepared statement handler");
+	seg(S, 18);
+	play_all();
+	assert_int_equal(n_ev, 5);
+	has(0, "method=STMT_PREPARE|query=SELECT * FROM t WHERE a = ? AND b > ? AND c = ?|");
+	has(0, "ok=1|");
+	has(1, "method=SELECT|query=SELECT * FROM t WHERE a = ? AND b > ? AND c = ?|");
+	has(1, "param=A1224638|param=-5|param=NULL|");
+	has(1, "rows=1|fields=1|");
+	has(1, "path=db.t|");
+	has(2, "method=STMT_RESET|");
+	has(3, "method=STMT_CLOSE|");
+	has(4, "method=STMT_EXECUTE|");
+	has(4, "ok=0|");
+	check_every_split();
+}
+
+static void test_statement_cap(void **st)
+{
+	cfg.mysql.max_statements = 2;
+	conn_close(0);
+	conn_open();
+	b_connect(CAPS_BASE);
+	for (int i = 0; i < 3; i++) {
+		char q[32];
+
+		snprintf(q, sizeof(q), "SELECT %d", i);
+		b_cmd(0x16, q);
+		seg(C, 10 + 4 * (uint64_t)i);
+		PB(0);
+		PLE((uint64_t)i + 1, 4);
+		PLE(0, 2);
+		PLE(0, 2);
+		PB(0);
+		PLE(0, 2);
+		pkt(1);
+		seg(S, 11 + 4 * (uint64_t)i);
+	}
+	PB(0x17);                /* statement 1 was forgotten */
+	PLE(1, 4);
+	PB(0);
+	PLE(1, 4);
+	pkt(0);
+	seg(C, 30);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 31);
+	PB(0x17);
+	PLE(3, 4);
+	PB(0);
+	PLE(1, 4);
+	pkt(0);
+	seg(C, 32);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 33);
+	play_all();
+	assert_int_equal(n_ev, 5);
+	assert_int_equal(stats.mysql_statements_evicted, 1);
+	has(3, "method=STMT_EXECUTE|query=|");
+	has(4, "method=SELECT|query=SELECT 2|");
+}
+
+static void test_pipelined(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT 1");
+	b_query("UPDATE t SET a=1");
+	b_cmd(0x0e, NULL);
+	seg(C, 10);
+	b_resultset(1, 1, 1, false, 2);
+	b_ok(1, 4, 0, 2, 0);
+	seg(S, 11);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 12);
+	play_all();
+	assert_int_equal(n_ev, 3);
+	has(0, "method=SELECT|");
+	has(0, "rows=1|");
+	has(1, "method=UPDATE|");
+	has(1, "aff=4|");
+	has(2, "method=PING|");
+	has(2, "end=12000000|");
+	check_every_split();
+}
+
+static void test_lenenc_boundaries(void **st)
+{
+	static const uint64_t vals[] = {
+		0, 1, 250, 251, 252, 0xffff, 0x10000, 0xfffffe, 0xffffff, 0x1000000,
+		0xffffffffULL, 0x100000000ULL, UINT64_MAX,
+	};
+
+	b_connect(CAPS_BASE);
+	for (size_t i = 0; i < PL_ARRAY_LEN(vals); i++) {
+		b_query("UPDATE t SET a=a");
+		seg(C, 10 + 2 * i);
+		b_ok(1, vals[i], vals[PL_ARRAY_LEN(vals) - 1 - i], 2, 0);
+		seg(S, 11 + 2 * i);
+	}
+	play_all();
+	assert_int_equal(n_ev, (int)PL_ARRAY_LEN(vals));
+	for (size_t i = 0; i < PL_ARRAY_LEN(vals); i++) {
+		assert_true(ev_copy[i].mysql.affected_rows == vals[i]);
+		assert_true(ev_copy[i].mysql.insert_id == vals[PL_ARRAY_LEN(vals) - 1 - i]);
+	}
+	check_every_split();
+}
+
+/* Strings at the length-encoding boundaries: column names of 250/251/65535/65536 bytes. */
+static void test_lenstr_boundaries(void **st)
+{
+	static const size_t lens[] = { 0, 1, 250, 251, 0xffff, 0x10000 };
+	static char big[0x10001];
+
+	cfg.mysql.send_response = true;
+	cfg.mysql.max_row_length = 0x20000;
+	cfg.mysql.max_rows = 1;
+	conn_close(0);
+	conn_open();
+	b_connect(CAPS_BASE);
+	memset(big, 'v', sizeof(big) - 1);
+	for (size_t i = 0; i < PL_ARRAY_LEN(lens); i++) {
+		b_query("SELECT v");
+		seg(C, 10 + 2 * i);
+		PB(1);
+		pkt(1);
+		b_coldef(2, "db", "t", "v");
+		b_eof(3, 2);
+		big[lens[i]] = 0;
+		PLSTR(big);
+		pkt(4);
+		big[lens[i]] = 'v';
+		b_eof(5, 2);
+		seg(S, 11 + 2 * i);
+	}
+	play_all();
+	assert_int_equal(n_ev, (int)PL_ARRAY_LEN(lens));
+	for (size_t i = 0; i < PL_ARRAY_LEN(lens); i++) {
+		has((int)i, "rows=1|fields=1|");
+		/* "v\n" + value (capped by the CSV buffer) + "\n" */
+		if (lens[i] < 1024)
+			assert_int_equal(ev_copy[i].mysql.num_rows, 1);
+	}
+	has(0, "response=v\n\n|");
+	has(2, "response=v\nvvvvvvvv");
+}
+
+static void test_send_request_response(void **st)
+{
+	cfg.mysql.send_request = true;
+	cfg.mysql.send_response = true;
+	cfg.mysql.max_rows = 2;
+	cfg.mysql.max_row_length = 6;
+	conn_close(0);
+	conn_open();
+	b_connect(CAPS_BASE);
+	b_query("select * from t");
+	seg(C, 10);
+	PB(2);
+	pkt(1);
+	b_coldef(2, "db", "t", "name");
+	b_coldef(3, "db", "t", "note");
+	b_eof(4, 2);
+	PLSTR("ab,c");
+	PLSTR("x\"y");
+	pkt(5);
+	PB(0xfb);                /* NULL */
+	PLSTR("long value here");
+	pkt(6);
+	PLSTR("third");
+	PLSTR("row");
+	pkt(7);
+	b_eof(8, 2);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "rows=3|");
+	has(0, "request=select * from t|");
+	has(0, "response=name,note\n\"ab,c\",\"x\"\"\"\nNULL,lo\n|");
+	check_every_split();
+}
+
+static void test_big_packet(void **st)
+{
+	/* a 16 MB + 10 byte statement: one full packet and a continuation */
+	size_t total = 0xffffff + 10;
+	uint8_t *q = malloc(total + 8);
+	uint8_t *w = q;
+
+	assert_non_null(q);
+	cfg.mysql.max_query_length = 64;
+	conn_close(0);
+	conn_open();
+	b_connect(CAPS_BASE);
+	play_all();
+	*w++ = 0xff; *w++ = 0xff; *w++ = 0xff; *w++ = 0;
+	*w++ = 3;
+	memcpy(w, "SELECT '", 8);
+	memset(w + 8, 'x', 0xffffff - 9);
+	w += 0xffffff - 1;
+	*w++ = 10; *w++ = 0; *w++ = 0; *w++ = 1;
+	memset(w, 'y', 9);
+	w[9] = '\'';
+	pl_mysql_ops.data(state, C, q, (size_t)(w + 10 - q), 10000000);
+	free(q);
+	reset_script();
+	b_ok(2, 1, 0, 2, 0);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	assert_int_equal(ev_copy[0].client.bytes, total + 8);
+	has(0, "method=SELECT|query=SELECT 'xxxxxxxx");
+	assert_int_equal(ev_copy[0].mysql.query.len, 64);
+}
+
+static void test_big_row(void **st)
+{
+	/* a row over 16 MB in the response: counted once */
+	size_t vlen = 0xffffff + 100;
+	size_t plen = 9 + vlen;
+	uint8_t *r = malloc(plen + 16);
+	uint8_t *w = r;
+
+	assert_non_null(r);
+	b_connect(CAPS_BASE);
+	b_query("SELECT blob");
+	seg(C, 10);
+	PB(1);
+	pkt(1);
+	b_coldef(2, "db", "t", "b");
+	b_eof(3, 2);
+	seg(S, 11);
+	play_all();
+	*w++ = 0xff; *w++ = 0xff; *w++ = 0xff; *w++ = 4;
+	*w++ = 0xfe;
+	for (int i = 0; i < 8; i++)
+		*w++ = (uint8_t)((uint64_t)vlen >> (8 * i));
+	memset(w, 'b', 0xffffff - 9);
+	w += 0xffffff - 9;
+	size_t rest = plen - 0xffffff;
+	*w++ = (uint8_t)rest; *w++ = (uint8_t)(rest >> 8); *w++ = (uint8_t)(rest >> 16); *w++ = 5;
+	memset(w, 'b', rest);
+	w += rest;
+	pl_mysql_ops.data(state, S, r, (size_t)(w - r), 12000000);
+	free(r);
+	reset_script();
+	b_eof(6, 2);
+	seg(S, 13);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has(0, "rows=1|");
+}
+
+static void test_gap_in_rows(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("select * from t");
+	seg(C, 10);
+	PB(1);
+	pkt(1);
+	b_coldef(2, "db", "t", "a");
+	b_eof(3, 2);
+	PLSTR("r0");
+	pkt(4);
+	PLSTR("r1");
+	pkt(5);
+	seg(S, 11);
+	play_all();
+	pl_mysql_ops.gap(state, S, 500, 12000000);
+	reset_script();
+	PLSTR("r9");
+	pkt(40);
+	b_eof(41, 2);
+	seg(S, 13);
+	b_query("SELECT 2");
+	seg(C, 20);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 21);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	has(0, "ok=1|");
+	has(0, "rows=2|");
+	has(0, "err=Packet loss while capturing the response|");
+	has(1, "ok=1|");
+	has(1, "method=SELECT|query=SELECT 2|");
+	assert_true(stats.mysql_resyncs >= 1);
+}
+
+static void test_gap_before_response(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT 1");
+	seg(C, 10);
+	play_all();
+	pl_mysql_ops.gap(state, S, 40, 11000000);
+	reset_script();
+	b_query("SELECT 2");
+	seg(C, 20);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 21);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	has(0, "ok=0|");
+	has(0, "err=Packet loss while capturing the response|");
+	has(1, "ok=1|");
+	has(1, "query=SELECT 2|");
+}
+
+static void test_gap_in_request(void **st)
+{
+	b_connect(CAPS_BASE);
+	play_all();
+	reset_script();
+	b_query("SELECT 'a long statement whose end is lost'");
+	pl_mysql_ops.data(state, C, cur, 10, 10000000);
+	pl_mysql_ops.gap(state, C, cur_n - 10, 10000000);
+	reset_script();
+	RAW("garbage");
+	seg(S, 11);
+	b_query("SELECT 3");
+	seg(C, 20);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 21);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has(0, "query=SELECT 3|");
+}
+
+static void test_midstream(void **st)
+{
+	/* the capture starts inside a result set, then a whole exchange follows */
+	PLSTR("tail of a row");
+	pkt(7);
+	b_eof(8, 2);
+	seg(S, 1);
+	RAW("ry from an earlier statement");
+	seg(C, 2);
+	b_query("SELECT now()");
+	seg(C, 10);
+	b_resultset(1, 1, 1, false, 2);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	has(0, "method=SELECT|query=SELECT now()|");
+	has(0, "rows=1|");
+	has(0, "user=|");
+}
+
+static void test_midstream_client_first(void **st)
+{
+	b_cmd(0x0e, NULL);
+	seg(C, 1);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 2);
+	b_query("SELECT 1");
+	seg(C, 3);
+	b_resultset(1, 1, 1, false, 2);
+	seg(S, 4);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	has(0, "method=PING|");
+	has(1, "rows=1|");
+}
+
+static void test_seq_mismatch(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT 1");
+	seg(C, 10);
+	b_ok(5, 0, 0, 2, 0);    /* wrong sequence id */
+	seg(S, 11);
+	b_query("SELECT 2");
+	seg(C, 20);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 21);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	has(0, "ok=0|");
+	has(1, "ok=1|");
+	has(1, "query=SELECT 2|");
+	assert_true(stats.mysql_parse_errors >= 1);
+}
+
+static void test_unmatched_close_and_timeout(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT SLEEP(100)");
+	seg(C, 10);
+	play_all();
+	pl_mysql_ops.idle(state, 10000000 + 11 * PL_NS_PER_SEC);
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=0|");
+	has(0, "err=Unmatched request|");
+	has(0, "resp=0|");
+	/* its late answer is counted, not paired with the next command */
+	reset_script();
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 12000);
+	b_query("SELECT 2");
+	seg(C, 12001);
+	play_all();
+	assert_int_equal(stats.mysql_unmatched_responses, 1);
+	conn_close(13000000000ULL);
+	assert_int_equal(n_ev, 2);
+	has(1, "err=Unmatched request|");
+	has(1, "query=SELECT 2|");
+	assert_int_equal(stats.mysql_unmatched_requests, 2);
+}
+
+static void test_timeout_several(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT 1");
+	b_query("SELECT 2");
+	b_query("SELECT 3");
+	seg(C, 10);
+	play_all();
+	pl_mysql_ops.idle(state, 10000000 + 5 * PL_NS_PER_SEC);
+	assert_int_equal(n_ev, 0);
+	pl_mysql_ops.idle(state, 10000000 + 11 * PL_NS_PER_SEC);
+	assert_int_equal(n_ev, 3);
+	for (int i = 0; i < 3; i++)
+		has(i, "err=Unmatched request|");
+	assert_int_equal(stats.mysql_unmatched_requests, 3);
+}
+
+static void test_unmatched_response(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 10);
+	b_query("SELECT 1");
+	seg(C, 11);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 12);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=1|");
+	assert_int_equal(stats.mysql_unmatched_responses, 1);
+}
+
+static void test_close_inside_response(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT a FROM t");
+	seg(C, 10);
+	PB(1);
+	pkt(1);
+	b_coldef(2, "db", "t", "a");
+	b_eof(3, 2);
+	PLSTR("1");
+	pkt(4);
+	seg(S, 11);
+	play_all();
+	conn_close(20000000);
+	assert_int_equal(n_ev, 1);
+	has(0, "rows=1|");
+	has(0, "err=Packet loss while capturing the response|");
+}
+
+static void test_malformed(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT 1");
+	seg(C, 10);
+	PB(0xfc);               /* column count cut short */
+	pkt(1);
+	seg(S, 11);
+	b_query("SELECT 2");
+	seg(C, 20);
+	/* a declared length far past the data, then nothing */
+	RAW("\xff\xff\x7f\x01\x00\x01");
+	seg(S, 21);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "ok=0|");
+	has(0, "err=Parse error in the response|");
+	assert_true(stats.mysql_parse_errors >= 1);
+}
+
+static void test_garbage(void **st)
+{
+	uint8_t junk[4096];
+	uint32_t x = 12345;
+
+	for (int round = 0; round < 50; round++) {
+		for (size_t i = 0; i < sizeof(junk); i++) {
+			x = x * 1103515245u + 12345u;
+			junk[i] = (uint8_t)(x >> 16);
+		}
+		pl_mysql_ops.data(state, (enum pl_dir)(round & 1), junk, (size_t)(x % sizeof(junk)), (uint64_t)round * 1000);
+		if (round % 7 == 0)
+			pl_mysql_ops.gap(state, (enum pl_dir)(round & 1), x % 100, (uint64_t)round * 1000);
+	}
+	conn_close(1000000);
+	for (int i = 0; i < n_ev; i++)
+		assert_int_equal(ev_copy[i].type, PL_EV_MYSQL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_login_and_query),
+		T(test_resultset_eof),
+		T(test_resultset_deprecate_eof),
+		T(test_error),
+		T(test_failed_login),
+		T(test_auth_switch),
+		T(test_tls_skipped),
+		T(test_compress_skipped),
+		T(test_commands),
+		T(test_method_extraction),
+		T(test_multi_results),
+		T(test_local_infile),
+		T(test_prepared),
+		T(test_statement_cap),
+		T(test_pipelined),
+		T(test_lenenc_boundaries),
+		T(test_lenstr_boundaries),
+		T(test_send_request_response),
+		T(test_big_packet),
+		T(test_big_row),
+		T(test_gap_in_rows),
+		T(test_gap_before_response),
+		T(test_gap_in_request),
+		T(test_midstream),
+		T(test_midstream_client_first),
+		T(test_seq_mismatch),
+		T(test_unmatched_close_and_timeout),
+		T(test_timeout_several),
+		T(test_unmatched_response),
+		T(test_close_inside_response),
+		T(test_malformed),
+		T(test_garbage),
+#undef T
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+	reset_script();
+	return rc;
+}
