@@ -11,9 +11,9 @@ CLANG   ?= clang
 PKGS    := libpcap libhttp_parser yaml-0.1
 CSTD    := -std=gnu11
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-CPPFLAGS += -Iinclude -D_GNU_SOURCE
+CPPFLAGS += -Iinclude -Ibuild/bpf -D_GNU_SOURCE
 CFLAGS  ?= -O2 -g
-LIBS    := -lpcap -lhttp_parser -lyaml -lmicrohttpd -lpthread -lm
+LIBS    := -lpcap -lhttp_parser -lyaml -lmicrohttpd -lrdkafka -lsqlite3 -lpthread -lm -lbpf -lelf -lz
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIB_SRC := $(filter-out src/main.c,$(SRC))
@@ -42,6 +42,28 @@ pktlog: $(OBJ)
 build/release/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# --- eBPF programs (the libbpf-bootstrap way): clang -target bpf → bpftool gen object →
+# bpftool gen skeleton; each loader includes its build/bpf/NAME.skel.h ---
+BPFTOOL  ?= bpftool
+BPF_SRC  := $(wildcard bpf/*.bpf.c)
+BPF_SKEL := $(BPF_SRC:bpf/%.bpf.c=build/bpf/%.skel.h)
+BPF_ARCH_INC := -I/usr/include/$(shell $(CC) -dumpmachine)
+
+build/bpf/%.tmp.bpf.o: bpf/%.bpf.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) -O2 -g -target bpf -Wall -Werror -Iinclude $(BPF_ARCH_INC) -c -o $@ $<
+
+build/bpf/%.bpf.o: build/bpf/%.tmp.bpf.o
+	$(BPFTOOL) gen object $@ $<
+
+build/bpf/%.skel.h: build/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
+
+build/release/src/capture/ebpf_filter.o build/asan/src/capture/ebpf_filter.o \
+build/fuzz/src/capture/ebpf_filter.o: $(BPF_SKEL) src/capture/ebpf_filter.h
+build/release/src/capture/pcap_source.o build/asan/src/capture/pcap_source.o \
+build/fuzz/src/capture/pcap_source.o: src/capture/ebpf_filter.h
 
 # --- sanitizer build: the binary and unit tests `make test` runs ---
 asan: build/asan/pktlog $(UNIT_BIN)

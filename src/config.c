@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <regex.h>
 #include <yaml.h>
+#include <librdkafka/rdkafka.h>
 
 #include "pktlog/config.h"
 
@@ -32,6 +34,10 @@ enum opt_type {
 	OPT_PORTS,    /* struct pl_port_list; aux = which port slot (for the overlap check) */
 	OPT_HEADERS,  /* protocols.http.send_headers */
 	OPT_OUTPUT,   /* enum pl_output_type */
+	OPT_TAIL_INPUTS, /* tail.inputs: a list of mappings */
+	OPT_U64,      /* uint64_t within [min, max] */
+	OPT_ENUM,     /* an enum stored as int; aux = which table in enum_tables */
+	OPT_PROPS,    /* output.kafka.properties: a string map checked against librdkafka */
 };
 
 #define OPT_NULLABLE 1u
@@ -46,6 +52,7 @@ struct option {
 };
 
 enum { SLOT_HTTP, SLOT_MYSQL, N_SLOTS };
+enum { ENUM_KEY, ENUM_COMPRESSION, ENUM_ACKS, ENUM_FSYNC, ENUM_EBPF };
 
 #define OFF(field) offsetof(struct pl_config, field)
 
@@ -56,6 +63,10 @@ static const struct option options[] = {
 	{ "capture.buffer_size_mb", OPT_U32, OFF(capture.buffer_mb), 1, 4096, 0, 0 },
 	{ "capture.promiscuous", OPT_BOOL, OFF(capture.promisc), 0, 0, 0, 0 },
 	{ "capture.bpf_filter", OPT_STRING, OFF(capture.bpf_filter), 0, 0, OPT_NULLABLE, 0 },
+	{ "capture.workers", OPT_U32, OFF(capture.workers), 1, 64, 0, 0 },
+	{ "capture.ebpf", OPT_ENUM, OFF(capture.ebpf), 0, 0, 0, ENUM_EBPF },
+	{ "capture.immediate", OPT_BOOL, OFF(capture.immediate), 0, 0, 0, 0 },
+	{ "capture.user", OPT_STRING, OFF(capture.user), 0, 0, OPT_NULLABLE, 0 },
 	{ "flows", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "flows.max_flows", OPT_U32, OFF(flows.max_flows), 1, 16777216, 0, 0 },
 	{ "flows.stream_buffer_bytes", OPT_U32, OFF(flows.stream_buffer_bytes), 0, 1073741824, 0, 0 },
@@ -88,14 +99,69 @@ static const struct option options[] = {
 	{ "output.type", OPT_OUTPUT, OFF(output.type), 0, 0, 0, 0 },
 	{ "output.file", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "output.file.path", OPT_STRING, OFF(output.file_path), 0, 0, OPT_NULLABLE, 0 },
+	{ "output.kafka", OPT_SECTION, 0, 0, 0, 0, 0 },
+	{ "output.kafka.brokers", OPT_STRING, OFF(output.kafka.brokers), 0, 0, OPT_NULLABLE, 0 },
+	{ "output.kafka.topic", OPT_STRING, OFF(output.kafka.topic), 0, 0, 0, 0 },
+	{ "output.kafka.key", OPT_ENUM, OFF(output.kafka.key), 0, 0, 0, ENUM_KEY },
+	{ "output.kafka.compression", OPT_ENUM, OFF(output.kafka.compression), 0, 0, 0, ENUM_COMPRESSION },
+	{ "output.kafka.acks", OPT_ENUM, OFF(output.kafka.acks), 0, 0, 0, ENUM_ACKS },
+	{ "output.kafka.idempotence", OPT_BOOL, OFF(output.kafka.idempotence), 0, 0, 0, 0 },
+	{ "output.kafka.linger", OPT_DURATION, OFF(output.kafka.linger_ns), 0, 0, 0, 0 },
+	{ "output.kafka.batch_messages", OPT_U32, OFF(output.kafka.batch_messages), 1, 1000000, 0, 0 },
+	{ "output.kafka.batch_bytes", OPT_U32, OFF(output.kafka.batch_bytes), 1, 2147483647, 0, 0 },
+	{ "output.kafka.queue_messages", OPT_U32, OFF(output.kafka.queue_messages), 1, 10000000, 0, 0 },
+	{ "output.kafka.message_timeout", OPT_DURATION, OFF(output.kafka.message_timeout_ns), 0, 0, 0, 0 },
+	{ "output.kafka.flush_timeout", OPT_DURATION, OFF(output.kafka.flush_timeout_ns), 0, 0, 0, 0 },
+	{ "output.kafka.properties", OPT_PROPS, 0, 0, 0, 0, 0 },
+	{ "output.spool", OPT_SECTION, 0, 0, 0, 0, 0 },
+	{ "output.spool.max_bytes", OPT_U64, OFF(output.spool.max_bytes), 65536, UINT64_MAX / 2, 0, 0 },
+	{ "output.spool.segment_bytes", OPT_U32, OFF(output.spool.segment_bytes), 4096, 268435456, 0, 0 },
+	{ "output.spool.fsync", OPT_ENUM, OFF(output.spool.fsync), 0, 0, 0, ENUM_FSYNC },
+	{ "output.spool.fsync_interval", OPT_DURATION, OFF(output.spool.fsync_interval_ns), 0, 0, 0, 0 },
+	{ "tail", OPT_SECTION, 0, 0, 0, 0, 0 },
+	{ "tail.inputs", OPT_TAIL_INPUTS, 0, 0, 0, 0, 0 },
+	{ "tail.read_buffer_bytes", OPT_U32, OFF(tail.read_buffer_bytes), 4096, 67108864, 0, 0 },
+	{ "tail.close_inactive", OPT_DURATION, OFF(tail.close_inactive_ns), 0, 0, 0, 0 },
+	{ "tail.close_removed", OPT_DURATION, OFF(tail.close_removed_ns), 0, 0, 0, 0 },
+	{ "tail.commit_interval", OPT_DURATION, OFF(tail.commit_interval_ns), 0, 0, 0, 0 },
+	{ "tail.max_inflight", OPT_U32, OFF(tail.max_inflight), 16, 16777216, 0, 0 },
+	{ "metrics", OPT_SECTION, 0, 0, 0, 0, 0 },
+	{ "metrics.listen", OPT_STRING, OFF(metrics.listen), 0, 0, OPT_NULLABLE, 0 },
+	{ "metrics.heartbeat", OPT_BOOL, OFF(metrics.heartbeat), 0, 0, 0, 0 },
+	{ "metrics.heartbeat_interval", OPT_DURATION, OFF(metrics.heartbeat_interval_ns), 0, 0, 0, 0 },
+	{ "metrics.heartbeat_topic", OPT_STRING, OFF(metrics.heartbeat_topic), 0, 0, 0, 0 },
 	{ "data_dir", OPT_STRING, OFF(data_dir), 0, 0, 0, 0 },
 	{ "host_name", OPT_STRING, OFF(host_name), 0, 0, OPT_NULLABLE, 0 },
+	{ "app_id", OPT_STRING, OFF(app_id), 0, 0, OPT_NULLABLE, 0 },
 };
 
 static const char *const output_names[] = {
 	[PL_OUTPUT_CONSOLE] = "console",
 	[PL_OUTPUT_NULL] = "null",
 	[PL_OUTPUT_FILE] = "file",
+	[PL_OUTPUT_KAFKA] = "kafka",
+};
+
+/* Names for OPT_ENUM options, in enum order; `what` is the "expected ..." phrase. */
+struct enum_table {
+	const char *const *names;
+	size_t n;
+	const char *what;
+};
+
+static const char *const key_names[] = { "none", "community_id", "client_ip", "file_path" };
+static const char *const compression_names[] = { "none", "gzip", "snappy", "lz4", "zstd" };
+static const char *const acks_names[] = { "all", "1", "0" };
+static const char *const fsync_names[] = { "always", "interval", "never" };
+static const char *const ebpf_names[] = { "auto", "on", "off" };
+
+static const struct enum_table enum_tables[] = {
+	[ENUM_KEY] = { key_names, PL_ARRAY_LEN(key_names), "none, community_id, client_ip or file_path" },
+	[ENUM_COMPRESSION] = { compression_names, PL_ARRAY_LEN(compression_names),
+			       "none, gzip, snappy, lz4 or zstd" },
+	[ENUM_ACKS] = { acks_names, PL_ARRAY_LEN(acks_names), "all, 1 or 0" },
+	[ENUM_FSYNC] = { fsync_names, PL_ARRAY_LEN(fsync_names), "always, interval or never" },
+	[ENUM_EBPF] = { ebpf_names, PL_ARRAY_LEN(ebpf_names), "auto, on or off" },
 };
 
 struct duration_unit {
@@ -125,6 +191,8 @@ struct ctx {
 	size_t errlen;
 	unsigned long port_line[N_SLOTS][PL_MAX_PORTS]; /* 0: the port is a default */
 	unsigned long output_type_line;
+	unsigned long kafka_acks_line;
+	unsigned long spool_segment_line;
 };
 
 /* ---- small helpers ---- */
@@ -285,6 +353,8 @@ static char *dup_str(const char *s)
 
 /* ---- defaults / free ---- */
 
+static void tail_input_free(struct pl_tail_input *in);
+
 static void set_ports(struct pl_port_list *l, const uint16_t *ports, size_t n)
 {
 	memcpy(l->port, ports, n * sizeof(*ports));
@@ -296,6 +366,11 @@ int pl_config_defaults(struct pl_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->capture.snaplen = 65535;
 	cfg->capture.buffer_mb = 32;
+	cfg->capture.workers = 1;
+	cfg->capture.ebpf = PL_EBPF_AUTO;
+	cfg->capture.user = dup_str("nobody");
+	if (!cfg->capture.user)
+		return -1;
 	cfg->flows.max_flows = 65536;
 	cfg->flows.stream_buffer_bytes = 262144;
 	cfg->flows.idle_timeout_ns = 60 * PL_NS_PER_SEC;
@@ -317,8 +392,30 @@ int pl_config_defaults(struct pl_config *cfg)
 	cfg->mysql.max_rows = 10;
 	cfg->mysql.max_row_length = 1024;
 	cfg->output.type = PL_OUTPUT_CONSOLE;
+	cfg->output.kafka.topic = dup_str("pktlog");
+	cfg->output.kafka.idempotence = true;
+	cfg->output.kafka.linger_ns = 10 * 1000000ULL;
+	cfg->output.kafka.batch_messages = 10000;
+	cfg->output.kafka.batch_bytes = 1000000;
+	cfg->output.kafka.queue_messages = 100000;
+	cfg->output.kafka.message_timeout_ns = 30 * PL_NS_PER_SEC;
+	cfg->output.kafka.flush_timeout_ns = 10 * PL_NS_PER_SEC;
+	cfg->output.spool.max_bytes = 1073741824ULL;
+	cfg->output.spool.segment_bytes = 1048576;
+	cfg->output.spool.fsync = PL_SPOOL_FSYNC_INTERVAL;
+	cfg->output.spool.fsync_interval_ns = PL_NS_PER_SEC;
+	if (!cfg->output.kafka.topic)
+		return -1;
+	cfg->tail.read_buffer_bytes = 262144;
+	cfg->tail.close_inactive_ns = 300 * PL_NS_PER_SEC;
+	cfg->tail.close_removed_ns = 5 * PL_NS_PER_SEC;
+	cfg->tail.commit_interval_ns = PL_NS_PER_SEC;
+	cfg->tail.max_inflight = 65536;
+	cfg->metrics.heartbeat = true;
+	cfg->metrics.heartbeat_interval_ns = 60 * PL_NS_PER_SEC;
+	cfg->metrics.heartbeat_topic = dup_str("pktlog-heartbeat");
 	cfg->data_dir = dup_str("/var/lib/pktlog");
-	if (!cfg->data_dir)
+	if (!cfg->data_dir || !cfg->metrics.heartbeat_topic)
 		return -1;
 	return 0;
 }
@@ -332,11 +429,23 @@ void pl_config_free(struct pl_config *cfg)
 	free(cfg->path);
 	free(cfg->capture.iface);
 	free(cfg->capture.bpf_filter);
+	free(cfg->capture.user);
 	for (i = 0; i < cfg->http.n_send_headers && i < PL_MAX_HEADERS; i++)
 		free(cfg->http.send_headers[i]);
 	free(cfg->output.file_path);
+	free(cfg->output.kafka.brokers);
+	free(cfg->output.kafka.topic);
+	for (i = 0; i < cfg->output.kafka.n_props && i < PL_MAX_KAFKA_PROPS; i++) {
+		free(cfg->output.kafka.prop_key[i]);
+		free(cfg->output.kafka.prop_val[i]);
+	}
+	free(cfg->metrics.listen);
+	free(cfg->metrics.heartbeat_topic);
 	free(cfg->data_dir);
 	free(cfg->host_name);
+	free(cfg->app_id);
+	for (i = 0; i < cfg->tail.n_inputs && i < PL_TAIL_MAX_INPUTS; i++)
+		tail_input_free(&cfg->tail.inputs[i]);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -572,7 +681,7 @@ static int set_output(struct ctx *c, const struct option *o, const yaml_node_t *
 	char buf[SHOW_MAX + 1];
 	size_t i;
 
-	if (want_scalar(c, v, key, "console, null or file") < 0)
+	if (want_scalar(c, v, key, "console, null, file or kafka") < 0)
 		return -1;
 	for (i = 0; i < PL_ARRAY_LEN(output_names); i++) {
 		if (strcmp(sval(v), output_names[i]) == 0 && strlen(sval(v)) == slen(v)) {
@@ -581,8 +690,100 @@ static int set_output(struct ctx *c, const struct option *o, const yaml_node_t *
 			return 0;
 		}
 	}
-	return fail(c, node_line(v), key, "expected console, null or file, found \"%s\"",
+	return fail(c, node_line(v), key, "expected console, null, file or kafka, found \"%s\"",
 		    show(sval(v), slen(v), buf, sizeof(buf)));
+}
+
+static int set_u64(struct ctx *c, const struct option *o, const yaml_node_t *v, const char *key)
+{
+	char buf[SHOW_MAX + 1];
+	uint64_t n;
+	size_t used;
+
+	if (want_scalar(c, v, key, "a number") < 0)
+		return -1;
+	if (slen(v) == 0 || strspn(sval(v), "0123456789") != slen(v) ||
+	    parse_u64(sval(v), slen(v), &used, &n) < 0 || n < o->min || n > o->max)
+		return fail(c, node_line(v), key, "expected a number in %llu-%llu, found \"%s\"",
+			    (unsigned long long)o->min, (unsigned long long)o->max,
+			    show(sval(v), slen(v), buf, sizeof(buf)));
+	*(uint64_t *)((char *)c->cfg + o->off) = n;
+	if (o->off == OFF(output.spool.max_bytes))
+		c->spool_segment_line = PL_MAX(c->spool_segment_line, node_line(v));
+	return 0;
+}
+
+static int set_enum(struct ctx *c, const struct option *o, const yaml_node_t *v, const char *key)
+{
+	const struct enum_table *t = &enum_tables[o->aux];
+	char buf[SHOW_MAX + 1];
+	size_t i;
+
+	if (want_scalar(c, v, key, t->what) < 0)
+		return -1;
+	for (i = 0; i < t->n; i++) {
+		if (strcmp(sval(v), t->names[i]) == 0 && strlen(sval(v)) == slen(v)) {
+			*(int *)((char *)c->cfg + o->off) = (int)i;
+			if (o->aux == ENUM_ACKS)
+				c->kafka_acks_line = node_line(v);
+			return 0;
+		}
+	}
+	return fail(c, node_line(v), key, "expected %s, found \"%s\"", t->what,
+		    show(sval(v), slen(v), buf, sizeof(buf)));
+}
+
+static int set_prop(struct ctx *c, rd_kafka_conf_t *probe, const yaml_node_t *k,
+		    const yaml_node_t *v, const char *key)
+{
+	struct pl_config *cfg = c->cfg;
+	char kbuf[SHOW_MAX + 1], errstr[256];
+	char full[KEY_MAX + SHOW_MAX + 2];
+	int n = cfg->output.kafka.n_props;
+
+	snprintf(full, sizeof(full), "%s.%s", key, show(sval(k), slen(k), kbuf, sizeof(kbuf)));
+	if (v->type != YAML_SCALAR_NODE)
+		return fail(c, node_line(v), full, "expected a value, found %s", node_kind(v));
+	if (strlen(sval(k)) != slen(k) || strlen(sval(v)) != slen(v) || slen(k) == 0)
+		return fail(c, node_line(k), full, "names and values must be non-empty text");
+	if (n == PL_MAX_KAFKA_PROPS)
+		return fail(c, node_line(k), full, "more than %d properties", PL_MAX_KAFKA_PROPS);
+	/* librdkafka knows its own settings best: ask it, so a typo fails here, at start. */
+	if (rd_kafka_conf_set(probe, sval(k), sval(v), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		return fail(c, node_line(k), full, "%s", errstr);
+	cfg->output.kafka.prop_key[n] = strdup(sval(k));
+	cfg->output.kafka.prop_val[n] = strdup(sval(v));
+	cfg->output.kafka.n_props = n + 1;
+	if (!cfg->output.kafka.prop_key[n] || !cfg->output.kafka.prop_val[n])
+		return fail(c, node_line(k), full, "out of memory");
+	return 0;
+}
+
+static int set_props(struct ctx *c, const struct option *o, const yaml_node_t *v, const char *key)
+{
+	const yaml_node_pair_t *p;
+	rd_kafka_conf_t *probe;
+	int rc = 0;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, node_line(v), key, "expected a mapping of librdkafka properties, found %s",
+			    node_kind(v));
+	probe = rd_kafka_conf_new();
+	if (!probe)
+		return fail(c, node_line(v), key, "out of memory");
+	for (p = v->data.mapping.pairs.start; rc == 0 && p < v->data.mapping.pairs.top; p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+
+		if (!k || !val || k->type != YAML_SCALAR_NODE)
+			rc = fail(c, node_line(v), key, "property names must be plain words");
+		else
+			rc = set_prop(c, probe, k, val, key);
+	}
+	rd_kafka_conf_destroy(probe);
+	return rc;
 }
 
 /* ---- the walk ---- */
@@ -600,6 +801,8 @@ static int set_section(struct ctx *c, const struct option *o, const yaml_node_t 
 
 typedef int (*setter_fn)(struct ctx *, const struct option *, const yaml_node_t *, const char *);
 
+static int set_tail_inputs(struct ctx *c, const struct option *o, const yaml_node_t *v, const char *key);
+
 static const setter_fn setters[] = {
 	[OPT_SECTION] = set_section,
 	[OPT_STRING] = set_string,
@@ -609,6 +812,10 @@ static const setter_fn setters[] = {
 	[OPT_PORTS] = set_ports_opt,
 	[OPT_HEADERS] = set_headers,
 	[OPT_OUTPUT] = set_output,
+	[OPT_TAIL_INPUTS] = set_tail_inputs,
+	[OPT_U64] = set_u64,
+	[OPT_ENUM] = set_enum,
+	[OPT_PROPS] = set_props,
 };
 
 /* Build "prefix.key" into buf; false when the key cannot be a known option (too long,
@@ -683,6 +890,300 @@ static int walk_mapping(struct ctx *c, const yaml_node_t *map, const char *prefi
 	return 0;
 }
 
+/* ---- tail.inputs: a list of mappings, each one input ---- */
+
+static void tail_input_defaults(struct pl_tail_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->max_line_bytes = 1048576;
+	in->ml_max_lines = 500;
+	in->ml_timeout_ns = 5 * PL_NS_PER_SEC;
+}
+
+static void tail_input_free(struct pl_tail_input *in)
+{
+	int i;
+
+	for (i = 0; i < in->n_paths && i < PL_TAIL_MAX_PATHS; i++)
+		free(in->paths[i]);
+	for (i = 0; i < in->n_excludes && i < PL_TAIL_MAX_PATHS; i++)
+		free(in->excludes[i]);
+	for (i = 0; i < in->n_fields && i < PL_TAIL_MAX_FIELDS; i++) {
+		free(in->field_keys[i]);
+		free(in->field_values[i]);
+	}
+	free(in->topic);
+	free(in->ml_pattern);
+	memset(in, 0, sizeof(*in));
+}
+
+int pl_config_tail_add(struct pl_config *cfg, const char *pattern)
+{
+	struct pl_tail_input *in;
+
+	if (cfg->tail.n_inputs >= PL_TAIL_MAX_INPUTS)
+		return -1;
+	in = &cfg->tail.inputs[cfg->tail.n_inputs];
+	tail_input_defaults(in);
+	in->paths[0] = strdup(pattern);
+	if (!in->paths[0])
+		return -1;
+	in->n_paths = 1;
+	cfg->tail.n_inputs++;
+	return 0;
+}
+
+/* A non-empty string without NUL bytes, copied. */
+static int tail_text(struct ctx *c, const yaml_node_t *v, const char *key, char **out)
+{
+	char *p;
+
+	if (want_scalar(c, v, key, "a string") < 0)
+		return -1;
+	if (slen(v) == 0 || is_null(v) || strlen(sval(v)) != slen(v))
+		return fail(c, node_line(v), key, "must be non-empty text");
+	p = strdup(sval(v));
+	if (!p)
+		return fail(c, node_line(v), key, "out of memory");
+	free(*out);
+	*out = p;
+	return 0;
+}
+
+/* One string or a list of them, into arr (freed and refilled). */
+static int tail_list(struct ctx *c, const yaml_node_t *v, const char *key, char **arr, int *n)
+{
+	int i, len;
+
+	for (i = 0; i < *n; i++) {
+		free(arr[i]);
+		arr[i] = NULL;
+	}
+	*n = 0;
+	if (v->type == YAML_SCALAR_NODE)
+		return tail_text(c, v, key, &arr[(*n)++]);
+	if (want_list(c, v, key, "path patterns") < 0)
+		return -1;
+	len = list_len(v);
+	if (len > PL_TAIL_MAX_PATHS)
+		return fail(c, node_line(v), key, "more than %d patterns", PL_TAIL_MAX_PATHS);
+	for (i = 0; i < len; i++) {
+		if (tail_text(c, list_item(c, v, i), key, &arr[*n]) < 0)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+static int tail_fields(struct ctx *c, const yaml_node_t *v, const char *key, struct pl_tail_input *in)
+{
+	const yaml_node_pair_t *p;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, node_line(v), key, "expected a mapping of field: value, found %s", node_kind(v));
+	for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+
+		if (!k || !val)
+			return fail(c, node_line(v), key, "malformed mapping");
+		if (in->n_fields >= PL_TAIL_MAX_FIELDS)
+			return fail(c, node_line(k), key, "more than %d fields", PL_TAIL_MAX_FIELDS);
+		if (tail_text(c, k, key, &in->field_keys[in->n_fields]) < 0 ||
+		    tail_text(c, val, key, &in->field_values[in->n_fields]) < 0) {
+			in->n_fields++; /* so the half-set pair is freed */
+			return -1;
+		}
+		in->n_fields++;
+	}
+	return 0;
+}
+
+static int tail_u32(struct ctx *c, const yaml_node_t *v, const char *key, uint32_t min, uint32_t max,
+		    uint32_t *out)
+{
+	struct option o = { key, OPT_U32, 0, min, max, 0, 0 };
+	struct pl_config *saved = c->cfg;
+	int rc;
+
+	/* set_u32 writes at cfg + off: point it at the destination. */
+	c->cfg = (struct pl_config *)(void *)out;
+	rc = set_u32(c, &o, v, key);
+	c->cfg = saved;
+	return rc;
+}
+
+static int tail_duration(struct ctx *c, const yaml_node_t *v, const char *key, uint64_t *out)
+{
+	struct option o = { key, OPT_DURATION, 0, 0, 0, 0, 0 };
+	struct pl_config *saved = c->cfg;
+	int rc;
+
+	c->cfg = (struct pl_config *)(void *)out;
+	rc = set_duration(c, &o, v, key);
+	c->cfg = saved;
+	return rc;
+}
+
+static int tail_bool(struct ctx *c, const yaml_node_t *v, const char *key, bool *out)
+{
+	struct option o = { key, OPT_BOOL, 0, 0, 0, 0, 0 };
+	struct pl_config *saved = c->cfg;
+	int rc;
+
+	c->cfg = (struct pl_config *)(void *)out;
+	rc = set_bool(c, &o, v, key);
+	c->cfg = saved;
+	return rc;
+}
+
+static int tail_choice(struct ctx *c, const yaml_node_t *v, const char *key, const char *a,
+		       const char *b, bool *is_b)
+{
+	char buf[SHOW_MAX + 1];
+
+	if (want_scalar(c, v, key, a) < 0)
+		return -1;
+	if (strcmp(sval(v), a) == 0 || strcmp(sval(v), b) == 0) {
+		*is_b = strcmp(sval(v), b) == 0;
+		return 0;
+	}
+	return fail(c, node_line(v), key, "expected %s or %s, found \"%s\"", a, b,
+		    show(sval(v), slen(v), buf, sizeof(buf)));
+}
+
+static int tail_regex(struct ctx *c, const yaml_node_t *v, const char *key, char **out)
+{
+	regex_t re;
+	int rc;
+
+	if (tail_text(c, v, key, out) < 0)
+		return -1;
+	rc = regcomp(&re, *out, REG_EXTENDED | REG_NOSUB);
+	if (rc != 0) {
+		char msg[128];
+		regerror(rc, &re, msg, sizeof(msg));
+		return fail(c, node_line(v), key, "invalid regular expression: %s", msg);
+	}
+	regfree(&re);
+	return 0;
+}
+
+static int tail_multiline(struct ctx *c, const yaml_node_t *v, const char *prefix,
+			  struct pl_tail_input *in)
+{
+	const yaml_node_pair_t *p;
+	char key[KEY_MAX + 64];
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, node_line(v), prefix, "expected a mapping of options, found %s", node_kind(v));
+	for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+		int rc;
+
+		if (!k || !val || k->type != YAML_SCALAR_NODE)
+			return fail(c, node_line(v), prefix, "malformed mapping");
+		make_key(prefix, k, key, sizeof(key));
+		if (earlier_key(c, v, p, k))
+			return fail(c, node_line(k), key, "duplicate key");
+		if (strcmp(sval(k), "start_pattern") == 0)
+			rc = tail_regex(c, val, key, &in->ml_pattern);
+		else if (strcmp(sval(k), "indent_continues") == 0)
+			rc = tail_bool(c, val, key, &in->ml_indent);
+		else if (strcmp(sval(k), "max_lines") == 0)
+			rc = tail_u32(c, val, key, 1, 1000000, &in->ml_max_lines);
+		else if (strcmp(sval(k), "timeout") == 0)
+			rc = tail_duration(c, val, key, &in->ml_timeout_ns);
+		else
+			rc = fail(c, node_line(k), key,
+				  "unknown option (expected start_pattern, indent_continues, max_lines or timeout)");
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int tail_input_key(struct ctx *c, const yaml_node_t *k, const yaml_node_t *val,
+			  const char *key, struct pl_tail_input *in)
+{
+	const char *name = sval(k);
+
+	if (strcmp(name, "paths") == 0)
+		return tail_list(c, val, key, in->paths, &in->n_paths);
+	if (strcmp(name, "exclude") == 0)
+		return tail_list(c, val, key, in->excludes, &in->n_excludes);
+	if (strcmp(name, "topic") == 0)
+		return tail_text(c, val, key, &in->topic);
+	if (strcmp(name, "fields") == 0)
+		return tail_fields(c, val, key, in);
+	if (strcmp(name, "start_position") == 0)
+		return tail_choice(c, val, key, "beginning", "end", &in->start_at_end);
+	if (strcmp(name, "max_line_bytes") == 0)
+		return tail_u32(c, val, key, 64, 67108864, &in->max_line_bytes);
+	if (strcmp(name, "long_lines") == 0)
+		return tail_choice(c, val, key, "split", "truncate", &in->truncate_long_lines);
+	if (strcmp(name, "multiline") == 0)
+		return tail_multiline(c, val, key, in);
+	return fail(c, node_line(k), key, "unknown option (expected paths, exclude, topic, fields, "
+		    "start_position, max_line_bytes, long_lines or multiline)");
+}
+
+static int tail_input(struct ctx *c, const yaml_node_t *map, const char *prefix,
+		      struct pl_tail_input *in)
+{
+	const yaml_node_pair_t *p;
+	char key[KEY_MAX + 64];
+
+	if (map->type != YAML_MAPPING_NODE)
+		return fail(c, node_line(map), prefix, "each input must be a mapping (paths: ...), found %s",
+			    node_kind(map));
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+
+		if (!k || !val || k->type != YAML_SCALAR_NODE)
+			return fail(c, node_line(map), prefix, "malformed mapping");
+		make_key(prefix, k, key, sizeof(key));
+		if (earlier_key(c, map, p, k))
+			return fail(c, node_line(k), key, "duplicate key");
+		if (tail_input_key(c, k, val, key, in) < 0)
+			return -1;
+	}
+	if (in->n_paths == 0)
+		return fail(c, node_line(map), prefix, "an input needs paths");
+	if (in->ml_pattern && in->ml_indent)
+		return fail(c, node_line(map), prefix,
+			    "multiline: give start_pattern or indent_continues, not both");
+	return 0;
+}
+
+static int set_tail_inputs(struct ctx *c, const struct option *o, const yaml_node_t *v, const char *key)
+{
+	struct pl_config *cfg = c->cfg;
+	int i, n = list_len(v);
+
+	if (want_list(c, v, key, "inputs") < 0)
+		return -1;
+	if (n > PL_TAIL_MAX_INPUTS)
+		return fail(c, node_line(v), key, "more than %d inputs", PL_TAIL_MAX_INPUTS);
+	for (i = 0; i < cfg->tail.n_inputs; i++)
+		tail_input_free(&cfg->tail.inputs[i]);
+	cfg->tail.n_inputs = 0;
+	for (i = 0; i < n; i++) {
+		struct pl_tail_input *in = &cfg->tail.inputs[cfg->tail.n_inputs++];
+
+		tail_input_defaults(in);
+		if (tail_input(c, list_item(c, v, i), key, in) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- cross-field checks ---- */
 
 static int check_port_overlap(struct ctx *c)
@@ -706,11 +1207,32 @@ static int check_port_overlap(struct ctx *c)
 	return 0;
 }
 
+static int check_kafka(struct ctx *c)
+{
+	struct pl_config *cfg = c->cfg;
+
+	/* Brokers configured and no explicit type: the user means Kafka. */
+	if (cfg->output.kafka.brokers && !c->output_type_line)
+		cfg->output.type = PL_OUTPUT_KAFKA;
+	if (cfg->output.type == PL_OUTPUT_KAFKA && !cfg->output.kafka.brokers)
+		return fail(c, c->output_type_line, "output.kafka.brokers",
+			    "output.type is kafka but no output.kafka.brokers is set");
+	if (cfg->output.kafka.idempotence && cfg->output.kafka.acks != PL_KAFKA_ACKS_ALL)
+		return fail(c, c->kafka_acks_line, "output.kafka.acks",
+			    "idempotence requires acks: all (or set output.kafka.idempotence: false)");
+	if (cfg->output.spool.segment_bytes > cfg->output.spool.max_bytes)
+		return fail(c, c->spool_segment_line, "output.spool.max_bytes",
+			    "smaller than output.spool.segment_bytes");
+	return 0;
+}
+
 static int check_config(struct ctx *c)
 {
 	if (c->cfg->output.type == PL_OUTPUT_FILE && !c->cfg->output.file_path)
 		return fail(c, c->output_type_line, "output.file.path",
 			    "output.type is file but no output.file.path is set");
+	if (check_kafka(c) < 0)
+		return -1;
 	return check_port_overlap(c);
 }
 

@@ -30,6 +30,10 @@ static const struct metric metrics[] = {
 	C(packets, "Frames read from the capture."),
 	C(bytes, "Captured bytes of those frames."),
 	G(kernel_drops, "Frames the kernel dropped before pktlog read them (live capture)."),
+	G(kernel_if_drops, "Frames the interface dropped (live capture, pcap_stats ps_ifdrop)."),
+	G(capture_received, "Frames that passed the kernel filter (live capture, pcap_stats ps_recv)."),
+	G(ebpf_packets, "Frames the eBPF port filter kept (all ports)."),
+	G(ebpf_bytes, "Wire bytes of the frames the eBPF port filter kept."),
 	G(flows_active, "TCP connections tracked now."),
 	C(flows_created, "TCP connections tracked."),
 	C(flows_midstream, "Connections picked up without their handshake."),
@@ -70,6 +74,32 @@ static const struct metric metrics[] = {
 	C(events_truncated, "Events too large to render, dropped."),
 	C(output_written, "Events handed to the output."),
 	C(output_errors, "Output write errors."),
+	C(output_accepted, "Events handed to the Kafka output."),
+	G(output_inflight, "Kafka messages awaiting their delivery report."),
+	C(output_delivered, "Kafka delivery reports with success."),
+	C(output_failed, "Kafka delivery reports with an error (the event is then spooled)."),
+	C(output_retried, "Records re-sent from the spool."),
+	C(spool_records, "Records appended to the spool."),
+	G(spool_bytes, "Bytes held in spool segment files."),
+	C(spool_drops, "Events dropped because the spool was full."),
+	C(spool_corrupt, "Corrupt or torn spool records skipped."),
+	G(tail_files_open, "Tailed files with an open descriptor."),
+	C(tail_files_seen, "Files the tailer has taken up."),
+	C(tail_bytes_read, "Bytes read from tailed files."),
+	C(tail_lines, "Lines read from tailed files."),
+	C(tail_records, "Tailed records (lines or multi-line records) published."),
+	C(tail_records_acked, "Tailed records delivered; their offsets advanced."),
+	C(tail_lines_split, "Pieces of lines longer than max_line_bytes (long_lines: split)."),
+	C(tail_lines_truncated, "Lines cut at max_line_bytes (long_lines: truncate)."),
+	C(tail_rotations, "Tailed paths that came to name another file (rename rotation, delete)."),
+	C(tail_truncations, "Tailed files truncated or replaced (copytruncate): read again from 0."),
+	C(tail_deleted, "Tailed files deleted while open."),
+	C(tail_inode_reuse, "Registry inodes found holding a different file."),
+	C(tail_idle_closed, "Tailed files closed after tail.close_inactive."),
+	C(tail_rescans, "Full rescans of the tail inputs (start-up, inotify overflow)."),
+	C(tail_paused, "Times the tailer stopped reading for output back-pressure."),
+	C(tail_commits, "Tail registry batches committed."),
+	C(tail_errors, "Tailer errors: unreadable files, registry or publish failures."),
 };
 
 #undef C
@@ -122,6 +152,23 @@ size_t pl_metrics_render(const struct pl_stats *st, char *buf, size_t cap)
 		outf(&o, "# HELP pktlog_%s%s %s\n# TYPE pktlog_%s%s %s\npktlog_%s%s %llu\n",
 		     m->name, suffix, m->help, m->name, suffix, m->kind == COUNTER ? "counter" : "gauge",
 		     m->name, suffix, (unsigned long long)v);
+	}
+	return o.full ? 0 : (size_t)(o.p - buf);
+}
+
+size_t pl_metrics_json(const struct pl_stats *st, char *buf, size_t cap)
+{
+	struct out o = { buf, buf + cap, false };
+	const char *base = (const char *)st;
+
+	for (int i = 0; i < PL_DEC__COUNT; i++)
+		outf(&o, "%s\"decode_%s\":%llu", i ? "," : "", decode_names[i],
+		     (unsigned long long)st->decode[i]);
+	for (size_t i = 0; i < PL_ARRAY_LEN(metrics); i++) {
+		uint64_t v;
+
+		memcpy(&v, base + metrics[i].off, sizeof(v));
+		outf(&o, ",\"%s\":%llu", metrics[i].name, (unsigned long long)v);
 	}
 	return o.full ? 0 : (size_t)(o.p - buf);
 }

@@ -26,6 +26,11 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 			fprintf(f, " [%s %llu]", pl_decode_result_name(i), (unsigned long long)st->decode[i]);
 	if (st->kernel_drops)
 		fprintf(f, ", %llu dropped by the kernel", (unsigned long long)st->kernel_drops);
+	if (st->kernel_if_drops)
+		fprintf(f, ", %llu dropped by the interface", (unsigned long long)st->kernel_if_drops);
+	if (st->ebpf_packets)
+		fprintf(f, ", %llu kept by the eBPF filter (%llu bytes)",
+			(unsigned long long)st->ebpf_packets, (unsigned long long)st->ebpf_bytes);
 	fprintf(f, "; %llu flows (%llu mid-stream, %llu closed, %llu expired, %llu evicted), "
 		"%llu gaps (%llu bytes), %llu out-of-order segments, %llu retransmitted bytes; "
 		"http: %llu requests, %llu responses, %llu OK, %llu Error, %llu unmatched requests, "
@@ -43,5 +48,29 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 	if (st->output_errors || st->events_truncated)
 		fprintf(f, " (%llu output errors, %llu events too large)",
 			(unsigned long long)st->output_errors, (unsigned long long)st->events_truncated);
+	if (st->output_accepted)
+		fprintf(f, "; kafka: %llu accepted, %llu delivered, %llu failed, %llu re-sent from the spool, "
+			"%llu in flight; spool: %llu records written, %llu bytes held, %llu dropped (full), "
+			"%llu corrupt skipped",
+			(unsigned long long)st->output_accepted, (unsigned long long)st->output_delivered,
+			(unsigned long long)st->output_failed, (unsigned long long)st->output_retried,
+			(unsigned long long)st->output_inflight, (unsigned long long)st->spool_records,
+			(unsigned long long)st->spool_bytes, (unsigned long long)st->spool_drops,
+			(unsigned long long)st->spool_corrupt);
+	if (st->tail_files_seen)
+		fprintf(f, "; tail: %llu files, %llu bytes, %llu lines, %llu records (%llu delivered), "
+			"%llu split, %llu truncated, %llu rotations, %llu truncations, %llu deleted, "
+			"%llu inode reuses, %llu idle closes, %llu rescans, %llu pauses, %llu commits, "
+			"%llu errors",
+			(unsigned long long)st->tail_files_seen, (unsigned long long)st->tail_bytes_read,
+			(unsigned long long)st->tail_lines, (unsigned long long)st->tail_records,
+			(unsigned long long)st->tail_records_acked,
+			(unsigned long long)st->tail_lines_split,
+			(unsigned long long)st->tail_lines_truncated,
+			(unsigned long long)st->tail_rotations, (unsigned long long)st->tail_truncations,
+			(unsigned long long)st->tail_deleted, (unsigned long long)st->tail_inode_reuse,
+			(unsigned long long)st->tail_idle_closed, (unsigned long long)st->tail_rescans,
+			(unsigned long long)st->tail_paused, (unsigned long long)st->tail_commits,
+			(unsigned long long)st->tail_errors);
 	fputs(".\n", f);
 }

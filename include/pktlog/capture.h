@@ -6,6 +6,7 @@
 #ifndef PKTLOG_CAPTURE_H
 #define PKTLOG_CAPTURE_H
 
+#include <stdio.h>
 #include "pktlog/common.h"
 #include "pktlog/config.h"
 
@@ -22,7 +23,9 @@ struct pl_capture *pl_capture_open_file(const char *path);
 struct pl_capture *pl_capture_open_live(const char *iface, const struct pl_config *cfg);
 
 /* Build the classic BPF expression for cfg's protocol ports (ANDed with
- * capture.bpf_filter). Returns the length written, or 0 when it does not fit. */
+ * capture.bpf_filter). Returns the length written, or 0 when it does not fit.
+ * (A live capture on a link without Ethernet headers, such as "any", uses the same
+ * expression without its "vlan" branch, which libpcap refuses there.) */
 size_t pl_capture_filter(const struct pl_config *cfg, char *out, size_t cap);
 
 /* Deliver up to `max` frames (max <= 0: what is there). Waits at most timeout_ms for
@@ -39,5 +42,45 @@ uint64_t pl_capture_drops(struct pl_capture *c);
 void pl_capture_progress(struct pl_capture *c, uint64_t *done, uint64_t *total);
 
 void pl_capture_close(struct pl_capture *c);
+
+/* Open n (>= 1) live captures on `iface` that share the traffic: with n > 1 they join one
+ * PACKET_FANOUT group by flow hash, so both directions of a connection reach the same
+ * handle. The filter is the eBPF port filter (bpf/portfilter.bpf.c, one program for the
+ * group) when capture.ebpf allows and the kernel loads it, else the classic filter; no
+ * packet of another port slips in before the filter is in place. Fills out[0..n).
+ * Returns 0, or -1 after logging (nothing is left open). */
+int pl_capture_open_live_group(const char *iface, const struct pl_config *cfg,
+			       struct pl_capture **out, int n);
+
+/* Apply cfg's protocol ports (after a config reload) without reopening: the handle that
+ * owns the group's eBPF program updates its port map (the others do nothing); a classic
+ * filter is replaced on this handle. Call from the thread reading `c`. 0, or -1 after logging. */
+int pl_capture_update_ports(struct pl_capture *c, const struct pl_config *cfg);
+
+/* Kernel and filter counters of a live capture (zeros for files). The eBPF counts are
+ * the group's and come only from the handle that owns the program, so sums over a
+ * group's handles stay right. */
+struct pl_capture_counters {
+	uint64_t received;       /* pcap_stats ps_recv */
+	uint64_t kernel_drops;   /* ps_drop: the ring was full */
+	uint64_t if_drops;       /* ps_ifdrop: dropped by the interface */
+	uint64_t ebpf_packets;   /* kept by the eBPF filter, all ports */
+	uint64_t ebpf_bytes;
+	bool ebpf;               /* this handle is filtered by eBPF */
+};
+void pl_capture_counters(struct pl_capture *c, struct pl_capture_counters *out);
+
+/* One line per configured port with the eBPF filter's packet and byte counts (nothing
+ * when `c` does not own an eBPF program). */
+void pl_capture_print_ports(struct pl_capture *c, FILE *f);
+
+/* Switch to `user` (its uid, gid, no supplementary groups; NULL or "" keeps the user)
+ * and drop every capability (effective, permitted, inheritable, ambient and, while
+ * still allowed, the bounding set). Before switching, `data_dir` (may be NULL) and what
+ * is in it, two levels deep (the tailer's registry, the spool), are handed to that user
+ * so pktlog can keep writing its state. Call after the capture sockets are set up; a
+ * thread started earlier loses its capabilities only through the user switch.
+ * 0, or -1 after logging. */
+int pl_capture_drop_privileges(const char *user, const char *data_dir);
 
 #endif

@@ -15,7 +15,44 @@ struct pl_port_list {
 	int n;
 };
 
-enum pl_output_type { PL_OUTPUT_CONSOLE = 0, PL_OUTPUT_NULL, PL_OUTPUT_FILE };
+/* capture.ebpf: whether the eBPF socket pre-filter is used. */
+enum pl_ebpf_mode { PL_EBPF_AUTO = 0, PL_EBPF_ON, PL_EBPF_OFF };
+
+enum pl_output_type { PL_OUTPUT_CONSOLE = 0, PL_OUTPUT_NULL, PL_OUTPUT_FILE, PL_OUTPUT_KAFKA };
+
+/* output.kafka.key: what each message is keyed (and so partitioned) by. */
+enum pl_kafka_key { PL_KAFKA_KEY_NONE = 0, PL_KAFKA_KEY_COMMUNITY_ID, PL_KAFKA_KEY_CLIENT_IP,
+		    PL_KAFKA_KEY_FILE_PATH };
+enum pl_kafka_compression { PL_KAFKA_COMP_NONE = 0, PL_KAFKA_COMP_GZIP, PL_KAFKA_COMP_SNAPPY,
+			    PL_KAFKA_COMP_LZ4, PL_KAFKA_COMP_ZSTD };
+enum pl_kafka_acks { PL_KAFKA_ACKS_ALL = 0, PL_KAFKA_ACKS_ONE, PL_KAFKA_ACKS_NONE };
+/* output.spool.fsync: when appended records are forced to disk. */
+enum pl_spool_fsync { PL_SPOOL_FSYNC_ALWAYS = 0, PL_SPOOL_FSYNC_INTERVAL, PL_SPOOL_FSYNC_NEVER };
+
+#define PL_MAX_KAFKA_PROPS 64
+
+#define PL_TAIL_MAX_INPUTS 64
+#define PL_TAIL_MAX_PATHS 16
+#define PL_TAIL_MAX_FIELDS 16
+
+/* One entry of tail.inputs (or one --tail PATTERN). */
+struct pl_tail_input {
+	char *paths[PL_TAIL_MAX_PATHS];  /* paths: globs, "**" recurses; at least one */
+	int n_paths;
+	char *excludes[PL_TAIL_MAX_PATHS]; /* exclude: globs matched against the full path, [] */
+	int n_excludes;
+	char *topic;                     /* topic, NULL = the output's default */
+	char *field_keys[PL_TAIL_MAX_FIELDS]; /* fields: static fields.KEY: VALUE, {} */
+	char *field_values[PL_TAIL_MAX_FIELDS];
+	int n_fields;
+	bool start_at_end;               /* start_position: beginning | end, beginning */
+	uint32_t max_line_bytes;         /* max_line_bytes, 1048576 */
+	bool truncate_long_lines;        /* long_lines: split | truncate, split */
+	char *ml_pattern;                /* multiline.start_pattern (POSIX ERE), NULL */
+	bool ml_indent;                  /* multiline.indent_continues, false */
+	uint32_t ml_max_lines;           /* multiline.max_lines, 500 */
+	uint64_t ml_timeout_ns;          /* multiline.timeout, 5s */
+};
 
 struct pl_config {
 	char *path;                      /* file it was loaded from, NULL for built-in defaults */
@@ -26,6 +63,10 @@ struct pl_config {
 		uint32_t buffer_mb;          /* capture.buffer_size_mb, 32 */
 		bool promisc;                /* capture.promiscuous, false */
 		char *bpf_filter;            /* capture.bpf_filter, NULL: ANDed with the generated filter */
+		uint32_t workers;            /* capture.workers, 1: capture threads (PACKET_FANOUT by flow hash) */
+		enum pl_ebpf_mode ebpf;      /* capture.ebpf, auto: eBPF port pre-filter (auto falls back to classic BPF) */
+		bool immediate;              /* capture.immediate, false: deliver each packet at once (TPACKET_V2) */
+		char *user;                  /* capture.user, "nobody": user to switch to after setup; NULL/"" keeps the user */
 	} capture;
 
 	struct {
@@ -65,10 +106,51 @@ struct pl_config {
 	struct {
 		enum pl_output_type type;    /* output.type: console | null | file, console */
 		char *file_path;             /* output.file.path, required when type is file */
+		struct {
+			char *brokers;           /* output.kafka.brokers, NULL; "host:port,host:port" */
+			char *topic;             /* output.kafka.topic, "pktlog"; %{type} is replaced */
+			enum pl_kafka_key key;   /* output.kafka.key, none */
+			enum pl_kafka_compression compression; /* output.kafka.compression, none */
+			enum pl_kafka_acks acks; /* output.kafka.acks, all */
+			bool idempotence;        /* output.kafka.idempotence, true */
+			uint64_t linger_ns;      /* output.kafka.linger, 10ms */
+			uint32_t batch_messages; /* output.kafka.batch_messages, 10000 */
+			uint32_t batch_bytes;    /* output.kafka.batch_bytes, 1000000 */
+			uint32_t queue_messages; /* output.kafka.queue_messages, 100000 */
+			uint64_t message_timeout_ns; /* output.kafka.message_timeout, 30s */
+			uint64_t flush_timeout_ns;   /* output.kafka.flush_timeout, 10s */
+			char *prop_key[PL_MAX_KAFKA_PROPS]; /* output.kafka.properties, {} */
+			char *prop_val[PL_MAX_KAFKA_PROPS];
+			int n_props;
+		} kafka;
+		struct {
+			uint64_t max_bytes;      /* output.spool.max_bytes, 1073741824 */
+			uint32_t segment_bytes;  /* output.spool.segment_bytes, 1048576 */
+			enum pl_spool_fsync fsync; /* output.spool.fsync, interval */
+			uint64_t fsync_interval_ns; /* output.spool.fsync_interval, 1s */
+		} spool;
 	} output;
+
+	struct {
+		struct pl_tail_input inputs[PL_TAIL_MAX_INPUTS]; /* tail.inputs, [] */
+		int n_inputs;
+		uint32_t read_buffer_bytes;  /* tail.read_buffer_bytes, 262144: one read when behind */
+		uint64_t close_inactive_ns;  /* tail.close_inactive, 5m: idle files closed, reopened on write */
+		uint64_t close_removed_ns;   /* tail.close_removed, 5s: deleted/rotated files kept after EOF */
+		uint64_t commit_interval_ns; /* tail.commit_interval, 1s: registry batch period */
+		uint32_t max_inflight;       /* tail.max_inflight, 65536: unacknowledged records before pausing */
+	} tail;
+
+	struct {
+		char *listen;                /* metrics.listen, NULL = no endpoint; "127.0.0.1:9464" */
+		bool heartbeat;              /* metrics.heartbeat, true (live capture and tailing only) */
+		uint64_t heartbeat_interval_ns; /* metrics.heartbeat_interval, 60s */
+		char *heartbeat_topic;       /* metrics.heartbeat_topic, "pktlog-heartbeat" (Kafka) */
+	} metrics;
 
 	char *data_dir;                  /* data_dir, /var/lib/pktlog */
 	char *host_name;                 /* host_name, NULL = gethostname() */
+	char *app_id;                    /* app_id, NULL: fields.appid of heartbeats */
 };
 
 /* Fill *cfg with the built-in defaults (the ones documented in conf/pktlog.yml).
@@ -86,6 +168,9 @@ int pl_config_load_buffer(const char *name, const char *buf, size_t len,
 
 /* Release what *cfg owns; leaves it zeroed. Safe on a zeroed or half-built config. */
 void pl_config_free(struct pl_config *cfg);
+
+/* Append a tail input with the defaults above, watching `pattern` (--tail). 0 or -1. */
+int pl_config_tail_add(struct pl_config *cfg, const char *pattern);
 
 /* True when `port` is in the list. */
 bool pl_port_list_has(const struct pl_port_list *l, uint16_t port);

@@ -108,6 +108,10 @@ struct pl_json_opts {
 size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
 			char *buf, size_t cap);
 
+/* Write s[0..n) as a quoted, escaped JSON string (invalid UTF-8 → U+FFFD) into out.
+ * Returns the length, or 0 when it does not fit. */
+size_t pl_json_string(const char *s, size_t n, char *out, size_t cap);
+
 /* Format ns since the epoch as RFC 3339 UTC with nanoseconds ("2026-11-23T10:54:38.123456789Z").
  * out must hold 32 bytes. Returns the length. */
 size_t pl_format_time(uint64_t ns, char *out);

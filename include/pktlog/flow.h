@@ -28,7 +28,8 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt);
  * PL_CLOSE_END. The table stays usable. */
 void pl_flow_flush(struct pl_flow_table *t);
 
-/* Flush, then free the table. NULL is fine. */
+/* Flush, then free the table and the protocols' per-thread caches; call it on the thread
+ * that used the table. NULL is fine. */
 void pl_flow_table_free(struct pl_flow_table *t);
 
 #endif

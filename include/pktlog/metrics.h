@@ -14,6 +14,10 @@ struct pl_metrics;
  * buf[0..cap). Returns the length, or 0 when it does not fit. */
 size_t pl_metrics_render(const struct pl_stats *st, char *buf, size_t cap);
 
+/* Render every counter as JSON object members ("packets":12,"bytes":3400,…, no braces)
+ * for heartbeat events. Returns the length, or 0 when it does not fit. */
+size_t pl_metrics_json(const struct pl_stats *st, char *buf, size_t cap);
+
 /* Serve GET /metrics on `listen` ("HOST:PORT", IPv4 or [IPv6]; port 0 picks a free
  * one). Returns NULL and writes a message naming the address into err on failure. */
 struct pl_metrics *pl_metrics_start(const char *listen, char *err, size_t errlen);

@@ -28,6 +28,15 @@ int pl_output_publish(struct pl_output *o, const char *bytes, size_t len,
 /* Make everything published so far durable and acknowledge it. Returns 0 or -1. */
 int pl_output_flush(struct pl_output *o);
 
+/* Periodic work, called from the capture loops after every batch: Kafka serves delivery
+ * reports, re-sends the spool and fsyncs it by policy; console/file do nothing (they are
+ * flushed by pl_output_flush). Never blocks. */
+void pl_output_poll(struct pl_output *o);
+
+/* True when a source that can wait (the tailer) should stop reading for now: the Kafka
+ * output's spool is nearly full. Live capture does not wait; its newest events are dropped. */
+bool pl_output_should_pause(const struct pl_output *o);
+
 /* Flush and close. NULL is fine. Returns 0, or -1 when the final flush failed. */
 int pl_output_close(struct pl_output *o);
 

@@ -53,6 +53,9 @@ struct pl_proto_ops {
 	void (*idle)(void *state, uint64_t now_ns);
 	/* Connection over: emit what is pending (e.g. unmatched requests), free everything. */
 	void (*close)(void *state, enum pl_close_reason why, uint64_t ts_ns);
+	/* Free what the protocol caches per thread (record free lists). Called by
+	 * pl_flow_table_free on the thread that owned the table. Optional. */
+	void (*thread_cleanup)(void);
 };
 
 extern const struct pl_proto_ops pl_http_ops;

@@ -15,6 +15,10 @@ struct pl_stats {
 	uint64_t packets;             /* frames read */
 	uint64_t bytes;               /* captured bytes of those frames */
 	uint64_t kernel_drops;        /* pcap_stats ps_drop (live) */
+	uint64_t kernel_if_drops;     /* pcap_stats ps_ifdrop: dropped by the interface */
+	uint64_t capture_received;    /* pcap_stats ps_recv: frames that passed the kernel filter */
+	uint64_t ebpf_packets;        /* kept by the eBPF port filter (all ports; see -v for each) */
+	uint64_t ebpf_bytes;
 	uint64_t decode[PL_DEC__COUNT]; /* frames by pl_decode result; [PL_DEC_OK] = TCP segments */
 
 	/* flows */
@@ -57,11 +61,41 @@ struct pl_stats {
 	uint64_t http_memory_limited; /* protocols.http.max_memory_mb reached: kept bytes refused */
 	uint64_t http_truncated;      /* URL, kept header bytes or header count cut to their caps */
 
+	/* tailer (src/tail/) */
+	uint64_t tail_files_open;     /* gauge: files with an open descriptor */
+	uint64_t tail_files_seen;     /* files taken up */
+	uint64_t tail_bytes_read;
+	uint64_t tail_lines;          /* lines read (before multiline joining) */
+	uint64_t tail_records;        /* events published */
+	uint64_t tail_records_acked;  /* delivered, offsets advanced */
+	uint64_t tail_lines_split;    /* pieces of lines longer than max_line_bytes */
+	uint64_t tail_lines_truncated;/* lines cut at max_line_bytes */
+	uint64_t tail_rotations;      /* a watched path now names another file (rename rotation) */
+	uint64_t tail_truncations;    /* size fell below the read offset (copytruncate): reread from 0 */
+	uint64_t tail_deleted;        /* files deleted while open (read to the end, then closed) */
+	uint64_t tail_inode_reuse;    /* a stored inode turned out to hold another file */
+	uint64_t tail_idle_closed;    /* files closed after tail.close_inactive */
+	uint64_t tail_rescans;        /* full rescans (start-up, IN_Q_OVERFLOW) */
+	uint64_t tail_paused;         /* times reading stopped for back-pressure */
+	uint64_t tail_commits;        /* registry batches committed */
+	uint64_t tail_errors;         /* unreadable files, registry or publish failures */
+
 	/* events and output */
 	uint64_t events;              /* rendered */
 	uint64_t events_truncated;    /* an event larger than the render buffer was cut */
 	uint64_t output_written;
 	uint64_t output_errors;
+
+	/* kafka output and spool */
+	uint64_t output_accepted;     /* events handed to the output */
+	uint64_t output_inflight;     /* gauge: produced, delivery report not yet served */
+	uint64_t output_delivered;    /* delivery reports with success (live and re-sent) */
+	uint64_t output_failed;       /* delivery reports with an error (the event then goes to the spool) */
+	uint64_t output_retried;      /* records re-sent from the spool */
+	uint64_t spool_records;       /* records appended to the spool */
+	uint64_t spool_bytes;         /* gauge: bytes in the spool's segment files */
+	uint64_t spool_drops;         /* events dropped because the spool was full */
+	uint64_t spool_corrupt;       /* corrupt records or torn tails skipped while draining */
 };
 
 /* Add every counter of src into dst (gauges too). */

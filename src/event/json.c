@@ -135,6 +135,14 @@ static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
 	putc_(w, '"');
 }
 
+size_t pl_json_string(const char *s, size_t n, char *out, size_t cap)
+{
+	struct jw w = { out, out + cap, false, false };
+
+	put_escaped(&w, s, n, false);
+	return w.full ? 0 : (size_t)(w.p - out);
+}
+
 static inline __attribute__((always_inline)) void key(struct jw *w, const char *k)
 {
 	if (w->need_comma)

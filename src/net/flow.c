@@ -699,4 +699,9 @@ void pl_flow_table_free(struct pl_flow_table *t)
 	}
 	free(t->buckets);
 	free(t);
+	/* The table was this thread's: so are the protocols' record caches. */
+	if (pl_http_ops.thread_cleanup)
+		pl_http_ops.thread_cleanup();
+	if (pl_mysql_ops.thread_cleanup)
+		pl_mysql_ops.thread_cleanup();
 }

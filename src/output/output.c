@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "pktlog/output.h"
+#include "pktlog/kafka.h"
 
 #define PL_OUT_BUF (1u << 20)
 #define PL_OUT_MAX_TOKENS 4096
@@ -24,6 +25,7 @@ struct pl_output {
 	void *tokens[PL_OUT_MAX_TOKENS]; /* published, not yet flushed */
 	size_t n_tokens;
 	bool failed;                /* one message per failure, not one per event */
+	struct pl_kafka *kafka;     /* type kafka: everything is delegated to src/output/kafka.c */
 };
 
 struct pl_output *pl_output_open(const struct pl_config *cfg, struct pl_stats *stats,
@@ -53,6 +55,12 @@ struct pl_output *pl_output_open(const struct pl_config *cfg, struct pl_stats *s
 			goto fail;
 		}
 		o->own_file = true;
+		break;
+	case PL_OUTPUT_KAFKA:
+		o->name = strdup("kafka");
+		o->kafka = pl_kafka_open(cfg, stats, ack, ack_arg);
+		if (!o->kafka)
+			goto fail;
 		break;
 	}
 	if (!o->name)
@@ -87,6 +95,11 @@ int pl_output_flush(struct pl_output *o)
 {
 	int ok = 1;
 
+	if (o->kafka) {
+		/* Kafka makes events durable asynchronously; pl_output_close waits for them. */
+		pl_kafka_poll(o->kafka);
+		return 0;
+	}
 	if (o->f && fflush(o->f) != 0) {
 		if (!o->failed)
 			pl_err("output %s: write failed: %s", o->name, strerror(errno));
@@ -101,6 +114,12 @@ int pl_output_flush(struct pl_output *o)
 int pl_output_publish(struct pl_output *o, const char *bytes, size_t len,
 		      const char *key, const char *topic, void *ack_token)
 {
+	if (o->kafka) {
+		if (pl_kafka_publish(o->kafka, bytes, len, key, topic, ack_token) != 0)
+			return -1;
+		o->stats->output_written++;
+		return 0;
+	}
 	if (o->f) {
 		if (fwrite(bytes, 1, len, o->f) != len || putc('\n', o->f) == EOF) {
 			if (!o->failed)
@@ -119,12 +138,29 @@ int pl_output_publish(struct pl_output *o, const char *bytes, size_t len,
 	return 0;
 }
 
+void pl_output_poll(struct pl_output *o)
+{
+	if (o->kafka)
+		pl_kafka_poll(o->kafka);
+}
+
+bool pl_output_should_pause(const struct pl_output *o)
+{
+	return o->kafka && pl_kafka_should_pause(o->kafka);
+}
+
 int pl_output_close(struct pl_output *o)
 {
 	int rc;
 
 	if (!o)
 		return 0;
+	if (o->kafka) {
+		rc = pl_kafka_close(o->kafka);
+		free(o->name);
+		free(o);
+		return rc;
+	}
 	rc = pl_output_flush(o);
 	if (o->own_file && fclose(o->f) != 0 && rc == 0) {
 		pl_err("output %s: close failed: %s", o->name, strerror(errno));

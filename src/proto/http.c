@@ -1097,7 +1097,20 @@ static int http_init(void *state, const struct pl_conn *conn, const struct pl_pr
 	return 0;
 }
 
+static void http_thread_cleanup(void)
+{
+	while (free_head) {
+		struct hmsg *m = free_head;
+		free_head = m->next;
+		buf_bytes -= m->cap;
+		free(m->buf);
+		free(m);
+	}
+	free_n = 0;
+}
+
 const struct pl_proto_ops pl_http_ops = {
+	.thread_cleanup = http_thread_cleanup,
 	.name = "http",
 	.state_size = http_state_size,
 	.init = http_init,

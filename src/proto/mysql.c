@@ -1770,7 +1770,20 @@ static int mysql_init(void *state, const struct pl_conn *conn, const struct pl_p
 	return 0;
 }
 
+static void mysql_thread_cleanup(void)
+{
+	while (free_head) {
+		struct mtxn *t = free_head;
+		free_head = t->next;
+		free(t->query);
+		free(t->csv);
+		free(t);
+	}
+	free_n = 0;
+}
+
 const struct pl_proto_ops pl_mysql_ops = {
+	.thread_cleanup = mysql_thread_cleanup,
 	.name = "mysql",
 	.state_size = mysql_state_size,
 	.init = mysql_init,

@@ -32,7 +32,7 @@ static void st_gap(void *st, enum pl_dir d, uint64_t len, uint64_t ts)
 static void st_idle(void *st, uint64_t now) {}
 static void st_close(void *st, enum pl_close_reason why, uint64_t ts) {}
 
-static const struct pl_proto_ops ops = { "fuzz", st_size, st_init, st_data, st_gap, st_idle, st_close };
+static const struct pl_proto_ops ops = { "fuzz", st_size, st_init, st_data, st_gap, st_idle, st_close, NULL };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

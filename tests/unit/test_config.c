@@ -34,6 +34,10 @@ static void assert_is_defaults(const struct pl_config *c)
 	assert_int_equal(c->capture.buffer_mb, 32);
 	assert_false(c->capture.promisc);
 	assert_null(c->capture.bpf_filter);
+	assert_int_equal(c->capture.workers, 1);
+	assert_int_equal(c->capture.ebpf, PL_EBPF_AUTO);
+	assert_false(c->capture.immediate);
+	assert_string_equal(c->capture.user, "nobody");
 	assert_int_equal(c->flows.max_flows, 65536);
 	assert_int_equal(c->flows.stream_buffer_bytes, 262144);
 	assert_int_equal(c->flows.idle_timeout_ns, 60 * PL_NS_PER_SEC);
@@ -62,6 +66,11 @@ static void assert_is_defaults(const struct pl_config *c)
 	assert_null(c->output.file_path);
 	assert_string_equal(c->data_dir, "/var/lib/pktlog");
 	assert_null(c->host_name);
+	assert_null(c->app_id);
+	assert_null(c->metrics.listen);
+	assert_true(c->metrics.heartbeat);
+	assert_int_equal(c->metrics.heartbeat_interval_ns, 60 * PL_NS_PER_SEC);
+	assert_string_equal(c->metrics.heartbeat_topic, "pktlog-heartbeat");
 }
 
 /* Loads yml, expects failure with exactly this message, and the defaults left behind. */
@@ -87,6 +96,22 @@ static void expect_error_prefix(const char *yml, const char *prefix)
 		fail_msg("got \"%s\", want prefix \"%s\"", err, prefix);
 	assert_is_defaults(&cfg);
 	pl_config_free(&cfg);
+}
+
+static void test_capture_live_options(void **state)
+{
+	static const char yml[] = "capture:\n  workers: 4\n  ebpf: off\n  immediate: true\n  user: \"pktlog\"\n";
+	struct pl_config cfg = { 0 };
+
+	assert_int_equal(pl_config_load_buffer(NAME, yml, strlen(yml), &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.capture.workers, 4);
+	assert_int_equal(cfg.capture.ebpf, PL_EBPF_OFF);
+	assert_true(cfg.capture.immediate);
+	assert_string_equal(cfg.capture.user, "pktlog");
+	pl_config_free(&cfg);
+	expect_error("capture:\n  ebpf: maybe\n",
+		     NAME ":2: capture.ebpf: expected auto, on or off, found \"maybe\"");
+	expect_error_prefix("capture:\n  workers: 0\n", NAME ":2: capture.workers: ");
 }
 
 static void test_defaults(void **state)
@@ -430,12 +455,41 @@ static void test_too_many_headers(void **state)
 		     NAME ":3: protocols.http.send_headers: header names must be non-empty text");
 }
 
+static void test_kafka(void **state)
+{
+	struct pl_config cfg = { 0 };
+
+	assert_int_equal(load(&cfg, "output:\n  kafka:\n    brokers: \"a:1,b:2\"\n    topic: x-%{type}\n"
+				"    key: community_id\n    properties:\n      client.id: me\n"
+				"  spool:\n    fsync: always\n    max_bytes: 10000000\n"), 0);
+	assert_int_equal(cfg.output.type, PL_OUTPUT_KAFKA);   /* brokers set, no type: kafka */
+	assert_string_equal(cfg.output.kafka.brokers, "a:1,b:2");
+	assert_string_equal(cfg.output.kafka.topic, "x-%{type}");
+	assert_int_equal(cfg.output.kafka.key, PL_KAFKA_KEY_COMMUNITY_ID);
+	assert_int_equal(cfg.output.kafka.n_props, 1);
+	assert_string_equal(cfg.output.kafka.prop_key[0], "client.id");
+	assert_int_equal(cfg.output.spool.fsync, PL_SPOOL_FSYNC_ALWAYS);
+	assert_int_equal(cfg.output.spool.max_bytes, 10000000);
+	assert_true(cfg.output.kafka.idempotence);
+	assert_int_equal(cfg.output.kafka.acks, PL_KAFKA_ACKS_ALL);
+	pl_config_free(&cfg);
+	expect_error("output:\n  type: kafka\n",
+		     NAME ":2: output.kafka.brokers: output.type is kafka but no output.kafka.brokers is set");
+	expect_error("output:\n  kafka:\n    brokers: a:1\n    acks: 1\n",
+		     NAME ":4: output.kafka.acks: idempotence requires acks: all (or set output.kafka.idempotence: false)");
+	expect_error("output:\n  kafka:\n    compression: brotli\n",
+		     NAME ":3: output.kafka.compression: expected none, gzip, snappy, lz4 or zstd, found \"brotli\"");
+	expect_error_prefix("output:\n  kafka:\n    properties:\n      no.such: 1\n",
+			    NAME ":4: output.kafka.properties.no.such: ");
+	expect_error_prefix("output:\n  spool:\n    fsync: sometimes\n", NAME ":3: output.spool.fsync: ");
+}
+
 static void test_output(void **state)
 {
 	struct pl_config cfg = { 0 };
 
-	expect_error("output:\n  type: kafka\n",
-		     NAME ":2: output.type: expected console, null or file, found \"kafka\"");
+	expect_error("output:\n  type: kafkaa\n",
+		     NAME ":2: output.type: expected console, null, file or kafka, found \"kafkaa\"");
 	expect_error("output:\n  type: file\n",
 		     NAME ":2: output.file.path: output.type is file but no output.file.path is set");
 	expect_error("output:\n  type: file\n  file:\n    path: \"\"\n",
@@ -531,6 +585,81 @@ static void test_port_list_has(void **state)
 	assert_false(pl_port_list_has(&l, 1));
 }
 
+/* tail.inputs: a list of mappings, each checked key by key; tail.* scalars. */
+static void test_tail_inputs(void **state)
+{
+	struct pl_config cfg = { 0 };
+	const struct pl_tail_input *in;
+
+	(void)state;
+	assert_int_equal(load(&cfg, ""), 0);
+	assert_int_equal(cfg.tail.n_inputs, 0);
+	assert_int_equal(cfg.tail.read_buffer_bytes, 262144);
+	assert_int_equal(cfg.tail.close_inactive_ns, 300 * PL_NS_PER_SEC);
+	assert_int_equal(cfg.tail.close_removed_ns, 5 * PL_NS_PER_SEC);
+	assert_int_equal(cfg.tail.commit_interval_ns, PL_NS_PER_SEC);
+	assert_int_equal(cfg.tail.max_inflight, 65536);
+	assert_int_equal(load(&cfg,
+		"tail:\n"
+		"  commit_interval: 200ms\n"
+		"  inputs:\n"
+		"    - paths: /var/log/a.log\n"
+		"    - paths: [\"/srv/**/*.log\", /x/*.txt]\n"
+		"      exclude: [\"*.gz\"]\n"
+		"      topic: logs\n"
+		"      fields: {appid: shop, service: web}\n"
+		"      start_position: end\n"
+		"      max_line_bytes: 4096\n"
+		"      long_lines: truncate\n"
+		"      multiline:\n"
+		"        start_pattern: '^[0-9]{4}-'\n"
+		"        max_lines: 20\n"
+		"        timeout: 2s\n"), 0);
+	assert_int_equal(cfg.tail.commit_interval_ns, 200 * 1000000ULL);
+	assert_int_equal(cfg.tail.n_inputs, 2);
+	in = &cfg.tail.inputs[0];
+	assert_int_equal(in->n_paths, 1);
+	assert_string_equal(in->paths[0], "/var/log/a.log");
+	assert_false(in->start_at_end);
+	assert_int_equal(in->max_line_bytes, 1048576);
+	assert_int_equal(in->ml_max_lines, 500);
+	assert_null(in->ml_pattern);
+	in = &cfg.tail.inputs[1];
+	assert_int_equal(in->n_paths, 2);
+	assert_string_equal(in->paths[1], "/x/*.txt");
+	assert_string_equal(in->excludes[0], "*.gz");
+	assert_string_equal(in->topic, "logs");
+	assert_int_equal(in->n_fields, 2);
+	assert_string_equal(in->field_keys[1], "service");
+	assert_string_equal(in->field_values[1], "web");
+	assert_true(in->start_at_end);
+	assert_true(in->truncate_long_lines);
+	assert_int_equal(in->max_line_bytes, 4096);
+	assert_string_equal(in->ml_pattern, "^[0-9]{4}-");
+	assert_int_equal(in->ml_max_lines, 20);
+	assert_int_equal(in->ml_timeout_ns, 2 * PL_NS_PER_SEC);
+
+	assert_int_equal(load(&cfg, "tail:\n  inputs:\n    - exclude: [a]\n"), -1);
+	assert_string_equal(err, "t.yml:3: tail.inputs: an input needs paths");
+	assert_int_equal(load(&cfg, "tail:\n  inputs:\n    - paths: a\n      start_position: middle\n"), -1);
+	assert_string_equal(err, "t.yml:4: tail.inputs.start_position: expected beginning or end, found \"middle\"");
+	assert_int_equal(load(&cfg, "tail:\n  inputs:\n    - paths: a\n      multiline: {start_pattern: '('}\n"), -1);
+	assert_non_null(strstr(err, "t.yml:4: tail.inputs.multiline.start_pattern: invalid regular expression"));
+	assert_int_equal(load(&cfg, "tail:\n  inputs:\n    - paths: a\n      colour: red\n"), -1);
+	assert_non_null(strstr(err, "t.yml:4: tail.inputs.colour: unknown option"));
+	assert_int_equal(load(&cfg, "tail:\n  inputs:\n    - paths: a\n      max_line_bytes: 10\n"), -1);
+	assert_string_equal(err, "t.yml:4: tail.inputs.max_line_bytes: 10 is out of range 64-67108864");
+	assert_int_equal(load(&cfg, "tail:\n  inputs: [a.log]\n"), -1);
+	assert_non_null(strstr(err, "each input must be a mapping"));
+	assert_int_equal(cfg.tail.n_inputs, 0); /* back to defaults after an error */
+
+	assert_int_equal(pl_config_tail_add(&cfg, "/v/*.log"), 0);
+	assert_int_equal(cfg.tail.n_inputs, 1);
+	assert_string_equal(cfg.tail.inputs[0].paths[0], "/v/*.log");
+	assert_int_equal(cfg.tail.inputs[0].max_line_bytes, 1048576);
+	pl_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -549,12 +678,15 @@ int main(void)
 		cmocka_unit_test(test_ports),
 		cmocka_unit_test(test_too_many_headers),
 		cmocka_unit_test(test_output),
+		cmocka_unit_test(test_kafka),
 		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_unreadable_file),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_load_after_error),
 		cmocka_unit_test(test_small_err_buffer),
 		cmocka_unit_test(test_port_list_has),
+		cmocka_unit_test(test_capture_live_options),
+		cmocka_unit_test(test_tail_inputs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

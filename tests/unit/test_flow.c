@@ -51,7 +51,7 @@ static void rec_close(void *st, enum pl_close_reason why, uint64_t ts)
 }
 
 static const struct pl_proto_ops rec_ops = {
-	"rec", rec_state_size, rec_init, rec_data, rec_gap, rec_idle, rec_close,
+	"rec", rec_state_size, rec_init, rec_data, rec_gap, rec_idle, rec_close, NULL,
 };
 
 static struct pl_config cfg;

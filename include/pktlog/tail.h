@@ -1,0 +1,204 @@
+/* tail.h – the file tailer: log lines (or multi-line records) of watched files as events.
+ *
+ * Contract (tail → output): the tailer renders each record as one JSON line and hands it
+ * to env->publish with an ack token; it advances a file's stored offset only when the
+ * output acknowledges, through pl_tail_ack, a contiguous prefix of what it published.
+ * The tailer owns inotify, its files and the offset registry; it never touches the output
+ * directly, so the output (console, file, Kafka) can change behind env. */
+#ifndef PKTLOG_TAIL_H
+#define PKTLOG_TAIL_H
+
+#include <regex.h>
+#include "pktlog/common.h"
+#include "pktlog/config.h"
+#include "pktlog/stats.h"
+
+/* ---- the tailer (src/tail/tailer.c) ---- */
+
+struct pl_tail;
+
+struct pl_tail_env {
+	/* Queue one rendered event; returns 0 or -1 (not taken: the tailer retries later). */
+	int (*publish)(void *arg, const char *json, size_t len, const char *key,
+		       const char *topic, void *ack_token);
+	/* Ask the output to make what was published durable (and so acknowledge it). */
+	void (*flush)(void *arg);
+	/* True while the output wants sources to stop reading (back-pressure); may be NULL. */
+	bool (*should_pause)(void *arg);
+	void *arg;
+	const char *host_name;        /* host.name */
+	struct pl_stats *stats;       /* the tailer thread's own copy */
+};
+
+/* Set up the tailer for cfg->tail.inputs: opens the registry in cfg->data_dir, sets up
+ * inotify and scans the inputs. Returns NULL after logging one message on failure. */
+struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_env *env);
+
+/* Run until pl_tail_stop: wait for inotify events, read, publish, commit offsets. On
+ * return every acknowledged offset is committed. Returns 0, or -1 on a fatal error. */
+int pl_tail_run(struct pl_tail *t);
+
+/* Ask pl_tail_run to return (callable from any thread or after a signal). */
+void pl_tail_stop(struct pl_tail *t);
+
+/* The output's acknowledgement of one token (any thread). ok == 0: not delivered. */
+void pl_tail_ack(struct pl_tail *t, void *ack_token, int ok);
+
+/* Close files, commit and close the registry. NULL is fine. */
+void pl_tail_close(struct pl_tail *t);
+
+/* ---- path patterns (src/tail/glob.c) ---- */
+
+/* Does `path` match `pattern`? Components match with fnmatch(3) rules ('*', '?', '[..]'
+ * never cross '/'); a component "**" matches zero or more whole components. */
+bool pl_tail_glob_match(const char *pattern, const char *path);
+
+/* Could something below directory `dir` match `pattern` (so `dir` is worth watching)? */
+bool pl_tail_glob_dir_may_match(const char *pattern, const char *dir);
+
+/* The longest leading directory of `pattern` without wildcards, written to out. */
+void pl_tail_glob_base(const char *pattern, char *out, size_t cap);
+
+/* ---- line splitting (src/tail/lines.c) ---- */
+
+/* One complete line: bytes without the newline (and without a trailing '\r'), the file
+ * offset of its first byte and the offset just past what it consumed. */
+struct pl_tail_line {
+	const char *p;
+	size_t len;
+	uint64_t off, end;
+	bool truncated;               /* bytes beyond the cap were dropped */
+	bool split;                   /* a piece of a longer line (split mode) */
+};
+
+typedef void (*pl_tail_line_fn)(void *arg, const struct pl_tail_line *line);
+
+/* Per-file partial-line state; the buffer grows on demand up to max_bytes. */
+struct pl_tail_lines {
+	char *buf;
+	size_t len, cap;
+	uint64_t off;                 /* file offset of buf[0] */
+	bool skipping;
+	bool pieces;                  /* split mode: earlier pieces of this line went out */
+	uint32_t max_bytes;
+	bool truncate;                /* false: split long lines into max_bytes pieces */
+};
+
+void pl_tail_lines_init(struct pl_tail_lines *ls, uint32_t max_bytes, bool truncate, uint64_t off);
+void pl_tail_lines_free(struct pl_tail_lines *ls);
+
+/* Feed the bytes read at file offset `off` (must continue where the last feed ended).
+ * Calls emit for each complete line; lines wholly inside data are not copied. Returns
+ * 0, or -1 on ENOMEM (nothing consumed). */
+int pl_tail_lines_feed(struct pl_tail_lines *ls, const char *data, size_t len, uint64_t off,
+		       pl_tail_line_fn emit, void *arg);
+
+/* ---- multi-line records (src/tail/multiline.c) ---- */
+
+enum pl_tail_ml_mode { PL_TAIL_ML_NONE = 0, PL_TAIL_ML_PATTERN, PL_TAIL_ML_INDENT };
+
+struct pl_tail_ml {
+	enum pl_tail_ml_mode mode;
+	regex_t start;                /* PATTERN: a matching line starts a record */
+	bool have_re;
+	uint32_t max_lines;           /* lines beyond this start a new record */
+	uint32_t max_bytes;           /* record bytes beyond this are dropped (truncated) */
+	uint64_t timeout_ns;          /* a record waits this long for more lines */
+	char *scratch;                /* NUL-terminated copy of a line for regexec */
+	size_t scratch_cap;
+};
+
+/* A record in progress (one per file). */
+struct pl_tail_rec {
+	char *buf;
+	size_t len, cap;
+	uint32_t lines;
+	uint64_t off, end;
+	uint64_t last_ns;             /* when the last line was added */
+	bool truncated;
+};
+
+/* pattern: POSIX extended regex (mode PATTERN). Returns 0, or -1 with a message in err. */
+int pl_tail_ml_init(struct pl_tail_ml *ml, enum pl_tail_ml_mode mode, const char *pattern,
+		    uint32_t max_lines, uint32_t max_bytes, uint64_t timeout_ns,
+		    char *err, size_t errlen);
+void pl_tail_ml_free(struct pl_tail_ml *ml);
+void pl_tail_rec_free(struct pl_tail_rec *r);
+
+/* Add one line; emits (as a pl_tail_line with lines joined by '\n') any record it
+ * completes. Returns 0, or -1 on ENOMEM. */
+int pl_tail_ml_add(struct pl_tail_ml *ml, struct pl_tail_rec *r, const struct pl_tail_line *line,
+		   uint64_t now_ns, pl_tail_line_fn emit, void *arg);
+
+/* Emit the record in progress, if any. */
+void pl_tail_ml_flush(struct pl_tail_rec *r, pl_tail_line_fn emit, void *arg);
+
+/* True when a record is waiting and its timeout has passed. */
+bool pl_tail_ml_expired(const struct pl_tail_ml *ml, const struct pl_tail_rec *r, uint64_t now_ns);
+
+/* ---- the offset registry (src/tail/registry.c) ---- */
+
+#define PL_TAIL_FP_MAX 1024          /* bytes of a file's head that identify it */
+
+/* A file's identity: device + inode + a hash of its first fp_len bytes. */
+struct pl_tail_id {
+	uint64_t dev, ino;
+	uint64_t fp;                  /* hash of the first fp_len bytes */
+	uint32_t fp_len;
+};
+
+/* Hash of a file's first bytes (FNV-1a 64). */
+uint64_t pl_tail_fp_hash(const void *p, size_t len);
+
+/* Fill id->fp/fp_len from the first min(size, PL_TAIL_FP_MAX) bytes of fd. 0 or -1. */
+int pl_tail_fp_read(int fd, struct pl_tail_id *id);
+
+/* Does the file behind fd still have the head `id` recorded? (inode reuse check) */
+bool pl_tail_fp_same(int fd, const struct pl_tail_id *id);
+
+struct pl_tail_reg;
+
+/* Open (creating) DIR/tail.db: sqlite, WAL journal, synchronous=NORMAL. NULL on failure
+ * (logged, naming the file). */
+struct pl_tail_reg *pl_tail_reg_open(const char *dir);
+void pl_tail_reg_close(struct pl_tail_reg *r);
+
+/* Look up dev+ino. Returns 1 and fills *stored and *offset when a row exists, else 0. */
+int pl_tail_reg_get(struct pl_tail_reg *r, uint64_t dev, uint64_t ino,
+		    struct pl_tail_id *stored, uint64_t *offset);
+
+/* Batch: begin, any number of put/del, commit (durable on return). 0 or -1. */
+int pl_tail_reg_begin(struct pl_tail_reg *r);
+int pl_tail_reg_put(struct pl_tail_reg *r, const struct pl_tail_id *id, const char *path,
+		    uint64_t offset);
+int pl_tail_reg_del(struct pl_tail_reg *r, uint64_t dev, uint64_t ino);
+int pl_tail_reg_commit(struct pl_tail_reg *r);
+
+/* Inside a batch: drop rows last written before `before_sec` (Unix time). The tailer does
+ * this once after start-up, when every file it found has been written: what is left
+ * belongs to files deleted while pktlog was down, and would only grow the registry.
+ * Returns the number of rows dropped, or -1. */
+long pl_tail_reg_prune(struct pl_tail_reg *r, int64_t before_sec);
+
+/* Number of rows (tests, summary). */
+long pl_tail_reg_count(struct pl_tail_reg *r);
+
+/* ---- event rendering (src/tail/render.c) ---- */
+
+struct pl_tail_fields {
+	const char *const *keys;
+	const char *const *values;
+	int n;
+};
+
+/* Render one record as a JSON line (no newline) into buf[0..cap): @timestamp, message,
+ * log.file.path, log.offset, log.flags, host.name, input.type, fields.*. Invalid UTF-8
+ * becomes U+FFFD. Returns the length, or 0 when it does not fit. */
+size_t pl_tail_render(char *buf, size_t cap, uint64_t now_ns, const struct pl_tail_line *rec,
+		      bool multiline, const char *path, const char *host_name,
+		      const struct pl_tail_fields *fields);
+
+/* Worst-case rendered size of a message of n bytes plus the other fields. */
+size_t pl_tail_render_bound(size_t n, size_t extra);
+
+#endif

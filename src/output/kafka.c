@@ -1,0 +1,639 @@
+/* kafka.c – the Kafka output: a librdkafka producer whose delivery reports drive the acks, with
+ * the disk spool (src/output/spool.c) taking what Kafka cannot take now.
+ *
+ * Modes: direct (events go to librdkafka) and spooling (entered when librdkafka's queue is full,
+ * a delivery fails, or all brokers are down): new events are appended to the spool, and the spool
+ * is re-sent in order, a bounded window at a time, until it is empty; only then do events go
+ * direct again, so spooled events are not overtaken. Must not render or inspect events, and must
+ * never block on the hot path (publish/poll). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <unistd.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <librdkafka/rdkafka.h>
+#include "pktlog/kafka.h"
+#include "pktlog/spool.h"
+
+#define RING 8192                /* spool records in flight at once */
+#define MAX_TOPICS 64
+#define SYNC_TOKENS 4096         /* acks waiting for the spool's next fsync */
+#define POLL_EVERY 256           /* publishes between two serves of the delivery reports */
+#define RETRY_NS (1 * PL_NS_PER_SEC)
+#define LOG_EVERY_NS (10 * PL_NS_PER_SEC)
+#define TOPIC_MAX 256
+#define CHECK_MS 3000
+
+struct slot {
+	struct pl_spool_pos next;    /* the spool position after this record */
+	bool done, ok;
+};
+
+struct topic {
+	char *name;
+	rd_kafka_topic_t *rkt;
+};
+
+struct pl_kafka {
+	rd_kafka_t *rk;
+	struct topic topics[MAX_TOPICS];
+	int ntopics;
+	char *default_topic;
+	char *brokers;
+	struct pl_spool *spool;
+	struct pl_stats *st;
+	pl_output_ack_fn ack;
+	void *ack_arg;
+	uint64_t flush_timeout_ms;
+	uint64_t queue_pause;        /* messages in librdkafka's queue that make a waiting source wait */
+	bool spooling, closing, drain_failed;
+	bool down;                   /* brokers unreachable: stay on the spool until a delivery succeeds */
+	uint64_t retry_at;
+	struct slot ring[RING];
+	uint64_t head, tail;         /* ring indexes, modulo RING */
+	uint64_t replay;             /* < tail: re-reading ring[replay..tail) after a failed window */
+	uint64_t maybe_stored;       /* failed reports for messages the broker may have stored */
+	uint64_t spool_inflight;
+	struct pl_spool_pos acked;   /* what we last told the spool is delivered */
+	void *sync_tokens[SYNC_TOKENS];
+	size_t nsync;
+	unsigned since_poll;
+	int last_err;
+	uint64_t last_err_ns;
+	bool full_logged;
+	int lost;                    /* events neither delivered nor spooled */
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * PL_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* librdkafka repeats an error for every message and every reconnect: say it once in a while. */
+static bool should_log(struct pl_kafka *k, int err)
+{
+	uint64_t now = mono_ns();
+
+	if (err == k->last_err && now - k->last_err_ns < LOG_EVERY_NS)
+		return false;
+	k->last_err = err;
+	k->last_err_ns = now;
+	return true;
+}
+
+static void ack(struct pl_kafka *k, void *token, int ok)
+{
+	if (k->ack && token)
+		k->ack(token, ok, k->ack_arg);
+}
+
+static void ack_synced(struct pl_kafka *k)
+{
+	for (size_t i = 0; i < k->nsync; i++)
+		ack(k, k->sync_tokens[i], 1);
+	k->nsync = 0;
+}
+
+/* ---- the spool side ---- */
+
+static int spool_event(struct pl_kafka *k, const void *bytes, size_t len, const void *key,
+		       size_t klen, const char *topic, void *token)
+{
+	int rc = pl_spool_append(k->spool, bytes, len, key, klen, topic, strlen(topic));
+
+	if (rc == PL_SPOOL_FULL) {
+		k->st->spool_drops++;
+		if (!k->full_logged)
+			pl_warn("kafka: the spool is full (output.spool.max_bytes): dropping the newest events");
+		k->full_logged = true;
+		ack(k, token, 0);
+		return -1;
+	}
+	if (rc != PL_SPOOL_OK) {
+		k->st->output_errors++;
+		k->lost++;
+		ack(k, token, 0);
+		return -1;
+	}
+	k->full_logged = false;
+	k->spooling = true;
+	if (!token || !k->ack)
+		return 0;
+	if (pl_spool_durable(k->spool)) {
+		ack(k, token, 1);
+		return 0;
+	}
+	if (k->nsync == SYNC_TOKENS && pl_spool_sync(k->spool) == 0)
+		ack_synced(k);
+	if (k->nsync < SYNC_TOKENS)
+		k->sync_tokens[k->nsync++] = token;
+	return 0;
+}
+
+/* ---- topics ---- */
+
+static rd_kafka_topic_t *get_topic(struct pl_kafka *k, const char *name)
+{
+	for (int i = 0; i < k->ntopics; i++)
+		if (strcmp(k->topics[i].name, name) == 0)
+			return k->topics[i].rkt;
+	if (k->ntopics == MAX_TOPICS) {
+		if (should_log(k, -1000))
+			pl_err("kafka: more than %d topics in use; events for %s are dropped", MAX_TOPICS, name);
+		return NULL;
+	}
+	k->topics[k->ntopics].name = strdup(name);
+	if (!k->topics[k->ntopics].name)
+		return NULL;
+	k->topics[k->ntopics].rkt = rd_kafka_topic_new(k->rk, name, NULL);
+	if (!k->topics[k->ntopics].rkt) {
+		free(k->topics[k->ntopics].name);
+		return NULL;
+	}
+	return k->topics[k->ntopics++].rkt;
+}
+
+/* ---- delivery reports and errors (served from rd_kafka_poll, on our thread) ---- */
+
+static bool is_slot(const struct pl_kafka *k, const void *p)
+{
+	return (const char *)p >= (const char *)k->ring && (const char *)p < (const char *)(k->ring + RING);
+}
+
+static void report_failure(struct pl_kafka *k, rd_kafka_resp_err_t err, const char *topic)
+{
+	if (!should_log(k, err))
+		return;
+	if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+		pl_err("kafka: topic %s does not exist and auto-creation is off: create it; "
+		       "events are spooled until it exists", topic);
+	else if (err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+		pl_warn("kafka: delivery to %s failed: %s; events are spooled and re-sent",
+			topic, rd_kafka_err2str(err));
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct pl_kafka *k = opaque;
+
+	if (k->st->output_inflight)
+		k->st->output_inflight--;
+	if (m->err) {
+		k->st->output_failed++;
+		/* Re-sending these may store them twice: the only duplicates a running pktlog makes. */
+		if (rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
+			k->maybe_stored++;
+		report_failure(k, m->err, rd_kafka_topic_name(m->rkt));
+	} else {
+		k->st->output_delivered++;
+		k->down = false;
+	}
+	if (is_slot(k, m->_private)) {
+		struct slot *s = m->_private;
+		s->done = true;
+		s->ok = !m->err;
+		k->spool_inflight--;
+		if (m->err)
+			k->drain_failed = true;
+		return;
+	}
+	if (!m->err) {
+		ack(k, m->_private, 1);
+		return;
+	}
+	spool_event(k, m->payload, m->len, m->key, m->key_len, rd_kafka_topic_name(m->rkt), m->_private);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct pl_kafka *k = opaque;
+	const char *slash = strchr(reason, '/');
+
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+		k->spooling = k->down = true;   /* new events go to disk, not into memory */
+		if (should_log(k, err))
+			pl_err("kafka: all brokers (%s) are down; spooling events and retrying", k->brokers);
+		return;
+	}
+	if (!should_log(k, err))
+		return;
+	if (err == RD_KAFKA_RESP_ERR__TRANSPORT && slash && strcasestr(reason, "connection refused"))
+		pl_err("kafka: broker %.*s: connection refused (retrying)", (int)(slash - reason), reason);
+	else if (err == RD_KAFKA_RESP_ERR__FATAL)
+		pl_err("kafka: fatal producer error: %s", reason);
+	else
+		pl_warn("kafka: %s", reason);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	/* Errors worth the operator's time arrive through on_error, in plain words. */
+	pl_debug("kafka: %s: %s", fac, buf);
+}
+
+/* ---- the drain: re-send the spool in order ---- */
+
+static void advance_acks(struct pl_kafka *k)
+{
+	struct pl_spool_pos upto = k->acked;
+
+	while (k->head != k->tail) {
+		struct slot *s = &k->ring[k->head % RING];
+		if (!s->done || !s->ok)
+			break;
+		upto = s->next;
+		k->head++;
+	}
+	if (k->replay < k->head) {
+		/* The records still to re-read are all delivered: skip reading them again. */
+		k->replay = k->head;
+		pl_spool_rewind(k->spool, upto);
+	}
+	/* Nothing in flight: everything read (skipped corrupt bytes too) is behind us. */
+	if (k->head == k->tail && !k->drain_failed)
+		upto = pl_spool_read_pos(k->spool);
+	k->acked = upto;
+	pl_spool_ack(k->spool, upto);
+	if (k->drain_failed && k->spool_inflight == 0) {
+		/* Re-read from the first record not delivered; the ring still says which of the
+		 * later ones were delivered, and those are not sent again (drain_one). */
+		pl_spool_rewind(k->spool, k->acked);
+		k->replay = k->head;
+		k->drain_failed = false;
+		k->retry_at = mono_ns() + RETRY_NS;
+	}
+}
+
+static bool produce(struct pl_kafka *k, rd_kafka_topic_t *rkt, const void *bytes, size_t len,
+		    const void *key, size_t klen, void *opaque)
+{
+	if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)bytes, len,
+			     key, klen, opaque) == -1)
+		return false;
+	k->st->output_inflight++;
+	if (++k->since_poll >= POLL_EVERY) {
+		k->since_poll = 0;
+		rd_kafka_poll(k->rk, 0);
+	}
+	return true;
+}
+
+/* The slot for the record just read: a new one at the tail, or, while re-reading a failed
+ * window, the one it had (NULL when that one was delivered and must not be sent twice). */
+static struct slot *slot_for(struct pl_kafka *k, const struct pl_spool_rec *r, bool *skip)
+{
+	struct slot *s;
+
+	*skip = false;
+	if (k->replay == k->tail)
+		return &k->ring[k->tail % RING];
+	s = &k->ring[k->replay % RING];
+	/* A record other than the one the ring remembers (cannot happen with an append-only
+	 * spool) is sent again rather than trusted: a duplicate at worst, never a loss. */
+	*skip = s->done && s->ok && s->next.seg == r->next.seg && s->next.off == r->next.off;
+	return s;
+}
+
+/* Send one spool record; false when librdkafka's queue is full (try again later). */
+static bool drain_one(struct pl_kafka *k, const struct pl_spool_rec *r)
+{
+	bool skip, fresh;
+	struct slot *s = slot_for(k, r, &skip);
+	char topic[TOPIC_MAX];
+	rd_kafka_topic_t *rkt;
+
+	fresh = k->replay == k->tail;
+	if (skip) {
+		k->replay++;
+		return true;
+	}
+	snprintf(topic, sizeof(topic), "%.*s", (int)r->tlen, r->topic);
+	rkt = get_topic(k, topic);
+	*s = (struct slot){ .next = r->next };
+	if (rkt && produce(k, rkt, r->payload, r->len, r->klen ? r->key : NULL, r->klen, s)) {
+		k->tail += fresh;
+		k->replay++;
+		k->spool_inflight++;
+		k->st->output_retried++;
+		return true;
+	}
+	if (rkt && rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		s->done = true;      /* still not delivered: a replayed slot must stay "failed" */
+		return false;
+	}
+	/* Kafka will never take this one (too large, bad topic): skip it, do not loop on it. */
+	pl_warn("kafka: a spooled event for %s cannot be sent (%s); skipped", topic,
+		rd_kafka_err2str(rd_kafka_last_error()));
+	k->st->output_failed++;
+	s->done = s->ok = true;
+	k->tail += fresh;
+	k->replay++;
+	return true;
+}
+
+static void drain(struct pl_kafka *k)
+{
+	struct pl_spool_rec r;
+
+	if (!k->spooling || k->closing || k->drain_failed || mono_ns() < k->retry_at)
+		return;
+	while (k->tail - k->head < RING && pl_spool_read(k->spool, &r) == 1) {
+		if (!drain_one(k, &r)) {
+			pl_spool_rewind(k->spool, r.pos);
+			break;
+		}
+	}
+	if (!k->down && pl_spool_at_end(k->spool) && k->head == k->tail && !k->drain_failed) {
+		if (pl_spool_bytes(k->spool))
+			advance_acks(k);
+		k->spooling = false;
+	}
+}
+
+void pl_kafka_poll(struct pl_kafka *k)
+{
+	rd_kafka_poll(k->rk, 0);
+	advance_acks(k);
+	if (pl_spool_tick(k->spool, mono_ns()))
+		ack_synced(k);
+	drain(k);
+}
+
+/* A source that can wait also waits while librdkafka's queue is nearly full: otherwise a file
+ * read faster than Kafka takes it would go through the disk spool for nothing. */
+bool pl_kafka_should_pause(const struct pl_kafka *k)
+{
+	return pl_spool_should_pause(k->spool) ||
+	       (uint64_t)rd_kafka_outq_len(k->rk) >= k->queue_pause;
+}
+
+/* ---- publish ---- */
+
+int pl_kafka_publish(struct pl_kafka *k, const char *bytes, size_t len,
+		     const char *key, const char *topic, void *ack_token)
+{
+	const char *name = topic ? topic : k->default_topic;
+	size_t klen = key ? strlen(key) : 0;
+	rd_kafka_topic_t *rkt;
+
+	k->st->output_accepted++;
+	if (k->spooling || k->closing)
+		return spool_event(k, bytes, len, key, klen, name, ack_token);
+	rkt = get_topic(k, name);
+	if (!rkt) {
+		k->st->output_errors++;
+		ack(k, ack_token, 0);
+		return -1;
+	}
+	if (produce(k, rkt, bytes, len, klen ? key : NULL, klen, ack_token))
+		return 0;
+	if (rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		/* Delivery reports not served yet still hold queue slots: serving them (never
+		 * blocking) often makes room, and the disk round trip is far dearer. */
+		rd_kafka_poll(k->rk, 0);
+		if (!k->spooling && produce(k, rkt, bytes, len, klen ? key : NULL, klen, ack_token))
+			return 0;
+		return spool_event(k, bytes, len, key, klen, name, ack_token);
+	}
+	if (should_log(k, rd_kafka_last_error()))
+		pl_err("kafka: cannot produce to %s: %s", name, rd_kafka_err2str(rd_kafka_last_error()));
+	k->st->output_errors++;
+	ack(k, ack_token, 0);
+	return -1;
+}
+
+/* ---- set-up ---- */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *val, const char *key)
+{
+	char errstr[256];
+
+	if (rd_kafka_conf_set(conf, name, val, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
+		return 0;
+	pl_err("kafka: %s: %s", key, errstr);
+	return -1;
+}
+
+static rd_kafka_conf_t *make_conf(const struct pl_config *cfg, struct pl_kafka *k)
+{
+	static const char *const comp[] = { "none", "gzip", "snappy", "lz4", "zstd" };
+	static const char *const acks[] = { "all", "1", "0" };
+	const typeof(cfg->output.kafka) *kc = &cfg->output.kafka;
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char num[32];
+	int bad = 0;
+
+	if (!conf)
+		return NULL;
+	bad |= conf_set(conf, "bootstrap.servers", kc->brokers, "output.kafka.brokers");
+	bad |= conf_set(conf, "compression.codec", comp[kc->compression], "output.kafka.compression");
+	bad |= conf_set(conf, "acks", acks[kc->acks], "output.kafka.acks");
+	bad |= conf_set(conf, "enable.idempotence", kc->idempotence ? "true" : "false",
+			"output.kafka.idempotence");
+	snprintf(num, sizeof(num), "%.3f", (double)kc->linger_ns / 1e6);
+	bad |= conf_set(conf, "linger.ms", num, "output.kafka.linger");
+	snprintf(num, sizeof(num), "%" PRIu32, kc->batch_messages);
+	bad |= conf_set(conf, "batch.num.messages", num, "output.kafka.batch_messages");
+	snprintf(num, sizeof(num), "%" PRIu32, kc->batch_bytes);
+	bad |= conf_set(conf, "batch.size", num, "output.kafka.batch_bytes");
+	snprintf(num, sizeof(num), "%" PRIu32, kc->queue_messages);
+	bad |= conf_set(conf, "queue.buffering.max.messages", num, "output.kafka.queue_messages");
+	snprintf(num, sizeof(num), "%" PRIu64, PL_MAX(kc->message_timeout_ns / 1000000, 1));
+	bad |= conf_set(conf, "message.timeout.ms", num, "output.kafka.message_timeout");
+	for (int i = 0; i < kc->n_props; i++)
+		bad |= conf_set(conf, kc->prop_key[i], kc->prop_val[i], "output.kafka.properties");
+	if (bad) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_opaque(conf, k);
+	return conf;
+}
+
+/* Ask for the topic's metadata (which also lets a broker that allows it create the topic). */
+static rd_kafka_resp_err_t topic_state(struct pl_kafka *k, rd_kafka_topic_t *rkt, int timeout_ms)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err = rd_kafka_metadata(k->rk, rkt ? 0 : 1, rkt, &md, timeout_ms);
+
+	if (err)
+		return err;
+	if (rkt && md->topic_cnt == 1)
+		err = md->topics[0].err;
+	rd_kafka_metadata_destroy(md);
+	return err;
+}
+
+/* Start-up check: say plainly what is wrong. Never fatal: the spool takes the events. */
+static void check_cluster(struct pl_kafka *k)
+{
+	rd_kafka_topic_t *rkt = strstr(k->default_topic, "%{") ? NULL : get_topic(k, k->default_topic);
+	rd_kafka_resp_err_t err = topic_state(k, rkt, CHECK_MS);
+
+	if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+		/* A broker that auto-creates may answer "unknown" once while it creates it. */
+		rd_kafka_poll(k->rk, 500);
+		err = topic_state(k, rkt, CHECK_MS);
+	}
+	rd_kafka_poll(k->rk, 0);   /* let on_error name the broker that refused */
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
+		pl_info("kafka: brokers %s answer; topic %s is ready", k->brokers, k->default_topic);
+		return;
+	}
+	if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+		pl_err("kafka: topic %s does not exist and auto-creation is off: create it; "
+		       "events are spooled until it exists", k->default_topic);
+		k->last_err = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+		k->last_err_ns = mono_ns();
+		return;
+	}
+	pl_err("kafka: brokers %s do not answer (%s); events are spooled and sent when they do",
+	       k->brokers, rd_kafka_err2str(err));
+	k->spooling = k->down = true;
+}
+
+/* Capture gives up root after set-up (capture.user): the spool must stay writable then. */
+static void hand_over(const char *dir, const char *user)
+{
+	struct passwd *pw = user && *user && geteuid() == 0 ? getpwnam(user) : NULL;
+	struct dirent *e;
+	DIR *d;
+
+	if (!pw)
+		return;
+	if (chown(dir, pw->pw_uid, pw->pw_gid) < 0) {
+		pl_warn("spool %s: cannot hand it to user %s: %s", dir, user, strerror(errno));
+		return;
+	}
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			fchownat(dirfd(d), e->d_name, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW);
+	closedir(d);
+}
+
+static struct pl_spool *open_spool(const struct pl_config *cfg, struct pl_stats *st)
+{
+	struct pl_spool_opts so = {
+		.max_bytes = cfg->output.spool.max_bytes,
+		.segment_bytes = cfg->output.spool.segment_bytes,
+		.fsync = cfg->output.spool.fsync,
+		.fsync_interval_ns = cfg->output.spool.fsync_interval_ns,
+	};
+	char *dir = NULL;
+	struct pl_spool *s;
+
+	if (mkdir(cfg->data_dir, 0750) < 0 && errno != EEXIST) {
+		pl_err("data_dir %s: %s", cfg->data_dir, strerror(errno));
+		return NULL;
+	}
+	if (asprintf(&dir, "%s/spool", cfg->data_dir) < 0)
+		return NULL;
+	so.dir = dir;
+	s = pl_spool_open(&so, st);
+	if (s)
+		hand_over(dir, cfg->capture.user);
+	free(dir);
+	return s;
+}
+
+struct pl_kafka *pl_kafka_open(const struct pl_config *cfg, struct pl_stats *st,
+			       pl_output_ack_fn ackfn, void *ack_arg)
+{
+	struct pl_kafka *k = calloc(1, sizeof(*k));
+	rd_kafka_conf_t *conf;
+	char errstr[512];
+
+	if (!k)
+		return NULL;
+	k->st = st;
+	k->ack = ackfn;
+	k->ack_arg = ack_arg;
+	k->flush_timeout_ms = cfg->output.kafka.flush_timeout_ns / 1000000;
+	k->queue_pause = cfg->output.kafka.queue_messages - cfg->output.kafka.queue_messages / 10;
+	k->default_topic = strdup(cfg->output.kafka.topic);
+	k->brokers = strdup(cfg->output.kafka.brokers ? cfg->output.kafka.brokers : "");
+	if (!k->default_topic || !k->brokers)
+		goto fail;
+	k->spool = open_spool(cfg, st);
+	if (!k->spool)
+		goto fail;
+	k->acked = pl_spool_read_pos(k->spool);
+	k->spooling = !pl_spool_at_end(k->spool);
+	conf = make_conf(cfg, k);
+	if (!conf)
+		goto fail;
+	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (!k->rk) {
+		rd_kafka_conf_destroy(conf);
+		pl_err("kafka: cannot create the producer: %s", errstr);
+		goto fail;
+	}
+	check_cluster(k);
+	return k;
+fail:
+	pl_spool_close(k->spool);
+	free(k->default_topic);
+	free(k->brokers);
+	free(k);
+	return NULL;
+}
+
+/* ---- shutdown ---- */
+
+static void wait_outq(struct pl_kafka *k, uint64_t ms)
+{
+	uint64_t end = mono_ns() + ms * 1000000;
+
+	while (rd_kafka_outq_len(k->rk) > 0 && mono_ns() < end)
+		rd_kafka_poll(k->rk, 50);
+	rd_kafka_poll(k->rk, 0);
+}
+
+int pl_kafka_close(struct pl_kafka *k)
+{
+	int rc;
+
+	if (!k)
+		return 0;
+	/* The spool stops draining; what is in flight gets flush_timeout to be delivered. */
+	k->closing = true;
+	wait_outq(k, k->flush_timeout_ms);
+	if (rd_kafka_outq_len(k->rk) > 0) {
+		pl_info("kafka: %d messages not delivered after output.kafka.flush_timeout; spooling them",
+			rd_kafka_outq_len(k->rk));
+		rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		wait_outq(k, 2000);
+	}
+	advance_acks(k);
+	if (pl_spool_sync(k->spool) == 0)
+		ack_synced(k);
+	if (k->maybe_stored)
+		pl_info("kafka: %" PRIu64 " failed deliveries may have been stored by the broker all the "
+			"same; they were re-sent, so those events may appear twice", k->maybe_stored);
+	rc = k->lost ? -1 : 0;
+	for (int i = 0; i < k->ntopics; i++) {
+		rd_kafka_topic_destroy(k->topics[i].rkt);
+		free(k->topics[i].name);
+	}
+	rd_kafka_destroy(k->rk);
+	pl_spool_close(k->spool);
+	free(k->default_topic);
+	free(k->brokers);
+	free(k);
+	return rc;
+}

@@ -1,0 +1,1042 @@
+/* tailer.c – follows the files of tail.inputs with inotify: discovery (globs, "**", new
+ * subdirectories, IN_Q_OVERFLOW rescans), reading, rotation (rename, copytruncate,
+ * delete), idle closing, back-pressure, and the acked-prefix bookkeeping that drives the
+ * offset registry. Must not render JSON itself (render.c), split lines (lines.c), join
+ * them (multiline.c) or know which output is behind env. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "pktlog/tail.h"
+
+#define PATH_BUCKETS 8192
+#define MAX_DIR_DEPTH 32
+#define READS_PER_TURN 4          /* buffers one file may read before others get a turn */
+#define CHECK_INTERVAL_NS PL_NS_PER_SEC /* fstat of every open file: inotify does the rest */
+#define IDLE_POLL_MS 200
+#define BEHIND_FLUSH_NS (50 * 1000000ULL)
+#define WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | \
+		    IN_DELETE_SELF | IN_MOVE_SELF | IN_EXCL_UNLINK)
+
+struct tinput {
+	const struct pl_tail_input *cfg;
+	struct pl_tail_ml ml;
+	struct pl_tail_fields fields;
+};
+
+struct tfile {
+	struct tfile *next;            /* all files */
+	struct tfile *path_next;       /* path hash chain, while the path names this file */
+	bool in_path_table;
+	struct pl_tail_id id;
+	char *path;
+	struct tinput *in;
+	int fd;                        /* -1: closed (idle or finished) */
+	uint64_t read_off;             /* next byte to read */
+	uint64_t acked_off;            /* end of the delivered prefix */
+	uint64_t committed_off;        /* what the registry holds */
+	bool committed;                /* a row exists for this id */
+	uint32_t inflight;             /* published, not yet acknowledged */
+	uint32_t gen;                  /* bumped when the file is truncated: older acks move nothing */
+	bool want_read;
+	bool gone;                     /* the path no longer names this file */
+	bool deleted;
+	bool stalled;                  /* a record could not be taken: rewound, retry later */
+	uint64_t stall_off;
+	uint64_t last_change_ns;       /* monotonic: last time bytes arrived */
+	struct pl_tail_lines lines;
+	struct pl_tail_rec rec;
+};
+
+struct inflight {
+	struct tfile *f;
+	uint64_t end;
+	uint32_t gen;                  /* f->gen when published */
+	uint8_t state;                 /* 0 pending, 1 delivered, 2 failed */
+};
+
+struct tdir {
+	char *path;                    /* NULL: slot free */
+};
+
+struct pl_tail {
+	const struct pl_config *cfg;
+	struct pl_tail_env env;
+	struct pl_stats *st;
+	struct tinput inputs[PL_TAIL_MAX_INPUTS];
+	int n_inputs;
+	struct pl_tail_reg *reg;
+	int ino_fd, wake_fd;
+	struct tdir *dirs;             /* indexed by watch descriptor */
+	int n_dirs;
+	struct tfile *files;
+	struct tfile *by_path[PATH_BUCKETS];
+	char *rbuf;
+	size_t rbuf_len;
+	char *render;
+	size_t render_cap;
+	uint64_t now_ns, wall_ns;
+
+	pthread_mutex_t ack_mu;
+	struct inflight *ring;
+	uint64_t ring_mask, head, tail; /* head: oldest unacknowledged; tail: next seq */
+	bool failed_ack_logged;
+
+	volatile int stop;
+	bool rescan;
+	bool starting;                 /* initial scan: start_position applies */
+	bool paused;
+	bool pruned;                   /* stale registry rows dropped (first commit) */
+	int64_t start_sec;             /* wall clock at start-up, for the prune */
+	uint64_t unflushed;
+	uint64_t last_flush_ns, last_check_ns, last_commit_ns;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * PL_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * PL_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static size_t path_bucket(const char *path)
+{
+	return (size_t)(pl_tail_fp_hash(path, strlen(path)) & (PATH_BUCKETS - 1));
+}
+
+static struct tfile *find_path(struct pl_tail *t, const char *path)
+{
+	struct tfile *f;
+
+	for (f = t->by_path[path_bucket(path)]; f; f = f->path_next)
+		if (strcmp(f->path, path) == 0)
+			return f;
+	return NULL;
+}
+
+static void path_unlink(struct pl_tail *t, struct tfile *f)
+{
+	struct tfile **pp;
+
+	if (!f->in_path_table)
+		return;
+	for (pp = &t->by_path[path_bucket(f->path)]; *pp; pp = &(*pp)->path_next) {
+		if (*pp == f) {
+			*pp = f->path_next;
+			break;
+		}
+	}
+	f->path_next = NULL;
+	f->in_path_table = false;
+}
+
+static void path_link(struct pl_tail *t, struct tfile *f)
+{
+	size_t b = path_bucket(f->path);
+
+	f->path_next = t->by_path[b];
+	t->by_path[b] = f;
+	f->in_path_table = true;
+}
+
+static struct tfile *find_id(struct pl_tail *t, uint64_t dev, uint64_t ino)
+{
+	struct tfile *f;
+
+	for (f = t->files; f; f = f->next)
+		if (f->id.dev == dev && f->id.ino == ino && (f->fd >= 0 || !f->gone))
+			return f;
+	return NULL;
+}
+
+static void close_fd(struct pl_tail *t, struct tfile *f)
+{
+	if (f->fd < 0)
+		return;
+	close(f->fd);
+	f->fd = -1;
+	t->st->tail_files_open--;
+}
+
+/* ---- inputs ---- */
+
+static bool excluded(const struct pl_tail_input *in, const char *path)
+{
+	for (int i = 0; i < in->n_excludes; i++)
+		if (pl_tail_glob_match(in->excludes[i], path))
+			return true;
+	return false;
+}
+
+static struct tinput *input_for(struct pl_tail *t, const char *path)
+{
+	for (int i = 0; i < t->n_inputs; i++) {
+		const struct pl_tail_input *in = t->inputs[i].cfg;
+		for (int j = 0; j < in->n_paths; j++)
+			if (pl_tail_glob_match(in->paths[j], path) && !excluded(in, path))
+				return &t->inputs[i];
+	}
+	return NULL;
+}
+
+static bool dir_wanted(struct pl_tail *t, const char *dir)
+{
+	for (int i = 0; i < t->n_inputs; i++) {
+		const struct pl_tail_input *in = t->inputs[i].cfg;
+		for (int j = 0; j < in->n_paths; j++)
+			if (pl_tail_glob_dir_may_match(in->paths[j], dir))
+				return true;
+	}
+	return false;
+}
+
+static int inputs_init(struct pl_tail *t)
+{
+	char err[256];
+
+	for (int i = 0; i < t->cfg->tail.n_inputs; i++) {
+		const struct pl_tail_input *in = &t->cfg->tail.inputs[i];
+		struct tinput *ti = &t->inputs[i];
+		enum pl_tail_ml_mode mode = in->ml_pattern ? PL_TAIL_ML_PATTERN :
+					    in->ml_indent ? PL_TAIL_ML_INDENT : PL_TAIL_ML_NONE;
+
+		ti->cfg = in;
+		ti->fields = (struct pl_tail_fields){ (const char *const *)in->field_keys,
+						      (const char *const *)in->field_values, in->n_fields };
+		if (pl_tail_ml_init(&ti->ml, mode, in->ml_pattern, in->ml_max_lines, in->max_line_bytes,
+				    in->ml_timeout_ns, err, sizeof(err)) < 0) {
+			pl_err("tail input %s: %s", in->paths[0], err);
+			return -1;
+		}
+		t->n_inputs++;
+	}
+	return 0;
+}
+
+/* ---- publishing and acknowledgements ---- */
+
+static void stall(struct tfile *f, uint64_t off)
+{
+	if (!f->stalled || off < f->stall_off)
+		f->stall_off = off;
+	f->stalled = true;
+}
+
+static void publish_record(struct pl_tail *t, struct tfile *f, const struct pl_tail_line *rec)
+{
+	struct inflight *slot;
+	size_t n;
+
+	if (f->stalled)
+		return;
+	if (t->tail - t->head > t->ring_mask) {
+		stall(f, rec->off);
+		return;
+	}
+	n = pl_tail_render(t->render, t->render_cap, t->wall_ns, rec,
+			   f->in->ml.mode != PL_TAIL_ML_NONE && memchr(rec->p, '\n', rec->len),
+			   f->path, t->env.host_name, &f->in->fields);
+	if (!n) {
+		/* Cannot happen with the buffer sized from max_line_bytes; skip, do not stall. */
+		t->st->events_truncated++;
+		return;
+	}
+	slot = &t->ring[t->tail & t->ring_mask];
+	*slot = (struct inflight){ f, rec->end, f->gen, 0 };
+	t->tail++;
+	if (t->env.publish(t->env.arg, t->render, n, f->path, f->in->cfg->topic,
+			   (void *)(uintptr_t)t->tail) != 0) {
+		t->tail--;
+		t->st->tail_errors++;
+		stall(f, rec->off);
+		return;
+	}
+	f->inflight++;
+	t->unflushed++;
+	t->st->tail_records++;
+}
+
+void pl_tail_ack(struct pl_tail *t, void *ack_token, int ok)
+{
+	uint64_t seq = (uint64_t)(uintptr_t)ack_token - 1;
+
+	/* Only the state is touched here: head and tail belong to the tailer thread. */
+	pthread_mutex_lock(&t->ack_mu);
+	t->ring[seq & t->ring_mask].state = ok ? 1 : 2;
+	pthread_mutex_unlock(&t->ack_mu);
+}
+
+/* Advance offsets over the delivered prefix. A failed record stops the prefix: its
+ * offset is never passed, so a restart reads it again (at-least-once, never a gap). */
+static void drain_acks(struct pl_tail *t)
+{
+	pthread_mutex_lock(&t->ack_mu);
+	while (t->head < t->tail) {
+		struct inflight *s = &t->ring[t->head & t->ring_mask];
+		if (s->state == 2 && !t->failed_ack_logged) {
+			pl_err("tail: the output failed to deliver a record; offsets stop advancing "
+			       "until pktlog restarts");
+			t->failed_ack_logged = true;
+			t->st->tail_errors++;
+		}
+		if (s->state != 1)
+			break;
+		if (s->gen == s->f->gen && s->end > s->f->acked_off)
+			s->f->acked_off = s->end;
+		s->f->inflight--;
+		t->st->tail_records_acked++;
+		t->head++;
+	}
+	pthread_mutex_unlock(&t->ack_mu);
+}
+
+static void flush_output(struct pl_tail *t)
+{
+	if (t->env.flush)
+		t->env.flush(t->env.arg);
+	t->unflushed = 0;
+	t->last_flush_ns = t->now_ns;
+	drain_acks(t);
+}
+
+/* ---- reading ---- */
+
+struct read_ctx {
+	struct pl_tail *t;
+	struct tfile *f;
+};
+
+static void emit_record(void *arg, const struct pl_tail_line *rec)
+{
+	struct read_ctx *c = arg;
+
+	publish_record(c->t, c->f, rec);
+}
+
+static void on_line(void *arg, const struct pl_tail_line *line)
+{
+	struct read_ctx *c = arg;
+	struct tfile *f = c->f;
+	struct pl_stats *st = c->t->st;
+
+	if (f->stalled)
+		return;
+	st->tail_lines++;
+	st->tail_lines_split += line->split;
+	st->tail_lines_truncated += line->truncated;
+	if (f->in->ml.mode == PL_TAIL_ML_NONE) {
+		publish_record(c->t, f, line);
+		return;
+	}
+	if (pl_tail_ml_add(&f->in->ml, &f->rec, line, c->t->now_ns, emit_record, c) < 0)
+		stall(f, line->off);
+}
+
+/* Forget partial state and read again from `off` (rewind after a stall, truncation). */
+static void restart_at(struct tfile *f, uint64_t off)
+{
+	const struct pl_tail_input *in = f->in->cfg;
+
+	pl_tail_lines_free(&f->lines);
+	pl_tail_lines_init(&f->lines, in->max_line_bytes, in->truncate_long_lines, off);
+	f->rec.lines = 0;
+	f->rec.len = 0;
+	f->rec.truncated = false;
+	f->read_off = off;
+	f->stalled = false;
+}
+
+/* The file's bytes were replaced from offset 0 (copytruncate): start over, and make
+ * acknowledgements of records read before this move nothing. */
+static void reset_file(struct pl_tail *t, struct tfile *f)
+{
+	t->st->tail_truncations++;
+	f->gen++;
+	f->acked_off = 0;
+	restart_at(f, 0);
+	pl_tail_fp_read(f->fd, &f->id);
+	f->want_read = true;
+}
+
+/* copytruncate: the size fell below what we already read, or the file was truncated and
+ * written past our offset before we looked (its head no longer hashes the same). */
+static bool truncated(struct pl_tail *t, struct tfile *f)
+{
+	struct stat st;
+
+	if (fstat(f->fd, &st) != 0)
+		return false;
+	if ((uint64_t)st.st_size >= f->read_off && (f->read_off == 0 || pl_tail_fp_same(f->fd, &f->id)))
+		return false;
+	if (f->gone) {
+		/* Rotated away and then overwritten (a copy landing on the old name): what it
+		 * holds now is not our log any more. */
+		close_fd(t, f);
+		return true;
+	}
+	pl_info("%s: truncated or replaced (size %llu, offset %llu); reading from the start",
+		f->path, (unsigned long long)st.st_size, (unsigned long long)f->read_off);
+	reset_file(t, f);
+	return true;
+}
+
+/* Read one file; returns true when it has more to read than this turn allowed. */
+static bool read_file(struct pl_tail *t, struct tfile *f)
+{
+	struct read_ctx c = { t, f };
+	int turns = READS_PER_TURN;
+
+	f->want_read = false;
+	if (f->fd < 0 || truncated(t, f))
+		return false;
+	while (turns--) {
+		ssize_t n = pread(f->fd, t->rbuf, t->rbuf_len, (off_t)f->read_off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pl_warn("%s: read: %s", f->path, strerror(errno));
+			t->st->tail_errors++;
+			return false;
+		}
+		if (n == 0)
+			return false;
+		t->st->tail_bytes_read += (uint64_t)n;
+		f->last_change_ns = t->now_ns;
+		if (pl_tail_lines_feed(&f->lines, t->rbuf, (size_t)n, f->read_off, on_line, &c) < 0)
+			stall(f, f->read_off);
+		if (f->stalled) {
+			restart_at(f, f->stall_off);
+			return true;
+		}
+		f->read_off += (uint64_t)n;
+		if ((size_t)n < t->rbuf_len)
+			return false;
+	}
+	return true;
+}
+
+/* ---- files ---- */
+
+static int open_file(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Where to start a file we have not been reading: the registry's delivered offset when
+ * the stored head still matches, else 0 (or the end, at start-up, when asked). */
+static uint64_t start_offset(struct pl_tail *t, struct tfile *f, const struct stat *st)
+{
+	struct pl_tail_id stored;
+	uint64_t off = 0;
+
+	if (pl_tail_reg_get(t->reg, f->id.dev, f->id.ino, &stored, &off)) {
+		f->committed = true;
+		if (pl_tail_fp_same(f->fd, &stored) && off <= (uint64_t)st->st_size)
+			return off;
+		if (!pl_tail_fp_same(f->fd, &stored)) {
+			t->st->tail_inode_reuse++;
+			pl_info("%s: inode %llu holds a different file than the registry remembers; "
+				"reading it from the start", f->path, (unsigned long long)f->id.ino);
+		}
+		return 0;
+	}
+	if (t->starting && f->in->cfg->start_at_end)
+		return (uint64_t)st->st_size;
+	return 0;
+}
+
+static struct tfile *add_file(struct pl_tail *t, const char *path, struct tinput *in)
+{
+	struct tfile *f = calloc(1, sizeof(*f));
+	struct stat st;
+	uint64_t off;
+
+	if (!f)
+		return NULL;
+	f->fd = open_file(path, &st);
+	f->path = strdup(path);
+	if (f->fd < 0 || !f->path) {
+		if (f->fd >= 0)
+			close(f->fd);
+		else if (errno != ENOENT)
+			pl_warn("%s: cannot open: %s", path, strerror(errno));
+		free(f->path);
+		free(f);
+		return NULL;
+	}
+	t->st->tail_files_open++;
+	t->st->tail_files_seen++;
+	f->in = in;
+	f->id.dev = (uint64_t)st.st_dev;
+	f->id.ino = (uint64_t)st.st_ino;
+	pl_tail_fp_read(f->fd, &f->id);
+	off = start_offset(t, f, &st);
+	restart_at(f, off);
+	f->acked_off = off;
+	f->committed_off = f->committed ? UINT64_MAX : 0; /* force the first commit to write */
+	f->last_change_ns = t->now_ns;
+	f->want_read = true;
+	f->next = t->files;
+	t->files = f;
+	path_link(t, f);
+	pl_info("%s: tailing from offset %llu", path, (unsigned long long)off);
+	return f;
+}
+
+/* The path no longer names f (renamed away, deleted, replaced): drain, then close. */
+static void mark_gone(struct pl_tail *t, struct tfile *f)
+{
+	if (f->gone)
+		return;
+	path_unlink(t, f);
+	f->gone = true;
+	f->want_read = true;
+	f->last_change_ns = t->now_ns;
+	t->st->tail_rotations++;
+}
+
+/* Reopen a file closed for idleness, if the path still holds the same file. */
+static void reopen(struct pl_tail *t, struct tfile *f)
+{
+	struct stat st;
+	int fd = open_file(f->path, &st);
+
+	if (fd < 0)
+		return;
+	if ((uint64_t)st.st_dev != f->id.dev || (uint64_t)st.st_ino != f->id.ino) {
+		close(fd);
+		return;
+	}
+	f->fd = fd;
+	t->st->tail_files_open++;
+	if (!pl_tail_fp_same(fd, &f->id) || (uint64_t)st.st_size < f->read_off)
+		reset_file(t, f);
+	f->last_change_ns = t->now_ns;
+	f->want_read = true;
+}
+
+/* A path that matches an input exists: take it up, or recognise a file we know. */
+static void consider(struct pl_tail *t, const char *path)
+{
+	struct tinput *in = input_for(t, path);
+	struct tfile *f, *same;
+	struct stat st;
+
+	if (!in || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return;
+	f = find_path(t, path);
+	if (f && f->id.dev == (uint64_t)st.st_dev && f->id.ino == (uint64_t)st.st_ino) {
+		if (f->fd < 0)
+			reopen(t, f);
+		f->want_read = true;
+		return;
+	}
+	if (f)
+		mark_gone(t, f);
+	same = find_id(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+	if (same) {
+		/* Renamed to another matching name: same file, same offsets, new path. */
+		char *p = strdup(path);
+
+		path_unlink(t, same);
+		if (p) {
+			free(same->path);
+			same->path = p;
+		}
+		same->gone = false;
+		path_link(t, same);
+		if (same->fd < 0)
+			reopen(t, same);
+		same->want_read = true;
+		return;
+	}
+	add_file(t, path, in);
+}
+
+/* ---- directories and inotify ---- */
+
+static int watch_dir(struct pl_tail *t, const char *path)
+{
+	int wd = inotify_add_watch(t->ino_fd, path, WATCH_MASK | IN_ONLYDIR);
+
+	if (wd < 0) {
+		if (errno == ENOSPC)
+			pl_warn("%s: cannot watch: inotify watch limit reached "
+				"(raise fs.inotify.max_user_watches)", path);
+		return -1;
+	}
+	if (wd >= t->n_dirs) {
+		int n = PL_MAX(wd + 1, t->n_dirs * 2);
+		struct tdir *d = realloc(t->dirs, (size_t)n * sizeof(*d));
+		if (!d)
+			return -1;
+		memset(d + t->n_dirs, 0, (size_t)(n - t->n_dirs) * sizeof(*d));
+		t->dirs = d;
+		t->n_dirs = n;
+	}
+	if (!t->dirs[wd].path)
+		t->dirs[wd].path = strdup(path);
+	return wd;
+}
+
+static void scan_dir(struct pl_tail *t, const char *path, int depth)
+{
+	DIR *d;
+	struct dirent *e;
+	char sub[PATH_MAX];
+
+	if (depth > MAX_DIR_DEPTH || watch_dir(t, path) < 0)
+		return;
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		bool is_dir;
+		struct stat st;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s%s%s", path, strcmp(path, "/") ? "/" : "",
+			     e->d_name) >= (int)sizeof(sub))
+			continue;
+		is_dir = e->d_type == DT_DIR;
+		if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK)
+			is_dir = stat(sub, &st) == 0 && S_ISDIR(st.st_mode);
+		if (is_dir) {
+			if (dir_wanted(t, sub))
+				scan_dir(t, sub, depth + 1);
+		} else {
+			consider(t, sub);
+		}
+	}
+	closedir(d);
+}
+
+/* The base directory of each pattern, plus its nearest existing ancestor, so a base that
+ * is removed and created again is noticed (IN_CREATE in the ancestor). */
+static void scan_all(struct pl_tail *t)
+{
+	char base[PATH_MAX], anc[PATH_MAX];
+
+	t->st->tail_rescans++;
+	for (int i = 0; i < t->n_inputs; i++) {
+		const struct pl_tail_input *in = t->inputs[i].cfg;
+		for (int j = 0; j < in->n_paths; j++) {
+			struct stat st;
+			char *slash;
+
+			pl_tail_glob_base(in->paths[j], base, sizeof(base));
+			snprintf(anc, sizeof(anc), "%s", base);
+			while ((slash = strrchr(anc, '/')) != NULL && slash != anc) {
+				*slash = '\0';
+				if (stat(anc, &st) == 0)
+					break;
+			}
+			if (slash && stat(anc, &st) == 0)
+				watch_dir(t, anc);
+			scan_dir(t, base, 0);
+		}
+	}
+	t->rescan = false;
+}
+
+static void on_dir_event(struct pl_tail *t, const struct inotify_event *ev)
+{
+	const char *dir = ev->wd >= 0 && ev->wd < t->n_dirs ? t->dirs[ev->wd].path : NULL;
+	char path[PATH_MAX];
+	struct tfile *f;
+
+	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+		if (dir && (ev->mask & IN_IGNORED)) {
+			free(t->dirs[ev->wd].path);
+			t->dirs[ev->wd].path = NULL;
+		}
+		return;
+	}
+	if (!dir || !ev->len)
+		return;
+	if (snprintf(path, sizeof(path), "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", ev->name) >=
+	    (int)sizeof(path))
+		return;
+	if (ev->mask & IN_ISDIR) {
+		if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && dir_wanted(t, path))
+			scan_dir(t, path, 0);
+		return;
+	}
+	f = find_path(t, path);
+	if (ev->mask & (IN_MOVED_FROM | IN_DELETE)) {
+		if (f)
+			mark_gone(t, f);
+		return;
+	}
+	if (ev->mask & IN_MODIFY) {
+		if (!f) {
+			consider(t, path);
+			return;
+		}
+		if (f->fd < 0)
+			reopen(t, f);
+		f->want_read = true;
+		return;
+	}
+	if (ev->mask & (IN_CREATE | IN_MOVED_TO))
+		consider(t, path);
+}
+
+static void read_inotify(struct pl_tail *t)
+{
+	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	for (;;) {
+		ssize_t n = read(t->ino_fd, buf, sizeof(buf));
+		size_t i = 0;
+
+		if (n <= 0)
+			return;
+		while (i + sizeof(struct inotify_event) <= (size_t)n) {
+			const struct inotify_event *ev = (const struct inotify_event *)(buf + i);
+
+			if (i + sizeof(*ev) + ev->len > (size_t)n)
+				break;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				pl_warn("tail: inotify queue overflowed; rescanning every input");
+				t->rescan = true;
+			} else {
+				on_dir_event(t, ev);
+			}
+			i += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+/* ---- periodic checks: truncation, deletion, idleness, multiline timeouts ---- */
+
+static void check_file(struct pl_tail *t, struct tfile *f)
+{
+	struct stat st, pst;
+	struct read_ctx c = { t, f };
+
+	if (pl_tail_ml_expired(&f->in->ml, &f->rec, t->now_ns)) {
+		pl_tail_ml_flush(&f->rec, emit_record, &c);
+		if (f->stalled)
+			restart_at(f, f->stall_off);
+	}
+	if (f->fd < 0 || fstat(f->fd, &st) != 0)
+		return;
+	if (truncated(t, f))
+		return;
+	if ((uint64_t)st.st_size > f->read_off) {
+		f->want_read = true;
+		return;
+	}
+	if (st.st_nlink == 0 && !f->deleted) {
+		f->deleted = true;
+		t->st->tail_deleted++;
+		mark_gone(t, f);
+	}
+	if (!f->gone && (stat(f->path, &pst) != 0 || pst.st_ino != st.st_ino ||
+			 pst.st_dev != st.st_dev))
+		mark_gone(t, f);
+	if (f->gone && t->now_ns - f->last_change_ns >= t->cfg->tail.close_removed_ns) {
+		close_fd(t, f);
+	} else if (!f->gone && t->now_ns - f->last_change_ns >= t->cfg->tail.close_inactive_ns) {
+		close_fd(t, f);
+		t->st->tail_idle_closed++;
+	}
+}
+
+static void check_files(struct pl_tail *t)
+{
+	for (struct tfile *f = t->files; f; f = f->next)
+		check_file(t, f);
+	t->last_check_ns = t->now_ns;
+}
+
+/* ---- the registry batch ---- */
+
+static void free_file(struct pl_tail *t, struct tfile *f)
+{
+	close_fd(t, f);
+	path_unlink(t, f);
+	pl_tail_lines_free(&f->lines);
+	pl_tail_rec_free(&f->rec);
+	free(f->path);
+	free(f);
+}
+
+/* Small files grow into their fingerprint: hash more of the head once it exists. */
+static void refresh_fp(struct tfile *f)
+{
+	struct pl_tail_id id = f->id;
+
+	if (f->fd < 0 || f->id.fp_len >= PL_TAIL_FP_MAX || f->read_off <= f->id.fp_len)
+		return;
+	if (pl_tail_fp_read(f->fd, &id) == 0 && id.fp_len > f->id.fp_len)
+		f->id = id;
+}
+
+static int commit_file(struct pl_tail *t, struct tfile *f, bool *changed)
+{
+	uint32_t fp_len = f->id.fp_len;
+
+	refresh_fp(f);
+	if (f->acked_off == f->committed_off && fp_len == f->id.fp_len)
+		return 0;
+	if (pl_tail_reg_put(t->reg, &f->id, f->path, f->acked_off) < 0)
+		return -1;
+	f->committed_off = f->acked_off;
+	f->committed = true;
+	*changed = true;
+	return 0;
+}
+
+static void commit(struct pl_tail *t)
+{
+	struct tfile **pp = &t->files;
+	bool changed = false;
+
+	t->last_commit_ns = t->now_ns;
+	if (pl_tail_reg_begin(t->reg) < 0) {
+		t->st->tail_errors++;
+		return;
+	}
+	while (*pp) {
+		struct tfile *f = *pp;
+		bool finished = f->gone && f->fd < 0 && f->inflight == 0;
+
+		if (finished) {
+			/* Drained and closed: its row would only ever mislead an inode reuse. */
+			if (f->committed)
+				pl_tail_reg_del(t->reg, f->id.dev, f->id.ino);
+			changed |= f->committed;
+			*pp = f->next;
+			free_file(t, f);
+			continue;
+		}
+		if (commit_file(t, f, &changed) < 0)
+			t->st->tail_errors++;
+		pp = &f->next;
+	}
+	if (!t->pruned) {
+		long n = pl_tail_reg_prune(t->reg, t->start_sec);
+		if (n > 0)
+			pl_info("tail registry: forgot %ld files that are gone", n);
+		t->pruned = true;
+	}
+	if (pl_tail_reg_commit(t->reg) < 0) {
+		t->st->tail_errors++;
+		return;
+	}
+	t->st->tail_commits += changed;
+}
+
+/* ---- the loop ---- */
+
+static bool should_pause(struct pl_tail *t)
+{
+	bool p = t->env.should_pause && t->env.should_pause(t->env.arg);
+
+	if (p && !t->paused)
+		t->st->tail_paused++;
+	t->paused = p;
+	return p;
+}
+
+/* One pass over the files that have something to read; true if any has more. */
+static bool read_pass(struct pl_tail *t)
+{
+	bool more = false;
+
+	for (struct tfile *f = t->files; f && !t->stop; f = f->next) {
+		if (!f->want_read)
+			continue;
+		if (should_pause(t))
+			return true;
+		if (read_file(t, f) || f->stalled) {
+			f->want_read = true;
+			more = true;
+		}
+		if (t->tail - t->head > t->ring_mask / 2 ||
+		    (t->unflushed && t->now_ns - t->last_flush_ns >= BEHIND_FLUSH_NS))
+			flush_output(t);
+	}
+	return more;
+}
+
+static void wait_events(struct pl_tail *t, int timeout_ms)
+{
+	struct pollfd pfd[2] = { { t->ino_fd, POLLIN, 0 }, { t->wake_fd, POLLIN, 0 } };
+
+	if (poll(pfd, 2, timeout_ms) <= 0)
+		return;
+	if (pfd[0].revents & POLLIN)
+		read_inotify(t);
+}
+
+int pl_tail_run(struct pl_tail *t)
+{
+	bool more = true;
+
+	while (!t->stop) {
+		wait_events(t, more ? 0 : IDLE_POLL_MS);
+		t->now_ns = mono_ns();
+		t->wall_ns = wall_ns();
+		if (t->rescan)
+			scan_all(t);
+		drain_acks(t);
+		more = read_pass(t);
+		if (t->unflushed && (!more || t->now_ns - t->last_flush_ns >= BEHIND_FLUSH_NS))
+			flush_output(t);
+		if (t->now_ns - t->last_check_ns >= CHECK_INTERVAL_NS)
+			check_files(t);
+		if (t->now_ns - t->last_commit_ns >= t->cfg->tail.commit_interval_ns)
+			commit(t);
+		if (more && (t->paused || t->tail - t->head > t->ring_mask / 2))
+			wait_events(t, 10); /* acks or room will come; do not spin */
+		t->starting = false;
+	}
+	t->now_ns = mono_ns();
+	flush_output(t);
+	commit(t);
+	return 0;
+}
+
+void pl_tail_stop(struct pl_tail *t)
+{
+	uint64_t one = 1;
+
+	t->stop = 1;
+	if (write(t->wake_fd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: poll wakes anyway */
+	}
+}
+
+/* ---- set-up and tear-down ---- */
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	/* One descriptor per followed file: thousands of files are normal on a log host. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static size_t max_line(const struct pl_config *cfg)
+{
+	size_t m = 0;
+
+	for (int i = 0; i < cfg->tail.n_inputs; i++)
+		m = PL_MAX(m, (size_t)cfg->tail.inputs[i].max_line_bytes);
+	return m;
+}
+
+static int alloc_buffers(struct pl_tail *t)
+{
+	uint64_t ring = 16;
+
+	while (ring < t->cfg->tail.max_inflight)
+		ring *= 2;
+	t->ring = calloc(ring, sizeof(*t->ring));
+	t->ring_mask = ring - 1;
+	t->rbuf_len = t->cfg->tail.read_buffer_bytes;
+	t->rbuf = malloc(t->rbuf_len);
+	/* path, host name and fields are bounded by PATH_MAX and the config. */
+	t->render_cap = pl_tail_render_bound(max_line(t->cfg), PATH_MAX + 64 * 1024);
+	t->render = malloc(t->render_cap);
+	return t->ring && t->rbuf && t->render ? 0 : -1;
+}
+
+struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_env *env)
+{
+	struct pl_tail *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->cfg = cfg;
+	t->env = *env;
+	t->st = env->stats;
+	t->ino_fd = t->wake_fd = -1;
+	pthread_mutex_init(&t->ack_mu, NULL);
+	raise_fd_limit();
+	if (inputs_init(t) < 0 || alloc_buffers(t) < 0)
+		goto fail;
+	t->reg = pl_tail_reg_open(cfg->data_dir);
+	if (!t->reg)
+		goto fail;
+	t->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (t->ino_fd < 0 || t->wake_fd < 0) {
+		pl_err("tail: inotify: %s", strerror(errno));
+		goto fail;
+	}
+	t->now_ns = mono_ns();
+	t->wall_ns = wall_ns();
+	t->start_sec = (int64_t)(t->wall_ns / PL_NS_PER_SEC);
+	t->last_flush_ns = t->last_check_ns = t->last_commit_ns = t->now_ns;
+	t->starting = true;
+	scan_all(t);
+	return t;
+fail:
+	pl_tail_close(t);
+	return NULL;
+}
+
+void pl_tail_close(struct pl_tail *t)
+{
+	if (!t)
+		return;
+	while (t->files) {
+		struct tfile *f = t->files;
+		t->files = f->next;
+		free_file(t, f);
+	}
+	for (int i = 0; i < t->n_dirs; i++)
+		free(t->dirs[i].path);
+	for (int i = 0; i < t->n_inputs; i++)
+		pl_tail_ml_free(&t->inputs[i].ml);
+	if (t->ino_fd >= 0)
+		close(t->ino_fd);
+	if (t->wake_fd >= 0)
+		close(t->wake_fd);
+	pl_tail_reg_close(t->reg);
+	pthread_mutex_destroy(&t->ack_mu);
+	free(t->dirs);
+	free(t->ring);
+	free(t->rbuf);
+	free(t->render);
+	free(t);
+}

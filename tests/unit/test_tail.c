@@ -1,0 +1,574 @@
+/* test_tail.c – unit tests of the tailer: globs, line splitting, multiline joining, the
+ * offset registry and file identity, rendering, and the tailer loop against a fake output. */
+#include "unit.h"
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "pktlog/tail.h"
+
+/* ---- helpers ---- */
+
+#define MAX_GOT 64
+
+struct got {
+	char text[MAX_GOT][256];
+	uint64_t off[MAX_GOT], end[MAX_GOT];
+	bool trunc[MAX_GOT], split[MAX_GOT];
+	int n;
+};
+
+static void collect(void *arg, const struct pl_tail_line *l)
+{
+	struct got *g = arg;
+
+	assert_true(g->n < MAX_GOT);
+	snprintf(g->text[g->n], sizeof(g->text[0]), "%.*s", (int)l->len, l->p);
+	g->off[g->n] = l->off;
+	g->end[g->n] = l->end;
+	g->trunc[g->n] = l->truncated;
+	g->split[g->n] = l->split;
+	g->n++;
+}
+
+/* ---- glob ---- */
+
+static void test_glob(void **state)
+{
+	char base[256];
+
+	(void)state;
+	assert_true(pl_tail_glob_match("/var/log/*.log", "/var/log/app.log"));
+	assert_false(pl_tail_glob_match("/var/log/*.log", "/var/log/sub/app.log"));
+	assert_false(pl_tail_glob_match("/var/log/*.log", "/var/log/app.log.1"));
+	assert_true(pl_tail_glob_match("/var/log/**/*.log", "/var/log/app.log"));
+	assert_true(pl_tail_glob_match("/var/log/**/*.log", "/var/log/a/b/c/app.log"));
+	assert_false(pl_tail_glob_match("/var/log/**/*.log", "/var/log/a/.hidden/app.log"));
+	assert_true(pl_tail_glob_match("logs/*/x.log", "logs/a/x.log"));
+	assert_false(pl_tail_glob_match("logs/*/x.log", "/logs/a/x.log"));
+	assert_true(pl_tail_glob_dir_may_match("/var/log/*/x.log", "/var/log/nginx"));
+	assert_false(pl_tail_glob_dir_may_match("/var/log/*/x.log", "/var/log/nginx/deeper"));
+	assert_true(pl_tail_glob_dir_may_match("/var/log/**/x.log", "/var/log/a/b/c"));
+	assert_false(pl_tail_glob_dir_may_match("/var/log/*.log", "/etc"));
+	pl_tail_glob_base("/var/log/**/*.log", base, sizeof(base));
+	assert_string_equal(base, "/var/log");
+	pl_tail_glob_base("/var/log/app.log", base, sizeof(base));
+	assert_string_equal(base, "/var/log");
+	pl_tail_glob_base("*.log", base, sizeof(base));
+	assert_string_equal(base, ".");
+	pl_tail_glob_base("/x*", base, sizeof(base));
+	assert_string_equal(base, "/");
+}
+
+/* ---- line splitting ---- */
+
+static void test_lines_basic(void **state)
+{
+	struct pl_tail_lines ls;
+	struct got g = { .n = 0 };
+	const char *a = "one\ntwo\r\nthr", *b = "ee\n\nfour";
+
+	(void)state;
+	pl_tail_lines_init(&ls, 100, false, 10);
+	assert_int_equal(pl_tail_lines_feed(&ls, a, strlen(a), 10, collect, &g), 0);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.text[0], "one");
+	assert_int_equal(g.off[0], 10);
+	assert_int_equal(g.end[0], 14);
+	assert_string_equal(g.text[1], "two"); /* CR dropped */
+	assert_int_equal(g.end[1], 19);
+	assert_int_equal(pl_tail_lines_feed(&ls, b, strlen(b), 10 + strlen(a), collect, &g), 0);
+	assert_int_equal(g.n, 4);
+	assert_string_equal(g.text[2], "three");
+	assert_int_equal(g.off[2], 19);
+	assert_int_equal(g.end[2], 25);
+	assert_string_equal(g.text[3], "");
+	assert_int_equal(g.end[3], 26);
+	/* "four" waits for its newline. */
+	pl_tail_lines_free(&ls);
+}
+
+static void test_lines_split(void **state)
+{
+	struct pl_tail_lines ls;
+	struct got g = { .n = 0 };
+	const char *s = "abcdefghij\n0123456789ab\nxyz\n";
+
+	(void)state;
+	pl_tail_lines_init(&ls, 5, false, 0);
+	assert_int_equal(pl_tail_lines_feed(&ls, s, strlen(s), 0, collect, &g), 0);
+	assert_int_equal(g.n, 6);
+	assert_string_equal(g.text[0], "abcde");
+	assert_true(g.split[0]);
+	assert_int_equal(g.end[0], 5);
+	assert_string_equal(g.text[1], "fghij"); /* exactly full: no empty extra piece */
+	assert_int_equal(g.end[1], 11);
+	assert_string_equal(g.text[2], "01234");
+	assert_string_equal(g.text[3], "56789");
+	assert_string_equal(g.text[4], "ab");
+	assert_int_equal(g.end[4], 24);
+	assert_string_equal(g.text[5], "xyz");
+	assert_false(g.split[5]);
+	pl_tail_lines_free(&ls);
+}
+
+static void test_lines_truncate(void **state)
+{
+	struct pl_tail_lines ls;
+	struct got g = { .n = 0 };
+	const char *s = "abcdefghij\nabcde\nxy\n";
+	uint64_t off = 0;
+
+	(void)state;
+	pl_tail_lines_init(&ls, 5, true, 0);
+	/* Byte by byte: the partial path must behave the same as the in-place one. */
+	for (size_t i = 0; i < strlen(s); i++, off++)
+		assert_int_equal(pl_tail_lines_feed(&ls, s + i, 1, off, collect, &g), 0);
+	assert_int_equal(g.n, 3);
+	assert_string_equal(g.text[0], "abcde");
+	assert_true(g.trunc[0]);
+	assert_int_equal(g.off[0], 0);
+	assert_int_equal(g.end[0], 11);
+	assert_string_equal(g.text[1], "abcde");
+	assert_false(g.trunc[1]);
+	assert_string_equal(g.text[2], "xy");
+	assert_int_equal(g.end[2], 20);
+	pl_tail_lines_free(&ls);
+}
+
+/* ---- multiline ---- */
+
+static void ml_feed(struct pl_tail_ml *ml, struct pl_tail_rec *r, const char *const *lines, int n,
+		    struct got *g)
+{
+	uint64_t off = 0;
+
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(lines[i]);
+		struct pl_tail_line l = { lines[i], len, off, off + len + 1, false, false };
+		assert_int_equal(pl_tail_ml_add(ml, r, &l, 1000, collect, g), 0);
+		off += len + 1;
+	}
+}
+
+static void test_multiline_indent(void **state)
+{
+	static const char *const lines[] = {
+		"Exception in thread main", "\tat a.b(C.java:1)", "  at d.e(F.java:2)", "next event", "third",
+	};
+	struct pl_tail_ml ml;
+	struct pl_tail_rec r = { 0 };
+	struct got g = { .n = 0 };
+	char err[128];
+
+	(void)state;
+	assert_int_equal(pl_tail_ml_init(&ml, PL_TAIL_ML_INDENT, NULL, 500, 4096, 5 * PL_NS_PER_SEC,
+					 err, sizeof(err)), 0);
+	ml_feed(&ml, &r, lines, 5, &g);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.text[0], "Exception in thread main\n\tat a.b(C.java:1)\n  at d.e(F.java:2)");
+	assert_int_equal(g.off[0], 0);
+	assert_int_equal(g.end[0], g.off[1]);
+	assert_string_equal(g.text[1], "next event");
+	/* "third" waits: not expired before the timeout, then flushed. */
+	assert_false(pl_tail_ml_expired(&ml, &r, 1000 + PL_NS_PER_SEC));
+	assert_true(pl_tail_ml_expired(&ml, &r, 1000 + 5 * PL_NS_PER_SEC));
+	pl_tail_ml_flush(&r, collect, &g);
+	assert_int_equal(g.n, 3);
+	assert_string_equal(g.text[2], "third");
+	pl_tail_rec_free(&r);
+	pl_tail_ml_free(&ml);
+}
+
+static void test_multiline_pattern(void **state)
+{
+	static const char *const lines[] = {
+		"2026-01-01 start", "cont 1", "cont 2", "cont 3", "2026-01-02 next", "c",
+	};
+	struct pl_tail_ml ml;
+	struct pl_tail_rec r = { 0 };
+	struct got g = { .n = 0 };
+	char err[128];
+
+	(void)state;
+	assert_int_equal(pl_tail_ml_init(&ml, PL_TAIL_ML_PATTERN, "(", 3, 4096, PL_NS_PER_SEC,
+					 err, sizeof(err)), -1);
+	assert_int_equal(pl_tail_ml_init(&ml, PL_TAIL_ML_PATTERN, "^[0-9]{4}-", 3, 4096, PL_NS_PER_SEC,
+					 err, sizeof(err)), 0);
+	ml_feed(&ml, &r, lines, 6, &g);
+	pl_tail_ml_flush(&r, collect, &g);
+	assert_int_equal(g.n, 3);
+	/* max_lines 3: the fourth line starts a record of its own. */
+	assert_string_equal(g.text[0], "2026-01-01 start\ncont 1\ncont 2");
+	assert_string_equal(g.text[1], "cont 3");
+	assert_string_equal(g.text[2], "2026-01-02 next\nc");
+	pl_tail_rec_free(&r);
+	pl_tail_ml_free(&ml);
+}
+
+static void test_multiline_max_bytes(void **state)
+{
+	static const char *const lines[] = { "abcdef", " ghijkl", " mnop" };
+	struct pl_tail_ml ml;
+	struct pl_tail_rec r = { 0 };
+	struct got g = { .n = 0 };
+	char err[128];
+
+	(void)state;
+	assert_int_equal(pl_tail_ml_init(&ml, PL_TAIL_ML_INDENT, NULL, 10, 10, PL_NS_PER_SEC,
+					 err, sizeof(err)), 0);
+	ml_feed(&ml, &r, lines, 3, &g);
+	pl_tail_ml_flush(&r, collect, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.text[0], "abcdef\n gh");
+	assert_true(g.trunc[0]);
+	pl_tail_rec_free(&r);
+	pl_tail_ml_free(&ml);
+}
+
+/* ---- registry and identity ---- */
+
+static char tmpdir[64];
+
+static int make_tmpdir(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_tail.XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_file(const char *path, const char *text, bool append)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void test_registry(void **state)
+{
+	struct pl_tail_reg *r;
+	struct pl_tail_id id = { 1, 42, 0xdeadbeefcafeULL, 17 }, got;
+	uint64_t off = 0;
+
+	(void)state;
+	r = pl_tail_reg_open(tmpdir);
+	assert_non_null(r);
+	assert_int_equal(pl_tail_reg_get(r, 1, 42, &got, &off), 0);
+	assert_int_equal(pl_tail_reg_begin(r), 0);
+	assert_int_equal(pl_tail_reg_put(r, &id, "/x/a.log", 1234), 0);
+	assert_int_equal(pl_tail_reg_put(r, &(struct pl_tail_id){ 1, 43, 1, 1 }, "/x/b.log", 5), 0);
+	assert_int_equal(pl_tail_reg_commit(r), 0);
+	pl_tail_reg_close(r);
+
+	/* Reopened: what was committed is there. */
+	r = pl_tail_reg_open(tmpdir);
+	assert_non_null(r);
+	assert_int_equal(pl_tail_reg_get(r, 1, 42, &got, &off), 1);
+	assert_int_equal(off, 1234);
+	assert_true(got.fp == id.fp && got.fp_len == 17);
+	assert_int_equal(pl_tail_reg_count(r), 2);
+	assert_int_equal(pl_tail_reg_begin(r), 0);
+	assert_int_equal(pl_tail_reg_put(r, &id, "/x/a.log", 2000), 0); /* update in place */
+	assert_int_equal(pl_tail_reg_del(r, 1, 43), 0);
+	assert_int_equal(pl_tail_reg_commit(r), 0);
+	assert_int_equal(pl_tail_reg_get(r, 1, 42, &got, &off), 1);
+	assert_int_equal(off, 2000);
+	assert_int_equal(pl_tail_reg_count(r), 1);
+	/* Rows written before a time are dropped, later ones kept. */
+	assert_int_equal(pl_tail_reg_begin(r), 0);
+	assert_int_equal(pl_tail_reg_prune(r, 1000), 0);
+	assert_int_equal(pl_tail_reg_prune(r, INT64_MAX), 1);
+	assert_int_equal(pl_tail_reg_commit(r), 0);
+	assert_int_equal(pl_tail_reg_count(r), 0);
+	pl_tail_reg_close(r);
+	assert_null(pl_tail_reg_open("/proc/no/such/dir"));
+}
+
+static void test_identity(void **state)
+{
+	char path[128];
+	struct pl_tail_id id = { 0 };
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/id.log", tmpdir);
+	write_file(path, "first file line 1\n", false);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pl_tail_fp_read(fd, &id), 0);
+	assert_int_equal(id.fp_len, 18);
+	assert_true(pl_tail_fp_same(fd, &id));
+	/* Growing keeps the identity: only the first fp_len bytes count. */
+	write_file(path, "more\n", true);
+	assert_true(pl_tail_fp_same(fd, &id));
+	close(fd);
+	/* Deleted and a new file made (maybe on the same inode): a different head. */
+	unlink(path);
+	write_file(path, "second file line 1\n", false);
+	fd = open(path, O_RDONLY);
+	assert_false(pl_tail_fp_same(fd, &id));
+	close(fd);
+	/* Shorter than the stored head: not the same file either. */
+	write_file(path, "first", false);
+	fd = open(path, O_RDONLY);
+	assert_false(pl_tail_fp_same(fd, &id));
+	close(fd);
+	assert_int_not_equal(pl_tail_fp_hash("a", 1), pl_tail_fp_hash("b", 1));
+}
+
+/* ---- rendering ---- */
+
+static void test_render(void **state)
+{
+	static const char *const keys[] = { "appid", "service" };
+	static const char *const vals[] = { "shop", "we\"b" };
+	struct pl_tail_fields fields = { keys, vals, 2 };
+	const char msg[] = "a\"b\\c\td\x01 \xff\xc3\xa9 \xed\xa0\x80!";
+	struct pl_tail_line l = { msg, sizeof(msg) - 1, 77, 100, true, false };
+	char buf[1024];
+	size_t n;
+
+	(void)state;
+	n = pl_tail_render(buf, sizeof(buf), 1795433524123456789ULL, &l, false, "/v/a.log", "h1", &fields);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf,
+		"{\"@timestamp\":\"2026-11-23T11:32:04.123456789Z\","
+		"\"message\":\"a\\\"b\\\\c\\td\\u0001 \xef\xbf\xbd\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!\","
+		"\"log\":{\"file\":{\"path\":\"/v/a.log\"},\"offset\":77,\"flags\":[\"truncated\"]},"
+		"\"host\":{\"name\":\"h1\"},\"input\":{\"type\":\"log\"},"
+		"\"fields\":{\"appid\":\"shop\",\"service\":\"we\\\"b\"}}");
+	/* Too small a buffer: 0, never a cut line. */
+	assert_int_equal(pl_tail_render(buf, 40, 0, &l, false, "/v/a.log", "h1", &fields), 0);
+	assert_true(pl_tail_render_bound(l.len, 100) > n);
+}
+
+/* ---- the tailer against a fake output ---- */
+
+struct fake_out {
+	struct pl_tail *t;
+	char lines[256][128];
+	void *tokens[4096];
+	int n_tokens;
+	int n;
+	volatile bool pause;
+	volatile int n_when_unpaused;
+};
+
+static int fake_publish(void *arg, const char *json, size_t len, const char *key,
+			const char *topic, void *token)
+{
+	struct fake_out *o = arg;
+	const char *m = strstr(json, "\"message\":\"");
+
+	assert_true(m != NULL && o->n < 256);
+	m += 11;
+	snprintf(o->lines[o->n++], sizeof(o->lines[0]), "%.*s", (int)(strchr(m, '"') - m), m);
+	assert_true(o->n_tokens < 4096);
+	o->tokens[o->n_tokens++] = token;
+	(void)len;
+	(void)key;
+	(void)topic;
+	return 0;
+}
+
+static void fake_flush(void *arg)
+{
+	struct fake_out *o = arg;
+
+	for (int i = 0; i < o->n_tokens; i++)
+		pl_tail_ack(o->t, o->tokens[i], 1);
+	o->n_tokens = 0;
+}
+
+static void *stopper(void *arg)
+{
+	usleep(300 * 1000);
+	pl_tail_stop(arg);
+	return NULL;
+}
+
+static void run_for_a_moment(struct pl_tail *t)
+{
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, stopper, t), 0);
+	assert_int_equal(pl_tail_run(t), 0);
+	pthread_join(th, NULL);
+}
+
+static void test_tailer_resume(void **state)
+{
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct fake_out *o = calloc(1, sizeof(*o));
+	struct pl_tail_env env = { fake_publish, fake_flush, NULL, o, "h", &st };
+	char dir[100], pat[200], path[200];
+	struct pl_tail *t;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/logs", tmpdir);
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/app.log", dir);
+	write_file(path, "l1\nl2\n", false);
+	snprintf(pat, sizeof(pat), "%s/*.log", dir);
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(tmpdir);
+	assert_int_equal(pl_config_tail_add(&cfg, pat), 0);
+
+	t = pl_tail_open(&cfg, &env);
+	assert_non_null(t);
+	o->t = t;
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 2);
+	assert_string_equal(o->lines[0], "l1");
+	assert_string_equal(o->lines[1], "l2");
+	assert_int_equal(st.tail_records_acked, 2);
+	pl_tail_close(t);
+
+	/* Restart: nothing is sent again; new lines are. */
+	write_file(path, "l3\npartial", true);
+	o->n = 0;
+	t = pl_tail_open(&cfg, &env);
+	assert_non_null(t);
+	o->t = t;
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 1);
+	assert_string_equal(o->lines[0], "l3");
+	pl_tail_close(t);
+
+	/* A partial line is not delivered, so its bytes are read again after a restart. */
+	write_file(path, " done\n", true);
+	o->n = 0;
+	t = pl_tail_open(&cfg, &env);
+	o->t = t;
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 1);
+	assert_string_equal(o->lines[0], "partial done");
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+}
+
+static void test_tailer_unacked_is_resent(void **state)
+{
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct fake_out *o = calloc(1, sizeof(*o));
+	struct pl_tail_env env = { fake_publish, NULL, NULL, o, "h", &st }; /* never acks */
+	char pat[200], path[200], sub[100];
+	struct pl_tail *t;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/noack", tmpdir);
+	mkdir(sub, 0755);
+	snprintf(path, sizeof(path), "%s/x.log", sub);
+	write_file(path, "a\nb\n", false);
+	snprintf(pat, sizeof(pat), "%s/*.log", sub);
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(sub);
+	assert_int_equal(pl_config_tail_add(&cfg, pat), 0);
+	t = pl_tail_open(&cfg, &env);
+	o->t = t;
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 2);
+	pl_tail_close(t);
+	/* Not acknowledged, so not committed: a restart sends both again. */
+	env.flush = fake_flush;
+	o->n = 0;
+	o->n_tokens = 0;
+	t = pl_tail_open(&cfg, &env);
+	o->t = t;
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 2);
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+}
+
+static bool fake_should_pause(void *arg)
+{
+	return ((struct fake_out *)arg)->pause;
+}
+
+static void *unpauser(void *arg)
+{
+	struct fake_out *o = arg;
+
+	usleep(300 * 1000);
+	o->n_when_unpaused = o->n;
+	o->pause = false;
+	usleep(300 * 1000);
+	pl_tail_stop(o->t);
+	return NULL;
+}
+
+/* Back-pressure: while the output says pause, nothing is read (so nothing is dropped). */
+static void test_tailer_pause(void **state)
+{
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct fake_out *o = calloc(1, sizeof(*o));
+	struct pl_tail_env env = { fake_publish, fake_flush, fake_should_pause, o, "h", &st };
+	char pat[200], path[200], sub[100];
+	struct pl_tail *t;
+	pthread_t th;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/pause", tmpdir);
+	mkdir(sub, 0755);
+	snprintf(path, sizeof(path), "%s/p.log", sub);
+	write_file(path, "a\nb\nc\n", false);
+	snprintf(pat, sizeof(pat), "%s/*.log", sub);
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(sub);
+	assert_int_equal(pl_config_tail_add(&cfg, pat), 0);
+	o->pause = true;
+	t = pl_tail_open(&cfg, &env);
+	o->t = t;
+	assert_int_equal(pthread_create(&th, NULL, unpauser, o), 0);
+	assert_int_equal(pl_tail_run(t), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(o->n_when_unpaused, 0);
+	assert_true(st.tail_paused >= 1);
+	assert_int_equal(o->n, 3);
+	assert_int_equal(st.tail_records_acked, 3);
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_lines_basic),
+		cmocka_unit_test(test_lines_split),
+		cmocka_unit_test(test_lines_truncate),
+		cmocka_unit_test(test_multiline_indent),
+		cmocka_unit_test(test_multiline_pattern),
+		cmocka_unit_test(test_multiline_max_bytes),
+		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_tailer_resume),
+		cmocka_unit_test(test_tailer_unacked_is_resent),
+		cmocka_unit_test(test_tailer_pause),
+	};
+
+	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+}
