@@ -45,6 +45,18 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 		(unsigned long long)st->http_unmatched_requests,
 		(unsigned long long)st->http_unmatched_responses,
 		(unsigned long long)st->http_parse_errors, (unsigned long long)st->output_written);
+	if (st->mysql_requests || st->mysql_responses || st->mysql_tls_skipped)
+		fprintf(f, "; mysql: %llu commands, %llu responses, %llu OK, %llu Error, %llu unmatched "
+			"commands, %llu unmatched responses, %llu parse errors, %llu resyncs, "
+			"%llu TLS and %llu compressed connections skipped",
+			(unsigned long long)st->mysql_requests, (unsigned long long)st->mysql_responses,
+			(unsigned long long)st->mysql_transactions_ok,
+			(unsigned long long)st->mysql_transactions_error,
+			(unsigned long long)st->mysql_unmatched_requests,
+			(unsigned long long)st->mysql_unmatched_responses,
+			(unsigned long long)st->mysql_parse_errors, (unsigned long long)st->mysql_resyncs,
+			(unsigned long long)st->mysql_tls_skipped,
+			(unsigned long long)st->mysql_compressed_skipped);
 	if (st->output_errors || st->events_truncated)
 		fprintf(f, " (%llu output errors, %llu events too large)",
 			(unsigned long long)st->output_errors, (unsigned long long)st->events_truncated);
