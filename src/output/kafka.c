@@ -4,8 +4,10 @@
  * Modes: direct (events go to librdkafka) and spooling (entered when librdkafka's queue is full,
  * a delivery fails, or all brokers are down): new events are appended to the spool, and the spool
  * is re-sent in order, a bounded window at a time, until it is empty; only then do events go
- * direct again, so spooled events are not overtaken. Must not render or inspect events, and must
- * never block on the hot path (publish/poll). */
+ * direct again, so spooled events are not overtaken. A window with a failed delivery is re-read
+ * from its first undelivered record, and the records of it already delivered are not sent again:
+ * only a failure the broker may have stored anyway can make a duplicate. Must not render or
+ * inspect events, and must never block on the hot path (publish/poll). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -287,6 +289,13 @@ static bool produce(struct pl_kafka *k, rd_kafka_topic_t *rkt, const void *bytes
 	return true;
 }
 
+/* Errors rd_kafka_produce gives for the message itself, which no retry can cure. Everything
+ * else (a topic unknown or refused for now, a fatal producer state) may pass: keep the event. */
+static bool permanent(rd_kafka_resp_err_t err)
+{
+	return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR__INVALID_ARG;
+}
+
 /* The slot for the record just read: a new one at the tail, or, while re-reading a failed
  * window, the one it had (NULL when that one was delivered and must not be sent twice). */
 static struct slot *slot_for(struct pl_kafka *k, const struct pl_spool_rec *r, bool *skip)
@@ -326,11 +335,15 @@ static bool drain_one(struct pl_kafka *k, const struct pl_spool_rec *r)
 		k->st->output_retried++;
 		return true;
 	}
-	if (rkt && rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+	if (!rkt || !permanent(rd_kafka_last_error())) {
 		s->done = true;      /* still not delivered: a replayed slot must stay "failed" */
+		if (rkt && rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			report_failure(k, rd_kafka_last_error(), topic);
+			k->retry_at = mono_ns() + RETRY_NS;
+		}
 		return false;
 	}
-	/* Kafka will never take this one (too large, bad topic): skip it, do not loop on it. */
+	/* Kafka will never take this one (too large): skip it, do not loop on it. */
 	pl_warn("kafka: a spooled event for %s cannot be sent (%s); skipped", topic,
 		rd_kafka_err2str(rd_kafka_last_error()));
 	k->st->output_failed++;
@@ -346,7 +359,9 @@ static void drain(struct pl_kafka *k)
 
 	if (!k->spooling || k->closing || k->drain_failed || mono_ns() < k->retry_at)
 		return;
-	while (k->tail - k->head < RING && pl_spool_read(k->spool, &r) == 1) {
+	/* Re-reading a failed window needs no new slot, even with the ring full. */
+	while ((k->replay != k->tail || k->tail - k->head < RING) &&
+	       pl_spool_read(k->spool, &r) == 1) {
 		if (!drain_one(k, &r)) {
 			pl_spool_rewind(k->spool, r.pos);
 			break;
@@ -402,6 +417,11 @@ int pl_kafka_publish(struct pl_kafka *k, const char *bytes, size_t len,
 		rd_kafka_poll(k->rk, 0);
 		if (!k->spooling && produce(k, rkt, bytes, len, klen ? key : NULL, klen, ack_token))
 			return 0;
+		return spool_event(k, bytes, len, key, klen, name, ack_token);
+	}
+	if (!permanent(rd_kafka_last_error())) {
+		/* Refused for now (topic unknown or not allowed yet): the spool keeps it. */
+		report_failure(k, rd_kafka_last_error(), name);
 		return spool_event(k, bytes, len, key, klen, name, ack_token);
 	}
 	if (should_log(k, rd_kafka_last_error()))
