@@ -43,11 +43,25 @@ struct pipeline {
 	struct pl_json_opts json;
 	char host_name[256];
 	char *render;
-	char *topic[2];               /* output.kafka.topic expanded for http, mysql; NULL = as is */
 };
+
+/* output.kafka.topic expanded per event type; SIGHUP replaces them, so they are read and
+ * swapped only under out_lock. */
+static struct {
+	char *http, *mysql, *log;
+} topics;
+
+/* What the command line overrides, applied again to a configuration reloaded on SIGHUP. */
+static struct {
+	const char *output, *data_dir;
+	const char **tails;
+	int n_tails;
+} cli;
 
 /* Counters, the metrics endpoint, heartbeats and SIGUSR1, every second or so. */
 static void service_tick(struct pipeline *pl, bool heartbeats);
+/* SIGHUP: re-read the configuration file and apply what can change while running. */
+static void reload_config(struct pipeline *pl);
 
 static const char usage_text[] =
 "Usage: pktlog [--config FILE] [--data-dir DIR] [-v] [--output console|null|file:PATH]\n"
@@ -96,8 +110,16 @@ static const char help_text[] =
 "Signals: SIGTERM and SIGINT stop cleanly (pending transactions are reported, output is\n"
 "flushed; with Kafka, in-flight events get output.kafka.flush_timeout to be delivered and\n"
 "the rest are kept in the spool under --data-dir for the next start).\n"
-"SIGHUP re-reads the configuration file and applies its protocol ports to a live capture\n"
-"without reopening it (the eBPF port map or the classic filter is updated).\n"
+"SIGHUP re-reads the configuration file and applies, without a restart: protocol ports\n"
+"(the eBPF port map or the classic filter of a live capture is updated, capture is not\n"
+"reopened); tail inputs added or removed, with their fields, topics and multiline rules\n"
+"(followed files keep their offsets, new inputs honour start_position, removed inputs stop\n"
+"after their delivered offsets are committed); tail.close_*, commit_interval and\n"
+"read_buffer_bytes; output.kafka.topic; metrics.heartbeat, heartbeat_interval and\n"
+"heartbeat_topic. Everything else (capture.*, output type, brokers and key, data_dir,\n"
+"metrics.listen, host_name, app_id, tail.max_inflight, protocol options other than ports)\n"
+"needs a restart; a changed one is named in a warning. A file that does not validate is\n"
+"reported and the running configuration stays.\n"
 "\n"
 "Live capture: after the capture sockets are open pktlog switches to capture.user (default\n"
 "nobody) and drops every capability; capture.workers threads share the traffic by flow.\n"
@@ -143,17 +165,44 @@ static const char *event_key(const struct pl_event *ev, const struct pl_config *
 	}
 }
 
-/* output.kafka.topic with %{type} replaced, once per event type at start; NULL = as is. */
+static void swap_str(char **a, char **b)
+{
+	char *t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* output.kafka.topic with %{type} replaced; NULL on ENOMEM. */
 static char *expand_topic(const char *fmt, const char *type)
 {
 	const char *at = strstr(fmt, "%{type}");
 	char *out = NULL;
 
 	if (!at)
-		return NULL;
+		return strdup(fmt);
 	if (asprintf(&out, "%.*s%s%s", (int)(at - fmt), fmt, type, at + 7) < 0)
 		return NULL;
 	return out;
+}
+
+/* Expand fmt for every event type and swap it in; the old names stay on failure. */
+static int topics_set(const char *fmt)
+{
+	char *h = expand_topic(fmt, "http"), *m = expand_topic(fmt, "mysql");
+	char *l = expand_topic(fmt, "log");
+
+	if (h && m && l) {
+		pthread_mutex_lock(&out_lock);
+		swap_str(&topics.http, &h);
+		swap_str(&topics.mysql, &m);
+		swap_str(&topics.log, &l);
+		pthread_mutex_unlock(&out_lock);
+	}
+	free(h);
+	free(m);
+	free(l);
+	return topics.http && topics.mysql && topics.log ? 0 : -1;
 }
 
 static void emit_event(const struct pl_event *ev, void *arg)
@@ -161,18 +210,17 @@ static void emit_event(const struct pl_event *ev, void *arg)
 	struct pipeline *pl = arg;
 	size_t n = pl_event_to_json(ev, &pl->json, pl->render, PL_RENDER_BUF);
 	char keybuf[INET6_ADDRSTRLEN];
-	const char *key = NULL, *topic = NULL;
+	const char *key = NULL, *topic;
 
 	if (!n) {
 		pl->stats.events_truncated++;
 		return;
 	}
 	pl->stats.events++;
-	if (pl->cfg.output.type == PL_OUTPUT_KAFKA) {
+	if (pl->cfg.output.type == PL_OUTPUT_KAFKA)
 		key = event_key(ev, &pl->cfg, keybuf, sizeof(keybuf));
-		topic = pl->topic[ev->type == PL_EV_MYSQL];
-	}
 	pthread_mutex_lock(&out_lock);
+	topic = ev->type == PL_EV_MYSQL ? topics.mysql : topics.http;
 	pl_output_publish(pl->out, pl->render, n, key, topic, NULL);
 	pthread_mutex_unlock(&out_lock);
 }
@@ -247,9 +295,7 @@ static int replay_file(struct pipeline *pl, const char *path)
 			break;
 		}
 	}
-	/* Shown only if the replay ran long enough to show progress at all. */
-	if (mono_ns() >= pg.start_ns + PL_NS_PER_SEC)
-		progress_show(&pg, c, pl, path, true);
+	progress_show(&pg, c, pl, path, true);   /* the final line, on a terminal only */
 	pl_capture_close(c);
 	return status;
 }
@@ -336,30 +382,6 @@ static int worker_init(struct worker *w, const struct pipeline *pl, struct pl_ca
 	return w->pl.flows ? 0 : -1;
 }
 
-static void reload_ports(const char *path)
-{
-	struct pl_config nc = { 0 };
-	char err[1024];
-
-	if (!path) {
-		pl_warn("SIGHUP: no configuration file to reload (started without --config)");
-		return;
-	}
-	if (pl_config_load(path, &nc, err, sizeof(err)) != 0) {
-		pl_err("SIGHUP: %s; keeping the running configuration", err);
-		pl_config_free(&nc);
-		return;
-	}
-	pthread_mutex_lock(&ports_update.lock);
-	ports_update.http = nc.http.ports;
-	ports_update.mysql = nc.mysql.ports;
-	pthread_mutex_unlock(&ports_update.lock);
-	atomic_fetch_add(&ports_update.gen, 1);
-	pl_info("SIGHUP: %s reloaded: protocol ports updated (other options, tail inputs "
-		"included, need a restart)", path);
-	pl_config_free(&nc);
-}
-
 static void live_counters(struct pipeline *pl, struct pl_capture **caps, int n, const char *iface)
 {
 	struct pl_capture_counters cc;
@@ -410,7 +432,7 @@ static int run_workers(struct pipeline *pl, struct worker *ws, int n)
 		service_tick(pl, true);
 		if (reload_requested) {
 			reload_requested = 0;
-			reload_ports(pl->cfg.path);
+			reload_config(pl);
 		}
 	}
 	stop_requested = 1;
@@ -463,7 +485,7 @@ static struct {
 	pthread_t thread;
 	struct pl_stats stats;
 	int status;
-	char *topic;                  /* output.kafka.topic with %{type} = log; NULL = as is */
+	struct pl_config *cfg;        /* the tailer's configuration since the last reload */
 } tail;
 
 /* Output acknowledgements; protocol events carry no token and never come here. */
@@ -480,9 +502,9 @@ static int tail_publish(void *arg, const char *json, size_t len, const char *key
 	struct pipeline *pl = arg;
 	int rc;
 
-	if (!topic)
-		topic = tail.topic;
 	pthread_mutex_lock(&out_lock);
+	if (!topic)
+		topic = topics.log;
 	rc = pl_output_publish(pl->out, json, len, key, topic, token);
 	pthread_mutex_unlock(&out_lock);
 	return rc;
@@ -525,13 +547,12 @@ static void *tail_main(void *arg)
 	return NULL;
 }
 
-static int tail_start(struct pipeline *pl)
+static int tail_start(struct pipeline *pl, const struct pl_config *cfg)
 {
 	struct pl_tail_env env = { tail_publish, tail_flush, tail_should_pause, pl, pl->host_name,
 				   &tail.stats };
 
-	tail.topic = expand_topic(pl->cfg.output.kafka.topic, "log");
-	tail.t = pl_tail_open(&pl->cfg, &env);
+	tail.t = pl_tail_open(cfg, &env);
 	if (!tail.t)
 		return -1;
 	if (pthread_create(&tail.thread, NULL, tail_main, NULL) != 0) {
@@ -557,7 +578,7 @@ static int tail_wait(struct pipeline *pl)
 		service_tick(pl, true);
 		if (reload_requested) {
 			reload_requested = 0;
-			reload_ports(pl->cfg.path);
+			reload_config(pl);
 		}
 	}
 	pl_tail_stop(tail.t);
@@ -699,6 +720,133 @@ static int replace_str(char **dst, const char *src)
 	return 0;
 }
 
+/* --- SIGHUP --- */
+
+/* Load the file again with the command line's overrides, as at start-up. */
+static int reload_load(const char *path, struct pl_config *nc)
+{
+	char err[1024];
+
+	if (pl_config_load(path, nc, err, sizeof(err)) != 0) {
+		pl_err("SIGHUP: %s; keeping the running configuration", err);
+		return -1;
+	}
+	if ((cli.output && parse_output(cli.output, nc) != 0) ||
+	    (cli.data_dir && replace_str(&nc->data_dir, cli.data_dir) != 0)) {
+		pl_err("SIGHUP: cannot apply the command line to %s; keeping the running "
+		       "configuration", path);
+		return -1;
+	}
+	for (int i = 0; i < cli.n_tails; i++) {
+		if (pl_config_tail_add(nc, cli.tails[i]) != 0) {
+			pl_err("SIGHUP: %s: with --tail, more than %d inputs; keeping the running "
+			       "configuration", path, PL_TAIL_MAX_INPUTS);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool str_changed(const char *a, const char *b)
+{
+	return a != b && (!a || !b || strcmp(a, b) != 0);
+}
+
+/* Settings read once at start-up: say which of them the new file changes. */
+static void warn_restart_only(const struct pl_config *old, const struct pl_config *nc)
+{
+	static const char fmt[] = "SIGHUP: %s changed; it takes effect only after a restart";
+
+	if (str_changed(old->capture.iface, nc->capture.iface))
+		pl_warn(fmt, "capture.interface");
+	if (str_changed(old->capture.bpf_filter, nc->capture.bpf_filter) ||
+	    old->capture.snaplen != nc->capture.snaplen || old->capture.workers != nc->capture.workers ||
+	    old->capture.ebpf != nc->capture.ebpf || old->capture.buffer_mb != nc->capture.buffer_mb ||
+	    old->capture.promisc != nc->capture.promisc || old->capture.immediate != nc->capture.immediate ||
+	    str_changed(old->capture.user, nc->capture.user))
+		pl_warn(fmt, "capture.*");
+	if (old->output.type != nc->output.type || str_changed(old->output.file_path, nc->output.file_path) ||
+	    str_changed(old->output.kafka.brokers, nc->output.kafka.brokers) ||
+	    old->output.kafka.key != nc->output.kafka.key)
+		pl_warn(fmt, "output (type, file, kafka brokers or key)");
+	if (str_changed(old->data_dir, nc->data_dir))
+		pl_warn(fmt, "data_dir");
+	if (str_changed(old->metrics.listen, nc->metrics.listen))
+		pl_warn(fmt, "metrics.listen");
+	if (str_changed(old->host_name, nc->host_name) || str_changed(old->app_id, nc->app_id))
+		pl_warn(fmt, "host_name or app_id");
+	if (old->tail.max_inflight != nc->tail.max_inflight)
+		pl_warn(fmt, "tail.max_inflight");
+}
+
+/* Heartbeats are the main thread's own: switch them over at once. */
+static void reload_heartbeat(struct pipeline *pl, struct pl_config *nc)
+{
+	if (pl->cfg.metrics.heartbeat_interval_ns != nc->metrics.heartbeat_interval_ns ||
+	    pl->cfg.metrics.heartbeat != nc->metrics.heartbeat)
+		svc.next_hb_ns = 0;   /* the next tick counts a full new interval */
+	pl->cfg.metrics.heartbeat = nc->metrics.heartbeat;
+	pl->cfg.metrics.heartbeat_interval_ns = nc->metrics.heartbeat_interval_ns;
+	svc.hb.interval_ns = nc->metrics.heartbeat_interval_ns;
+	swap_str(&pl->cfg.metrics.heartbeat_topic, &nc->metrics.heartbeat_topic);
+}
+
+/* Hand the new inputs to the tailer (starting it if it was not running). Returns true
+ * when the tailer keeps nc. */
+static bool reload_tail(struct pipeline *pl, struct pl_config *nc)
+{
+	if (!tail.t) {
+		if (!nc->tail.n_inputs)
+			return false;
+		if (tail_start(pl, nc) != 0) {
+			pl_err("SIGHUP: the tailer cannot start; tail inputs not applied");
+			return false;
+		}
+	} else if (pl_tail_reload(tail.t, nc) != 0) {
+		return false;
+	}
+	if (tail.cfg) {
+		pl_config_free(tail.cfg);
+		free(tail.cfg);
+	}
+	tail.cfg = nc;
+	return true;
+}
+
+static void reload_config(struct pipeline *pl)
+{
+	const char *path = pl->cfg.path;
+	struct pl_config *nc;
+
+	if (!path) {
+		pl_warn("SIGHUP: no configuration file to reload (started without --config)");
+		return;
+	}
+	nc = calloc(1, sizeof(*nc));
+	if (!nc || reload_load(path, nc) != 0) {
+		if (nc)
+			pl_config_free(nc);
+		free(nc);
+		return;
+	}
+	pthread_mutex_lock(&ports_update.lock);
+	ports_update.http = nc->http.ports;
+	ports_update.mysql = nc->mysql.ports;
+	pthread_mutex_unlock(&ports_update.lock);
+	atomic_fetch_add(&ports_update.gen, 1);
+	if (topics_set(nc->output.kafka.topic) != 0)
+		pl_err("SIGHUP: out of memory: output.kafka.topic not changed");
+	reload_heartbeat(pl, nc);
+	warn_restart_only(&pl->cfg, nc);
+	pl_info("SIGHUP: %s reloaded: protocol ports updated; tail inputs (with fields and topics), "
+		"tail.close_*/commit_interval/read_buffer_bytes, output.kafka.topic and "
+		"metrics.heartbeat* applied; other settings keep their values until a restart", path);
+	if (!reload_tail(pl, nc)) {
+		pl_config_free(nc);
+		free(nc);
+	}
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa;
@@ -799,6 +947,10 @@ int main(int argc, char **argv)
 		status = EXIT_USAGE;
 		goto out;
 	}
+	cli.output = output;
+	cli.data_dir = data_dir;
+	cli.tails = tails;
+	cli.n_tails = n_tails;
 	for (int i = 0; i < n_tails; i++) {
 		if (pl_config_tail_add(&pl.cfg, tails[i]) != 0) {
 			fprintf(stderr, "pktlog: --tail: at most %d inputs\n", PL_TAIL_MAX_INPUTS);
@@ -827,9 +979,8 @@ int main(int argc, char **argv)
 		snprintf(pl.host_name, sizeof(pl.host_name), "localhost");
 	pl.json.host_name = pl.host_name;
 	pl.render = malloc(PL_RENDER_BUF);
-	pl.topic[0] = expand_topic(pl.cfg.output.kafka.topic, "http");
-	pl.topic[1] = expand_topic(pl.cfg.output.kafka.topic, "mysql");
-	pl.out = pl_output_open(&pl.cfg, &pl.stats, tail_ack, NULL);
+	pl.out = topics_set(pl.cfg.output.kafka.topic) == 0 ?
+		 pl_output_open(&pl.cfg, &pl.stats, tail_ack, NULL) : NULL;
 	pl.env = (struct pl_proto_env){ &pl.cfg, &pl.stats, emit_event, &pl };
 	pl.flows = pl.out && pl.render ? pl_flow_table_new(&pl.cfg, &pl.env) : NULL;
 	if (!pl.flows) {
@@ -841,7 +992,7 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	if (pl.cfg.tail.n_inputs && tail_start(&pl) != 0) {
+	if (pl.cfg.tail.n_inputs && tail_start(&pl, &pl.cfg) != 0) {
 		status = 1;
 		goto out;
 	}
@@ -870,10 +1021,14 @@ out:
 	if (pl_output_close(pl.out) != 0)
 		status = status ? status : 1;
 	pl_tail_close(tail.t);
-	free(tail.topic);
+	if (tail.cfg) {
+		pl_config_free(tail.cfg);
+		free(tail.cfg);
+	}
 	free(pl.render);
-	free(pl.topic[0]);
-	free(pl.topic[1]);
+	free(topics.http);
+	free(topics.mysql);
+	free(topics.log);
 	pl_config_free(&pl.cfg);
 	free(pcaps);
 	free(tails);

@@ -41,6 +41,16 @@ int pl_tail_run(struct pl_tail *t);
 /* Ask pl_tail_run to return (callable from any thread or after a signal). */
 void pl_tail_stop(struct pl_tail *t);
 
+/* SIGHUP: switch to new_cfg's tail inputs and tail.* intervals (any thread but the
+ * tailer's; waits until the tailer thread has applied it at a safe point between reads).
+ * Files of inputs that remain keep their offsets; files of new inputs start per their
+ * start_position; files of removed inputs stop being read, their delivered offsets are
+ * committed (the registry keeps them, so re-adding the input resumes without re-reading).
+ * new_cfg must outlive the tailer or the next reload; tail.max_inflight and data_dir keep
+ * their old values. Returns 0, or -1 (logged; the old inputs stay) when new_cfg cannot be
+ * applied or the tailer has stopped. */
+int pl_tail_reload(struct pl_tail *t, const struct pl_config *new_cfg);
+
 /* The output's acknowledgement of one token (any thread). ok == 0: not delivered. */
 void pl_tail_ack(struct pl_tail *t, void *ack_token, int ok);
 

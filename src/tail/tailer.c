@@ -1,7 +1,7 @@
 /* tailer.c – follows the files of tail.inputs with inotify: discovery (globs, "**", new
  * subdirectories, IN_Q_OVERFLOW rescans), reading, rotation (rename, copytruncate,
- * delete), idle closing, back-pressure, and the acked-prefix bookkeeping that drives the
- * offset registry. Must not render JSON itself (render.c), split lines (lines.c), join
+ * delete), idle closing, back-pressure, the acked-prefix bookkeeping that drives the
+ * offset registry, and SIGHUP input changes applied between reads. Must not render JSON itself (render.c), split lines (lines.c), join
  * them (multiline.c) or know which output is behind env. */
 #include <dirent.h>
 #include <errno.h>
@@ -33,6 +33,7 @@ struct tinput {
 	const struct pl_tail_input *cfg;
 	struct pl_tail_ml ml;
 	struct pl_tail_fields fields;
+	bool fresh;                    /* added by the reload being applied: start_position holds */
 };
 
 struct tfile {
@@ -53,6 +54,7 @@ struct tfile {
 	bool gone;                     /* the path no longer names this file */
 	bool deleted;
 	bool stalled;                  /* a record could not be taken: rewound, retry later */
+	bool dropped;                  /* its input was removed by a reload: drain, commit, forget */
 	uint64_t stall_off;
 	uint64_t last_change_ns;       /* monotonic: last time bytes arrived */
 	struct pl_tail_lines lines;
@@ -101,6 +103,13 @@ struct pl_tail {
 	int64_t start_sec;             /* wall clock at start-up, for the prune */
 	uint64_t unflushed;
 	uint64_t last_flush_ns, last_check_ns, last_commit_ns;
+
+	/* A reload handed over by pl_tail_reload, applied by the tailer thread. */
+	pthread_mutex_t reload_mu;
+	pthread_cond_t reload_cv;
+	const struct pl_config *reload_cfg;  /* pending; NULL once applied */
+	int reload_rc;
+	bool exited;                   /* pl_tail_run returned: nobody will apply a reload */
 };
 
 /* ---- small helpers ---- */
@@ -166,7 +175,7 @@ static struct tfile *find_id(struct pl_tail *t, uint64_t dev, uint64_t ino)
 	struct tfile *f;
 
 	for (f = t->files; f; f = f->next)
-		if (f->id.dev == dev && f->id.ino == ino && (f->fd >= 0 || !f->gone))
+		if (f->id.dev == dev && f->id.ino == ino && (f->fd >= 0 || !f->gone || f->dropped))
 			return f;
 	return NULL;
 }
@@ -190,15 +199,20 @@ static bool excluded(const struct pl_tail_input *in, const char *path)
 	return false;
 }
 
-static struct tinput *input_for(struct pl_tail *t, const char *path)
+static struct tinput *input_in(struct tinput *ins, int n, const char *path)
 {
-	for (int i = 0; i < t->n_inputs; i++) {
-		const struct pl_tail_input *in = t->inputs[i].cfg;
+	for (int i = 0; i < n; i++) {
+		const struct pl_tail_input *in = ins[i].cfg;
 		for (int j = 0; j < in->n_paths; j++)
 			if (pl_tail_glob_match(in->paths[j], path) && !excluded(in, path))
-				return &t->inputs[i];
+				return &ins[i];
 	}
 	return NULL;
+}
+
+static struct tinput *input_for(struct pl_tail *t, const char *path)
+{
+	return input_in(t->inputs, t->n_inputs, path);
 }
 
 static bool dir_wanted(struct pl_tail *t, const char *dir)
@@ -212,24 +226,29 @@ static bool dir_wanted(struct pl_tail *t, const char *dir)
 	return false;
 }
 
-static int inputs_init(struct pl_tail *t)
+static int input_init(struct tinput *ti, const struct pl_tail_input *in)
 {
+	enum pl_tail_ml_mode mode = in->ml_pattern ? PL_TAIL_ML_PATTERN :
+				    in->ml_indent ? PL_TAIL_ML_INDENT : PL_TAIL_ML_NONE;
 	char err[256];
 
-	for (int i = 0; i < t->cfg->tail.n_inputs; i++) {
-		const struct pl_tail_input *in = &t->cfg->tail.inputs[i];
-		struct tinput *ti = &t->inputs[i];
-		enum pl_tail_ml_mode mode = in->ml_pattern ? PL_TAIL_ML_PATTERN :
-					    in->ml_indent ? PL_TAIL_ML_INDENT : PL_TAIL_ML_NONE;
+	ti->cfg = in;
+	ti->fresh = false;
+	ti->fields = (struct pl_tail_fields){ (const char *const *)in->field_keys,
+					      (const char *const *)in->field_values, in->n_fields };
+	if (pl_tail_ml_init(&ti->ml, mode, in->ml_pattern, in->ml_max_lines, in->max_line_bytes,
+			    in->ml_timeout_ns, err, sizeof(err)) < 0) {
+		pl_err("tail input %s: %s", in->paths[0], err);
+		return -1;
+	}
+	return 0;
+}
 
-		ti->cfg = in;
-		ti->fields = (struct pl_tail_fields){ (const char *const *)in->field_keys,
-						      (const char *const *)in->field_values, in->n_fields };
-		if (pl_tail_ml_init(&ti->ml, mode, in->ml_pattern, in->ml_max_lines, in->max_line_bytes,
-				    in->ml_timeout_ns, err, sizeof(err)) < 0) {
-			pl_err("tail input %s: %s", in->paths[0], err);
+static int inputs_init(struct pl_tail *t)
+{
+	for (int i = 0; i < t->cfg->tail.n_inputs; i++) {
+		if (input_init(&t->inputs[i], &t->cfg->tail.inputs[i]) < 0)
 			return -1;
-		}
 		t->n_inputs++;
 	}
 	return 0;
@@ -471,7 +490,7 @@ static uint64_t start_offset(struct pl_tail *t, struct tfile *f, const struct st
 		}
 		return 0;
 	}
-	if (t->starting && f->in->cfg->start_at_end)
+	if ((t->starting || f->in->fresh) && f->in->cfg->start_at_end)
 		return (uint64_t)st->st_size;
 	return 0;
 }
@@ -566,9 +585,14 @@ static void consider(struct pl_tail *t, const char *path)
 		mark_gone(t, f);
 	same = find_id(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 	if (same) {
-		/* Renamed to another matching name: same file, same offsets, new path. */
+		/* Renamed to another matching name, or its input came back after a reload
+		 * removed it while records were in flight: same file, same offsets, new path. */
 		char *p = strdup(path);
 
+		if (same->dropped) {
+			same->dropped = false;
+			same->in = in;
+		}
 		path_unlink(t, same);
 		if (p) {
 			free(same->path);
@@ -747,6 +771,8 @@ static void check_file(struct pl_tail *t, struct tfile *f)
 	struct stat st, pst;
 	struct read_ctx c = { t, f };
 
+	if (f->dropped)
+		return;
 	if (pl_tail_ml_expired(&f->in->ml, &f->rec, t->now_ns)) {
 		pl_tail_ml_flush(&f->rec, emit_record, &c);
 		if (f->stalled)
@@ -835,6 +861,18 @@ static void commit(struct pl_tail *t)
 		struct tfile *f = *pp;
 		bool finished = f->gone && f->fd < 0 && f->inflight == 0;
 
+		if (finished && f->dropped) {
+			/* Its input was removed: keep the row, so that re-adding the input
+			 * resumes where delivery stopped instead of reading the file again. */
+			if (commit_file(t, f, &changed) < 0) {
+				t->st->tail_errors++;
+				pp = &f->next;
+				continue;
+			}
+			*pp = f->next;
+			free_file(t, f);
+			continue;
+		}
 		if (finished) {
 			/* Drained and closed: its row would only ever mislead an inode reuse. */
 			if (f->committed)
@@ -902,7 +940,16 @@ static void wait_events(struct pl_tail *t, int timeout_ms)
 		return;
 	if (pfd[0].revents & POLLIN)
 		read_inotify(t);
+	if (pfd[1].revents & POLLIN) {
+		uint64_t n;
+		/* Reset the counter, or poll would never sleep again after a reload's wake-up. */
+		if (read(t->wake_fd, &n, sizeof(n)) < 0) {
+			/* EAGAIN: someone else read it */
+		}
+	}
 }
+
+static void take_reload(struct pl_tail *t);
 
 int pl_tail_run(struct pl_tail *t)
 {
@@ -912,6 +959,7 @@ int pl_tail_run(struct pl_tail *t)
 		wait_events(t, more ? 0 : IDLE_POLL_MS);
 		t->now_ns = mono_ns();
 		t->wall_ns = wall_ns();
+		take_reload(t);
 		if (t->rescan)
 			scan_all(t);
 		drain_acks(t);
@@ -929,6 +977,10 @@ int pl_tail_run(struct pl_tail *t)
 	t->now_ns = mono_ns();
 	flush_output(t);
 	commit(t);
+	pthread_mutex_lock(&t->reload_mu);
+	t->exited = true;
+	pthread_cond_broadcast(&t->reload_cv);
+	pthread_mutex_unlock(&t->reload_mu);
 	return 0;
 }
 
@@ -980,6 +1032,190 @@ static int alloc_buffers(struct pl_tail *t)
 	return t->ring && t->rbuf && t->render ? 0 : -1;
 }
 
+/* ---- reload (SIGHUP) ---- */
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Would a record in progress be joined the same way under b as under a? */
+static bool ml_same(const struct pl_tail_input *a, const struct pl_tail_input *b)
+{
+	return same_str(a->ml_pattern, b->ml_pattern) && a->ml_indent == b->ml_indent &&
+	       a->ml_max_lines == b->ml_max_lines && a->ml_timeout_ns == b->ml_timeout_ns &&
+	       a->max_line_bytes == b->max_line_bytes;
+}
+
+static bool same_paths(const struct pl_tail_input *a, const struct pl_tail_input *b)
+{
+	if (a->n_paths != b->n_paths)
+		return false;
+	for (int i = 0; i < a->n_paths; i++)
+		if (strcmp(a->paths[i], b->paths[i]) != 0)
+			return false;
+	return true;
+}
+
+/* An input is new unless the running set has one watching the very same paths. */
+static bool input_is_new(const struct pl_tail *t, const struct pl_tail_input *in)
+{
+	for (int i = 0; i < t->n_inputs; i++)
+		if (same_paths(t->inputs[i].cfg, in))
+			return false;
+	return true;
+}
+
+/* Send the multi-line record in progress now: the rules that join it are changing. */
+static void flush_record(struct pl_tail *t, struct tfile *f)
+{
+	struct read_ctx c = { t, f };
+
+	pl_tail_ml_flush(&f->rec, emit_record, &c);
+	if (f->stalled)
+		restart_at(f, f->stall_off);
+}
+
+/* Stop reading a file whose input was removed; commit() forgets it once drained. */
+static void drop_file(struct pl_tail *t, struct tfile *f)
+{
+	flush_record(t, f);
+	close_fd(t, f);
+	path_unlink(t, f);
+	f->gone = true;
+	f->dropped = true;
+	f->want_read = false;
+	f->stalled = false;
+	f->in = NULL;
+}
+
+/* Buffers sized from the config: the read buffer follows tail.read_buffer_bytes, the
+ * render buffer only grows (files keep the line cap they were opened with). */
+static int resize_buffers(struct pl_tail *t, const struct pl_config *nc)
+{
+	size_t cap = pl_tail_render_bound(max_line(nc), PATH_MAX + 64 * 1024);
+
+	if (nc->tail.read_buffer_bytes && nc->tail.read_buffer_bytes != t->rbuf_len) {
+		char *b = malloc(nc->tail.read_buffer_bytes);
+		if (!b)
+			return -1;
+		free(t->rbuf);
+		t->rbuf = b;
+		t->rbuf_len = nc->tail.read_buffer_bytes;
+	}
+	if (cap > t->render_cap) {
+		char *b = malloc(cap);
+		if (!b)
+			return -1;
+		free(t->render);
+		t->render = b;
+		t->render_cap = cap;
+	}
+	return 0;
+}
+
+static int apply_reload(struct pl_tail *t, const struct pl_config *nc)
+{
+	struct tinput *next = calloc(PL_TAIL_MAX_INPUTS, sizeof(*next));
+	int n = 0, added = 0, dropped = 0;
+
+	if (!next)
+		return -1;
+	for (; n < nc->tail.n_inputs; n++) {
+		if (input_init(&next[n], &nc->tail.inputs[n]) < 0)
+			goto fail;
+		next[n].fresh = input_is_new(t, next[n].cfg);
+		added += next[n].fresh;
+	}
+	if (resize_buffers(t, nc) < 0)
+		goto fail;
+	drain_acks(t);
+	for (struct tfile *f = t->files; f; f = f->next) {
+		struct tinput *in;
+
+		if (f->dropped)
+			continue;
+		in = input_in(next, n, f->path);
+		if (!in) {
+			drop_file(t, f);
+			dropped++;
+		} else if (!ml_same(f->in->cfg, in->cfg)) {
+			flush_record(t, f);
+		}
+	}
+	/* From here on the old inputs are gone: files point into the new set. */
+	for (int i = 0; i < t->n_inputs; i++)
+		pl_tail_ml_free(&t->inputs[i].ml);
+	memcpy(t->inputs, next, (size_t)n * sizeof(*next));
+	t->n_inputs = n;
+	t->cfg = nc;
+	for (struct tfile *f = t->files; f; f = f->next) {
+		if (f->dropped)
+			continue;
+		f->in = input_for(t, f->path);
+		f->want_read = true;
+	}
+	scan_all(t);
+	for (int i = 0; i < n; i++)
+		t->inputs[i].fresh = false;
+	commit(t);
+	pl_info("tail: reloaded: %d input(s), %d new; %d file(s) of removed inputs no longer "
+		"followed", n, added, dropped);
+	free(next);
+	return 0;
+fail:
+	for (int i = 0; i < n; i++)
+		pl_tail_ml_free(&next[i].ml);
+	free(next);
+	pl_err("tail: the new inputs cannot be set up; keeping the running ones");
+	return -1;
+}
+
+/* The tailer thread's safe point: no read, record or batch is half done. */
+static void take_reload(struct pl_tail *t)
+{
+	const struct pl_config *nc;
+	int rc;
+
+	pthread_mutex_lock(&t->reload_mu);
+	nc = t->reload_cfg;
+	pthread_mutex_unlock(&t->reload_mu);
+	if (!nc)
+		return;
+	rc = apply_reload(t, nc);
+	pthread_mutex_lock(&t->reload_mu);
+	t->reload_rc = rc;
+	t->reload_cfg = NULL;
+	pthread_cond_broadcast(&t->reload_cv);
+	pthread_mutex_unlock(&t->reload_mu);
+}
+
+int pl_tail_reload(struct pl_tail *t, const struct pl_config *new_cfg)
+{
+	uint64_t one = 1;
+	int rc;
+
+	pthread_mutex_lock(&t->reload_mu);
+	while (t->reload_cfg && !t->exited)
+		pthread_cond_wait(&t->reload_cv, &t->reload_mu);
+	if (t->exited) {
+		pthread_mutex_unlock(&t->reload_mu);
+		pl_err("tail: the tailer has stopped; reload not applied");
+		return -1;
+	}
+	t->reload_cfg = new_cfg;
+	if (write(t->wake_fd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the tailer is awake anyway */
+	}
+	while (t->reload_cfg == new_cfg && !t->exited)
+		pthread_cond_wait(&t->reload_cv, &t->reload_mu);
+	rc = t->reload_cfg == new_cfg ? -1 : t->reload_rc;
+	if (t->reload_cfg == new_cfg)
+		t->reload_cfg = NULL;
+	pthread_mutex_unlock(&t->reload_mu);
+	return rc;
+}
+
 struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_env *env)
 {
 	struct pl_tail *t = calloc(1, sizeof(*t));
@@ -991,6 +1227,8 @@ struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_e
 	t->st = env->stats;
 	t->ino_fd = t->wake_fd = -1;
 	pthread_mutex_init(&t->ack_mu, NULL);
+	pthread_mutex_init(&t->reload_mu, NULL);
+	pthread_cond_init(&t->reload_cv, NULL);
 	raise_fd_limit();
 	if (inputs_init(t) < 0 || alloc_buffers(t) < 0)
 		goto fail;
@@ -1034,6 +1272,8 @@ void pl_tail_close(struct pl_tail *t)
 		close(t->wake_fd);
 	pl_tail_reg_close(t->reg);
 	pthread_mutex_destroy(&t->ack_mu);
+	pthread_mutex_destroy(&t->reload_mu);
+	pthread_cond_destroy(&t->reload_cv);
 	free(t->dirs);
 	free(t->ring);
 	free(t->rbuf);
