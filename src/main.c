@@ -335,18 +335,24 @@ static void worker_take_ports(struct worker *w)
 	pl_capture_update_ports(w->cap, &w->pl.cfg);
 }
 
-static void *worker_main(void *arg)
+/* Signals go to the main thread, which watches the flags every tick. */
+static void block_signals(void)
 {
-	struct worker *w = arg;
 	sigset_t block;
 
-	/* Signals go to the main thread, which watches the flags every tick. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	block_signals();
 	while (!stop_requested) {
 		worker_take_ports(w);
 		int rc = pl_capture_next(w->cap, 256, 200, on_frame, &w->pl);
@@ -532,15 +538,8 @@ static bool tail_should_pause(void *arg)
 
 static void *tail_main(void *arg)
 {
-	sigset_t block;
-
 	(void)arg;
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	block_signals();
 	tail.status = pl_tail_run(tail.t) != 0;
 	if (tail.status)
 		stop_requested = 1;

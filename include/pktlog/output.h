@@ -33,8 +33,10 @@ int pl_output_flush(struct pl_output *o);
  * flushed by pl_output_flush). Never blocks. */
 void pl_output_poll(struct pl_output *o);
 
-/* True when a source that can wait (the tailer) should stop reading for now: the Kafka
- * output's spool is nearly full. Live capture does not wait; its newest events are dropped. */
+/* True when a source that can wait (the tailer) should stop reading for now: librdkafka's
+ * queue is at least 90% full (waiting is cheaper than spooling) or the spool is nearly
+ * full. Live capture does not wait: its events go to the spool, and when the spool is full
+ * the newest are dropped and counted. */
 bool pl_output_should_pause(const struct pl_output *o);
 
 /* Flush and close. NULL is fine. Returns 0, or -1 when the final flush failed. */

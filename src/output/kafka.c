@@ -8,10 +8,8 @@
  * from its first undelivered record, and the records of it already delivered are not sent again:
  * only a failure the broker may have stored anyway can make a duplicate. Must not render or
  * inspect events, and must never block on the hot path (publish/poll). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -524,28 +522,6 @@ static void check_cluster(struct pl_kafka *k)
 	k->spooling = k->down = true;
 }
 
-/* Capture gives up root after set-up (capture.user): the spool must stay writable then. */
-static void hand_over(const char *dir, const char *user)
-{
-	struct passwd *pw = user && *user && geteuid() == 0 ? getpwnam(user) : NULL;
-	struct dirent *e;
-	DIR *d;
-
-	if (!pw)
-		return;
-	if (chown(dir, pw->pw_uid, pw->pw_gid) < 0) {
-		pl_warn("spool %s: cannot hand it to user %s: %s", dir, user, strerror(errno));
-		return;
-	}
-	d = opendir(dir);
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			fchownat(dirfd(d), e->d_name, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW);
-	closedir(d);
-}
-
 static struct pl_spool *open_spool(const struct pl_config *cfg, struct pl_stats *st)
 {
 	struct pl_spool_opts so = {
@@ -564,9 +540,9 @@ static struct pl_spool *open_spool(const struct pl_config *cfg, struct pl_stats 
 	if (asprintf(&dir, "%s/spool", cfg->data_dir) < 0)
 		return NULL;
 	so.dir = dir;
+	/* Live capture hands the data dir, spool included, to capture.user before it gives
+	 * up root (pl_capture_drop_privileges). */
 	s = pl_spool_open(&so, st);
-	if (s)
-		hand_over(dir, cfg->capture.user);
 	free(dir);
 	return s;
 }
