@@ -12,10 +12,9 @@ struct flow_counts {
 	uint64_t received, accepted, attempt, success;
 };
 
-static struct flow_counts flow_counts(const struct pl_stats *s)
+static struct flow_counts flow_counts(const struct pl_stats *s, bool kafka)
 {
 	struct flow_counts f;
-	bool kafka = s->output_accepted || s->output_delivered || s->spool_records;
 
 	f.received = s->events + s->tail_records;                 /* made by the sources */
 	f.accepted = kafka ? s->output_accepted : s->output_written; /* taken by the output */
@@ -38,7 +37,8 @@ size_t pl_heartbeat_render(struct pl_heartbeat *hb, const struct pl_stats *cur, 
 			   char *buf, size_t cap)
 {
 	char ts[32], *p = buf, *end = buf + cap;
-	struct flow_counts total = flow_counts(cur), prev = flow_counts(&hb->last), win;
+	struct flow_counts total = flow_counts(cur, hb->kafka);
+	struct flow_counts prev = flow_counts(&hb->last, hb->kafka), win;
 	uint64_t window_ns = hb->last_ns ? now - hb->last_ns : now - hb->started_ns;
 
 	win.received = total.received - prev.received;

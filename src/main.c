@@ -658,6 +658,7 @@ static int service_start(struct pipeline *pl)
 	char err[256];
 
 	svc.hb = (struct pl_heartbeat){ .host_name = pl->host_name, .app_id = pl->cfg.app_id,
+					.kafka = pl->cfg.output.type == PL_OUTPUT_KAFKA,
 					.interval_ns = pl->cfg.metrics.heartbeat_interval_ns,
 					.started_ns = wall_ns() };
 	svc.buf = malloc(PL_RENDER_BUF);

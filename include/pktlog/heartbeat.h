@@ -9,6 +9,7 @@
 struct pl_heartbeat {
 	const char *host_name;
 	const char *app_id;         /* NULL: no fields.appid */
+	bool kafka;                 /* the output is Kafka: its delivery counters are the sends */
 	uint64_t interval_ns;
 	uint64_t started_ns;        /* wall clock when pktlog started */
 	struct pl_stats last;       /* the counters at the previous heartbeat */
