@@ -84,6 +84,8 @@ struct hside {
 	uint64_t last_ts;         /* packet time of this direction's latest bytes */
 	uint64_t acc;             /* bytes fed since the last message boundary */
 	bool in_msg, in_body, done;
+	bool fresh;               /* http-parser is at a message start: the fast path may run */
+	uint64_t fast_left;       /* body bytes still due of a message the fast path began */
 	struct hmsg *cur;
 	/* header being parsed */
 	int hstate;
@@ -499,6 +501,7 @@ static void set_dead(struct hconn *c)
 		msg_put(c->side[d].cur);
 		c->side[d].cur = NULL;
 		c->side[d].in_msg = false;
+		c->side[d].fast_left = 0;
 	}
 }
 
@@ -533,6 +536,7 @@ static void finish_current(struct hconn *c, struct hside *s)
 
 	s->cur = NULL;
 	s->in_msg = s->in_body = false;
+	s->fast_left = 0;
 	if (!m)
 		return;
 	m->bytes = s->acc;
@@ -549,6 +553,7 @@ static void fail_current(struct hconn *c, struct hside *s, uint8_t note)
 {
 	struct hmsg *m = s->cur;
 
+	s->fast_left = 0;
 	if (!m || !s->in_msg) {
 		s->acc = 0;
 		return;
@@ -571,6 +576,8 @@ static void start_hunt(struct hconn *c, struct hside *s, bool line_start)
 	c->env->stats->http_resyncs++;
 	s->mode = MODE_HUNT;
 	s->first = false;
+	s->fresh = false;
+	s->fast_left = 0;
 	s->line_start = line_start;
 	s->npfx = 0;
 	s->acc = 0;
@@ -587,10 +594,10 @@ static struct hside *side_of(http_parser *p)
 	return p == &c->side[0].p ? &c->side[0] : &c->side[1];
 }
 
-static int cb_message_begin(http_parser *p)
+/* The on_* functions are what a message's parts do to the record; http-parser's callbacks
+ * and the fast path (fast_head) both call them, in the same order with the same bytes. */
+static int on_begin(struct hside *s)
 {
-	struct hside *s = side_of(p);
-
 	msg_put(s->cur);
 	s->cur = msg_get();
 	if (!s->cur)
@@ -602,22 +609,33 @@ static int cb_message_begin(http_parser *p)
 	return 0;
 }
 
-static int cb_url(http_parser *p, const char *at, size_t len)
+static int cb_message_begin(http_parser *p)
 {
-	struct hside *s = side_of(p);
+	return on_begin(side_of(p));
+}
 
+static void on_url(struct hside *s, const char *at, size_t len)
+{
 	s->cur->start_line_done = true;
 	field_append(s->c, s->cur, &s->cur->url, at, len, s->c->env->cfg->http.max_url_length);
+}
+
+static int cb_url(http_parser *p, const char *at, size_t len)
+{
+	on_url(side_of(p), at, len);
 	return 0;
+}
+
+static void on_status(struct hside *s, unsigned code, const char *at, size_t len)
+{
+	s->cur->status = (uint16_t)code;
+	s->cur->start_line_done = true;
+	field_append(s->c, s->cur, &s->cur->phrase, at, len, HTTP_PHRASE_MAX);
 }
 
 static int cb_status(http_parser *p, const char *at, size_t len)
 {
-	struct hside *s = side_of(p);
-
-	s->cur->status = (uint16_t)p->status_code;
-	s->cur->start_line_done = true;
-	field_append(s->c, s->cur, &s->cur->phrase, at, len, HTTP_PHRASE_MAX);
+	on_status(side_of(p), p->status_code, at, len);
 	return 0;
 }
 
@@ -781,10 +799,8 @@ static void header_end(struct hside *s)
 	s->hstate = HS_NONE;
 }
 
-static int cb_header_field(http_parser *p, const char *at, size_t len)
+static void on_header_field(struct hside *s, const char *at, size_t len)
 {
-	struct hside *s = side_of(p);
-
 	s->cur->start_line_done = true;
 	if (s->hstate == HS_VALUE)
 		header_end(s);
@@ -802,19 +818,27 @@ static int cb_header_field(http_parser *p, const char *at, size_t len)
 		}
 		s->name[s->name_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
 	}
+}
+
+static int cb_header_field(http_parser *p, const char *at, size_t len)
+{
+	on_header_field(side_of(p), at, len);
 	return 0;
 }
 
-static int cb_header_value(http_parser *p, const char *at, size_t len)
+static void on_header_value(struct hside *s, const char *at, size_t len)
 {
-	struct hside *s = side_of(p);
-
 	if (s->hstate != HS_VALUE) {
 		header_begin_value(s);
 		s->hstate = HS_VALUE;
 	}
 	if (s->hstore)
 		field_append(s->c, s->cur, &s->hval, at, len, HTTP_VALUE_MAX);
+}
+
+static int cb_header_value(http_parser *p, const char *at, size_t len)
+{
+	on_header_value(side_of(p), at, len);
 	return 0;
 }
 
@@ -824,21 +848,22 @@ static bool pending_is_head(const struct hconn *c)
 	       c->pend_head->start_line_done;
 }
 
-static int cb_headers_complete(http_parser *p)
+/* Returns 1 when the message has no body (as http-parser's on_headers_complete). */
+static int on_headers_done(struct hside *s, unsigned vmaj, unsigned vmin, unsigned method,
+			   unsigned status)
 {
-	struct hside *s = side_of(p);
 	struct hmsg *m = s->cur;
-	int st = (int)p->status_code;
+	int st = (int)status;
 
 	if (s->hstate == HS_VALUE)
 		header_end(s);
 	s->hstate = HS_NONE;
 	m->headers_done = true;
 	m->start_line_done = true;
-	m->vmaj = (uint8_t)p->http_major;
-	m->vmin = (uint8_t)p->http_minor;
+	m->vmaj = (uint8_t)vmaj;
+	m->vmin = (uint8_t)vmin;
 	if (s->dir == PL_DIR_TO_SERVER) {
-		m->method = (uint8_t)p->method;
+		m->method = (uint8_t)method;
 	} else {
 		m->status = (uint16_t)st;
 		/* no body: interim, 204, 304, or the answer to HEAD */
@@ -849,11 +874,15 @@ static int cb_headers_complete(http_parser *p)
 	return 0;
 }
 
+static int cb_headers_complete(http_parser *p)
+{
+	return on_headers_done(side_of(p), p->http_major, p->http_minor, p->method,
+			       p->status_code);
+}
+
 static int cb_body(http_parser *p, const char *at, size_t len)
 {
-	struct hside *s = side_of(p);
-
-	s->cur->body_bytes += len;
+	side_of(p)->cur->body_bytes += len;
 	return 0;
 }
 
@@ -886,6 +915,7 @@ static void parser_reset(struct hconn *c, struct hside *s)
 	http_parser_init(&s->p, s->dir == PL_DIR_TO_SERVER ? HTTP_REQUEST : HTTP_RESPONSE);
 	s->p.data = c;
 	s->done = false;
+	s->fresh = true;
 }
 
 /* Feed bytes to the parser; returns how many it consumed (at least one unless n == 0). */
@@ -895,12 +925,16 @@ static size_t feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 	enum http_errno e;
 
 	s->ts = ts;
+	s->fresh = false;
 	r = http_parser_execute(&s->p, &settings, (const char *)p, n);
 	s->acc += r;
 	e = HTTP_PARSER_ERRNO(&s->p);
 	if (e == HPE_PAUSED || s->done) {
 		http_parser_pause(&s->p, 0);
 		s->done = false;
+		/* the parser is back at a message start unless the message ended the
+		 * connection (then it refuses whatever follows) */
+		s->fresh = http_should_keep_alive(&s->p) != 0;
 		finish_current(c, s);
 		return s->mode == MODE_DEAD ? n : r;
 	}
@@ -911,6 +945,251 @@ static size_t feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 	fail_current(c, s, NOTE_PARSE);
 	start_hunt(c, s, false);
 	return r;
+}
+
+/* --- fast path: ordinary complete message heads without http-parser ---
+ *
+ * Most messages on a keep-alive connection are plain: a known method, an origin-form URL,
+ * HTTP/1.0 or 1.1, token header names, no folding, a Content-Length body or none. When such a
+ * head lies whole in the bytes at hand and http-parser sits at a message start, fast_head
+ * parses it here and calls the same on_* functions with the same bytes, in the same order,
+ * as http-parser's callbacks would. Anything else it does not recognise (chunked, close-
+ * delimited, Upgrade, Connection: close, 1xx, odd bytes, a head split across segments) is left
+ * to http-parser untouched. tests/unit/test_http.c and fuzz_http compare the two paths. */
+
+bool pl_http_fast_path = true;
+
+#define FAST_HEAD_MAX 8192u
+#define FAST_HDR_MAX 64
+
+enum { CC_TOKEN = 1, CC_URL = 2, CC_VALUE = 4 };
+
+/* Header name bytes (RFC 7230 tchar), URL bytes (visible ASCII), value bytes (HTAB, SP,
+ * visible ASCII, obs-text): the strict subsets of what http-parser accepts. */
+static const uint8_t cclass[256] = {
+	['\t'] = CC_VALUE, [' '] = CC_VALUE,
+	['!'] = 7, ['"'] = 6, ['#'] = 7, ['$'] = 7, ['%'] = 7, ['&'] = 7, ['\''] = 7,
+	['('] = 6, [')'] = 6, ['*'] = 7, ['+'] = 7, [','] = 6, ['-'] = 7, ['.'] = 7, ['/'] = 6,
+	['0' ... '9'] = 7, [':'] = 6, [';'] = 6, ['<'] = 6, ['='] = 6, ['>'] = 6, ['?'] = 6,
+	['@'] = 6, ['A' ... 'Z'] = 7, ['['] = 6, ['\\'] = 6, [']'] = 6, ['^'] = 7, ['_'] = 7,
+	['`'] = 7, ['a' ... 'z'] = 7, ['{'] = 6, ['|'] = 7, ['}'] = 6, ['~'] = 7,
+	[0x80 ... 0xff] = CC_VALUE,
+};
+
+struct fast_hdr { const uint8_t *name, *value; uint32_t name_len, value_len; };
+
+/* Case-insensitive compare of n bytes against a lower-case literal. */
+static bool lc_eq(const uint8_t *p, size_t n, const char *lit, size_t lit_len)
+{
+	if (n != lit_len)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((p[i] | (p[i] >= 'A' && p[i] <= 'Z' ? 0x20 : 0)) != (uint8_t)lit[i])
+			return false;
+	return true;
+}
+#define LC_EQ(p, n, lit) lc_eq(p, n, lit, sizeof(lit) - 1)
+
+static int fast_method(const uint8_t *p, size_t n)
+{
+	switch (n) {
+	case 3:
+		if (!memcmp(p, "GET", 3)) return HTTP_GET;
+		if (!memcmp(p, "PUT", 3)) return HTTP_PUT;
+		break;
+	case 4:
+		if (!memcmp(p, "POST", 4)) return HTTP_POST;
+		if (!memcmp(p, "HEAD", 4)) return HTTP_HEAD;
+		break;
+	case 5:
+		if (!memcmp(p, "PATCH", 5)) return HTTP_PATCH;
+		break;
+	case 6:
+		if (!memcmp(p, "DELETE", 6)) return HTTP_DELETE;
+		break;
+	case 7:
+		if (!memcmp(p, "OPTIONS", 7)) return HTTP_OPTIONS;
+		break;
+	}
+	return -1;
+}
+
+/* "HTTP/1.0" or "HTTP/1.1" at p: the minor version, or -1. */
+static int fast_version(const uint8_t *p)
+{
+	if (memcmp(p, "HTTP/1.", 7) || (p[7] != '0' && p[7] != '1'))
+		return -1;
+	return p[7] - '0';
+}
+
+/* Parse one message head at p[0..n) and, when it is an ordinary one, deliver it through
+ * the on_* functions. Returns the head's length, or 0 (nothing done: use http-parser). */
+static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts)
+{
+	const uint8_t *end = p + PL_MIN(n, (size_t)FAST_HEAD_MAX);
+	const uint8_t *q = p, *url = NULL, *phrase = NULL;
+	struct fast_hdr h[FAST_HDR_MAX];
+	size_t url_len = 0, phrase_len = 0;
+	int nh = 0, method = 0, vmin;
+	unsigned status = 0;
+	uint64_t clen = 0;
+	bool has_clen = false, keep_alive = false, no_body;
+	bool req = s->dir == PL_DIR_TO_SERVER;
+
+	if (end - p < 16)
+		return 0;
+	if (req) {
+		const uint8_t *sp = memchr(p, ' ', 8);
+
+		if (!sp || (method = fast_method(p, (size_t)(sp - p))) < 0 || sp[1] != '/')
+			return 0;
+		url = q = sp + 1;
+		while (q < end && (cclass[*q] & CC_URL))
+			q++;
+		url_len = (size_t)(q - url);
+		if (end - q < 11 || *q != ' ' || (vmin = fast_version(q + 1)) < 0 ||
+		    q[9] != '\r' || q[10] != '\n')
+			return 0;
+		q += 11;
+	} else {
+		if ((vmin = fast_version(p)) < 0 || p[8] != ' ' || p[12] != ' ' ||
+		    p[9] < '2' || p[9] > '9' || p[10] < '0' || p[10] > '9' ||
+		    p[11] < '0' || p[11] > '9')
+			return 0;
+		status = (unsigned)(p[9] - '0') * 100 + (unsigned)(p[10] - '0') * 10 +
+			 (unsigned)(p[11] - '0');
+		phrase = q = p + 13;
+		while (q < end && (cclass[*q] & (CC_URL | CC_VALUE)) && *q != '\t' && *q < 0x80)
+			q++;
+		phrase_len = (size_t)(q - phrase);
+		if (end - q < 2 || q[0] != '\r' || q[1] != '\n')
+			return 0;
+		q += 2;
+	}
+	for (;;) {
+		const uint8_t *name, *val;
+
+		if (end - q < 2)
+			return 0;
+		if (q[0] == '\r') {
+			if (q[1] != '\n')
+				return 0;
+			q += 2;
+			break;
+		}
+		if (nh == FAST_HDR_MAX)
+			return 0;
+		name = q;
+		while (q < end && (cclass[*q] & CC_TOKEN))
+			q++;
+		if (q == name || q >= end || *q != ':')
+			return 0;
+		h[nh].name = name;
+		h[nh].name_len = (uint32_t)(q - name);
+		q++;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		val = q;
+		while (q < end && (cclass[*q] & CC_VALUE))
+			q++;
+		/* CRLF, and no obs-fold continuation line after it */
+		if (end - q < 3 || q[0] != '\r' || q[1] != '\n' || q[2] == ' ' || q[2] == '\t')
+			return 0;
+		h[nh].value = val;
+		h[nh].value_len = (uint32_t)(q - val);
+		q += 2;
+		/* the headers that change how the message is framed or the connection used */
+		switch (h[nh].name_len) {
+		case 7:
+			if (LC_EQ(name, 7, "upgrade"))
+				return 0;
+			break;
+		case 10:
+			if (LC_EQ(name, 10, "connection")) {
+				if (keep_alive || !LC_EQ(val, h[nh].value_len, "keep-alive"))
+					return 0;
+				keep_alive = true;
+			}
+			break;
+		case 14:
+			if (LC_EQ(name, 14, "content-length")) {
+				size_t vl = h[nh].value_len;
+
+				if (has_clen || vl == 0 || vl > 15)
+					return 0;
+				for (size_t i = 0; i < vl; i++) {
+					if (val[i] < '0' || val[i] > '9')
+						return 0;
+					clen = clen * 10 + (uint64_t)(val[i] - '0');
+				}
+				has_clen = true;
+			}
+			break;
+		case 16:
+			if (LC_EQ(name, 16, "proxy-connection"))
+				return 0;
+			break;
+		case 17:
+			if (LC_EQ(name, 17, "transfer-encoding"))
+				return 0;
+			break;
+		}
+		nh++;
+	}
+	/* HTTP/1.0 keeps the connection only when asked to */
+	if (vmin == 0 && !keep_alive)
+		return 0;
+	if (req) {
+		no_body = !has_clen || clen == 0;
+	} else {
+		if (status < 200)
+			return 0;      /* interim and 101: http-parser's business */
+		no_body = status == 204 || status == 304 || pending_is_head(c) ||
+			  (has_clen && clen == 0);
+		if (!no_body && !has_clen)
+			return 0;      /* delimited by the connection's close */
+	}
+
+	/* Accepted: from here on this is exactly what http-parser's callbacks would do. */
+	s->ts = ts;
+	if (on_begin(s) < 0) {
+		s->in_msg = false;
+		return 0;
+	}
+	if (req)
+		on_url(s, (const char *)url, url_len);
+	else
+		on_status(s, status, (const char *)phrase, phrase_len);
+	for (int i = 0; i < nh; i++) {
+		on_header_field(s, (const char *)h[i].name, h[i].name_len);
+		on_header_value(s, (const char *)h[i].value, h[i].value_len);
+	}
+	if (on_headers_done(s, 1, (unsigned)vmin, (unsigned)method, status) == 1)
+		no_body = true;
+	s->acc += (size_t)(q - p);
+	if (no_body) {
+		s->cur->end_ns = ts;
+		finish_current(c, s);
+	} else {
+		s->fast_left = clen;
+	}
+	return (size_t)(q - p);
+}
+
+/* Body bytes of a message fast_head began. */
+static size_t fast_body(struct hconn *c, struct hside *s, size_t n, uint64_t ts)
+{
+	size_t k = (size_t)PL_MIN((uint64_t)n, s->fast_left);
+
+	s->ts = ts;
+	s->cur->body_bytes += k;
+	s->acc += k;
+	s->fast_left -= k;
+	if (s->fast_left == 0) {
+		s->cur->end_ns = ts;
+		finish_current(c, s);
+	}
+	return k;
 }
 
 /* 0 = no pattern starts with pfx, 1 = prefix of one, 2 = a whole pattern. */
@@ -964,6 +1243,10 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 			s->npfx = 0;
 			s->acc = 0;
 			parser_reset(c, s);
+			/* The start began in these bytes: hand them back whole, so the
+			 * message may take the fast path. */
+			if (np <= i + 1)
+				return i + 1 - np;
 			feed(c, s, pfx, np, s->pfx_ts);
 			return i + 1;
 		}
@@ -988,8 +1271,14 @@ static void http_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, 
 	if (s->mode == MODE_HUNT && s->npfx == 0)
 		s->line_start = true;
 	while (n > 0 && s->mode != MODE_DEAD) {
-		size_t k = s->mode == MODE_HUNT ? hunt(c, s, p, n, ts) : feed(c, s, p, n, ts);
+		size_t k;
 
+		if (s->mode == MODE_HUNT)
+			k = hunt(c, s, p, n, ts);
+		else if (s->fast_left)
+			k = fast_body(c, s, n, ts);
+		else if (!(s->fresh && pl_http_fast_path && (k = fast_head(c, s, p, n, ts)) > 0))
+			k = feed(c, s, p, n, ts);
 		p += k;
 		n -= k;
 	}
@@ -1026,6 +1315,16 @@ static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 		s->line_start = true;
 		return;
 	}
+	if (s->fast_left) {
+		/* as skip_body below: the message completes, and what is left resynchronises */
+		uint64_t k = PL_MIN(len, s->fast_left);
+
+		s->cur->notes |= NOTE_LOSS;
+		fast_body(c, s, (size_t)k, ts);
+		if (len > k && s->mode == MODE_SYNC)
+			start_hunt(c, s, true);
+		return;
+	}
 	if (s->in_msg && s->in_body && !(s->p.flags & F_CHUNKED) && s->cur) {
 		if (skip_body(c, s, len, ts) == 0 || s->mode != MODE_SYNC)
 			return;
@@ -1046,6 +1345,10 @@ static void end_side(struct hconn *c, struct hside *s, uint64_t ts)
 	if (s->mode != MODE_SYNC || !s->in_msg)
 		return;
 	s->ts = s->last_ts ? s->last_ts : ts;
+	if (s->fast_left) {
+		fail_current(c, s, NOTE_LOSS);   /* a Content-Length body cut short */
+		return;
+	}
 	/* EOF ends a close-delimited body; anything else is cut short */
 	http_parser_execute(&s->p, &settings, "", 0);
 	if (HTTP_PARSER_ERRNO(&s->p) == HPE_PAUSED || s->done) {

@@ -1,6 +1,13 @@
 /* fuzz_http.c – libFuzzer harness: a script of data/gap/idle steps drives one HTTP
- * connection, then close. */
+ * connection, then close. The script runs twice, with the fast path for ordinary message
+ * heads and with http-parser for every message: the rendered events and the counters must
+ * be the same, byte for byte. */
+#include <stdio.h>
 #include "proto_script.h"
+
+/* What one run produced: a hash of the rendered events, in order. */
+static uint64_t run_hash;
+static unsigned run_events;
 
 /* Byte 0 picks config switches; the rest is the step script of proto_script.h. */
 
@@ -28,6 +35,14 @@ static void emit(const struct pl_event *ev, void *arg)
 			touch(m[k]->headers[i].value);
 		}
 	}
+
+	static char json[1 << 17];
+	size_t len = pl_event_to_json(ev, NULL, json, sizeof(json));
+
+	run_hash ^= len;
+	for (size_t i = 0; i < len; i++)
+		run_hash = (run_hash ^ (unsigned char)json[i]) * 0x100000001b3ULL;
+	run_events++;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
@@ -53,6 +68,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	cfg.http.redact_cookies = d[0] & 32;
 	cfg.http.send_headers[0] = h_trace;
 	cfg.http.n_send_headers = 1;
-	run_script(&pl_http_ops, &env, d, n);
+	uint64_t hash[2];
+	unsigned events[2];
+	struct pl_stats counted[2];
+
+	for (int fast = 0; fast < 2; fast++) {
+		pl_http_fast_path = fast;
+		memset(&st, 0, sizeof(st));
+		run_hash = 0xcbf29ce484222325ULL;
+		run_events = 0;
+		run_script(&pl_http_ops, &env, d, n);
+		hash[fast] = run_hash;
+		events[fast] = run_events;
+		counted[fast] = st;
+	}
+	if (hash[0] != hash[1] || events[0] != events[1] ||
+	    memcmp(&counted[0], &counted[1], sizeof(st))) {
+		fprintf(stderr, "fuzz_http: the fast path and http-parser disagree (%u vs %u events)\n",
+			events[1], events[0]);
+		abort();
+	}
 	return 0;
 }

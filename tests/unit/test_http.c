@@ -756,6 +756,78 @@ static void test_every_split(void **st)
 	}
 }
 
+/* --- the fast path for ordinary heads gives what http-parser gives --- */
+
+static void run_exchange(const char *req, const char *resp, bool fast, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	pl_http_fast_path = fast;
+	conn_open();
+	tx(PL_DIR_TO_SERVER, req, 1000);
+	tx(PL_DIR_TO_CLIENT, resp, 2000);
+	tx(PL_DIR_TO_SERVER, GET3, 3000);     /* and the connection goes on */
+	tx(PL_DIR_TO_CLIENT, RESP3, 4000);
+	conn_close(5000);
+	pl_http_fast_path = true;
+	out[0] = 0;
+	for (int i = 0; i < n_ev; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%s\n", ev_line[i]);
+	snprintf(out + o, cap - o, "pe=%llu rs=%llu rq=%llu rp=%llu tr=%llu um=%llu/%llu",
+		 (unsigned long long)stats.http_parse_errors, (unsigned long long)stats.http_resyncs,
+		 (unsigned long long)stats.http_requests, (unsigned long long)stats.http_responses,
+		 (unsigned long long)stats.http_truncated,
+		 (unsigned long long)stats.http_unmatched_requests,
+		 (unsigned long long)stats.http_unmatched_responses);
+}
+
+static void test_fast_path_agrees(void **st)
+{
+	static const char *const pairs[][2] = {
+		{ GET1, RESP1 }, { GET2, RESP404 }, { HEADREQ, HEADRESP }, { GET2, CHUNKED },
+		{ POSTREQ, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok" },
+		{ REQ10, RESP10 }, { AUTHREQ, AUTHRESP },
+		{ "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: 127.0.0.1:8080\r\n\r\n",
+		  "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc" },
+		{ "GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n",
+		  "HTTP/1.0 200 OK\r\nCONNECTION: KEEP-ALIVE\r\ncontent-length: 003\r\n\r\nabc" },
+		{ "GET /c HTTP/1.1\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close" },
+		{ "GET /u HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+		  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello" },
+		{ "GET /a#frag?x HTTP/1.1\r\nX-Empty:\r\nX-Spaces:   \r\nX-Tab:\ta\tb\t\r\nX-Hi: caf\xc3\xa9\r\n\r\n",
+		  "HTTP/1.1 200 \r\nContent-Length: 0\r\nX-Trail: v  \r\n\r\n" },
+		{ "GET /fold HTTP/1.1\r\nX-Folded: a\r\n b\r\nHost: h\r\n\r\n",
+		  "HTTP/1.1 200 OK\r\nX-Folded: a\r\n\tb\r\nContent-Length: 0\r\n\r\n" },
+		{ "GET /dup HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+		  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok" },
+		{ "GET /te HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		  "HTTP/1.1 200 OK\r\nContent-Length: 1 \r\n\r\nx" },
+		{ "PUT /p HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd", "HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n" },
+		{ "DELETE /d HTTP/1.1\r\n\r\nOPTIONS * HTTP/1.1\r\n\r\nPATCH /q HTTP/1.1\r\nContent-Length: 1\r\n\r\nz",
+		  "HTTP/1.1 304 Not Modified\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ny" },
+		{ "get / HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" },
+		{ "GET  /two-spaces HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" },
+		{ "GET /bare-lf HTTP/1.1\nHost: h\n\n", "HTTP/1.1 200 OK\nContent-Length: 0\n\n" },
+		{ "GET /v2 HTTP/2.0\r\n\r\n", "HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n" },
+		{ "GET /ctl HTTP/1.1\r\nX-A: a\x01z\r\n\r\n", "HTTP/1.1 200 O\x7fK\r\nContent-Length: 0\r\n\r\n" },
+		{ "GET /sp HTTP/1.1\r\nBad Name: v\r\n\r\n", "HTTP/1.1 200 OK\r\nBad Name: v\r\nContent-Length: 0\r\n\r\n" },
+		{ "GET /big HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999\r\n\r\nxx" },
+	};
+	static char fast[MAX_EV * 1024], slow[MAX_EV * 1024];
+
+	teardown(st);
+	for (int cfgi = 0; cfgi < 2; cfgi++) {
+		cfg.http.redact_authorization = cfgi;
+		cfg.http.send_all_headers = !cfgi;
+		for (size_t i = 0; i < PL_ARRAY_LEN(pairs); i++) {
+			run_exchange(pairs[i][0], pairs[i][1], true, fast, sizeof(fast));
+			run_exchange(pairs[i][0], pairs[i][1], false, slow, sizeof(slow));
+			if (strcmp(fast, slow))
+				fail_msg("pair %zu: fast path\n%s\nhttp-parser\n%s", i, fast, slow);
+		}
+	}
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -770,7 +842,7 @@ int main(void)
 		T(test_huge_header_send_all), T(test_redaction), T(test_no_redaction_user),
 		T(test_empty_values), T(test_send_headers), T(test_pending_overflow), T(test_memory_budget), T(test_upgrade),
 		T(test_url_truncated),
-		T(test_every_split),
+		T(test_every_split), T(test_fast_path_agrees),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
