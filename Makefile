@@ -82,6 +82,10 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJ) tests/unit/unit.h
 # --- fuzzing (clang + libFuzzer) ---
 fuzz-build: $(FUZZ_BIN)
 
+# Made only through the fuzz_% pattern rule: without this make deletes them as
+# intermediates after every link, and each fuzz-build recompiles the whole tree.
+.SECONDARY: $(FUZZ_LIB_OBJ)
+
 build/fuzz/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
