@@ -9,16 +9,24 @@
 #include <time.h>
 #include "pktlog/event.h"
 
+/* The writer: once a write does not fit, `full` is set and end is pulled back to p, so
+ * every later write fails on the one length check. */
 struct jw {
 	char *p, *end;
 	bool full;
 	bool need_comma;
 };
 
+static inline __attribute__((always_inline)) void jw_overflow(struct jw *w)
+{
+	w->full = true;
+	w->end = w->p;
+}
+
 static inline __attribute__((always_inline)) void put(struct jw *w, const char *s, size_t n)
 {
-	if (w->full || (size_t)(w->end - w->p) < n) {
-		w->full = true;
+	if ((size_t)(w->end - w->p) < n) {
+		jw_overflow(w);
 		return;
 	}
 	memcpy(w->p, s, n);
@@ -27,16 +35,38 @@ static inline __attribute__((always_inline)) void put(struct jw *w, const char *
 
 static inline __attribute__((always_inline)) void putc_(struct jw *w, char c)
 {
-	if (w->full || w->p >= w->end) {
-		w->full = true;
+	if (w->p >= w->end) {
+		jw_overflow(w);
 		return;
 	}
 	*w->p++ = c;
 }
 
-static inline __attribute__((always_inline)) void putz(struct jw *w, const char *s)
+/* A string literal, its length known at compile time. */
+#define LIT(w, s) put((w), "" s, sizeof(s) - 1)
+
+/* "key": (with the comma the position needs); k must be a string literal. */
+#define KEY(w, k) do {                                          \
+		if ((w)->need_comma)                            \
+			LIT(w, ",\"" k "\":");                  \
+		else                                            \
+			LIT(w, "\"" k "\":");                   \
+		(w)->need_comma = true;                         \
+	} while (0)
+
+/* "key":{ */
+#define OBJ(w, k) do {                                          \
+		if ((w)->need_comma)                            \
+			LIT(w, ",\"" k "\":{");                 \
+		else                                            \
+			LIT(w, "\"" k "\":{");                  \
+		(w)->need_comma = false;                        \
+	} while (0)
+
+static inline __attribute__((always_inline)) void obj_close(struct jw *w)
 {
-	put(w, s, strlen(s));
+	putc_(w, '}');
+	w->need_comma = true;
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
@@ -68,70 +98,119 @@ static const uint8_t needs_escape[256] = {
 	[0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
 };
 
-static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
+/* The escaped form of one byte that needs it (or of the UTF-8 sequence it starts) at o,
+ * which has room for 6 bytes per input byte. Returns input bytes used; *out advances. */
+static size_t escape_one(const uint8_t *p, size_t n, char **out)
 {
 	static const char hex[] = "0123456789abcdef";
+	char *o = *out;
+	uint8_t c = p[0];
+	size_t used = 1;
+
+	if (c == '"' || c == '\\') {
+		o[0] = '\\';
+		o[1] = (char)c;
+		o += 2;
+	} else if (c < 0x20) {
+		o[0] = '\\';
+		switch (c) {
+		case '\n': o[1] = 'n'; o += 2; break;
+		case '\r': o[1] = 'r'; o += 2; break;
+		case '\t': o[1] = 't'; o += 2; break;
+		default:
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 15];
+			o += 6;
+		}
+	} else {
+		size_t l = utf8_len(p, n);
+
+		if (l) {
+			memcpy(o, p, l);
+			o += l;
+			used = l;
+		} else {
+			memcpy(o, "\\ufffd", 6);
+			o += 6;
+		}
+	}
+	*out = o;
+	return used;
+}
+
+/* s[0..n) escaped, without quotes; `lower` lower-cases ASCII letters. */
+static void put_raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
 	const uint8_t *p = (const uint8_t *)s;
 	size_t i = 0;
+	char *o;
 
-	putc_(w, '"');
-	while (i < n && !w->full) {
-		size_t run = i;
+	/* Each input byte becomes at most 6 output bytes: check room once. A string that
+	 * may not fit is escaped into a bounded scratch buffer piece by piece. */
+	if ((size_t)(w->end - w->p) / 6 < n) {
+		char tmp[6 * 64];
+
+		while (i < n && !w->full) {
+			size_t k = PL_MIN(n - i, (size_t)64);
+			size_t j = 0;
+
+			o = tmp;
+			while (j < k) {
+				uint8_t c = p[i + j];
+
+				if (!needs_escape[c]) {
+					*o++ = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+					j++;
+				} else {
+					/* a UTF-8 sequence may run past this piece: look at all of it */
+					j += escape_one(p + i + j, n - i - j, &o);
+				}
+			}
+			put(w, tmp, (size_t)(o - tmp));
+			i += j;
+		}
+		return;
+	}
+	o = w->p;
+	while (i < n) {
 		/* Eight bytes at a time while none is a control byte, '"', '\\' or non-ASCII. */
-		while (run + 8 <= n) {
+		while (i + 8 <= n) {
 			uint64_t v;
-			memcpy(&v, p + run, 8);
-			const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+
+			memcpy(&v, p + i, 8);
 			uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
 			uint64_t bad = ((v - ones * 0x20) | (q - ones) | (b - ones)) & ~v & high;
 			if (bad | (v & high))
 				break;
-			run += 8;
-		}
-		while (run < n && !needs_escape[p[run]])
-			run++;
-		if (run > i) {
-			size_t len = run - i;
-			if (w->full || (size_t)(w->end - w->p) < len) {
-				w->full = true;
-				break;
+			if (lower) {
+				/* ASCII only here: set 0x20 on bytes 'A'..'Z' */
+				uint64_t ge_a = v + ones * (0x80 - 'A');
+				uint64_t gt_z = v + ones * (0x80 - 'Z' - 1);
+				v |= ((ge_a & ~gt_z) & high) >> 2;
 			}
-			memcpy(w->p, s + i, len);
-			if (lower)
-				for (size_t k = 0; k < len; k++)
-					if (w->p[k] >= 'A' && w->p[k] <= 'Z')
-						w->p[k] = (char)(w->p[k] + 32);
-			w->p += len;
-			i = run;
-			continue;
+			memcpy(o, &v, 8);
+			o += 8;
+			i += 8;
 		}
+		if (i >= n)
+			break;
 		uint8_t c = p[i];
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			put(w, e, 2);
-			i++;
-		} else if (c < 0x20) {
-			switch (c) {
-			case '\n': put(w, "\\n", 2); break;
-			case '\r': put(w, "\\r", 2); break;
-			case '\t': put(w, "\\t", 2); break;
-			default: {
-				char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-				put(w, u, 6);
-			}
-			}
+		if (!needs_escape[c]) {
+			*o++ = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
 			i++;
 		} else {
-			size_t l = utf8_len(p + i, n - i);
-			if (l) {
-				put(w, s + i, l);
-				i += l;
-			} else {
-				put(w, "\\ufffd", 6);
-				i++;
-			}
+			i += escape_one(p + i, n - i, &o);
 		}
 	}
+	w->p = o;
+}
+
+static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
+{
+	putc_(w, '"');
+	put_raw_escaped(w, s, n, lower);
 	putc_(w, '"');
 }
 
@@ -143,50 +222,11 @@ size_t pl_json_string(const char *s, size_t n, char *out, size_t cap)
 	return w.full ? 0 : (size_t)(w.p - out);
 }
 
-static inline __attribute__((always_inline)) void key(struct jw *w, const char *k)
-{
-	if (w->need_comma)
-		putc_(w, ',');
-	putc_(w, '"');
-	putz(w, k);
-	put(w, "\":", 2);
-	w->need_comma = true;
-}
-
-static inline __attribute__((always_inline)) void obj_open(struct jw *w, const char *k)
-{
-	if (k)
-		key(w, k);
-	else if (w->need_comma)
-		putc_(w, ',');
-	putc_(w, '{');
-	w->need_comma = false;
-}
-
-static inline __attribute__((always_inline)) void obj_close(struct jw *w)
-{
-	putc_(w, '}');
-	w->need_comma = true;
-}
-
-static inline __attribute__((always_inline)) void kv_str(struct jw *w, const char *k, const char *s, size_t n)
-{
-	key(w, k);
-	put_escaped(w, s, n, false);
-}
-
-static inline __attribute__((always_inline)) void kv_pstr(struct jw *w, const char *k, struct pl_str s)
-{
-	if (s.len)
-		kv_str(w, k, s.p, s.len);
-}
-
-static inline __attribute__((always_inline)) void kv_u64(struct jw *w, const char *k, uint64_t v)
+static inline __attribute__((always_inline)) void put_u64(struct jw *w, uint64_t v)
 {
 	char b[24];
 	int i = sizeof(b);
 
-	key(w, k);
 	do {
 		b[--i] = (char)('0' + v % 10);
 		v /= 10;
@@ -194,16 +234,13 @@ static inline __attribute__((always_inline)) void kv_u64(struct jw *w, const cha
 	put(w, b + i, sizeof(b) - (size_t)i);
 }
 
-static void kv_time(struct jw *w, const char *k, uint64_t ns)
-{
-	char b[32];
-	size_t n = pl_format_time(ns, b);
-
-	key(w, k);
-	putc_(w, '"');
-	put(w, b, n);
-	putc_(w, '"');
-}
+#define KV_STR(w, k, s, n) do { KEY(w, k); put_escaped(w, s, n, false); } while (0)
+#define KV_PSTR(w, k, s) do {                                   \
+		struct pl_str s_ = (s);                         \
+		if (s_.len)                                     \
+			KV_STR(w, k, s_.p, s_.len);             \
+	} while (0)
+#define KV_U64(w, k, v) do { KEY(w, k); put_u64(w, v); } while (0)
 
 size_t pl_format_time(uint64_t ns, char *out)
 {
@@ -255,14 +292,20 @@ static size_t ip_str(uint8_t af, const uint8_t *ip, char *out)
 	return strlen(out);
 }
 
-static void endpoint(struct jw *w, const char *name, uint8_t af, const struct pl_endpoint *e,
-		     const char *ip, size_t ip_len, struct pl_str domain)
+/* {"ip":…,"port":…,"bytes":…[,"domain":…]} */
+static void endpoint(struct jw *w, const struct pl_endpoint *e, const char *ip, size_t ip_len,
+		     struct pl_str domain)
 {
-	obj_open(w, name);
-	kv_str(w, "ip", ip, ip_len);
-	kv_u64(w, "port", e->port);
-	kv_u64(w, "bytes", e->bytes);
-	kv_pstr(w, "domain", domain);
+	LIT(w, "{\"ip\":\"");
+	put(w, ip, ip_len);          /* digits, dots, hex and colons: nothing to escape */
+	LIT(w, "\",\"port\":");
+	put_u64(w, e->port);
+	LIT(w, ",\"bytes\":");
+	put_u64(w, e->bytes);
+	if (domain.len) {
+		LIT(w, ",\"domain\":");
+		put_escaped(w, domain.p, domain.len, false);
+	}
 	obj_close(w);
 }
 
@@ -276,41 +319,41 @@ static bool all_digits(struct pl_str s)
 	return true;
 }
 
-static void http_msg(struct jw *w, const char *name, const struct pl_http_msg *m,
-		     const struct pl_event_http *h, bool request)
+static void http_msg(struct jw *w, const struct pl_http_msg *m, const struct pl_event_http *h,
+		     bool request)
 {
-	obj_open(w, name);
 	if (request) {
-		kv_pstr(w, "method", h->method);
-		kv_pstr(w, "referrer", h->referrer);
+		OBJ(w, "request");
+		KV_PSTR(w, "method", h->method);
+		KV_PSTR(w, "referrer", h->referrer);
 	} else {
-		kv_u64(w, "status_code", (uint64_t)h->status_code);
+		OBJ(w, "response");
+		KV_U64(w, "status_code", (uint64_t)h->status_code);
 		if (h->status_phrase.len) {
-			key(w, "status_phrase");
+			KEY(w, "status_phrase");
 			put_escaped(w, h->status_phrase.p, h->status_phrase.len, true);
 		}
 	}
-	kv_u64(w, "bytes", m->bytes);
-	obj_open(w, "body");
-	kv_u64(w, "bytes", m->body_bytes);
-	obj_close(w);
-	kv_pstr(w, "mime_type", m->mime_type);
+	KV_U64(w, "bytes", m->bytes);
+	LIT(w, ",\"body\":{\"bytes\":");
+	put_u64(w, m->body_bytes);
+	putc_(w, '}');
+	KV_PSTR(w, "mime_type", m->mime_type);
 	if (m->n_headers) {
-		obj_open(w, "headers");
+		LIT(w, ",\"headers\":{");
 		for (int i = 0; i < m->n_headers; i++) {
 			const struct pl_header *hd = &m->headers[i];
-			if (w->need_comma)
+			if (i)
 				putc_(w, ',');
 			put_escaped(w, hd->name.p, hd->name.len, true);
 			putc_(w, ':');
-			w->need_comma = true;
 			if (hd->name.len == 14 && memcmp(hd->name.p, "content-length", 14) == 0 &&
 			    all_digits(hd->value))
 				put(w, hd->value.p, hd->value.len);
 			else
 				put_escaped(w, hd->value.p, hd->value.len, false);
 		}
-		obj_close(w);
+		putc_(w, '}');
 	}
 	obj_close(w);
 }
@@ -323,40 +366,46 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 	unsigned port = h->host.len ? (h->host_port ? h->host_port : 80) : ev->server.port;
 	/* An IPv6 literal needs brackets in a URL; a Host header already has them. */
 	bool v6lit = memchr(domain.p, ':', domain.len) != NULL && domain.p[0] != '[';
-	char full[8192];
-	struct jw fw = { full, full + sizeof(full), false, false };
+	char pb[8];
+	int pi = sizeof(pb);
+	size_t full_len;
 
-	obj_open(w, "url");
-	kv_str(w, "scheme", "http", 4);
-	kv_str(w, "domain", domain.p, domain.len);
-	if (port != 80)
-		kv_u64(w, "port", port);
-	kv_pstr(w, "path", h->path);
-	kv_pstr(w, "query", h->query);
-
-	put(&fw, "http://", 7);
-	if (v6lit)
-		putc_(&fw, '[');
-	put(&fw, domain.p, domain.len);
-	if (v6lit)
-		putc_(&fw, ']');
 	if (port != 80) {
-		char pb[8];
-		int i = sizeof(pb);
+		unsigned v = port;
 		do {
-			pb[--i] = (char)('0' + port % 10);
-			port /= 10;
-		} while (port);
-		pb[--i] = ':';
-		put(&fw, pb + i, sizeof(pb) - (size_t)i);
+			pb[--pi] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		pb[--pi] = ':';
 	}
-	put(&fw, h->path.p, h->path.len);
-	if (h->query.len) {
-		putc_(&fw, '?');
-		put(&fw, h->query.p, h->query.len);
+	OBJ(w, "url");
+	LIT(w, "\"scheme\":\"http\",\"domain\":");
+	put_escaped(w, domain.p, domain.len, false);
+	w->need_comma = true;
+	if (port != 80) {
+		LIT(w, ",\"port\":");
+		put(w, pb + pi + 1, sizeof(pb) - (size_t)pi - 1);
 	}
-	if (!fw.full)
-		kv_str(w, "full", full, (size_t)(fw.p - full));
+	KV_PSTR(w, "path", h->path);
+	KV_PSTR(w, "query", h->query);
+	/* url.full is left out when longer than 8 KiB */
+	full_len = 7 + (v6lit ? 2 : 0) + domain.len + (sizeof(pb) - (size_t)pi) + h->path.len +
+		   (h->query.len ? 1 + h->query.len : 0);
+	if (full_len <= 8192) {
+		LIT(w, ",\"full\":\"http://");
+		if (v6lit)
+			putc_(w, '[');
+		put_raw_escaped(w, domain.p, domain.len, false);
+		if (v6lit)
+			putc_(w, ']');
+		put(w, pb + pi, sizeof(pb) - (size_t)pi);
+		put_raw_escaped(w, h->path.p, h->path.len, false);
+		if (h->query.len) {
+			putc_(w, '?');
+			put_raw_escaped(w, h->query.p, h->query.len, false);
+		}
+		putc_(w, '"');
+	}
 	obj_close(w);
 }
 
@@ -365,33 +414,32 @@ static void http_fields(struct jw *w, const struct pl_event *ev, const char *sip
 	const struct pl_event_http *h = &ev->http;
 
 	if (h->has_request) {
-		kv_pstr(w, "method", h->method);
-		/* Packetbeat's "query" for HTTP is "<METHOD> <path>". */
-		key(w, "query");
-		char q[4096];
-		struct jw qw = { q, q + sizeof(q), false, false };
-		put(&qw, h->method.p, h->method.len);
-		putc_(&qw, ' ');
-		put(&qw, h->path.p, PL_MIN(h->path.len, sizeof(q) - 64));
-		put_escaped(w, q, (size_t)(qw.p - q), false);
+		KV_PSTR(w, "method", h->method);
+		/* Packetbeat's "query" for HTTP is "<METHOD> <path>" (the path cut at 4032 bytes). */
+		KEY(w, "query");
+		putc_(w, '"');
+		put_raw_escaped(w, h->method.p, h->method.len, false);
+		putc_(w, ' ');
+		put_raw_escaped(w, h->path.p, PL_MIN(h->path.len, (size_t)4032), false);
+		putc_(w, '"');
 		url(w, ev, sip, sip_len);
 		if (h->user_agent.len) {
-			obj_open(w, "user_agent");
-			kv_pstr(w, "original", h->user_agent);
-			obj_close(w);
+			LIT(w, ",\"user_agent\":{\"original\":");
+			put_escaped(w, h->user_agent.p, h->user_agent.len, false);
+			putc_(w, '}');
 		}
 		if (h->user_name.len) {
-			obj_open(w, "user");
-			kv_pstr(w, "name", h->user_name);
-			obj_close(w);
+			LIT(w, ",\"user\":{\"name\":");
+			put_escaped(w, h->user_name.p, h->user_name.len, false);
+			putc_(w, '}');
 		}
 	}
-	obj_open(w, "http");
-	kv_pstr(w, "version", h->version);
+	OBJ(w, "http");
+	KV_PSTR(w, "version", h->version);
 	if (h->has_request)
-		http_msg(w, "request", &h->request, h, true);
+		http_msg(w, &h->request, h, true);
 	if (h->has_response)
-		http_msg(w, "response", &h->response, h, false);
+		http_msg(w, &h->response, h, false);
 	obj_close(w);
 }
 
@@ -399,40 +447,41 @@ static void mysql_fields(struct jw *w, const struct pl_event *ev)
 {
 	const struct pl_event_mysql *m = &ev->mysql;
 
-	kv_pstr(w, "method", m->method);
-	kv_pstr(w, "query", m->query);
-	kv_pstr(w, "path", m->path);
+	KV_PSTR(w, "method", m->method);
+	KV_PSTR(w, "query", m->query);
+	KV_PSTR(w, "path", m->path);
 	if (m->user.len) {
-		obj_open(w, "user");
-		kv_pstr(w, "name", m->user);
+		OBJ(w, "user");
+		KV_PSTR(w, "name", m->user);
 		obj_close(w);
 	}
-	obj_open(w, "mysql");
+	OBJ(w, "mysql");
 	if (m->has_response) {
-		kv_u64(w, "affected_rows", m->affected_rows);
-		kv_u64(w, "insert_id", m->insert_id);
-		kv_u64(w, "num_fields", m->num_fields);
-		kv_u64(w, "num_rows", m->num_rows);
+		KV_U64(w, "affected_rows", m->affected_rows);
+		KV_U64(w, "insert_id", m->insert_id);
+		KV_U64(w, "num_fields", m->num_fields);
+		KV_U64(w, "num_rows", m->num_rows);
 		if (m->warnings)
-			kv_u64(w, "warnings", m->warnings);
+			KV_U64(w, "warnings", m->warnings);
 	}
 	if (m->is_error) {
-		kv_u64(w, "error_code", m->error_code);
-		/* Packetbeat's form: "<SQLSTATE>: <message>". */
-		char buf[1024];
-		struct jw bw = { buf, buf + sizeof(buf), false, false };
+		KV_U64(w, "error_code", m->error_code);
+		/* Packetbeat's form: "<SQLSTATE>: <message>" (the message cut at 1008 bytes). */
+		KEY(w, "error_message");
+		putc_(w, '"');
 		if (m->sql_state.len) {
-			put(&bw, m->sql_state.p, m->sql_state.len);
-			put(&bw, ": ", 2);
+			put_raw_escaped(w, m->sql_state.p, PL_MIN(m->sql_state.len, (size_t)1024), false);
+			LIT(w, ": ");
 		}
-		put(&bw, m->error_message.p, PL_MIN(m->error_message.len, sizeof(buf) - 16));
-		kv_str(w, "error_message", buf, (size_t)(bw.p - buf));
-		kv_pstr(w, "state", m->sql_state);
+		put_raw_escaped(w, m->error_message.p,
+				PL_MIN(m->error_message.len, (size_t)1024 - 16), false);
+		putc_(w, '"');
+		KV_PSTR(w, "state", m->sql_state);
 	}
-	kv_pstr(w, "db", m->schema);
+	KV_PSTR(w, "db", m->schema);
 	obj_close(w);
 	if (m->n_params) {
-		key(w, "params");
+		KEY(w, "params");
 		putc_(w, '[');
 		for (int i = 0; i < m->n_params; i++) {
 			if (i)
@@ -441,102 +490,129 @@ static void mysql_fields(struct jw *w, const struct pl_event *ev)
 		}
 		putc_(w, ']');
 	}
-	kv_pstr(w, "request", m->request);
-	kv_pstr(w, "response", m->response);
+	KV_PSTR(w, "request", m->request);
+	KV_PSTR(w, "response", m->response);
+}
+
+/* "<name>":"<time>" */
+static void put_time(struct jw *w, uint64_t ns)
+{
+	char b[32];
+	size_t n = pl_format_time(ns, b);
+
+	putc_(w, '"');
+	put(w, b, n);
+	putc_(w, '"');
 }
 
 size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
 			char *buf, size_t cap)
 {
-	static const char *const type_names[] = { "http", "mysql" };
 	struct jw w = { buf, buf + cap, false, false };
 	char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
 	size_t cip_len = ip_str(ev->af, ev->client.ip, cip);
 	size_t sip_len = ip_str(ev->af, ev->server.ip, sip);
-	const char *type = type_names[ev->type == PL_EV_MYSQL];
-	struct pl_str domain = ev->type == PL_EV_HTTP ? ev->http.host : PL_STR_NULL;
+	bool http = ev->type == PL_EV_HTTP;
+	struct pl_str domain = http ? ev->http.host : PL_STR_NULL;
+	uint64_t t0 = ev->start_ns ? ev->start_ns : ev->end_ns;
+	char tb[32];
+	size_t tn = pl_format_time(t0, tb);
+	char *c0, *s0;
+	size_t cl, sl;
 
-	obj_open(&w, NULL);
-	kv_time(&w, "@timestamp", ev->start_ns ? ev->start_ns : ev->end_ns);
-	kv_str(&w, "type", type, strlen(type));
-	kv_str(&w, "status", ev->ok ? "OK" : "Error", ev->ok ? 2 : 5);
-
-	obj_open(&w, "event");
-	kv_str(&w, "kind", "event", 5);
-	key(&w, "category");
-	putz(&w, "[\"network\"]");
-	key(&w, "type");
-	putz(&w, "[\"connection\",\"protocol\"]");
-	kv_str(&w, "dataset", type, strlen(type));
-	if (ev->start_ns)
-		kv_time(&w, "start", ev->start_ns);
-	if (ev->end_ns)
-		kv_time(&w, "end", ev->end_ns);
-	if (ev->start_ns && ev->end_ns && ev->end_ns >= ev->start_ns)
-		kv_u64(&w, "duration", ev->end_ns - ev->start_ns);
-	obj_close(&w);
-
-	endpoint(&w, "client", ev->af, &ev->client, cip, cip_len, PL_STR_NULL);
-	endpoint(&w, "server", ev->af, &ev->server, sip, sip_len, domain);
-	endpoint(&w, "source", ev->af, &ev->client, cip, cip_len, PL_STR_NULL);
-	endpoint(&w, "destination", ev->af, &ev->server, sip, sip_len, domain);
-
-	obj_open(&w, "network");
-	kv_str(&w, "type", ev->af == 6 ? "ipv6" : "ipv4", 4);
-	kv_str(&w, "transport", "tcp", 3);
-	kv_str(&w, "protocol", type, strlen(type));
-	kv_u64(&w, "bytes", ev->client.bytes + ev->server.bytes);
-	if (ev->community_id)
-		kv_str(&w, "community_id", ev->community_id, strlen(ev->community_id));
-	if (ev->type == PL_EV_HTTP)
-		kv_pstr(&w, "forwarded_ip", ev->http.forwarded_ip);
-	obj_close(&w);
-
-	obj_open(&w, "related");
-	key(&w, "ip");
-	putc_(&w, '[');
-	put_escaped(&w, cip, cip_len, false);
-	if (strcmp(cip, sip) != 0) {
-		putc_(&w, ',');
-		put_escaped(&w, sip, sip_len, false);
+	LIT(&w, "{\"@timestamp\":\"");
+	put(&w, tb, tn);
+	if (http)
+		LIT(&w, "\",\"type\":\"http\",\"status\":");
+	else
+		LIT(&w, "\",\"type\":\"mysql\",\"status\":");
+	if (ev->ok)
+		LIT(&w, "\"OK\"");
+	else
+		LIT(&w, "\"Error\"");
+	LIT(&w, ",\"event\":{\"kind\":\"event\",\"category\":[\"network\"],"
+		"\"type\":[\"connection\",\"protocol\"],\"dataset\":");
+	if (http)
+		LIT(&w, "\"http\"");
+	else
+		LIT(&w, "\"mysql\"");
+	if (ev->start_ns) {
+		LIT(&w, ",\"start\":\"");     /* the same instant as @timestamp */
+		put(&w, tb, tn);
+		putc_(&w, '"');
 	}
-	putc_(&w, ']');
-	obj_close(&w);
+	if (ev->end_ns) {
+		LIT(&w, ",\"end\":");
+		put_time(&w, ev->end_ns);
+	}
+	if (ev->start_ns && ev->end_ns && ev->end_ns >= ev->start_ns) {
+		LIT(&w, ",\"duration\":");
+		put_u64(&w, ev->end_ns - ev->start_ns);
+	}
 
-	if (ev->type == PL_EV_HTTP)
+	/* source and destination repeat client and server: rendered once, then copied */
+	LIT(&w, "},\"client\":");
+	c0 = w.p;
+	endpoint(&w, &ev->client, cip, cip_len, PL_STR_NULL);
+	cl = (size_t)(w.p - c0);
+	LIT(&w, ",\"server\":");
+	s0 = w.p;
+	endpoint(&w, &ev->server, sip, sip_len, domain);
+	sl = (size_t)(w.p - s0);
+	LIT(&w, ",\"source\":");
+	put(&w, c0, cl);
+	LIT(&w, ",\"destination\":");
+	put(&w, s0, sl);
+
+	if (ev->af == 6)
+		LIT(&w, ",\"network\":{\"type\":\"ipv6\",\"transport\":\"tcp\",\"protocol\":");
+	else
+		LIT(&w, ",\"network\":{\"type\":\"ipv4\",\"transport\":\"tcp\",\"protocol\":");
+	if (http)
+		LIT(&w, "\"http\",\"bytes\":");
+	else
+		LIT(&w, "\"mysql\",\"bytes\":");
+	put_u64(&w, ev->client.bytes + ev->server.bytes);
+	w.need_comma = true;
+	if (ev->community_id)
+		KV_STR(&w, "community_id", ev->community_id, strlen(ev->community_id));
+	if (http)
+		KV_PSTR(&w, "forwarded_ip", ev->http.forwarded_ip);
+
+	LIT(&w, "},\"related\":{\"ip\":[\"");
+	put(&w, cip, cip_len);
+	if (cip_len != sip_len || memcmp(cip, sip, cip_len) != 0) {
+		LIT(&w, "\",\"");
+		put(&w, sip, sip_len);
+	}
+	LIT(&w, "\"]}");
+	w.need_comma = true;
+
+	if (http)
 		http_fields(&w, ev, sip, sip_len);
 	else
 		mysql_fields(&w, ev);
 
 	if (ev->n_errors == 1) {
-		obj_open(&w, "error");
-		kv_pstr(&w, "message", ev->errors[0]);
-		obj_close(&w);
+		LIT(&w, ",\"error\":{\"message\":");
+		put_escaped(&w, ev->errors[0].p, ev->errors[0].len, false);
+		putc_(&w, '}');
 	} else if (ev->n_errors > 1) {
-		obj_open(&w, "error");
-		key(&w, "message");
-		putc_(&w, '[');
+		LIT(&w, ",\"error\":{\"message\":[");
 		for (int i = 0; i < ev->n_errors; i++) {
 			if (i)
 				putc_(&w, ',');
 			put_escaped(&w, ev->errors[i].p, ev->errors[i].len, false);
 		}
-		putc_(&w, ']');
-		obj_close(&w);
+		LIT(&w, "]}");
 	}
 
 	if (opts && opts->host_name) {
-		obj_open(&w, "host");
-		kv_str(&w, "name", opts->host_name, strlen(opts->host_name));
-		obj_close(&w);
+		LIT(&w, ",\"host\":{\"name\":");
+		put_escaped(&w, opts->host_name, strlen(opts->host_name), false);
+		putc_(&w, '}');
 	}
-	obj_open(&w, "agent");
-	kv_str(&w, "type", "pktlog", 6);
-	kv_str(&w, "version", PL_VERSION, strlen(PL_VERSION));
-	obj_close(&w);
-	obj_open(&w, "ecs");
-	kv_str(&w, "version", "8.0.0", 5);
-	obj_close(&w);
-	obj_close(&w);
+	LIT(&w, ",\"agent\":{\"type\":\"pktlog\",\"version\":\"" PL_VERSION "\"},"
+		"\"ecs\":{\"version\":\"8.0.0\"}}");
 	return w.full ? 0 : (size_t)(w.p - buf);
 }

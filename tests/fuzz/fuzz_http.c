@@ -39,6 +39,13 @@ static void emit(const struct pl_event *ev, void *arg)
 	static char json[1 << 17];
 	size_t len = pl_event_to_json(ev, NULL, json, sizeof(json));
 
+	/* the same event into a buffer just big enough, and into one byte less */
+	static char exact[sizeof(json)];
+	if (len && (pl_event_to_json(ev, NULL, exact, len) != len || memcmp(exact, json, len) ||
+		    pl_event_to_json(ev, NULL, exact, len - 1) != 0)) {
+		fprintf(stderr, "fuzz_http: rendering depends on the buffer's size\n");
+		abort();
+	}
 	run_hash ^= len;
 	for (size_t i = 0; i < len; i++)
 		run_hash = (run_hash ^ (unsigned char)json[i]) * 0x100000001b3ULL;

@@ -79,6 +79,33 @@ static void test_escaping_and_bad_utf8(void **s)
 	assert_non_null(strstr(buf, "\"original\":\"a\\\"b\\\\c\\n\\u0001 caf\xc3\xa9 \\ufffd\\ufffd \\ufffd\\ufffd\\ufffd \xf0\x9f\x98\x80\""));
 }
 
+/* Long strings near the end of the buffer are escaped piece by piece (json.c cannot check
+ * room for the worst case at once): the bytes must be the same, wherever a piece ends, and
+ * a UTF-8 sequence across a piece's end must stay whole. */
+static void test_escaping_near_the_end(void **s)
+{
+	static char ua[3000], ref[32768], got[32768];
+	static const char *const bits[] = { "ab", "\"", "\\", "\n", "\x02", "\xc3\xa9", "\xe2\x82\xac",
+					     "\xf0\x9f\x98\x80", "\xff", "ABC", "\xc3" };
+	struct pl_event ev;
+	size_t n = 0, len;
+
+	for (unsigned i = 0; n + 8 < sizeof(ua); i = i * 7 + 3)
+		for (const char *b = bits[i % PL_ARRAY_LEN(bits)]; *b; b++)
+			ua[n++] = *b;
+	fill(&ev);
+	ev.http.status_phrase = (struct pl_str){ ua, 700 };   /* lower-cased when rendered */
+	for (size_t shift = 0; shift < 70; shift++) {
+		ev.http.user_agent = (struct pl_str){ ua + shift, n - shift };
+		len = pl_event_to_json(&ev, NULL, ref, sizeof(ref));
+		assert_true(len > 0);
+		/* just big enough: the tail of the event goes the careful way */
+		assert_int_equal(pl_event_to_json(&ev, NULL, got, len), len);
+		assert_memory_equal(ref, got, len);
+		assert_int_equal(pl_event_to_json(&ev, NULL, got, len - 1), 0);
+	}
+}
+
 static void test_errors_and_unmatched(void **s)
 {
 	struct pl_event ev;
@@ -172,6 +199,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_fields),
 		cmocka_unit_test(test_escaping_and_bad_utf8),
+		cmocka_unit_test(test_escaping_near_the_end),
 		cmocka_unit_test(test_errors_and_unmatched),
 		cmocka_unit_test(test_too_small_buffer),
 		cmocka_unit_test(test_ipv6_url),
