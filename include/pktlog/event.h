@@ -29,7 +29,8 @@ struct pl_http_msg {
 	uint64_t bytes;               /* header + body bytes on the wire */
 	uint64_t body_bytes;          /* body bytes (decoded chunk sizes excluded) */
 	struct pl_str mime_type;      /* Content-Type value, or empty */
-	struct pl_header headers[PL_EVENT_MAX_HEADERS];
+	const struct pl_header *headers; /* n_headers (at most PL_EVENT_MAX_HEADERS), borrowed
+	                               * like the strings: valid until emit returns */
 	int n_headers;
 };
 
@@ -83,8 +84,10 @@ struct pl_event {
 	const char *community_id;     /* NUL-terminated, "1:…", owned by the flow */
 	struct pl_str errors[PL_EVENT_MAX_ERRORS]; /* rendered as error.message */
 	int n_errors;
-	struct pl_event_http http;    /* when type == PL_EV_HTTP */
-	struct pl_event_mysql mysql;  /* when type == PL_EV_MYSQL */
+	union {
+		struct pl_event_http http;    /* when type == PL_EV_HTTP */
+		struct pl_event_mysql mysql;  /* when type == PL_EV_MYSQL */
+	};
 };
 
 /* Add an error note (e.g. "Unmatched request"); extra notes beyond the cap are dropped. */

@@ -24,6 +24,7 @@ struct pl_capture {
 	pcap_t *p;
 	char *name;          /* file path or interface, for messages */
 	FILE *file;          /* offline: the stream, for progress */
+	char *iobuf;         /* offline: its buffer (stdio's 4 KiB would mean a read() per 4 KiB) */
 	uint64_t file_size;
 	int linktype;
 	bool live;
@@ -56,6 +57,8 @@ static struct pl_capture *cap_new(const char *name)
 	return c;
 }
 
+#define PL_CAPTURE_FILE_BUF (1u << 20)
+
 struct pl_capture *pl_capture_open_file(const char *path)
 {
 	char err[PCAP_ERRBUF_SIZE] = "";
@@ -71,6 +74,9 @@ struct pl_capture *pl_capture_open_file(const char *path)
 	}
 	if (fstat(fileno(c->file), &st) == 0)
 		c->file_size = (uint64_t)st.st_size;
+	c->iobuf = malloc(PL_CAPTURE_FILE_BUF);
+	if (c->iobuf)
+		setvbuf(c->file, c->iobuf, _IOFBF, PL_CAPTURE_FILE_BUF);
 	c->p = pcap_fopen_offline_with_tstamp_precision(c->file, PCAP_TSTAMP_PRECISION_NANO, err);
 	if (!c->p) {
 		pl_err("%s: not a readable pcap or pcapng capture: %s", path, err);
@@ -82,6 +88,7 @@ struct pl_capture *pl_capture_open_file(const char *path)
 	c->linktype = pcap_datalink(c->p);
 	return c;
 fail:
+	free(c->iobuf);
 	free(c->name);
 	free(c);
 	return NULL;
@@ -491,6 +498,7 @@ void pl_capture_close(struct pl_capture *c)
 		return;
 	if (c->p)
 		pcap_close(c->p);   /* also closes an offline FILE */
+	free(c->iobuf);         /* after the FILE that used it */
 	pl_ebpf_close(c->bpf);  /* after the sockets: nothing uses the program any more */
 	free(c->name);
 	free(c);

@@ -28,15 +28,6 @@ enum hkind {
 	HK_AUTH, HK_PROXY_AUTH, HK_COOKIE, HK_SET_COOKIE,
 };
 
-#define KH(s, k) { s, sizeof(s) - 1, k }
-static const struct { const char *name; size_t len; enum hkind kind; } known_headers[] = {
-	KH("content-length", HK_CLEN), KH("content-type", HK_CTYPE), KH("host", HK_HOST),
-	KH("user-agent", HK_UA), KH("referer", HK_REFERER), KH("x-forwarded-for", HK_XFF),
-	KH("authorization", HK_AUTH), KH("proxy-authorization", HK_PROXY_AUTH),
-	KH("cookie", HK_COOKIE), KH("set-cookie", HK_SET_COOKIE),
-};
-#undef KH
-
 /* Methods accepted as a request start when resynchronising. */
 static const char *const sync_methods[] = {
 	"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ",
@@ -291,8 +282,10 @@ static struct pl_str first_forwarded(const struct hmsg *m)
 	return trim(v);
 }
 
-/* digits: 24 bytes that live until the event is emitted (content-length when absent). */
-static void fill_msg(const struct hmsg *m, struct pl_http_msg *out, char *digits)
+/* hdrs: PL_EVENT_MAX_HEADERS entries and digits: 24 bytes (content-length when absent),
+ * both living until the event is emitted. */
+static void fill_msg(const struct hmsg *m, struct pl_http_msg *out, struct pl_header *hdrs,
+		     char *digits)
 {
 	static const char clen_name[] = "content-length";
 	bool has_clen = false;
@@ -303,7 +296,7 @@ static void fill_msg(const struct hmsg *m, struct pl_http_msg *out, char *digits
 	out->mime_type = m->has_ctype ? msg_str(m, m->ctype) : (struct pl_str){ "", 0 };
 	for (int i = 0; i < m->n_hdr; i++) {
 		const struct kept_hdr *k = &m->hdr[i];
-		struct pl_header *h = &out->headers[n++];
+		struct pl_header *h = &hdrs[n++];
 
 		h->name = msg_str(m, k->name);
 		if (k->redact == RED_STAR)
@@ -326,10 +319,11 @@ static void fill_msg(const struct hmsg *m, struct pl_http_msg *out, char *digits
 			digits[--i] = (char)('0' + v % 10);
 			v /= 10;
 		} while (v);
-		out->headers[n].name = (struct pl_str){ clen_name, sizeof(clen_name) - 1 };
-		out->headers[n].value = (struct pl_str){ digits + i, (size_t)(24 - i) };
+		hdrs[n].name = (struct pl_str){ clen_name, sizeof(clen_name) - 1 };
+		hdrs[n].value = (struct pl_str){ digits + i, (size_t)(24 - i) };
 		n++;
 	}
+	out->headers = hdrs;
 	out->n_headers = n;
 }
 
@@ -350,7 +344,8 @@ static struct pl_str version_of(const struct hmsg *req, const struct hmsg *resp)
 	return (struct pl_str){ v, strlen(v) };
 }
 
-static void fill_request(struct pl_event *ev, const struct hmsg *req, char *digits)
+static void fill_request(struct pl_event *ev, const struct hmsg *req, struct pl_header *hdrs,
+			 char *digits)
 {
 	struct pl_event_http *h = &ev->http;
 
@@ -369,14 +364,15 @@ static void fill_request(struct pl_event *ev, const struct hmsg *req, char *digi
 	/* The user name is kept even when the header is redacted: nginx logs it as
 	 * $remote_user too. The password is never kept. */
 	h->user_name = req->has_user ? msg_str(req, req->user) : (struct pl_str){ "", 0 };
-	fill_msg(req, &h->request, digits);
+	fill_msg(req, &h->request, hdrs, digits);
 	if (req->notes & NOTE_LOSS)
 		pl_event_add_error(ev, "Packet loss while capturing the request");
 	if (req->notes & NOTE_PARSE)
 		pl_event_add_error(ev, "Parse error in the request");
 }
 
-static void fill_response(struct pl_event *ev, const struct hmsg *resp, char *digits)
+static void fill_response(struct pl_event *ev, const struct hmsg *resp, struct pl_header *hdrs,
+			  char *digits)
 {
 	struct pl_event_http *h = &ev->http;
 
@@ -387,7 +383,7 @@ static void fill_response(struct pl_event *ev, const struct hmsg *resp, char *di
 	ev->server.bytes = resp->bytes;
 	h->status_code = resp->status;
 	h->status_phrase = msg_str(resp, resp->phrase);
-	fill_msg(resp, &h->response, digits);
+	fill_msg(resp, &h->response, hdrs, digits);
 	if (resp->notes & NOTE_LOSS)
 		pl_event_add_error(ev, "Packet loss while capturing the response");
 	if (resp->notes & NOTE_PARSE)
@@ -400,6 +396,7 @@ static void emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const
 	const struct pl_conn *k = c->conn;
 	struct pl_stats *st = c->env->stats;
 	struct pl_event ev;
+	struct pl_header hdrs[2][PL_EVENT_MAX_HEADERS];   /* filled up to n_headers: not zeroed */
 	char digits[2][24];
 
 	memset(&ev, 0, sizeof(ev));
@@ -413,9 +410,9 @@ static void emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const
 	if (err)
 		pl_event_add_error(&ev, err);
 	if (req)
-		fill_request(&ev, req, digits[0]);
+		fill_request(&ev, req, hdrs[0], digits[0]);
 	if (resp)
-		fill_response(&ev, resp, digits[1]);
+		fill_response(&ev, resp, hdrs[1], digits[1]);
 	ev.http.version = version_of(req, resp);
 	ev.ok = req && resp && !err && resp->status > 0 && resp->status < 400;
 	if (ev.ok)
@@ -649,12 +646,23 @@ static bool in_send_list(const struct pl_config *cfg, const char *name, size_t l
 	return false;
 }
 
+/* name is lower-case. By length first: at most two fixed-size compares per header. */
 static enum hkind classify(const char *name, size_t len)
 {
-	for (size_t i = 0; i < PL_ARRAY_LEN(known_headers); i++)
-		if (known_headers[i].len == len && !memcmp(known_headers[i].name, name, len))
-			return known_headers[i].kind;
-	return HK_OTHER;
+#define IS(lit) (!memcmp(name, lit, sizeof(lit) - 1))
+	switch (len) {
+	case 4: return IS("host") ? HK_HOST : HK_OTHER;
+	case 6: return IS("cookie") ? HK_COOKIE : HK_OTHER;
+	case 7: return IS("referer") ? HK_REFERER : HK_OTHER;
+	case 10: return IS("user-agent") ? HK_UA : IS("set-cookie") ? HK_SET_COOKIE : HK_OTHER;
+	case 12: return IS("content-type") ? HK_CTYPE : HK_OTHER;
+	case 13: return IS("authorization") ? HK_AUTH : HK_OTHER;
+	case 14: return IS("content-length") ? HK_CLEN : HK_OTHER;
+	case 15: return IS("x-forwarded-for") ? HK_XFF : HK_OTHER;
+	case 19: return IS("proxy-authorization") ? HK_PROXY_AUTH : HK_OTHER;
+	default: return HK_OTHER;
+	}
+#undef IS
 }
 
 /* Name complete: decide what of this header is kept. */
@@ -978,13 +986,59 @@ static const uint8_t cclass[256] = {
 
 struct fast_hdr { const uint8_t *name, *value; uint32_t name_len, value_len; };
 
-/* Case-insensitive compare of n bytes against a lower-case literal. */
-static bool lc_eq(const uint8_t *p, size_t n, const char *lit, size_t lit_len)
+/* The end of a header value: the first byte at or after q that is a control byte other
+ * than HTAB, or DEL (normally the CR), or end. Eight bytes at a time while none is. */
+static inline const uint8_t *scan_value(const uint8_t *q, const uint8_t *end)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+
+	while (end - q >= 8) {
+		uint64_t v, del;
+
+		memcpy(&v, q, 8);
+		del = v ^ (ones * 0x7f);
+		if (((v - ones * 0x20) & ~v & high) | ((del - ones) & ~del & high))
+			break;
+		q += 8;
+	}
+	while (q < end && (cclass[*q] & CC_VALUE))
+		q++;
+	return q;
+}
+
+/* Compare n bytes of a header name or value against a literal of lower-case letters and '-'
+ * (2 <= n), ignoring case. OR-ing 0x20 maps exactly 'A'..'Z' onto 'a'..'z' among the bytes
+ * that can match such a literal (it also maps CR onto '-', and no token or value holds a CR
+ * here). Compares the first and last 8 (or 4, or 2) bytes as words; they overlap as needed. */
+static inline __attribute__((always_inline)) bool lc_eq(const uint8_t *p, size_t n,
+							 const char *lit, size_t lit_len)
 {
 	if (n != lit_len)
 		return false;
+	if (n >= 8) {
+		uint64_t a, b, x, y;
+
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&a, p + i, 8);
+			memcpy(&x, lit + i, 8);
+			if ((a | 0x2020202020202020ULL) != x)
+				return false;
+		}
+		memcpy(&b, p + n - 8, 8);
+		memcpy(&y, lit + n - 8, 8);
+		return (b | 0x2020202020202020ULL) == y;
+	}
+	if (n >= 4) {
+		uint32_t a, b, x, y;
+
+		memcpy(&a, p, 4);
+		memcpy(&x, lit, 4);
+		memcpy(&b, p + n - 4, 4);
+		memcpy(&y, lit + n - 4, 4);
+		return (a | 0x20202020u) == x && (b | 0x20202020u) == y;
+	}
 	for (size_t i = 0; i < n; i++)
-		if ((p[i] | (p[i] >= 'A' && p[i] <= 'Z' ? 0x20 : 0)) != (uint8_t)lit[i])
+		if ((p[i] | 0x20) != (uint8_t)lit[i])
 			return false;
 	return true;
 }
@@ -1020,6 +1074,25 @@ static int fast_version(const uint8_t *p)
 	if (memcmp(p, "HTTP/1.", 7) || (p[7] != '0' && p[7] != '1'))
 		return -1;
 	return p[7] - '0';
+}
+
+/* Whether header_begin_value would keep anything of this header (name as sent). */
+static bool header_matters(const struct pl_config *cfg, const uint8_t *name, size_t len)
+{
+	if (cfg->http.send_all_headers || cfg->http.n_send_headers)
+		return true;    /* rare configurations: let header_begin_value decide */
+	switch (len) {
+	case 4: return LC_EQ(name, 4, "host");
+	case 6: return LC_EQ(name, 6, "cookie");
+	case 7: return LC_EQ(name, 7, "referer");
+	case 10: return LC_EQ(name, 10, "user-agent") || LC_EQ(name, 10, "set-cookie");
+	case 12: return LC_EQ(name, 12, "content-type");
+	case 13: return LC_EQ(name, 13, "authorization");
+	case 14: return LC_EQ(name, 14, "content-length");
+	case 15: return LC_EQ(name, 15, "x-forwarded-for");
+	case 19: return LC_EQ(name, 19, "proxy-authorization");
+	default: return false;
+	}
 }
 
 /* Parse one message head at p[0..n) and, when it is an ordinary one, deliver it through
@@ -1090,8 +1163,7 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 		while (q < end && (*q == ' ' || *q == '\t'))
 			q++;
 		val = q;
-		while (q < end && (cclass[*q] & CC_VALUE))
-			q++;
+		q = scan_value(q, end);
 		/* CRLF, and no obs-fold continuation line after it */
 		if (end - q < 3 || q[0] != '\r' || q[1] != '\n' || q[2] == ' ' || q[2] == '\t')
 			return 0;
@@ -1161,6 +1233,9 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 	else
 		on_status(s, status, (const char *)phrase, phrase_len);
 	for (int i = 0; i < nh; i++) {
+		/* a header the event neither sends nor needs leaves no trace: skip it */
+		if (!header_matters(c->env->cfg, h[i].name, h[i].name_len))
+			continue;
 		on_header_field(s, (const char *)h[i].name, h[i].name_len);
 		on_header_value(s, (const char *)h[i].value, h[i].value_len);
 	}

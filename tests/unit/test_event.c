@@ -36,8 +36,10 @@ static void fill(struct pl_event *ev)
 	ev->http.request.bytes = 100;
 	ev->http.response.bytes = 2000;
 	ev->http.response.body_bytes = 1800;
-	ev->http.response.headers[0] = (struct pl_header){ S("content-length"), S("1800") };
-	ev->http.response.headers[1] = (struct pl_header){ S("content-type"), S("text/html") };
+	static struct pl_header hdrs[2];
+	hdrs[0] = (struct pl_header){ S("content-length"), S("1800") };
+	hdrs[1] = (struct pl_header){ S("content-type"), S("text/html") };
+	ev->http.response.headers = hdrs;
 	ev->http.response.n_headers = 2;
 }
 
