@@ -5,6 +5,7 @@
  * parsing; it only maps filled-in fields to their ECS names. */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 #include "pktlog/event.h"
@@ -140,7 +141,8 @@ static size_t escape_one(const uint8_t *p, size_t n, char **out)
 }
 
 /* s[0..n) escaped, without quotes; `lower` lower-cases ASCII letters. */
-static void put_raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
+static inline __attribute__((always_inline)) void raw_escaped(struct jw *w, const char *s,
+							       size_t n, bool lower)
 {
 	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
 	const uint8_t *p = (const uint8_t *)s;
@@ -174,12 +176,18 @@ static void put_raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 		return;
 	}
 	o = w->p;
+	size_t clean = 0;    /* p[clean..i) went out unchanged, byte for byte */
 	while (i < n) {
-		/* Eight bytes at a time while none is a control byte, '"', '\\' or non-ASCII. */
-		while (i + 8 <= n) {
+		/* Eight bytes at a time while none is a control byte, '"', '\\' or non-ASCII;
+		 * the last (n % 8) bytes as an overlapping word when what it overlaps went out
+		 * unchanged. */
+		for (;;) {
+			size_t at = i + 8 <= n ? i : n >= 8 && n - 8 >= clean ? n - 8 : SIZE_MAX;
 			uint64_t v;
 
-			memcpy(&v, p + i, 8);
+			if (at == SIZE_MAX || i >= n)
+				break;
+			memcpy(&v, p + at, 8);
 			uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
 			uint64_t bad = ((v - ones * 0x20) | (q - ones) | (b - ones)) & ~v & high;
 			if (bad | (v & high))
@@ -190,9 +198,9 @@ static void put_raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 				uint64_t gt_z = v + ones * (0x80 - 'Z' - 1);
 				v |= ((ge_a & ~gt_z) & high) >> 2;
 			}
-			memcpy(o, &v, 8);
-			o += 8;
-			i += 8;
+			memcpy(o - (i - at), &v, 8);
+			o += at + 8 - i;
+			i = at + 8;
 		}
 		if (i >= n)
 			break;
@@ -202,9 +210,18 @@ static void put_raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 			i++;
 		} else {
 			i += escape_one(p + i, n - i, &o);
+			clean = i;
 		}
 	}
 	w->p = o;
+}
+
+static void put_raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
+{
+	if (lower)
+		raw_escaped(w, s, n, true);
+	else
+		raw_escaped(w, s, n, false);
 }
 
 static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)

@@ -1,6 +1,7 @@
 /* http.c – HTTP/1.x transactions from reassembled streams: parsing (http-parser), pipelined
  * request/response pairing, gap and error resynchronisation, and pl_event filling.
  * Must not: format JSON, store bodies, see TCP sequence numbers, or grow memory without bound. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,10 +54,10 @@ struct hmsg {
 	bool start_line_done, headers_done, truncated;
 	struct span url, phrase, ctype, host, ua, referer, xff, user;
 	bool has_ctype, has_host, has_ua, has_referer, has_xff, has_user, has_clen;
-	struct kept_hdr hdr[PL_EVENT_MAX_HEADERS];
 	int n_hdr;
 	char *buf;
 	uint32_t len, cap;
+	struct kept_hdr hdr[PL_EVENT_MAX_HEADERS];   /* last: only hdr[0..n_hdr) is ever read */
 };
 
 struct hconn;
@@ -120,7 +121,7 @@ static struct hmsg *msg_get(void)
 	free_n--;
 	buf = m->buf;
 	cap = m->cap;
-	memset(m, 0, sizeof(*m));
+	memset(m, 0, offsetof(struct hmsg, hdr));
 	m->buf = buf;
 	m->cap = cap;
 	return m;
