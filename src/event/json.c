@@ -375,8 +375,13 @@ static void http_msg(struct jw *w, const struct pl_http_msg *m, const struct pl_
 	obj_close(w);
 }
 
-/* The URL as Packetbeat builds it: scheme, Host (or the server address), port unless 80. */
-static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len)
+/* An escaped string already written to the output, to be copied rather than escaped again. */
+struct esc { const char *p; size_t len; };
+
+/* The URL as Packetbeat builds it: scheme, Host (or the server address), port unless 80.
+ * path: the escaped path written for "query" (len SIZE_MAX when it was cut there). */
+static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len,
+		struct esc path)
 {
 	const struct pl_event_http *h = &ev->http;
 	struct pl_str domain = h->host.len ? h->host : (struct pl_str){ sip, sip_len };
@@ -386,6 +391,7 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 	char pb[8];
 	int pi = sizeof(pb);
 	size_t full_len;
+	struct esc dom;
 
 	if (port != 80) {
 		unsigned v = port;
@@ -396,14 +402,27 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 		pb[--pi] = ':';
 	}
 	OBJ(w, "url");
-	LIT(w, "\"scheme\":\"http\",\"domain\":");
-	put_escaped(w, domain.p, domain.len, false);
+	LIT(w, "\"scheme\":\"http\",\"domain\":\"");
+	dom.p = w->p;
+	put_raw_escaped(w, domain.p, domain.len, false);
+	dom.len = (size_t)(w->p - dom.p);
+	putc_(w, '"');
 	w->need_comma = true;
 	if (port != 80) {
 		LIT(w, ",\"port\":");
 		put(w, pb + pi + 1, sizeof(pb) - (size_t)pi - 1);
 	}
-	KV_PSTR(w, "path", h->path);
+	if (h->path.len) {
+		LIT(w, ",\"path\":\"");
+		if (path.len != SIZE_MAX) {
+			put(w, path.p, path.len);
+		} else {
+			path.p = w->p;
+			put_raw_escaped(w, h->path.p, h->path.len, false);
+			path.len = (size_t)(w->p - path.p);
+		}
+		putc_(w, '"');
+	}
 	KV_PSTR(w, "query", h->query);
 	/* url.full is left out when longer than 8 KiB */
 	full_len = 7 + (v6lit ? 2 : 0) + domain.len + (sizeof(pb) - (size_t)pi) + h->path.len +
@@ -412,11 +431,12 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 		LIT(w, ",\"full\":\"http://");
 		if (v6lit)
 			putc_(w, '[');
-		put_raw_escaped(w, domain.p, domain.len, false);
+		put(w, dom.p, dom.len);
 		if (v6lit)
 			putc_(w, ']');
 		put(w, pb + pi, sizeof(pb) - (size_t)pi);
-		put_raw_escaped(w, h->path.p, h->path.len, false);
+		if (h->path.len)
+			put(w, path.p, path.len);
 		if (h->query.len) {
 			putc_(w, '?');
 			put_raw_escaped(w, h->query.p, h->query.len, false);
@@ -431,15 +451,19 @@ static void http_fields(struct jw *w, const struct pl_event *ev, const char *sip
 	const struct pl_event_http *h = &ev->http;
 
 	if (h->has_request) {
+		struct esc path;
+
 		KV_PSTR(w, "method", h->method);
 		/* Packetbeat's "query" for HTTP is "<METHOD> <path>" (the path cut at 4032 bytes). */
 		KEY(w, "query");
 		putc_(w, '"');
 		put_raw_escaped(w, h->method.p, h->method.len, false);
 		putc_(w, ' ');
+		path.p = w->p;
 		put_raw_escaped(w, h->path.p, PL_MIN(h->path.len, (size_t)4032), false);
+		path.len = h->path.len <= 4032 ? (size_t)(w->p - path.p) : SIZE_MAX;
 		putc_(w, '"');
-		url(w, ev, sip, sip_len);
+		url(w, ev, sip, sip_len, path);
 		if (h->user_agent.len) {
 			LIT(w, ",\"user_agent\":{\"original\":");
 			put_escaped(w, h->user_agent.p, h->user_agent.len, false);
