@@ -808,6 +808,25 @@ static void header_end(struct hside *s)
 	s->hstate = HS_NONE;
 }
 
+/* Copy n bytes, 'A'..'Z' lower-cased, eight at a time. */
+static void lower_copy(char *dst, const char *src, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v, h;
+
+		memcpy(&v, src + i, 8);
+		h = v & ~high;
+		/* high bit of each byte: 'A' <= byte <= 'Z' (and the byte is ASCII) */
+		v |= ((h + ones * (0x80 - 'A')) & ~(h + ones * (0x80 - 'Z' - 1)) & ~v & high) >> 2;
+		memcpy(dst + i, &v, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (char)(src[i] + 32) : src[i];
+}
+
 static void on_header_field(struct hside *s, const char *at, size_t len)
 {
 	s->cur->start_line_done = true;
@@ -818,15 +837,13 @@ static void on_header_field(struct hside *s, const char *at, size_t len)
 		s->name_len = 0;
 		s->name_long = false;
 	}
-	for (size_t i = 0; i < len; i++) {
-		char ch = at[i];
+	size_t room = sizeof(s->name) - s->name_len;
+	size_t k = len < room ? len : room;
 
-		if (s->name_len >= sizeof(s->name)) {
-			s->name_long = true;
-			break;
-		}
-		s->name[s->name_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-	}
+	lower_copy(s->name + s->name_len, at, k);
+	s->name_len += (uint32_t)k;
+	if (k < len)
+		s->name_long = true;
 }
 
 static int cb_header_field(http_parser *p, const char *at, size_t len)
