@@ -239,6 +239,39 @@ static void test_outage_longer_than_a_window(void **state)
 		assert_int_equal(count[i], 1);
 }
 
+/* A source that can wait (the tailer) is told to wait while about three full batches are
+ * undelivered, even with librdkafka's queue nearly empty (src/output/kafka.c explains why),
+ * and to go on once they are delivered; nothing goes through the spool meanwhile. */
+static void test_waiting_source_pauses_on_undelivered_bytes(void **state)
+{
+	struct fixture *f = *state;
+	static int count[MAXEVENTS];
+	struct pl_kafka *k;
+	char ev[1100];
+	int n = 1500;
+
+	memset(count, 0, sizeof(count));
+	f->cfg.output.kafka.message_timeout_ns = 30 * PL_NS_PER_SEC;
+	f->cfg.output.kafka.batch_bytes = 100000;   /* the floor, 1 MB undelivered, applies */
+	k = pl_kafka_open(&f->cfg, &f->st, on_ack, f);
+	assert_non_null(k);
+	assert_false(pl_kafka_should_pause(k));
+	assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 400), 0);
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(ev, sizeof(ev), "id=%d %0990d", i, 0);
+		assert_int_equal(pl_kafka_publish(k, ev, (size_t)len, NULL, NULL, (void *)(intptr_t)(i + 1)), 0);
+	}
+	/* ~1.5 MB undelivered, 1,500 messages of a 100,000-message queue. */
+	assert_true(pl_kafka_should_pause(k));
+	poll_for(f, k, n, 30000, true);
+	assert_false(pl_kafka_should_pause(k));
+	assert_int_equal(f->st.spool_records, 0);
+	close_and_check_acks(f, k, n);
+	assert_int_equal(read_topic(f, count), n);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(count[i], 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +279,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_late_answer_may_duplicate_only_failed, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_outage_longer_than_a_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiting_source_pauses_on_undelivered_bytes, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
