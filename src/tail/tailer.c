@@ -18,7 +18,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "pktlog/event.h"
 #include "pktlog/tail.h"
+#include "render.h"
 
 #define PATH_BUCKETS 8192
 #define MAX_DIR_DEPTH 32
@@ -26,6 +28,8 @@
 #define CHECK_INTERVAL_NS PL_NS_PER_SEC /* fstat of every open file: inotify does the rest */
 #define IDLE_POLL_MS 200
 #define BEHIND_FLUSH_NS (50 * 1000000ULL)
+#define PAUSE_WAIT_MS 2            /* a paused reader looks again this soon: batches are in flight */
+#define PAUSE_CHECK_EVERY 64      /* records between two asks whether the output wants a pause */
 #define WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | \
 		    IN_DELETE_SELF | IN_MOVE_SELF | IN_EXCL_UNLINK)
 
@@ -89,8 +93,15 @@ struct pl_tail {
 	char *render;
 	size_t render_cap;
 	uint64_t now_ns, wall_ns;
+	char ts[32];                   /* wall_ns formatted, for @timestamp */
+	size_t ts_len;
 
-	pthread_mutex_t ack_mu;
+	/* The unchanging parts of the events of the file last published (render.h). */
+	struct pl_tail_tpl tpl;
+	const struct tfile *tpl_f;     /* NULL: rebuild before the next record */
+	const char *tpl_path;
+	const struct tinput *tpl_in;
+
 	struct inflight *ring;
 	uint64_t ring_mask, head, tail; /* head: oldest unacknowledged; tail: next seq */
 	bool failed_ack_logged;
@@ -263,20 +274,47 @@ static void stall(struct tfile *f, uint64_t off)
 	f->stalled = true;
 }
 
+/* Make t->tpl hold f's unchanging parts (path, host, input, fields). */
+static bool tpl_for(struct pl_tail *t, struct tfile *f)
+{
+	if (t->tpl_f == f && t->tpl_path == f->path && t->tpl_in == f->in)
+		return true;
+	t->tpl_f = NULL;
+	if (pl_tail_tpl_build(&t->tpl, f->path, t->env.host_name, &f->in->fields) < 0)
+		return false;
+	t->tpl_f = f;
+	t->tpl_path = f->path;
+	t->tpl_in = f->in;
+	return true;
+}
+
+static void set_clock(struct pl_tail *t)
+{
+	t->now_ns = mono_ns();
+	t->wall_ns = wall_ns();
+	t->ts_len = pl_format_time(t->wall_ns, t->ts);
+}
+
+static bool should_pause(struct pl_tail *t);
+
 static void publish_record(struct pl_tail *t, struct tfile *f, const struct pl_tail_line *rec)
 {
 	struct inflight *slot;
-	size_t n;
+	size_t n = 0;
 
 	if (f->stalled)
 		return;
-	if (t->tail - t->head > t->ring_mask) {
+	/* One read buffer holds thousands of lines: ask within it too, or a full output queue
+	 * would push the rest of the buffer through the disk spool. Rewound, read again later. */
+	if (t->tail - t->head > t->ring_mask ||
+	    ((t->tail % PAUSE_CHECK_EVERY) == 0 && should_pause(t))) {
 		stall(f, rec->off);
 		return;
 	}
-	n = pl_tail_render(t->render, t->render_cap, t->wall_ns, rec,
-			   f->in->ml.mode != PL_TAIL_ML_NONE && memchr(rec->p, '\n', rec->len),
-			   f->path, t->env.host_name, &f->in->fields);
+	if (tpl_for(t, f))
+		n = pl_tail_render_tpl(t->render, t->render_cap, t->ts, t->ts_len, rec,
+				       f->in->ml.mode != PL_TAIL_ML_NONE &&
+				       memchr(rec->p, '\n', rec->len), &t->tpl);
 	if (!n) {
 		/* Cannot happen with the buffer sized from max_line_bytes; skip, do not stall. */
 		t->st->events_truncated++;
@@ -301,26 +339,26 @@ void pl_tail_ack(struct pl_tail *t, void *ack_token, int ok)
 {
 	uint64_t seq = (uint64_t)(uintptr_t)ack_token - 1;
 
-	/* Only the state is touched here: head and tail belong to the tailer thread. */
-	pthread_mutex_lock(&t->ack_mu);
-	t->ring[seq & t->ring_mask].state = ok ? 1 : 2;
-	pthread_mutex_unlock(&t->ack_mu);
+	/* Only the state is touched here, one byte stored once per record (no lock per line):
+	 * head and tail belong to the tailer thread, which reads the state with acquire. */
+	__atomic_store_n(&t->ring[seq & t->ring_mask].state, ok ? 1 : 2, __ATOMIC_RELEASE);
 }
 
 /* Advance offsets over the delivered prefix. A failed record stops the prefix: its
  * offset is never passed, so a restart reads it again (at-least-once, never a gap). */
 static void drain_acks(struct pl_tail *t)
 {
-	pthread_mutex_lock(&t->ack_mu);
 	while (t->head < t->tail) {
 		struct inflight *s = &t->ring[t->head & t->ring_mask];
-		if (s->state == 2 && !t->failed_ack_logged) {
+		uint8_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+
+		if (state == 2 && !t->failed_ack_logged) {
 			pl_err("tail: the output failed to deliver a record; offsets stop advancing "
 			       "until pktlog restarts");
 			t->failed_ack_logged = true;
 			t->st->tail_errors++;
 		}
-		if (s->state != 1)
+		if (state != 1)
 			break;
 		if (s->gen == s->f->gen && s->end > s->f->acked_off)
 			s->f->acked_off = s->end;
@@ -328,7 +366,6 @@ static void drain_acks(struct pl_tail *t)
 		t->st->tail_records_acked++;
 		t->head++;
 	}
-	pthread_mutex_unlock(&t->ack_mu);
 }
 
 static void flush_output(struct pl_tail *t)
@@ -362,15 +399,15 @@ static void on_line(void *arg, const struct pl_tail_line *line)
 
 	if (f->stalled)
 		return;
+	if (f->in->ml.mode == PL_TAIL_ML_NONE)
+		publish_record(c->t, f, line);
+	else if (pl_tail_ml_add(&f->in->ml, &f->rec, line, c->t->now_ns, emit_record, c) < 0)
+		stall(f, line->off);
+	if (f->stalled)
+		return;   /* not taken: it is read again after the rewind, and counted then */
 	st->tail_lines++;
 	st->tail_lines_split += line->split;
 	st->tail_lines_truncated += line->truncated;
-	if (f->in->ml.mode == PL_TAIL_ML_NONE) {
-		publish_record(c->t, f, line);
-		return;
-	}
-	if (pl_tail_ml_add(&f->in->ml, &f->rec, line, c->t->now_ns, emit_record, c) < 0)
-		stall(f, line->off);
 }
 
 /* Forget partial state and read again from `off` (rewind after a stall, truncation). */
@@ -813,6 +850,8 @@ static void check_files(struct pl_tail *t)
 
 static void free_file(struct pl_tail *t, struct tfile *f)
 {
+	if (t->tpl_f == f)
+		t->tpl_f = NULL;    /* its address may come back as another file */
 	close_fd(t, f);
 	path_unlink(t, f);
 	pl_tail_lines_free(&f->lines);
@@ -905,6 +944,13 @@ static bool should_pause(struct pl_tail *t)
 {
 	bool p = t->env.should_pause && t->env.should_pause(t->env.arg);
 
+	if (p && t->env.flush) {
+		/* Delivery reports not served yet still count as queued: serve them (never
+		 * blocks) and ask again, rather than wait for the next periodic flush. */
+		flush_output(t);
+		p = t->env.should_pause(t->env.arg);
+	}
+
 	if (p && !t->paused)
 		t->st->tail_paused++;
 	t->paused = p;
@@ -957,8 +1003,7 @@ int pl_tail_run(struct pl_tail *t)
 
 	while (!t->stop) {
 		wait_events(t, more ? 0 : IDLE_POLL_MS);
-		t->now_ns = mono_ns();
-		t->wall_ns = wall_ns();
+		set_clock(t);
 		take_reload(t);
 		if (t->rescan)
 			scan_all(t);
@@ -971,7 +1016,7 @@ int pl_tail_run(struct pl_tail *t)
 		if (t->now_ns - t->last_commit_ns >= t->cfg->tail.commit_interval_ns)
 			commit(t);
 		if (more && (t->paused || t->tail - t->head > t->ring_mask / 2))
-			wait_events(t, 10); /* acks or room will come; do not spin */
+			wait_events(t, PAUSE_WAIT_MS); /* acks or room will come; do not spin */
 		t->starting = false;
 	}
 	t->now_ns = mono_ns();
@@ -1029,7 +1074,9 @@ static int alloc_buffers(struct pl_tail *t)
 	/* path, host name and fields are bounded by PATH_MAX and the config. */
 	t->render_cap = pl_tail_render_bound(max_line(t->cfg), PATH_MAX + 64 * 1024);
 	t->render = malloc(t->render_cap);
-	return t->ring && t->rbuf && t->render ? 0 : -1;
+	t->tpl.cap = pl_tail_render_bound(PATH_MAX + 64 * 1024, 0);
+	t->tpl.buf = malloc(t->tpl.cap);
+	return t->ring && t->rbuf && t->render && t->tpl.buf ? 0 : -1;
 }
 
 /* ---- reload (SIGHUP) ---- */
@@ -1147,6 +1194,7 @@ static int apply_reload(struct pl_tail *t, const struct pl_config *nc)
 	for (int i = 0; i < t->n_inputs; i++)
 		pl_tail_ml_free(&t->inputs[i].ml);
 	memcpy(t->inputs, next, (size_t)n * sizeof(*next));
+	t->tpl_f = NULL;   /* same addresses, new fields: render the templates again */
 	t->n_inputs = n;
 	t->cfg = nc;
 	for (struct tfile *f = t->files; f; f = f->next) {
@@ -1226,7 +1274,6 @@ struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_e
 	t->env = *env;
 	t->st = env->stats;
 	t->ino_fd = t->wake_fd = -1;
-	pthread_mutex_init(&t->ack_mu, NULL);
 	pthread_mutex_init(&t->reload_mu, NULL);
 	pthread_cond_init(&t->reload_cv, NULL);
 	raise_fd_limit();
@@ -1241,8 +1288,7 @@ struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_e
 		pl_err("tail: inotify: %s", strerror(errno));
 		goto fail;
 	}
-	t->now_ns = mono_ns();
-	t->wall_ns = wall_ns();
+	set_clock(t);
 	t->start_sec = (int64_t)(t->wall_ns / PL_NS_PER_SEC);
 	t->last_flush_ns = t->last_check_ns = t->last_commit_ns = t->now_ns;
 	t->starting = true;
@@ -1271,12 +1317,12 @@ void pl_tail_close(struct pl_tail *t)
 	if (t->wake_fd >= 0)
 		close(t->wake_fd);
 	pl_tail_reg_close(t->reg);
-	pthread_mutex_destroy(&t->ack_mu);
 	pthread_mutex_destroy(&t->reload_mu);
 	pthread_cond_destroy(&t->reload_cv);
 	free(t->dirs);
 	free(t->ring);
 	free(t->rbuf);
 	free(t->render);
+	free(t->tpl.buf);
 	free(t);
 }

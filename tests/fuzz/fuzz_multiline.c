@@ -3,15 +3,18 @@
  * The first byte picks the modes and the cap; the rest is fed in chunks it also sizes. */
 #include <stdlib.h>
 #include <string.h>
+#include "pktlog/event.h"
 #include "pktlog/tail.h"
+#include "../../src/tail/render.h"
 
 struct fz {
 	struct pl_tail_ml ml;
 	struct pl_tail_rec rec;
 	uint64_t last_end;
-	char *render;
+	char *render, *render2;
 	size_t render_cap;
 	bool use_ml;
+	struct pl_tail_tpl tpl;
 };
 
 static void render_check(struct fz *z, const struct pl_tail_line *l)
@@ -24,6 +27,13 @@ static void render_check(struct fz *z, const struct pl_tail_line *l)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)z->render[i] < 0x20)
 			abort();
+	/* The tailer's path (a template per file, the timestamp formatted once) writes the
+	 * same bytes. */
+	char ts[32];
+	size_t tn = pl_format_time(1, ts);
+	size_t n2 = pl_tail_render_tpl(z->render2, z->render_cap, ts, tn, l, z->use_ml, &z->tpl);
+	if (n2 != n || memcmp(z->render, z->render2, n))
+		abort();
 }
 
 static void on_record(void *arg, const struct pl_tail_line *l)
@@ -66,6 +76,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	z.render_cap = pl_tail_render_bound(max * 4 + 8, 16);
 	z.render = malloc(z.render_cap);
+	z.render2 = malloc(z.render_cap);
+	z.tpl.cap = 4096;
+	z.tpl.buf = malloc(z.tpl.cap);
+	if (pl_tail_tpl_build(&z.tpl, "/p", "h", NULL) != 0)
+		abort();
 	while (pos < size) {
 		size_t chunk = 1 + data[pos] % 37;
 		chunk = chunk > size - pos ? size - pos : chunk;
@@ -78,5 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pl_tail_ml_free(&z.ml);
 	pl_tail_lines_free(&ls);
 	free(z.render);
+	free(z.render2);
+	free(z.tpl.buf);
 	return 0;
 }

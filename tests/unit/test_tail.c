@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "pktlog/event.h"
 #include "pktlog/tail.h"
+#include "../../src/tail/render.h"
 
 /* ---- helpers ---- */
 
@@ -354,6 +356,52 @@ static void test_render(void **state)
 	assert_true(pl_tail_render_bound(l.len, 100) > n);
 }
 
+/* The tailer's path (template once per file, message per line) writes exactly the bytes
+ * pl_tail_render writes: every byte value, at every position of the 8-byte fast scan. */
+static void test_render_template(void **state)
+{
+	static const char *const keys[] = { "appid", "svc\n" };
+	static const char *const vals[] = { "sh\xffop", "we\"b" };
+	struct pl_tail_fields fields = { keys, vals, 2 }, nofields = { NULL, NULL, 0 };
+	static char tbuf[4096], a[4096], b[4096];
+	struct pl_tail_tpl tpl = { tbuf, sizeof(tbuf), 0, 0 };
+	char msg[64], ts[32];
+	uint64_t now = 1795433524123456789ULL;
+	size_t ts_len = pl_format_time(now, ts);
+	unsigned seed = 7;
+
+	(void)state;
+	for (int round = 0; round < 4; round++) {
+		const char *host = round & 1 ? NULL : "h\"1";
+		const struct pl_tail_fields *fl = round & 2 ? &nofields : &fields;
+		const char *path = round & 1 ? "/v/\x01a\\b.log" : "/var/log/nginx/access.log";
+
+		assert_true(pl_tail_tpl_bound(path, host, fl) <= sizeof(tbuf));
+		assert_int_equal(pl_tail_tpl_build(&tpl, path, host, fl), 0);
+		for (int c = 0; c < 256; c++) {
+			for (size_t pos = 0; pos < 20; pos++) {
+				size_t len = 17 + (pos + (size_t)c) % 20, na, nb;
+				struct pl_tail_line l;
+				for (size_t i = 0; i < len; i++)
+					msg[i] = (char)('a' + (seed = seed * 1103515245 + 12345) % 26);
+				if (pos < len)
+					msg[pos] = (char)c;
+				l = (struct pl_tail_line){ msg, len, 1000 + pos, 2000, c & 1, (c & 2) != 0 };
+				na = pl_tail_render(a, sizeof(a), now, &l, c & 4, path, host, fl);
+				nb = pl_tail_render_tpl(b, sizeof(b), ts, ts_len, &l, c & 4, &tpl);
+				assert_true(na > 0);
+				assert_int_equal(na, nb);
+				assert_memory_equal(a, b, na);
+				/* Too small: 0, never a cut line. */
+				assert_int_equal(pl_tail_render_tpl(b, na - 1, ts, ts_len, &l, c & 4, &tpl), 0);
+			}
+		}
+	}
+	/* A template that does not fit its buffer is refused. */
+	tpl.cap = 10;
+	assert_int_equal(pl_tail_tpl_build(&tpl, "/var/log/x.log", "h", &fields), -1);
+}
+
 /* ---- the tailer against a fake output ---- */
 
 struct fake_out {
@@ -552,6 +600,105 @@ static void test_tailer_pause(void **state)
 	free(o);
 }
 
+/* A pause asked for in the middle of a read buffer (thousands of lines in one read) takes
+ * effect there: publishing stops within PAUSE_CHECK_EVERY (64) records, the rest of the buffer
+ * is read again once the output lets go, and every line arrives once, in order, counted once. */
+struct mid_out {
+	struct pl_tail *t;
+	void *tokens[4096];
+	int n_tokens, n, hold_at, n_at_release;
+	bool in_order;
+	volatile bool hold;
+};
+
+static int mid_publish(void *arg, const char *json, size_t len, const char *key,
+		       const char *topic, void *token)
+{
+	struct mid_out *o = arg;
+	const char *m = strstr(json, "\"message\":\"line ");
+
+	o->in_order &= m && atoi(m + 16) == o->n;
+	o->n++;
+	assert_true(o->n_tokens < 4096);
+	o->tokens[o->n_tokens++] = token;
+	(void)len;
+	(void)key;
+	(void)topic;
+	return 0;
+}
+
+static void mid_flush(void *arg)
+{
+	struct mid_out *o = arg;
+
+	for (int i = 0; i < o->n_tokens; i++)
+		pl_tail_ack(o->t, o->tokens[i], 1);
+	o->n_tokens = 0;
+}
+
+static bool mid_should_pause(void *arg)
+{
+	struct mid_out *o = arg;
+
+	return o->hold && o->n >= o->hold_at;
+}
+
+static void *mid_release(void *arg)
+{
+	struct mid_out *o = arg;
+
+	usleep(300 * 1000);
+	o->n_at_release = o->n;
+	o->hold = false;
+	usleep(300 * 1000);
+	pl_tail_stop(o->t);
+	return NULL;
+}
+
+static void test_tailer_pause_inside_a_buffer(void **state)
+{
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct mid_out *o = calloc(1, sizeof(*o));
+	struct pl_tail_env env = { mid_publish, mid_flush, mid_should_pause, o, "h", &st };
+	char pat[200], path[200], sub[100];
+	struct pl_tail *t;
+	pthread_t th;
+	FILE *f;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/midpause", tmpdir);
+	mkdir(sub, 0755);
+	snprintf(path, sizeof(path), "%s/m.log", sub);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 3000; i++)
+		fprintf(f, "line %d\n", i);
+	fclose(f);
+	snprintf(pat, sizeof(pat), "%s/*.log", sub);
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(sub);
+	assert_int_equal(pl_config_tail_add(&cfg, pat), 0);
+	o->hold = true;
+	o->hold_at = 600;
+	o->in_order = true;
+	t = pl_tail_open(&cfg, &env);
+	o->t = t;
+	assert_int_equal(pthread_create(&th, NULL, mid_release, o), 0);
+	assert_int_equal(pl_tail_run(t), 0);
+	pthread_join(th, NULL);
+	assert_true(o->n_at_release >= o->hold_at && o->n_at_release < o->hold_at + 64);
+	assert_true(st.tail_paused >= 1);
+	assert_true(o->in_order);
+	assert_int_equal(o->n, 3000);
+	assert_int_equal(st.tail_lines, 3000);
+	assert_int_equal(st.tail_records_acked, 3000);
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,9 +712,11 @@ int main(void)
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_render_template),
 		cmocka_unit_test(test_tailer_resume),
 		cmocka_unit_test(test_tailer_unacked_is_resent),
 		cmocka_unit_test(test_tailer_pause),
+		cmocka_unit_test(test_tailer_pause_inside_a_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
