@@ -393,6 +393,7 @@ int pl_config_defaults(struct pl_config *cfg)
 	cfg->mysql.max_row_length = 1024;
 	cfg->output.type = PL_OUTPUT_CONSOLE;
 	cfg->output.kafka.topic = dup_str("pktlog");
+	cfg->output.kafka.compression = PL_KAFKA_COMP_LZ4;   /* why: conf/pktlog.yml */
 	cfg->output.kafka.idempotence = true;
 	cfg->output.kafka.linger_ns = 10 * 1000000ULL;
 	cfg->output.kafka.batch_messages = 10000;

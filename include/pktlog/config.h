@@ -110,7 +110,7 @@ struct pl_config {
 			char *brokers;           /* output.kafka.brokers, NULL; "host:port,host:port" */
 			char *topic;             /* output.kafka.topic, "pktlog"; %{type} is replaced */
 			enum pl_kafka_key key;   /* output.kafka.key, none */
-			enum pl_kafka_compression compression; /* output.kafka.compression, none */
+			enum pl_kafka_compression compression; /* output.kafka.compression, lz4 */
 			enum pl_kafka_acks acks; /* output.kafka.acks, all */
 			bool idempotence;        /* output.kafka.idempotence, true */
 			uint64_t linger_ns;      /* output.kafka.linger, 10ms */
