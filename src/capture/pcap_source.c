@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -77,6 +78,9 @@ struct pl_capture *pl_capture_open_file(const char *path)
 	c->iobuf = malloc(PL_CAPTURE_FILE_BUF);
 	if (c->iobuf)
 		setvbuf(c->file, c->iobuf, _IOFBF, PL_CAPTURE_FILE_BUF);
+	/* Only the replaying thread touches this stream (reads and the progress line's ftell):
+	 * no lock per fread (libpcap makes two per packet). */
+	__fsetlocking(c->file, FSETLOCKING_BYCALLER);
 	c->p = pcap_fopen_offline_with_tstamp_precision(c->file, PCAP_TSTAMP_PRECISION_NANO, err);
 	if (!c->p) {
 		pl_err("%s: not a readable pcap or pcapng capture: %s", path, err);

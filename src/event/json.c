@@ -24,13 +24,38 @@ static inline __attribute__((always_inline)) void jw_overflow(struct jw *w)
 	w->end = w->p;
 }
 
+/* memcpy for the short strings events are made of (IPs, numbers, methods, most values)
+ * without a call: two overlapping loads and stores, within both buffers' n bytes. */
+static inline __attribute__((always_inline)) void copy_short(char *d, const char *s, size_t n)
+{
+	if (n > 16) {
+		memcpy(d, s, n);
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+	} else if (n) {
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	}
+}
+
 static inline __attribute__((always_inline)) void put(struct jw *w, const char *s, size_t n)
 {
 	if ((size_t)(w->end - w->p) < n) {
 		jw_overflow(w);
 		return;
 	}
-	memcpy(w->p, s, n);
+	copy_short(w->p, s, n);
 	w->p += n;
 }
 
@@ -239,16 +264,35 @@ size_t pl_json_string(const char *s, size_t n, char *out, size_t cap)
 	return w.full ? 0 : (size_t)(w.p - out);
 }
 
+/* "00".."99": two digits per division. */
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* The decimal digits of v, ending at end; returns where they start. */
+static inline char *u64_digits(uint64_t v, char *end)
+{
+	while (v >= 100) {
+		end -= 2;
+		memcpy(end, digit_pairs + (v % 100) * 2, 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		end -= 2;
+		memcpy(end, digit_pairs + v * 2, 2);
+	} else {
+		*--end = (char)('0' + v);
+	}
+	return end;
+}
+
 static inline __attribute__((always_inline)) void put_u64(struct jw *w, uint64_t v)
 {
 	char b[24];
-	int i = sizeof(b);
+	char *d = u64_digits(v, b + sizeof(b));
 
-	do {
-		b[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(w, b + i, sizeof(b) - (size_t)i);
+	put(w, d, (size_t)(b + sizeof(b) - d));
 }
 
 #define KV_STR(w, k, s, n) do { KEY(w, k); put_escaped(w, s, n, false); } while (0)
@@ -275,12 +319,14 @@ size_t pl_format_time(uint64_t ns, char *out)
 	}
 	memcpy(out, last, last_len);
 	size_t n = last_len;
-	uint64_t frac = ns % PL_NS_PER_SEC;
+	uint32_t frac = (uint32_t)(ns % PL_NS_PER_SEC);
 	out[n++] = '.';
-	for (int i = 8; i >= 0; i--) {
-		out[n + (size_t)i] = (char)('0' + frac % 10);
-		frac /= 10;
+	/* nine digits, leading zeros kept: four pairs and one */
+	for (int i = 7; i >= 1; i -= 2) {
+		memcpy(out + n + (size_t)i, digit_pairs + (frac % 100) * 2, 2);
+		frac /= 100;
 	}
+	out[n] = (char)('0' + frac);
 	n += 9;
 	out[n++] = 'Z';
 	out[n] = '\0';
@@ -388,19 +434,12 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 	unsigned port = h->host.len ? (h->host_port ? h->host_port : 80) : ev->server.port;
 	/* An IPv6 literal needs brackets in a URL; a Host header already has them. */
 	bool v6lit = memchr(domain.p, ':', domain.len) != NULL && domain.p[0] != '[';
-	char pb[8];
-	int pi = sizeof(pb);
+	/* ":port" when not 80 */
+	size_t port_len = port == 80 ? 0 : port >= 10000 ? 6 : port >= 1000 ? 5 : port >= 100 ? 4 :
+			  port >= 10 ? 3 : 2;
 	size_t full_len;
 	struct esc dom;
 
-	if (port != 80) {
-		unsigned v = port;
-		do {
-			pb[--pi] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v);
-		pb[--pi] = ':';
-	}
 	OBJ(w, "url");
 	LIT(w, "\"scheme\":\"http\",\"domain\":\"");
 	dom.p = w->p;
@@ -410,7 +449,7 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 	w->need_comma = true;
 	if (port != 80) {
 		LIT(w, ",\"port\":");
-		put(w, pb + pi + 1, sizeof(pb) - (size_t)pi - 1);
+		put_u64(w, port);
 	}
 	if (h->path.len) {
 		LIT(w, ",\"path\":\"");
@@ -422,10 +461,12 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 			path.len = (size_t)(w->p - path.p);
 		}
 		putc_(w, '"');
+	} else {
+		path.len = 0;
 	}
 	KV_PSTR(w, "query", h->query);
 	/* url.full is left out when longer than 8 KiB */
-	full_len = 7 + (v6lit ? 2 : 0) + domain.len + (sizeof(pb) - (size_t)pi) + h->path.len +
+	full_len = 7 + (v6lit ? 2 : 0) + domain.len + port_len + h->path.len +
 		   (h->query.len ? 1 + h->query.len : 0);
 	if (full_len <= 8192) {
 		LIT(w, ",\"full\":\"http://");
@@ -434,7 +475,10 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 		put(w, dom.p, dom.len);
 		if (v6lit)
 			putc_(w, ']');
-		put(w, pb + pi, sizeof(pb) - (size_t)pi);
+		if (port != 80) {
+			putc_(w, ':');
+			put_u64(w, port);
+		}
 		if (h->path.len)
 			put(w, path.p, path.len);
 		if (h->query.len) {

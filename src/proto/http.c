@@ -214,7 +214,8 @@ static void split_path(const struct hmsg *m, struct pl_event_http *h)
 	size_t plen;
 
 	/* absolute-form (proxies): drop scheme and authority so path starts at '/' */
-	if (u.len > 7 && (!strncasecmp(u.p, "http://", 7) || !strncasecmp(u.p, "https://", 8))) {
+	if (u.len > 7 && u.p[0] != '/' &&
+	    (!strncasecmp(u.p, "http://", 7) || !strncasecmp(u.p, "https://", 8))) {
 		const char *a = memchr(u.p, '/', u.len);
 		const char *s = a && a + 2 <= u.p + u.len ? memchr(a + 2, '/', (size_t)(u.p + u.len - (a + 2))) : NULL;
 		if (s) {
@@ -1004,22 +1005,84 @@ static const uint8_t cclass[256] = {
 
 struct fast_hdr { const uint8_t *name, *value; uint32_t name_len, value_len; };
 
-/* The end of a header value: the first byte at or after q that is a control byte other
- * than HTAB, or DEL (normally the CR), or end. Eight bytes at a time while none is. */
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
+
+/* Word-at-a-time scans. Each mask has the high bit of every byte that stops the scan set;
+ * borrows and carries can only set bits above a byte that really stops it, so the lowest set
+ * bit is exact. Bytes past the last whole word go through the class table. */
+static inline const uint8_t *stop_at(const uint8_t *q, uint64_t mask)
+{
+	return q + (__builtin_ctzll(mask) >> 3);
+}
+
+/* The end of a header value: the first control byte other than HTAB, or DEL (normally the
+ * CR), or end. */
 static inline const uint8_t *scan_value(const uint8_t *q, const uint8_t *end)
 {
-	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	for (;;) {
+		while (end - q >= 8) {
+			uint64_t v, del, m;
 
+			memcpy(&v, q, 8);
+			del = v ^ (ONES * 0x7f);
+			m = ((v - ONES * 0x20) & ~v & HIGH) | ((del - ONES) & ~del & HIGH);
+			if (m) {
+				q = stop_at(q, m);
+				goto found;
+			}
+			q += 8;
+		}
+		while (q < end && (cclass[*q] & CC_VALUE))
+			q++;
+		return q;
+found:
+		if (*q != '\t')
+			return q;
+		q++;
+	}
+}
+
+/* The end of a header name: the first byte that is not a token character, or end. Letters,
+ * digits and '-' a word at a time; the rest of the token set through the table. */
+static inline const uint8_t *scan_token(const uint8_t *q, const uint8_t *end)
+{
 	while (end - q >= 8) {
-		uint64_t v, del;
+		uint64_t v, l, alpha, digit, x, dash, ok;
 
 		memcpy(&v, q, 8);
-		del = v ^ (ones * 0x7f);
-		if (((v - ones * 0x20) & ~v & high) | ((del - ones) & ~del & high))
+		if (v & HIGH)
 			break;
+		l = v | (ONES * 0x20);
+		alpha = (l + ONES * (0x80 - 'a')) & ~(l + ONES * (0x80 - 'z' - 1));
+		digit = (v + ONES * (0x80 - '0')) & ~(v + ONES * (0x80 - '9' - 1));
+		x = v ^ (ONES * '-');
+		dash = ~(x + ONES * 0x7f);
+		ok = (alpha | digit | dash) & HIGH;
+		if (ok != HIGH) {
+			q = stop_at(q, ~ok & HIGH);
+			break;
+		}
 		q += 8;
 	}
-	while (q < end && (cclass[*q] & CC_VALUE))
+	while (q < end && (cclass[*q] & CC_TOKEN))
+		q++;
+	return q;
+}
+
+/* The end of an origin-form URL: the first byte outside 0x21..0x7e, or end. */
+static inline const uint8_t *scan_url(const uint8_t *q, const uint8_t *end)
+{
+	while (end - q >= 8) {
+		uint64_t v, m;
+
+		memcpy(&v, q, 8);
+		m = (((v - ONES * 0x21) & ~v) | v | (v + ONES)) & HIGH;
+		if (m)
+			return stop_at(q, m);
+		q += 8;
+	}
+	while (q < end && (cclass[*q] & CC_URL))
 		q++;
 	return q;
 }
@@ -1134,9 +1197,8 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 
 		if (!sp || (method = fast_method(p, (size_t)(sp - p))) < 0 || sp[1] != '/')
 			return 0;
-		url = q = sp + 1;
-		while (q < end && (cclass[*q] & CC_URL))
-			q++;
+		url = sp + 1;
+		q = scan_url(url, end);
 		url_len = (size_t)(q - url);
 		if (end - q < 11 || *q != ' ' || (vmin = fast_version(q + 1)) < 0 ||
 		    q[9] != '\r' || q[10] != '\n')
@@ -1171,8 +1233,7 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 		if (nh == FAST_HDR_MAX)
 			return 0;
 		name = q;
-		while (q < end && (cclass[*q] & CC_TOKEN))
-			q++;
+		q = scan_token(q, end);
 		if (q == name || q >= end || *q != ':')
 			return 0;
 		h[nh].name = name;
