@@ -166,6 +166,39 @@ static size_t escape_one(const uint8_t *p, size_t n, char **out)
 }
 
 /* s[0..n) escaped, without quotes; `lower` lower-cases ASCII letters. */
+/* High bit set in each byte of v that cannot go into a JSON string as it is (control,
+ * '"', '\\', non-ASCII); borrows may add bits above a set one, never clear one. */
+static inline uint64_t esc64(uint64_t v)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+
+	return ((((v - ones * 0x20) | (q - ones) | (b - ones)) & ~v) | v) & high;
+}
+
+static inline uint32_t esc32(uint32_t v)
+{
+	const uint32_t ones = 0x01010101u, high = 0x80808080u;
+	uint32_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+
+	return ((((v - ones * 0x20) | (q - ones) | (b - ones)) & ~v) | v) & high;
+}
+
+/* 'A'..'Z' to lower case in ASCII words (no byte has its high bit set). */
+static inline uint64_t lower64(uint64_t v)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+
+	return v | ((((v + ones * (0x80 - 'A')) & ~(v + ones * (0x80 - 'Z' - 1))) & high) >> 2);
+}
+
+static inline uint32_t lower32(uint32_t v)
+{
+	const uint32_t ones = 0x01010101u, high = 0x80808080u;
+
+	return v | ((((v + ones * (0x80 - 'A')) & ~(v + ones * (0x80 - 'Z' - 1))) & high) >> 2);
+}
+
 static inline __attribute__((always_inline)) void raw_escaped(struct jw *w, const char *s,
 							       size_t n, bool lower)
 {
@@ -173,6 +206,42 @@ static inline __attribute__((always_inline)) void raw_escaped(struct jw *w, cons
 	const uint8_t *p = (const uint8_t *)s;
 	size_t i = 0;
 	char *o;
+
+	/* Most strings of an event are short and need nothing escaped: 4 to 16 bytes are
+	 * checked and copied as two overlapping words. */
+	if (n >= 4 && n <= 16 && (size_t)(w->end - w->p) >= n) {
+		if (n >= 8) {
+			uint64_t a, b;
+
+			memcpy(&a, p, 8);
+			memcpy(&b, p + n - 8, 8);
+			if (!(esc64(a) | esc64(b))) {
+				if (lower) {
+					a = lower64(a);
+					b = lower64(b);
+				}
+				memcpy(w->p, &a, 8);
+				memcpy(w->p + n - 8, &b, 8);
+				w->p += n;
+				return;
+			}
+		} else {
+			uint32_t a, b;
+
+			memcpy(&a, p, 4);
+			memcpy(&b, p + n - 4, 4);
+			if (!(esc32(a) | esc32(b))) {
+				if (lower) {
+					a = lower32(a);
+					b = lower32(b);
+				}
+				memcpy(w->p, &a, 4);
+				memcpy(w->p + n - 4, &b, 4);
+				w->p += n;
+				return;
+			}
+		}
+	}
 
 	/* Each input byte becomes at most 6 output bytes: check room once. A string that
 	 * may not fit is escaped into a bounded scratch buffer piece by piece. */
@@ -356,6 +425,30 @@ static size_t ip_str(uint8_t af, const uint8_t *ip, char *out)
 }
 
 /* {"ip":…,"port":…,"bytes":…[,"domain":…]} */
+/* The text of an address, from a per-thread cache of the last one in each slot (client,
+ * server): consecutive events mostly share their server, often their client. The string
+ * stays valid until the next call for the same slot on this thread. */
+static const char *ip_text(int slot, uint8_t af, const uint8_t *ip, size_t *len)
+{
+	static _Thread_local struct {
+		bool set;
+		uint8_t af;
+		uint8_t ip[16];
+		size_t len;
+		char s[INET6_ADDRSTRLEN];
+	} cache[2];
+	size_t n = af == 4 ? 4 : 16;
+
+	if (!cache[slot].set || cache[slot].af != af || memcmp(cache[slot].ip, ip, n) != 0) {
+		cache[slot].set = true;
+		cache[slot].af = af;
+		memcpy(cache[slot].ip, ip, n);
+		cache[slot].len = ip_str(af, ip, cache[slot].s);
+	}
+	*len = cache[slot].len;
+	return cache[slot].s;
+}
+
 static void endpoint(struct jw *w, const struct pl_endpoint *e, const char *ip, size_t ip_len,
 		     struct pl_str domain)
 {
@@ -594,9 +687,9 @@ size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *op
 			char *buf, size_t cap)
 {
 	struct jw w = { buf, buf + cap, false, false };
-	char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
-	size_t cip_len = ip_str(ev->af, ev->client.ip, cip);
-	size_t sip_len = ip_str(ev->af, ev->server.ip, sip);
+	size_t cip_len, sip_len;
+	const char *cip = ip_text(0, ev->af, ev->client.ip, &cip_len);
+	const char *sip = ip_text(1, ev->af, ev->server.ip, &sip_len);
 	bool http = ev->type == PL_EV_HTTP;
 	struct pl_str domain = http ? ev->http.host : PL_STR_NULL;
 	uint64_t t0 = ev->start_ns ? ev->start_ns : ev->end_ns;
