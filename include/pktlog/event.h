@@ -111,6 +111,11 @@ struct pl_json_opts {
 size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
 			char *buf, size_t cap);
 
+/* Write s[0..n) escaped for the inside of a JSON string (no quotes; invalid UTF-8 → \ufffd)
+ * into out[0..end). Returns the end of what was written, or NULL when it does not fit. The
+ * one escaper of the project: events, tailed lines and heartbeats all go through it. */
+char *pl_json_escape(char *out, const char *end, const char *s, size_t n);
+
 /* Write s[0..n) as a quoted, escaped JSON string (invalid UTF-8 → U+FFFD) into out.
  * Returns the length, or 0 when it does not fit. */
 size_t pl_json_string(const char *s, size_t n, char *out, size_t cap);

@@ -16,9 +16,6 @@ struct pl_tail_tpl {
 	size_t end_len;               /* `},"host":…,"input":…,"fields":{…}}` */
 };
 
-/* Bytes buf needs for a template of these strings (host_name and fields may be NULL). */
-size_t pl_tail_tpl_bound(const char *path, const char *host_name, const struct pl_tail_fields *fields);
-
 /* Render the parts that do not change into tpl->buf; returns 0, or -1 when it does not fit. */
 int pl_tail_tpl_build(struct pl_tail_tpl *tpl, const char *path, const char *host_name,
 		      const struct pl_tail_fields *fields);

@@ -347,7 +347,7 @@ static void test_render(void **state)
 	buf[n] = '\0';
 	assert_string_equal(buf,
 		"{\"@timestamp\":\"2026-11-23T11:32:04.123456789Z\","
-		"\"message\":\"a\\\"b\\\\c\\td\\u0001 \xef\xbf\xbd\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!\","
+		"\"message\":\"a\\\"b\\\\c\\td\\u0001 \\ufffd\xc3\xa9 \\ufffd\\ufffd\\ufffd!\","
 		"\"log\":{\"file\":{\"path\":\"/v/a.log\"},\"offset\":77,\"flags\":[\"truncated\"]},"
 		"\"host\":{\"name\":\"h1\"},\"input\":{\"type\":\"log\"},"
 		"\"fields\":{\"appid\":\"shop\",\"service\":\"we\\\"b\"}}");
@@ -357,7 +357,7 @@ static void test_render(void **state)
 }
 
 /* The tailer's path (template once per file, message per line) writes exactly the bytes
- * pl_tail_render writes: every byte value, at every position of the 8-byte fast scan. */
+ * pl_tail_render writes, whatever byte sits wherever in the message. */
 static void test_render_template(void **state)
 {
 	static const char *const keys[] = { "appid", "svc\n" };
@@ -376,7 +376,6 @@ static void test_render_template(void **state)
 		const struct pl_tail_fields *fl = round & 2 ? &nofields : &fields;
 		const char *path = round & 1 ? "/v/\x01a\\b.log" : "/var/log/nginx/access.log";
 
-		assert_true(pl_tail_tpl_bound(path, host, fl) <= sizeof(tbuf));
 		assert_int_equal(pl_tail_tpl_build(&tpl, path, host, fl), 0);
 		for (int c = 0; c < 256; c++) {
 			for (size_t pos = 0; pos < 20; pos++) {
