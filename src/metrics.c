@@ -56,6 +56,7 @@ static const struct metric metrics[] = {
 	C(http_unmatched_responses, "HTTP responses reported without a request."),
 	C(http_parse_errors, "HTTP messages that did not parse (stream resynchronised)."),
 	C(http_resyncs, "HTTP streams resynchronised after loss, garbage or a mid-stream start."),
+	C(http_fast_heads, "HTTP message heads parsed by the fast path (the rest by http-parser)."),
 	C(http_pending_dropped, "HTTP requests dropped from a full pipelining queue."),
 	C(mysql_requests, "MySQL commands parsed."),
 	C(mysql_responses, "MySQL responses parsed."),

@@ -46,6 +46,7 @@ struct pl_stats {
 	uint64_t http_unmatched_responses;
 	uint64_t http_parse_errors;   /* header parse failures (stream resynchronised) */
 	uint64_t http_resyncs;
+	uint64_t http_fast_heads;     /* message heads parsed by pktlog's own fast path, not http-parser */
 	uint64_t http_pending_dropped;/* protocols.http.max_pending_requests reached */
 	uint64_t mysql_requests;
 	uint64_t mysql_responses;

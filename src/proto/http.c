@@ -648,23 +648,63 @@ static bool in_send_list(const struct pl_config *cfg, const char *name, size_t l
 	return false;
 }
 
-/* name is lower-case. By length first: at most two fixed-size compares per header. */
-static enum hkind classify(const char *name, size_t len)
+/* Compare n bytes of a header name or value against a literal of lower-case letters and '-'
+ * (2 <= n), ignoring case. OR-ing 0x20 maps exactly 'A'..'Z' onto 'a'..'z' among the bytes
+ * that can match such a literal (it also maps CR onto '-', and no token or value holds a CR
+ * here). Compares the first and last 8 (or 4, or 2) bytes as words; they overlap as needed. */
+static inline __attribute__((always_inline)) bool lc_eq(const uint8_t *p, size_t n,
+							 const char *lit, size_t lit_len)
 {
-#define IS(lit) (!memcmp(name, lit, sizeof(lit) - 1))
+	if (n != lit_len)
+		return false;
+	if (n >= 8) {
+		uint64_t a, b, x, y;
+
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&a, p + i, 8);
+			memcpy(&x, lit + i, 8);
+			if ((a | 0x2020202020202020ULL) != x)
+				return false;
+		}
+		memcpy(&b, p + n - 8, 8);
+		memcpy(&y, lit + n - 8, 8);
+		return (b | 0x2020202020202020ULL) == y;
+	}
+	if (n >= 4) {
+		uint32_t a, b, x, y;
+
+		memcpy(&a, p, 4);
+		memcpy(&x, lit, 4);
+		memcpy(&b, p + n - 4, 4);
+		memcpy(&y, lit + n - 4, 4);
+		return (a | 0x20202020u) == x && (b | 0x20202020u) == y;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((p[i] | 0x20) != (uint8_t)lit[i])
+			return false;
+	return true;
+}
+#define LC_EQ(p, n, lit) lc_eq(p, n, lit, sizeof(lit) - 1)
+
+/* What a header is to the event, from its name as sent or lower-cased: by length first, at
+ * most two word compares. */
+static enum hkind classify(const char *name_, size_t len)
+{
+	const uint8_t *name = (const uint8_t *)name_;
+
 	switch (len) {
-	case 4: return IS("host") ? HK_HOST : HK_OTHER;
-	case 6: return IS("cookie") ? HK_COOKIE : HK_OTHER;
-	case 7: return IS("referer") ? HK_REFERER : HK_OTHER;
-	case 10: return IS("user-agent") ? HK_UA : IS("set-cookie") ? HK_SET_COOKIE : HK_OTHER;
-	case 12: return IS("content-type") ? HK_CTYPE : HK_OTHER;
-	case 13: return IS("authorization") ? HK_AUTH : HK_OTHER;
-	case 14: return IS("content-length") ? HK_CLEN : HK_OTHER;
-	case 15: return IS("x-forwarded-for") ? HK_XFF : HK_OTHER;
-	case 19: return IS("proxy-authorization") ? HK_PROXY_AUTH : HK_OTHER;
+	case 4: return LC_EQ(name, 4, "host") ? HK_HOST : HK_OTHER;
+	case 6: return LC_EQ(name, 6, "cookie") ? HK_COOKIE : HK_OTHER;
+	case 7: return LC_EQ(name, 7, "referer") ? HK_REFERER : HK_OTHER;
+	case 10: return LC_EQ(name, 10, "user-agent") ? HK_UA :
+			LC_EQ(name, 10, "set-cookie") ? HK_SET_COOKIE : HK_OTHER;
+	case 12: return LC_EQ(name, 12, "content-type") ? HK_CTYPE : HK_OTHER;
+	case 13: return LC_EQ(name, 13, "authorization") ? HK_AUTH : HK_OTHER;
+	case 14: return LC_EQ(name, 14, "content-length") ? HK_CLEN : HK_OTHER;
+	case 15: return LC_EQ(name, 15, "x-forwarded-for") ? HK_XFF : HK_OTHER;
+	case 19: return LC_EQ(name, 19, "proxy-authorization") ? HK_PROXY_AUTH : HK_OTHER;
 	default: return HK_OTHER;
 	}
-#undef IS
 }
 
 /* Name complete: decide what of this header is kept. */
@@ -1087,43 +1127,6 @@ static inline const uint8_t *scan_url(const uint8_t *q, const uint8_t *end)
 	return q;
 }
 
-/* Compare n bytes of a header name or value against a literal of lower-case letters and '-'
- * (2 <= n), ignoring case. OR-ing 0x20 maps exactly 'A'..'Z' onto 'a'..'z' among the bytes
- * that can match such a literal (it also maps CR onto '-', and no token or value holds a CR
- * here). Compares the first and last 8 (or 4, or 2) bytes as words; they overlap as needed. */
-static inline __attribute__((always_inline)) bool lc_eq(const uint8_t *p, size_t n,
-							 const char *lit, size_t lit_len)
-{
-	if (n != lit_len)
-		return false;
-	if (n >= 8) {
-		uint64_t a, b, x, y;
-
-		for (size_t i = 0; i + 8 < n; i += 8) {
-			memcpy(&a, p + i, 8);
-			memcpy(&x, lit + i, 8);
-			if ((a | 0x2020202020202020ULL) != x)
-				return false;
-		}
-		memcpy(&b, p + n - 8, 8);
-		memcpy(&y, lit + n - 8, 8);
-		return (b | 0x2020202020202020ULL) == y;
-	}
-	if (n >= 4) {
-		uint32_t a, b, x, y;
-
-		memcpy(&a, p, 4);
-		memcpy(&x, lit, 4);
-		memcpy(&b, p + n - 4, 4);
-		memcpy(&y, lit + n - 4, 4);
-		return (a | 0x20202020u) == x && (b | 0x20202020u) == y;
-	}
-	for (size_t i = 0; i < n; i++)
-		if ((p[i] | 0x20) != (uint8_t)lit[i])
-			return false;
-	return true;
-}
-#define LC_EQ(p, n, lit) lc_eq(p, n, lit, sizeof(lit) - 1)
 
 static int fast_method(const uint8_t *p, size_t n)
 {
@@ -1157,23 +1160,12 @@ static int fast_version(const uint8_t *p)
 	return p[7] - '0';
 }
 
-/* Whether header_begin_value would keep anything of this header (name as sent). */
+/* Whether header_begin_value would keep anything of this header (name as sent): the send
+ * list, when there is one, decides there. */
 static bool header_matters(const struct pl_config *cfg, const uint8_t *name, size_t len)
 {
-	if (cfg->http.send_all_headers || cfg->http.n_send_headers)
-		return true;    /* rare configurations: let header_begin_value decide */
-	switch (len) {
-	case 4: return LC_EQ(name, 4, "host");
-	case 6: return LC_EQ(name, 6, "cookie");
-	case 7: return LC_EQ(name, 7, "referer");
-	case 10: return LC_EQ(name, 10, "user-agent") || LC_EQ(name, 10, "set-cookie");
-	case 12: return LC_EQ(name, 12, "content-type");
-	case 13: return LC_EQ(name, 13, "authorization");
-	case 14: return LC_EQ(name, 14, "content-length");
-	case 15: return LC_EQ(name, 15, "x-forwarded-for");
-	case 19: return LC_EQ(name, 19, "proxy-authorization");
-	default: return false;
-	}
+	return cfg->http.send_all_headers || cfg->http.n_send_headers ||
+	       classify((const char *)name, len) != HK_OTHER;
 }
 
 /* Parse one message head at p[0..n) and, when it is an ordinary one, deliver it through
@@ -1302,6 +1294,7 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 	}
 
 	/* Accepted: from here on this is exactly what http-parser's callbacks would do. */
+	c->env->stats->http_fast_heads++;
 	s->ts = ts;
 	if (on_begin(s) < 0) {
 		s->in_msg = false;

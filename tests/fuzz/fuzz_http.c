@@ -88,6 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		hash[fast] = run_hash;
 		events[fast] = run_events;
 		counted[fast] = st;
+		counted[fast].http_fast_heads = 0;   /* the one counter that differs by design */
 	}
 	if (hash[0] != hash[1] || events[0] != events[1] ||
 	    memcmp(&counted[0], &counted[1], sizeof(st))) {
