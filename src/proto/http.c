@@ -688,7 +688,7 @@ static inline __attribute__((always_inline)) bool lc_eq(const uint8_t *p, size_t
 
 /* What a header is to the event, from its name as sent or lower-cased: by length first, at
  * most two word compares. */
-static enum hkind classify(const char *name_, size_t len)
+static inline __attribute__((always_inline)) enum hkind classify(const char *name_, size_t len)
 {
 	const uint8_t *name = (const uint8_t *)name_;
 
