@@ -64,6 +64,18 @@ def replay(pcap, ports=None, extra_config="", args=()):
     return r
 
 
+# Fields that depend on the machine or the build, left out when events are compared with the
+# expected events kept in pcaps/.
+VOLATILE = {("host", "name"), ("agent", "version")}
+
+
+def strip_volatile(ev):
+    ev = json.loads(json.dumps(ev))
+    for a, b in VOLATILE:
+        ev.get(a, {}).pop(b, None)
+    return ev
+
+
 def get(ev, dotted, default=None):
     cur = ev
     for part in dotted.split("."):
@@ -76,3 +88,17 @@ def get(ev, dotted, default=None):
 @pytest.fixture
 def tmpdir_path(tmp_path):
     return str(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def net():
+    """Two network namespaces joined by a veth pair (tests/integration/livenet.py) with a
+    private nginx in the server's: for the live-capture and reload tests."""
+    import livenet as ln
+    assert os.geteuid() == 0, "live capture tests need root (network namespaces)"
+    assert os.path.exists(PKTLOG), f"{PKTLOG} is missing: run make asan"
+    ln.netns_up()
+    nginx = ln.Nginx()
+    yield nginx
+    nginx.stop()
+    ln.netns_down(ln.SRV, ln.CLI)

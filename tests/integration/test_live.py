@@ -14,15 +14,6 @@ from conftest import PKTLOG
 
 
 
-@pytest.fixture(scope="module")
-def net():
-    assert os.geteuid() == 0, "the live tests need root (network namespaces)"
-    assert os.path.exists(PKTLOG), f"{PKTLOG} is missing: run make asan"
-    ln.netns_up()
-    nginx = ln.Nginx()
-    yield nginx
-    nginx.stop()
-    ln.netns_down(ln.SRV, ln.CLI)
 
 
 @pytest.fixture

@@ -7,23 +7,15 @@ import os
 
 import pytest
 
-from conftest import PCAPS, ROOT, get, replay
+from conftest import PCAPS, ROOT, get, replay, strip_volatile
 
 CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "http_*.pcap")))
 # Fields that depend on the machine running the test, not on the capture.
-VOLATILE = {("host", "name"), ("agent", "version")}
 
 
 def access_log(pcap):
     with open(pcap[:-len(".pcap")] + ".access.jsonl") as f:
         return [json.loads(l) for l in f if l.strip()]
-
-
-def strip_volatile(ev):
-    ev = json.loads(json.dumps(ev))
-    for a, b in VOLATILE:
-        ev.get(a, {}).pop(b, None)
-    return ev
 
 
 def test_there_are_captures():

@@ -12,7 +12,6 @@ import sys
 import tempfile
 import time
 
-import pytest
 
 import livenet as ln
 from conftest import PKTLOG
@@ -43,15 +42,6 @@ with open(log, "w", buffering=1) as out:
 """
 
 
-@pytest.fixture(scope="module")
-def net():
-    assert os.geteuid() == 0, "the reload tests need root (network namespaces)"
-    assert os.path.exists(PKTLOG), f"{PKTLOG} is missing: run make asan"
-    ln.netns_up()
-    nginx = ln.Nginx()
-    yield nginx
-    nginx.stop()
-    ln.netns_down(ln.SRV, ln.CLI)
 
 
 def tail_yaml(work, inputs):
