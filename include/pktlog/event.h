@@ -111,6 +111,10 @@ struct pl_json_opts {
 size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
 			char *buf, size_t cap);
 
+/* The most bytes pl_event_to_json can write for ev: with a buffer this large it writes
+ * without testing the room left before each piece. */
+size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts *opts);
+
 /* Write s[0..n) escaped for the inside of a JSON string (no quotes; invalid UTF-8 → \ufffd)
  * into out[0..end). Returns the end of what was written, or NULL when it does not fit. The
  * one escaper of the project: events, tailed lines and heartbeats all go through it. */

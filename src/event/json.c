@@ -13,23 +13,39 @@
 #endif
 #include "pktlog/event.h"
 
-/* The writer: once a write does not fit, `full` is set and end is pulled back to p, so
- * every later write fails on the one length check. */
+/* The writer. A checked writer tests the room left before every write: once one does not
+ * fit, `full` is set and end is pulled back to p, so every later write fails on the one
+ * length check. An unchecked writer (checked == false) is only made when the buffer holds
+ * pl_event_json_bound() bytes, the most the event can need: its writes skip the tests. The
+ * render functions are always inlined into pl_event_to_json, once for each kind, so `w`
+ * lives in registers and `checked` is a constant there. */
 struct jw {
 	char *p, *end;
 	bool full;
 	bool need_comma;
+	bool checked;
 };
 
-static inline __attribute__((always_inline)) void jw_overflow(struct jw *w)
+#define AI static inline __attribute__((always_inline))
+
+AI void jw_overflow(struct jw *w)
 {
 	w->full = true;
 	w->end = w->p;
 }
 
+/* Whether n more bytes may be written (a checked writer that has no room becomes full). */
+AI bool room(struct jw *w, size_t n)
+{
+	if (!w->checked || (size_t)(w->end - w->p) >= n)
+		return true;
+	jw_overflow(w);
+	return false;
+}
+
 /* memcpy for the short strings events are made of (IPs, numbers, methods, most values)
  * without a call: two overlapping loads and stores, within both buffers' n bytes. */
-static inline __attribute__((always_inline)) void copy_short(char *d, const char *s, size_t n)
+AI void copy_short(char *d, const char *s, size_t n)
 {
 	if (n > 16) {
 		memcpy(d, s, n);
@@ -52,22 +68,18 @@ static inline __attribute__((always_inline)) void copy_short(char *d, const char
 	}
 }
 
-static inline __attribute__((always_inline)) void put(struct jw *w, const char *s, size_t n)
+AI void put(struct jw *w, const char *s, size_t n)
 {
-	if ((size_t)(w->end - w->p) < n) {
-		jw_overflow(w);
+	if (!room(w, n))
 		return;
-	}
 	copy_short(w->p, s, n);
 	w->p += n;
 }
 
-static inline __attribute__((always_inline)) void putc_(struct jw *w, char c)
+AI void putc_(struct jw *w, char c)
 {
-	if (w->p >= w->end) {
-		jw_overflow(w);
+	if (!room(w, 1))
 		return;
-	}
 	*w->p++ = c;
 }
 
@@ -92,7 +104,7 @@ static inline __attribute__((always_inline)) void putc_(struct jw *w, char c)
 		(w)->need_comma = false;                        \
 	} while (0)
 
-static inline __attribute__((always_inline)) void obj_close(struct jw *w)
+AI void obj_close(struct jw *w)
 {
 	putc_(w, '}');
 	w->need_comma = true;
@@ -202,76 +214,12 @@ static inline uint32_t lower32(uint32_t v)
 	return v | ((((v + ones * (0x80 - 'A')) & ~(v + ones * (0x80 - 'Z' - 1))) & high) >> 2);
 }
 
-static inline __attribute__((always_inline)) void raw_escaped(struct jw *w, const char *s,
-							       size_t n, bool lower)
+/* s[0..n) escaped at o, which has room for 6 bytes per input byte; `lower` lower-cases
+ * ASCII letters. Returns the end of what was written. */
+AI char *escape_into(char *o, const uint8_t *p, size_t n, bool lower)
 {
-	const uint8_t *p = (const uint8_t *)s;
 	size_t i = 0;
-	char *o;
 
-	/* Most strings of an event are short and need nothing escaped: 4 to 16 bytes are
-	 * checked and copied as two overlapping words. */
-	if (n >= 4 && n <= 16 && (size_t)(w->end - w->p) >= n) {
-		if (n >= 8) {
-			uint64_t a, b;
-
-			memcpy(&a, p, 8);
-			memcpy(&b, p + n - 8, 8);
-			if (!(esc64(a) | esc64(b))) {
-				if (lower) {
-					a = lower64(a);
-					b = lower64(b);
-				}
-				memcpy(w->p, &a, 8);
-				memcpy(w->p + n - 8, &b, 8);
-				w->p += n;
-				return;
-			}
-		} else {
-			uint32_t a, b;
-
-			memcpy(&a, p, 4);
-			memcpy(&b, p + n - 4, 4);
-			if (!(esc32(a) | esc32(b))) {
-				if (lower) {
-					a = lower32(a);
-					b = lower32(b);
-				}
-				memcpy(w->p, &a, 4);
-				memcpy(w->p + n - 4, &b, 4);
-				w->p += n;
-				return;
-			}
-		}
-	}
-
-	/* Each input byte becomes at most 6 output bytes: check room once. A string that
-	 * may not fit is escaped into a bounded scratch buffer piece by piece. */
-	if ((size_t)(w->end - w->p) / 6 < n) {
-		char tmp[6 * 64];
-
-		while (i < n && !w->full) {
-			size_t k = PL_MIN(n - i, (size_t)64);
-			size_t j = 0;
-
-			o = tmp;
-			while (j < k) {
-				uint8_t c = p[i + j];
-
-				if (!needs_escape[c]) {
-					*o++ = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
-					j++;
-				} else {
-					/* a UTF-8 sequence may run past this piece: look at all of it */
-					j += escape_one(p + i + j, n - i - j, &o);
-				}
-			}
-			put(w, tmp, (size_t)(o - tmp));
-			i += j;
-		}
-		return;
-	}
-	o = w->p;
 	while (i < n) {
 #ifdef __SSE2__
 		/* Sixteen bytes at a time while none needs escaping (a signed compare below 0x20
@@ -322,35 +270,175 @@ static inline __attribute__((always_inline)) void raw_escaped(struct jw *w, cons
 			i += escape_one(p + i, n - i, &o);
 		}
 	}
-	w->p = o;
+	return o;
 }
 
-static void put_raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
+static char *escape_plain(char *o, const uint8_t *p, size_t n)
 {
-	if (lower)
-		raw_escaped(w, s, n, true);
-	else
-		raw_escaped(w, s, n, false);
+	return escape_into(o, p, n, false);
 }
 
-static void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
+static char *escape_lower(char *o, const uint8_t *p, size_t n)
+{
+	return escape_into(o, p, n, true);
+}
+
+/* The same into o[0..end) that may not hold 6 bytes per input byte: piece by piece through
+ * a bounded scratch buffer. Returns the end of what was written, or NULL when it does not
+ * fit. */
+static char *escape_bounded(char *o, char *end, const uint8_t *p, size_t n, bool lower)
+{
+	char tmp[6 * 64];
+	size_t i = 0;
+
+	while (i < n) {
+		size_t k = PL_MIN(n - i, (size_t)64), j = 0;
+		char *t = tmp;
+
+		while (j < k) {
+			uint8_t c = p[i + j];
+
+			if (!needs_escape[c]) {
+				*t++ = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+				j++;
+			} else {
+				/* a UTF-8 sequence may run past this piece: look at all of it */
+				j += escape_one(p + i + j, n - i - j, &t);
+			}
+		}
+		if ((size_t)(end - o) < (size_t)(t - tmp))
+			return NULL;
+		memcpy(o, tmp, (size_t)(t - tmp));
+		o += t - tmp;
+		i += j;
+	}
+	return o;
+}
+
+AI uint8_t lower8(uint8_t c)
+{
+	return (uint8_t)(c | (((uint8_t)(c - 'A') < 26) << 5));
+}
+
+/* s[0..n) escaped, without quotes; `lower` lower-cases ASCII letters. Most strings of an
+ * event are short and need nothing escaped: up to 16 bytes are checked and copied as two
+ * overlapping words (or bytes), up to 32 as two overlapping SSE2 blocks; the rest, and any
+ * string that needs escaping, go through escape_into. */
+AI void raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	char *o;
+
+	if (n <= 16 && (!w->checked || (size_t)(w->end - w->p) >= n)) {
+		if (n >= 8) {
+			uint64_t a, b;
+
+			memcpy(&a, p, 8);
+			memcpy(&b, p + n - 8, 8);
+			if (!(esc64(a) | esc64(b))) {
+				if (lower) {
+					a = lower64(a);
+					b = lower64(b);
+				}
+				memcpy(w->p, &a, 8);
+				memcpy(w->p + n - 8, &b, 8);
+				w->p += n;
+				return;
+			}
+		} else if (n >= 4) {
+			uint32_t a, b;
+
+			memcpy(&a, p, 4);
+			memcpy(&b, p + n - 4, 4);
+			if (!(esc32(a) | esc32(b))) {
+				if (lower) {
+					a = lower32(a);
+					b = lower32(b);
+				}
+				memcpy(w->p, &a, 4);
+				memcpy(w->p + n - 4, &b, 4);
+				w->p += n;
+				return;
+			}
+		} else if (n) {
+			/* bytes 0, n/2 and n-1 are all of them */
+			uint8_t a = p[0], b = p[n / 2], c = p[n - 1];
+
+			if (!(needs_escape[a] | needs_escape[b] | needs_escape[c])) {
+				if (lower) {
+					a = lower8(a);
+					b = lower8(b);
+					c = lower8(c);
+				}
+				w->p[0] = (char)a;
+				w->p[n / 2] = (char)b;
+				w->p[n - 1] = (char)c;
+				w->p += n;
+				return;
+			}
+		} else {
+			return;
+		}
+	}
+#ifdef __SSE2__
+	if (n > 16 && n <= 32 && (!w->checked || (size_t)(w->end - w->p) >= n)) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+		__m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+		__m128i bad = _mm_or_si128(
+			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, q), _mm_cmpeq_epi8(a, bs)),
+				     _mm_cmplt_epi8(a, sp)),
+			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, q), _mm_cmpeq_epi8(b, bs)),
+				     _mm_cmplt_epi8(b, sp)));
+
+		if (!_mm_movemask_epi8(bad)) {
+			if (lower) {
+				__m128i lo = _mm_set1_epi8('A' - 1), hi = _mm_set1_epi8('Z' + 1);
+				__m128i d = _mm_set1_epi8(0x20);
+
+				a = _mm_add_epi8(a, _mm_and_si128(d, _mm_and_si128(
+					_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi))));
+				b = _mm_add_epi8(b, _mm_and_si128(d, _mm_and_si128(
+					_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi))));
+			}
+			_mm_storeu_si128((__m128i *)(void *)w->p, a);
+			_mm_storeu_si128((__m128i *)(void *)(w->p + n - 16), b);
+			w->p += n;
+			return;
+		}
+	}
+#endif
+	if (!w->checked || (size_t)(w->end - w->p) / 6 >= n)
+		w->p = lower ? escape_lower(w->p, p, n) : escape_plain(w->p, p, n);
+	else if ((o = escape_bounded(w->p, w->end, p, n, lower)))
+		w->p = o;
+	else
+		jw_overflow(w);
+}
+
+AI void put_raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
+{
+	raw_escaped(w, s, n, lower);
+}
+
+AI void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
 {
 	putc_(w, '"');
-	put_raw_escaped(w, s, n, lower);
+	raw_escaped(w, s, n, lower);
 	putc_(w, '"');
 }
 
 char *pl_json_escape(char *out, const char *end, const char *s, size_t n)
 {
-	struct jw w = { out, (char *)end, false, false };
+	struct jw w = { out, (char *)end, false, false, true };
 
-	put_raw_escaped(&w, s, n, false);
+	raw_escaped(&w, s, n, false);
 	return w.full ? NULL : w.p;
 }
 
 size_t pl_json_string(const char *s, size_t n, char *out, size_t cap)
 {
-	struct jw w = { out, out + cap, false, false };
+	struct jw w = { out, out + cap, false, false, true };
 
 	put_escaped(&w, s, n, false);
 	return w.full ? 0 : (size_t)(w.p - out);
@@ -379,7 +467,7 @@ static inline char *u64_digits(uint64_t v, char *end)
 	return end;
 }
 
-static inline __attribute__((always_inline)) void put_u64(struct jw *w, uint64_t v)
+AI void put_u64(struct jw *w, uint64_t v)
 {
 	char b[24];
 	char *d = u64_digits(v, b + sizeof(b));
@@ -472,7 +560,7 @@ static const char *ip_text(int slot, uint8_t af, const uint8_t *ip, size_t *len)
 	return cache[slot].s;
 }
 
-static void endpoint(struct jw *w, const struct pl_endpoint *e, const char *ip, size_t ip_len,
+AI void endpoint(struct jw *w, const struct pl_endpoint *e, const char *ip, size_t ip_len,
 		     struct pl_str domain)
 {
 	LIT(w, "{\"ip\":\"");
@@ -498,7 +586,7 @@ static bool all_digits(struct pl_str s)
 	return true;
 }
 
-static void http_msg(struct jw *w, const struct pl_http_msg *m, const struct pl_event_http *h,
+AI void http_msg(struct jw *w, const struct pl_http_msg *m, const struct pl_event_http *h,
 		     bool request)
 {
 	if (request) {
@@ -542,7 +630,7 @@ struct esc { const char *p; size_t len; };
 
 /* The URL as Packetbeat builds it: scheme, Host (or the server address), port unless 80.
  * path: the escaped path written for "query" (len SIZE_MAX when it was cut there). */
-static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len,
+AI void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len,
 		struct esc path)
 {
 	const struct pl_event_http *h = &ev->http;
@@ -606,7 +694,7 @@ static void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t
 	obj_close(w);
 }
 
-static void http_fields(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len)
+AI void http_fields(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len)
 {
 	const struct pl_event_http *h = &ev->http;
 
@@ -644,7 +732,7 @@ static void http_fields(struct jw *w, const struct pl_event *ev, const char *sip
 	obj_close(w);
 }
 
-static void mysql_fields(struct jw *w, const struct pl_event *ev)
+AI void mysql_fields(struct jw *w, const struct pl_event *ev)
 {
 	const struct pl_event_mysql *m = &ev->mysql;
 
@@ -696,7 +784,7 @@ static void mysql_fields(struct jw *w, const struct pl_event *ev)
 }
 
 /* "<name>":"<time>" */
-static void put_time(struct jw *w, uint64_t ns)
+AI void put_time(struct jw *w, uint64_t ns)
 {
 	char b[32];
 	size_t n = pl_format_time(ns, b);
@@ -706,10 +794,9 @@ static void put_time(struct jw *w, uint64_t ns)
 	putc_(w, '"');
 }
 
-size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
-			char *buf, size_t cap)
+AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_opts *opts)
 {
-	struct jw w = { buf, buf + cap, false, false };
+	struct jw w = *wp;
 	size_t cip_len, sip_len;
 	const char *cip = ip_text(0, ev->af, ev->client.ip, &cip_len);
 	const char *sip = ip_text(1, ev->af, ev->server.ip, &sip_len);
@@ -815,5 +902,68 @@ size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *op
 	}
 	LIT(&w, ",\"agent\":{\"type\":\"pktlog\",\"version\":\"" PL_VERSION "\"},"
 		"\"ecs\":{\"version\":\"8.0.0\"}}");
+	*wp = w;
+}
+
+/* Sum of the lengths of a message's headers. */
+static size_t headers_len(const struct pl_http_msg *m)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < m->n_headers; i++)
+		n += m->headers[i].name.len + m->headers[i].value.len + 8;
+	return n;
+}
+
+size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts *opts)
+{
+	/* Every string is escaped to at most 6 bytes per byte, and counted as often as it
+	 * is written. JSON_FIXED covers the literal text of any event (under 1.5 KiB), its
+	 * numbers (at most 20 digits each), the addresses (at most 46 bytes each, written
+	 * at most 8 times) and the community ID. */
+	enum { JSON_FIXED = 4096 };
+	size_t n = 0, extra = 0;
+
+	for (int i = 0; i < ev->n_errors && i < PL_EVENT_MAX_ERRORS; i++)
+		n += ev->errors[i].len + 4;
+	if (opts && opts->host_name)
+		n += strlen(opts->host_name);
+	if (ev->type == PL_EV_HTTP) {
+		const struct pl_event_http *h = &ev->http;
+
+		n += 3 * (h->method.len + h->path.len + h->host.len) + 2 * h->query.len +
+		     h->version.len + h->user_agent.len + h->referrer.len + h->forwarded_ip.len +
+		     h->user_name.len + h->status_phrase.len + h->request.mime_type.len +
+		     h->response.mime_type.len;
+		if (h->has_request)
+			n += headers_len(&h->request);
+		if (h->has_response)
+			n += headers_len(&h->response);
+	} else {
+		const struct pl_event_mysql *m = &ev->mysql;
+
+		n += m->method.len + m->query.len + m->path.len + m->user.len + m->schema.len +
+		     2 * m->sql_state.len + m->error_message.len + m->request.len +
+		     m->response.len;
+		for (int i = 0; i < m->n_params && i < PL_MYSQL_MAX_PARAMS; i++)
+			n += m->params[i].len + 4;
+	}
+	if (ev->community_id)
+		extra = strlen(ev->community_id);
+	return JSON_FIXED + 6 * (n + extra);
+}
+
+size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
+			char *buf, size_t cap)
+{
+	struct jw w = { buf, buf + cap, false, false, true };
+
+	/* With room for the most the event can need, no write needs a test. */
+	if (cap >= pl_event_json_bound(ev, opts)) {
+		w.checked = false;
+		render(&w, ev, opts);
+	} else {
+		render(&w, ev, opts);
+	}
 	return w.full ? 0 : (size_t)(w.p - buf);
 }

@@ -3,6 +3,7 @@
  * heads and with http-parser for every message: the rendered events and the counters must
  * be the same, byte for byte. */
 #include <stdio.h>
+#include <stdlib.h>
 #include "proto_script.h"
 
 /* What one run produced: a hash of the rendered events, in order. */
@@ -44,6 +45,11 @@ static void emit(const struct pl_event *ev, void *arg)
 	if (len && (pl_event_to_json(ev, NULL, exact, len) != len || memcmp(exact, json, len) ||
 		    pl_event_to_json(ev, NULL, exact, len - 1) != 0)) {
 		fprintf(stderr, "fuzz_http: rendering depends on the buffer's size\n");
+		abort();
+	}
+	size_t tight_len = check_bound(ev);
+	if (len && tight_len != len) {
+		fprintf(stderr, "fuzz_http: rendering at the bound differs\n");
 		abort();
 	}
 	run_hash ^= len;

@@ -21,6 +21,7 @@ static void emit(const struct pl_event *ev, void *arg)
 		touch(m->params[i]);
 	for (int i = 0; i < ev->n_errors; i++)
 		touch(ev->errors[i]);
+	check_bound(ev);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);

@@ -10,9 +10,11 @@
 #ifndef PKTLOG_FUZZ_PROTO_SCRIPT_H
 #define PKTLOG_FUZZ_PROTO_SCRIPT_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "pktlog/proto.h"
+#include "pktlog/event.h"
 
 static volatile size_t sink;
 
@@ -21,6 +23,28 @@ static void touch(struct pl_str s)
 {
 	for (size_t i = 0; i < s.len; i++)
 		sink += (unsigned char)s.p[i];
+}
+
+/* Render ev into a heap buffer of exactly pl_event_json_bound() bytes, which it writes
+ * without room tests (ASan sees any write past it), and into one byte less, which it writes
+ * with them: both must succeed with the same bytes. Returns the length. */
+static inline size_t check_bound(const struct pl_event *ev)
+{
+	size_t bound = pl_event_json_bound(ev, NULL), n, m;
+	char *a = malloc(bound), *b = malloc(bound);
+
+	if (!a || !b)
+		abort();
+	n = pl_event_to_json(ev, NULL, a, bound);
+	m = pl_event_to_json(ev, NULL, b, bound - 1);
+	if (n == 0 || n > bound || m != n || memcmp(a, b, n)) {
+		fprintf(stderr, "fuzz: the rendering bound (%zu) does not hold: %zu, %zu\n",
+			bound, n, m);
+		abort();
+	}
+	free(a);
+	free(b);
+	return n;
 }
 
 static void run_script(const struct pl_proto_ops *ops, const struct pl_proto_env *env,

@@ -142,6 +142,83 @@ static void test_too_small_buffer(void **s)
 	assert_int_equal(pl_event_to_json(&ev, NULL, buf, full), full);
 }
 
+/* pl_event_json_bound() must hold the worst case: every string made of bytes that escape
+ * to six, every list full, the longest addresses. The buffer is exactly the bound, on the
+ * heap (ASan sees any write past it), so the render goes the unchecked way; one byte less
+ * goes the checked way and must give the same bytes. */
+static void check_bound(const struct pl_event *ev, const struct pl_json_opts *o)
+{
+	size_t bound = pl_event_json_bound(ev, o);
+	char *tight = malloc(bound), *checked = malloc(bound);
+
+	assert_non_null(tight);
+	assert_non_null(checked);
+	size_t n = pl_event_to_json(ev, o, tight, bound);
+	assert_true(n > 0 && n <= bound);
+	assert_int_equal(pl_event_to_json(ev, o, checked, bound - 1), n);
+	assert_memory_equal(tight, checked, n);
+	free(tight);
+	free(checked);
+}
+
+static void test_bound_holds_worst_case(void **s)
+{
+	static char bad[4096], host[256];
+	static struct pl_header hdrs[2][PL_EVENT_MAX_HEADERS];
+	struct pl_json_opts o = { host };
+	struct pl_event ev;
+	struct pl_str b;
+
+	memset(bad, 0x01, sizeof(bad));         /* each byte becomes \u0001 */
+	memset(host, 0xff, sizeof(host) - 1);   /* each byte becomes \ufffd */
+	b = (struct pl_str){ bad, sizeof(bad) };
+	fill(&ev);
+	ev.ok = false;
+	ev.af = 6;
+	memset(ev.client.ip, 0xff, 16);
+	memset(ev.server.ip, 0xfe, 16);
+	ev.client.port = ev.server.port = 65535;
+	ev.client.bytes = ev.server.bytes = UINT64_MAX / 2;
+	ev.start_ns = 1;
+	ev.end_ns = UINT64_MAX;
+	ev.community_id = "1:VaHRTz/h0AmWdLDafcnNWNcqUvU=";
+	ev.http.version = ev.http.method = ev.http.path = ev.http.query = b;
+	ev.http.user_agent = ev.http.referrer = ev.http.forwarded_ip = ev.http.user_name = b;
+	ev.http.status_phrase = b;
+	ev.http.host = PL_STR_NULL;          /* url.domain and url.full from the address */
+	ev.http.status_code = 599;
+	for (int k = 0; k < 2; k++) {
+		struct pl_http_msg *m = k ? &ev.http.response : &ev.http.request;
+
+		for (int i = 0; i < PL_EVENT_MAX_HEADERS; i++)
+			hdrs[k][i] = (struct pl_header){ { bad, 64 }, { bad, 300 } };
+		m->headers = hdrs[k];
+		m->n_headers = PL_EVENT_MAX_HEADERS;
+		m->mime_type = b;
+		m->bytes = m->body_bytes = UINT64_MAX;
+	}
+	for (int i = 0; i < PL_EVENT_MAX_ERRORS; i++)
+		ev.errors[i] = b;
+	ev.n_errors = PL_EVENT_MAX_ERRORS;
+	check_bound(&ev, &o);
+	ev.http.host = b;
+	ev.http.host_port = 8080;
+	check_bound(&ev, &o);
+
+	memset(&ev.mysql, 0, sizeof(ev.mysql));
+	ev.type = PL_EV_MYSQL;
+	struct pl_event_mysql *m = &ev.mysql;
+	m->method = m->query = m->path = m->user = m->schema = b;
+	m->sql_state = m->error_message = m->request = m->response = b;
+	m->has_response = m->is_error = true;
+	m->affected_rows = m->insert_id = m->num_rows = m->num_fields = UINT64_MAX;
+	m->error_code = m->warnings = 65535;
+	for (int i = 0; i < PL_MYSQL_MAX_PARAMS; i++)
+		m->params[i] = b;
+	m->n_params = PL_MYSQL_MAX_PARAMS;
+	check_bound(&ev, &o);
+}
+
 static void test_ipv6_url(void **s)
 {
 	struct pl_event ev;
@@ -204,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_escaping_near_the_end),
 		cmocka_unit_test(test_errors_and_unmatched),
 		cmocka_unit_test(test_too_small_buffer),
+		cmocka_unit_test(test_bound_holds_worst_case),
 		cmocka_unit_test(test_ipv6_url),
 		cmocka_unit_test(test_community_id_baseline),
 		cmocka_unit_test(test_format_time),
