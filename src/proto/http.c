@@ -7,6 +7,9 @@
 #include <string.h>
 #include <strings.h>
 #include <http_parser.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include "pktlog/proto.h"
 
 /* Kept header/URL bytes per message are capped here (and by http.max_message_size). */
@@ -101,6 +104,10 @@ struct hconn {
 	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
 };
 
+/* Word-at-a-time byte tricks: a byte of ones, the high bit of every byte. */
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
+
 /* --- record free list (per thread: one flow table per capture worker) --- */
 
 static _Thread_local struct hmsg *free_head;
@@ -181,13 +188,21 @@ static uint32_t msg_append(struct hconn *c, struct hmsg *m, const char *p, size_
 }
 
 /* Append to a field that must stay contiguous and at most `max` bytes. */
-static void field_append(struct hconn *c, struct hmsg *m, struct span *f,
-			 const char *p, size_t len, uint32_t max)
+static inline void field_append(struct hconn *c, struct hmsg *m, struct span *f,
+				const char *p, size_t len, uint32_t max)
 {
 	size_t want = len;
 
 	if (f->len == 0)
 		f->off = m->len;
+	/* the usual case: within every cap and the buffer */
+	if (f->len + len <= max && (uint64_t)m->len + len <= c->keep_cap &&
+	    (uint64_t)m->len + len <= m->cap) {
+		memcpy(m->buf + m->len, p, len);
+		m->len += (uint32_t)len;
+		f->len += (uint32_t)len;
+		return;
+	}
 	if (f->len + want > max) {
 		want = max > f->len ? max - f->len : 0;
 		if (!m->truncated) {
@@ -849,22 +864,33 @@ static void header_end(struct hside *s)
 	s->hstate = HS_NONE;
 }
 
-/* Copy n bytes, 'A'..'Z' lower-cased, eight at a time. */
-static void lower_copy(char *dst, const char *src, size_t n)
+/* 'A'..'Z' lower-cased in a word (bytes >= 0x80 left as they are). */
+static inline uint64_t lower_word(uint64_t v)
 {
-	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-	size_t i = 0;
+	uint64_t h = v & ~HIGH;
 
-	for (; i + 8 <= n; i += 8) {
-		uint64_t v, h;
+	/* high bit of each byte: 'A' <= byte <= 'Z' (and the byte is ASCII) */
+	return v | ((h + ONES * (0x80 - 'A')) & ~(h + ONES * (0x80 - 'Z' - 1)) & ~v & HIGH) >> 2;
+}
 
-		memcpy(&v, src + i, 8);
-		h = v & ~high;
-		/* high bit of each byte: 'A' <= byte <= 'Z' (and the byte is ASCII) */
-		v |= ((h + ones * (0x80 - 'A')) & ~(h + ones * (0x80 - 'Z' - 1)) & ~v & high) >> 2;
-		memcpy(dst + i, &v, 8);
+/* Copy n bytes, 'A'..'Z' lower-cased, eight at a time; the last (n % 8) as a word that
+ * overlaps the one before (lower-casing twice changes nothing). */
+static inline void lower_copy(char *dst, const char *src, size_t n)
+{
+	uint64_t v;
+
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&v, src + i, 8);
+			v = lower_word(v);
+			memcpy(dst + i, &v, 8);
+		}
+		memcpy(&v, src + n - 8, 8);
+		v = lower_word(v);
+		memcpy(dst + n - 8, &v, 8);
+		return;
 	}
-	for (; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (char)(src[i] + 32) : src[i];
 }
 
@@ -1045,8 +1071,6 @@ static const uint8_t cclass[256] = {
 
 struct fast_hdr { const uint8_t *name, *value; uint32_t name_len, value_len; };
 
-#define ONES 0x0101010101010101ULL
-#define HIGH 0x8080808080808080ULL
 
 /* Word-at-a-time scans. Each mask has the high bit of every byte that stops the scan set;
  * borrows and carries can only set bits above a byte that really stops it, so the lowest set
@@ -1060,6 +1084,22 @@ static inline const uint8_t *stop_at(const uint8_t *q, uint64_t mask)
  * CR), or end. */
 static inline const uint8_t *scan_value(const uint8_t *q, const uint8_t *end)
 {
+#ifdef __SSE2__
+	/* sixteen bytes at a time while sixteen are at hand */
+	const __m128i c1f = _mm_set1_epi8(0x1f), x7f = _mm_set1_epi8(0x7f);
+	const __m128i tab = _mm_set1_epi8('\t');
+
+	while (end - q >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+		__m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(x, c1f), c1f);     /* x <= 0x1f */
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+			_mm_andnot_si128(_mm_cmpeq_epi8(x, tab), ctl), _mm_cmpeq_epi8(x, x7f)));
+
+		if (m)
+			return q + __builtin_ctz(m);
+		q += 16;
+	}
+#endif
 	for (;;) {
 		while (end - q >= 8) {
 			uint64_t v, del, m;
@@ -1087,6 +1127,25 @@ found:
  * digits and '-' a word at a time; the rest of the token set through the table. */
 static inline const uint8_t *scan_token(const uint8_t *q, const uint8_t *end)
 {
+#ifdef __SSE2__
+	/* sixteen at a time (signed compares: bytes >= 0x80 are in no range) */
+	while (end - q >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+		__m128i l = _mm_or_si128(x, _mm_set1_epi8(0x20));
+		__m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)),
+					      _mm_cmplt_epi8(l, _mm_set1_epi8('z' + 1)));
+		__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+					      _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+		__m128i dash = _mm_cmpeq_epi8(x, _mm_set1_epi8('-'));
+		unsigned ok = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(alpha, digit), dash));
+
+		if (ok != 0xffff) {
+			q += __builtin_ctz(~ok);
+			goto rest;
+		}
+		q += 16;
+	}
+#endif
 	while (end - q >= 8) {
 		uint64_t v, l, alpha, digit, x, dash, ok;
 
@@ -1105,6 +1164,9 @@ static inline const uint8_t *scan_token(const uint8_t *q, const uint8_t *end)
 		}
 		q += 8;
 	}
+#ifdef __SSE2__
+rest:
+#endif
 	while (q < end && (cclass[*q] & CC_TOKEN))
 		q++;
 	return q;
