@@ -400,7 +400,8 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 	if (d == 0) {
 		deliver_data(t, f, dir, p, len);
 		deliver_gap(t, f, dir, lost);
-		drain_ooo(t, f, dir);
+		if (s->ooo)
+			drain_ooo(t, f, dir);
 		return;
 	}
 	/* Out of order: hold it, within the per-stream and the per-table budgets. */
@@ -635,6 +636,8 @@ static void sweep(struct pl_flow_table *t)
 	}
 }
 
+bool pl_flow_fast_path = true;
+
 void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 {
 	struct flow_key k;
@@ -666,14 +669,24 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 		return;
 
 	enum pl_dir dir = (src_is_a == f->client_is_a) ? PL_DIR_TO_SERVER : PL_DIR_TO_CLIENT;
-	stream_segment(t, f, dir, pkt);
+	struct stream *s = &f->st[dir];
+
+	/* The common segment on an established stream: no SYN, nothing cut by the snap
+	 * length, nothing buffered, and either no payload or exactly the next bytes.
+	 * stream_segment() would do just this for it; anything else goes there. */
+	if (pl_flow_fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
+	    pkt->payload_wire_len == pkt->payload_len &&
+	    (pkt->payload_len == 0 || pkt->seq == s->next_seq)) {
+		deliver_data(t, f, dir, pkt->payload, pkt->payload_len);
+	} else {
+		stream_segment(t, f, dir, pkt);
+	}
 
 	if (pkt->tcp_flags & PL_TCP_RST) {
 		flow_close(t, f, PL_CLOSE_RST);
 		return;
 	}
 	if (pkt->tcp_flags & PL_TCP_FIN) {
-		struct stream *s = &f->st[dir];
 		s->fin = true;
 		s->fin_seq = pkt->seq + pkt->payload_wire_len + ((pkt->tcp_flags & PL_TCP_SYN) ? 1 : 0);
 		if (f->st[!dir].fin)
