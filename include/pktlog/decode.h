@@ -50,6 +50,14 @@ struct pl_packet {
  * Returns PL_DEC_OK and fills *pkt (except ts_ns), or another pl_decode_result. */
 int pl_decode(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_packet *pkt);
 
+/* Test hooks. pl_decode() first tries pl_decode_fast(), a straight path for the common
+ * frame (Ethernet II or Linux SLL, untagged → IPv4 without options or IPv6 without
+ * extension headers → TCP, headers whole), unless pl_decode_fast_path is false (default
+ * true). pl_decode_fast() returns PL_DEC_OK with *pkt filled exactly as pl_decode() fills
+ * it, or -1 for any other frame, leaving *pkt partly written. */
+extern bool pl_decode_fast_path;
+int pl_decode_fast(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_packet *pkt);
+
 /* Short stable name of a result, for stats and messages ("truncated", "not_tcp", …). */
 const char *pl_decode_result_name(int result);
 

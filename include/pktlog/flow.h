@@ -24,6 +24,12 @@ void pl_flow_table_set_proto(struct pl_flow_table *t, const struct pl_proto_ops 
  * timestamp older than the newest seen is treated as the newest. */
 void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt);
 
+/* Test hook: pl_flow_packet() hands the common segment (established stream, no SYN,
+ * nothing cut, nothing buffered, empty or exactly next in sequence) straight to the
+ * protocol. Tests set this false to send every segment through the general reassembly
+ * and compare. Default true. */
+extern bool pl_flow_fast_path;
+
 /* End of input: deliver what is buffered (holes become gaps) and close every flow with
  * PL_CLOSE_END. The table stays usable. */
 void pl_flow_flush(struct pl_flow_table *t);

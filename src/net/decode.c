@@ -6,6 +6,10 @@
  * past that one is a malformed packet (BAD_IP / BAD_TCP), running past only
  * the capture is a short snaplen (TRUNCATED).
  *
+ * The common frame first takes decode_fast(): one length check per header, then
+ * plain loads. It only accepts frames the cursor path accepts and fills the same
+ * fields; whatever it declines (and every error) goes through the cursor path.
+ *
  * Layouts decoded (offsets in bytes):
  *   Ethernet II   dst(6) src(6) type(2) [tpid(2)=0x8100|0x88a8|0x9100 ... tci(2) type(2)]*
  *   Linux SLL     pkttype(2) arphrd(2) addrlen(2) addr(8) protocol(2)               = 16
@@ -18,6 +22,7 @@
  *   TCP           sport(2) dport(2) seq(4) ack(4) off|rsv(1) flags(1) win(2) csum(2)
  *                 urg(2) options                                                    >= 20
  */
+#include <endian.h>
 #include <string.h>
 #include <pcap/dlt.h>
 #include "pktlog/decode.h"
@@ -410,7 +415,112 @@ static int decode_tcp(struct seg *s, struct pl_packet *pkt)
 	return PL_DEC_OK;
 }
 
-int pl_decode(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_packet *pkt)
+/* ---- the common frame, straight through ----
+ *
+ * Ethernet II or Linux SLL, untagged, carrying IPv4 without options or IPv6 without
+ * extension headers, not a fragment, TCP, with the IP and TCP headers wholly captured
+ * and inside the length the IP header gives (which is not 0). One length check per
+ * header instead of one per field, and no memset: every field is written. Anything
+ * else (including every frame the general path rejects) is left to the general path,
+ * so this accepts a subset of what it accepts and must fill the same fields with the
+ * same values; tests/unit/test_decode.c and tests/fuzz/fuzz_decode.c compare the two. */
+
+bool pl_decode_fast_path = true;
+
+/* Unaligned big-endian loads; the caller has checked the bytes are captured. */
+static inline uint16_t rd_be16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return be16toh(v);
+}
+
+static inline uint32_t rd_be32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return be32toh(v);
+}
+
+#define ETH_HLEN 14
+#define DECODE_FAST_NO (-1)
+
+static inline __attribute__((always_inline)) int decode_fast(const uint8_t *frame, uint32_t caplen, int linktype,
+			      struct pl_packet *pkt)
+{
+	const uint8_t *ip, *tcp;
+	uint32_t l2, cap, wire, thl;  /* cap, wire: bytes after the IP header, captured / per IP */
+
+	if (linktype == DLT_EN10MB)
+		l2 = ETH_HLEN;
+	else if (linktype == DLT_LINUX_SLL)
+		l2 = SLL_HLEN;
+	else
+		return DECODE_FAST_NO;
+	/* The smaller of the two network headers plus a TCP header: the ethertype is there too. */
+	if (frame == NULL || caplen < l2 + IPV4_MIN_HLEN + TCP_MIN_HLEN)
+		return DECODE_FAST_NO;
+	ip = frame + l2;
+	switch (rd_be16(ip - 2)) {
+	case ETH_P_IPV4:
+		/* Version 4, IHL 5; TCP; neither MF nor an offset; total covers IP + TCP headers. */
+		if (ip[0] != 0x45 || ip[9] != IPPROTO_TCP_ || (rd_be16(ip + 6) & 0x3fff) != 0)
+			return DECODE_FAST_NO;
+		wire = rd_be16(ip + 2);
+		if (wire < IPV4_MIN_HLEN + TCP_MIN_HLEN)
+			return DECODE_FAST_NO;
+		wire -= IPV4_MIN_HLEN;
+		cap = caplen - l2 - IPV4_MIN_HLEN;
+		tcp = ip + IPV4_MIN_HLEN;
+		pkt->af = 4;
+		memcpy(pkt->src, ip + 12, 4);
+		memset(pkt->src + 4, 0, 12);
+		memcpy(pkt->dst, ip + 16, 4);
+		memset(pkt->dst + 4, 0, 12);
+		break;
+	case ETH_P_IPV6:
+		/* Version 6; next header TCP. A payload length of 0 (TSO, jumbogram) or one
+		 * short of the TCP header fails the thl > wire test below. */
+		if (caplen < l2 + IPV6_HLEN + TCP_MIN_HLEN || (ip[0] >> 4) != 6 || ip[6] != IPPROTO_TCP_)
+			return DECODE_FAST_NO;
+		wire = rd_be16(ip + 4);
+		cap = caplen - l2 - IPV6_HLEN;
+		tcp = ip + IPV6_HLEN;
+		pkt->af = 6;
+		memcpy(pkt->src, ip + 8, 16);
+		memcpy(pkt->dst, ip + 24, 16);
+		break;
+	default:
+		return DECODE_FAST_NO;
+	}
+	/* TCP_MIN_HLEN <= cap here; the header with its options must be in both cap and wire. */
+	thl = (uint32_t)(tcp[12] >> 4) * 4;
+	if (thl < TCP_MIN_HLEN || thl > wire || thl > cap)
+		return DECODE_FAST_NO;
+	if (cap > wire)
+		cap = wire;  /* Ethernet padding is not payload */
+	pkt->sport = rd_be16(tcp);
+	pkt->dport = rd_be16(tcp + 2);
+	pkt->seq = rd_be32(tcp + 4);
+	pkt->ack = rd_be32(tcp + 8);
+	pkt->tcp_flags = tcp[13];
+	pkt->window = rd_be16(tcp + 14);
+	pkt->payload = tcp + thl;
+	pkt->payload_len = cap - thl;
+	pkt->payload_wire_len = wire - thl;
+	return PL_DEC_OK;
+}
+
+int pl_decode_fast(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_packet *pkt)
+{
+	return decode_fast(frame, caplen, linktype, pkt);
+}
+
+/* ---- everything: the careful path ---- */
+
+static __attribute__((noinline)) int decode_general(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_packet *pkt)
 {
 	uint64_t ts_ns = pkt->ts_ns;
 	struct cur c;
@@ -441,6 +551,13 @@ int pl_decode(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_pac
 	if (rc != PL_DEC_OK)
 		return rc;
 	return decode_tcp(&l4, pkt);
+}
+
+int pl_decode(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_packet *pkt)
+{
+	if (pl_decode_fast_path && decode_fast(frame, caplen, linktype, pkt) == PL_DEC_OK)
+		return PL_DEC_OK;
+	return decode_general(frame, caplen, linktype, pkt);
 }
 
 static const char *const result_names[PL_DEC__COUNT] = {

@@ -8,6 +8,7 @@
  *
  * Sequence arithmetic is modulo 2^32: positions are compared as signed 32-bit
  * differences from the next expected sequence number of their direction. */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -70,7 +71,7 @@ struct pl_flow_table {
 	struct pl_stats *stats;
 	struct flow **buckets;
 	uint64_t mask;
-	uint64_t seed;
+	uint64_t seed[6];                /* per-table random keys of key_hash() */
 	struct flow *lru_head, *lru_tail;
 	uint32_t n_flows;
 	struct flow *free_list;          /* recycled entries: no malloc in the steady state */
@@ -93,22 +94,66 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-static uint64_t key_hash(const struct flow_key *k, uint64_t seed)
-{
-	uint64_t w[5];
+#define KEY_WORDS 5
+_Static_assert(sizeof(struct flow_key) == sizeof(uint64_t) * KEY_WORDS, "flow_key has no tail");
 
-	memcpy(w, k, sizeof(w));
-	_Static_assert(sizeof(struct flow_key) == sizeof(uint64_t) * 5, "flow_key has no tail");
-	uint64_t h = seed;
-	for (size_t i = 0; i < PL_ARRAY_LEN(w); i++)
-		h = mix64(h ^ w[i]) + i;
-	return h;
+static inline uint64_t key_word(const struct flow_key *k, int i)
+{
+	uint64_t w;
+
+	memcpy(&w, (const uint8_t *)k + i * sizeof(w), sizeof(w));
+	return w;
+}
+
+/* Multiply two words to 128 bits and fold the halves: every input bit reaches the high
+ * half, so the result's low (bucket) bits depend on all of both words. */
+static inline uint64_t fold_mul(uint64_t a, uint64_t b)
+{
+#ifdef __SIZEOF_INT128__
+	unsigned __int128 m = (unsigned __int128)a * b;
+
+	return (uint64_t)m ^ (uint64_t)(m >> 64);
+#else
+	return mix64(a ^ mix64(b));
+#endif
+}
+
+/* Keyed with the table's random seed words, so bucket collisions can't be planned
+ * from outside: one multiply per pair of key words and one to finish. */
+static inline uint64_t key_hash(const struct flow_key *k, const uint64_t *seed)
+{
+	uint64_t h = fold_mul(key_word(k, 0) ^ seed[0], key_word(k, 1) ^ seed[1]) ^
+		     fold_mul(key_word(k, 2) ^ seed[2], key_word(k, 3) ^ seed[3]);
+	return fold_mul(h ^ seed[5], key_word(k, 4) ^ seed[4]);
+}
+
+static inline bool key_equal(const struct flow_key *x, const struct flow_key *y)
+{
+	return ((key_word(x, 0) ^ key_word(y, 0)) | (key_word(x, 1) ^ key_word(y, 1)) |
+		(key_word(x, 2) ^ key_word(y, 2)) | (key_word(x, 3) ^ key_word(y, 3)) |
+		(key_word(x, 4) ^ key_word(y, 4))) == 0;
+}
+
+/* memcmp(x, y, 16) < 0, == 0 or > 0 as -1, 0, 1, on two big-endian 64-bit halves. */
+static inline int addr_cmp(const uint8_t *x, const uint8_t *y)
+{
+	uint64_t a[2], b[2];
+
+	memcpy(a, x, sizeof(a));
+	memcpy(b, y, sizeof(b));
+	for (int i = 0; i < 2; i++) {
+		uint64_t u = be64toh(a[i]), v = be64toh(b[i]);
+
+		if (u != v)
+			return u < v ? -1 : 1;
+	}
+	return 0;
 }
 
 /* Order the endpoints so both directions give the same key; *src_is_a says which. */
-static void make_key(const struct pl_packet *p, struct flow_key *k, bool *src_is_a)
+static inline void make_key(const struct pl_packet *p, struct flow_key *k, bool *src_is_a)
 {
-	int c = memcmp(p->src, p->dst, 16);
+	int c = addr_cmp(p->src, p->dst);
 
 	memset(k, 0, sizeof(*k));
 	k->af = p->af;
@@ -355,7 +400,8 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 	if (d == 0) {
 		deliver_data(t, f, dir, p, len);
 		deliver_gap(t, f, dir, lost);
-		drain_ooo(t, f, dir);
+		if (s->ooo)
+			drain_ooo(t, f, dir);
 		return;
 	}
 	/* Out of order: hold it, within the per-stream and the per-table budgets. */
@@ -556,10 +602,10 @@ static struct flow *flow_create(struct pl_flow_table *t, const struct flow_key *
 	return f;
 }
 
-static struct flow *flow_lookup(struct pl_flow_table *t, const struct flow_key *k, uint64_t h)
+static inline struct flow *flow_lookup(struct pl_flow_table *t, const struct flow_key *k, uint64_t h)
 {
 	for (struct flow *f = t->buckets[h & t->mask]; f; f = f->hnext)
-		if (f->hash == h && memcmp(&f->key, k, sizeof(*k)) == 0)
+		if (f->hash == h && key_equal(&f->key, k))
 			return f;
 	return NULL;
 }
@@ -589,6 +635,8 @@ static void sweep(struct pl_flow_table *t)
 		f = prev;
 	}
 }
+
+bool pl_flow_fast_path = true;
 
 void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 {
@@ -621,14 +669,24 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 		return;
 
 	enum pl_dir dir = (src_is_a == f->client_is_a) ? PL_DIR_TO_SERVER : PL_DIR_TO_CLIENT;
-	stream_segment(t, f, dir, pkt);
+	struct stream *s = &f->st[dir];
+
+	/* The common segment on an established stream: no SYN, nothing cut by the snap
+	 * length, nothing buffered, and either no payload or exactly the next bytes.
+	 * stream_segment() would do just this for it; anything else goes there. */
+	if (pl_flow_fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
+	    pkt->payload_wire_len == pkt->payload_len &&
+	    (pkt->payload_len == 0 || pkt->seq == s->next_seq)) {
+		deliver_data(t, f, dir, pkt->payload, pkt->payload_len);
+	} else {
+		stream_segment(t, f, dir, pkt);
+	}
 
 	if (pkt->tcp_flags & PL_TCP_RST) {
 		flow_close(t, f, PL_CLOSE_RST);
 		return;
 	}
 	if (pkt->tcp_flags & PL_TCP_FIN) {
-		struct stream *s = &f->st[dir];
 		s->fin = true;
 		s->fin_seq = pkt->seq + pkt->payload_wire_len + ((pkt->tcp_flags & PL_TCP_SYN) ? 1 : 0);
 		if (f->st[!dir].fin)
@@ -663,8 +721,11 @@ struct pl_flow_table *pl_flow_table_new(const struct pl_config *cfg, const struc
 	t->cfg = cfg;
 	t->env = env;
 	t->stats = env->stats;
-	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed))
-		t->seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)t;
+	uint64_t seed;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)t;
+	for (size_t i = 0; i < PL_ARRAY_LEN(t->seed); i++)
+		t->seed[i] = mix64(seed + (i + 1) * 0x9e3779b97f4a7c15ULL);
 
 	size_t state = PL_MAX(pl_http_ops.state_size(cfg), pl_mysql_ops.state_size(cfg));
 	t->flow_size = sizeof(struct flow) + ((state + 15) & ~(size_t)15);

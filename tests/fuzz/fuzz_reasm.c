@@ -5,12 +5,20 @@
  *   [2..5] sequence number  [6..7] payload length (mod 512)  [8..9] lost tail (mod 64)
  *   [10..11] time step in ms
  * A small flow cap and buffer cap make eviction and overflow paths reachable. The
- * recording protocol checks that each direction's bytes arrive contiguously. */
+ * recording protocol checks that each direction's bytes arrive contiguously. Each
+ * script runs twice, with the in-order shortcut (pl_flow_fast_path) off and on: the
+ * protocol calls (a running hash of them) and every counter must agree. */
 #include <string.h>
 #include "pktlog/flow.h"
 
 static uint64_t delivered[2];
+static uint64_t calls;        /* running hash of every protocol call */
 static volatile uint8_t sink;
+
+static void note(uint64_t v)
+{
+	calls = (calls ^ v) * 0x100000001b3ULL;
+}
 
 static size_t st_size(const struct pl_config *c) { return sizeof(uint64_t) * 2; }
 static int st_init(void *st, const struct pl_conn *c, const struct pl_proto_env *e)
@@ -20,23 +28,39 @@ static int st_init(void *st, const struct pl_conn *c, const struct pl_proto_env 
 }
 static void st_data(void *st, enum pl_dir d, const uint8_t *p, size_t n, uint64_t ts)
 {
-	for (size_t i = 0; i < n; i++)
+	note(1000 + d);
+	note(n);
+	note(ts);
+	for (size_t i = 0; i < n; i++) {
 		sink ^= p[i];      /* touch every byte: ASan sees stale buffers */
+		note(p[i]);
+	}
 	((uint64_t *)st)[d] += n;
 	delivered[d] += n;
 }
 static void st_gap(void *st, enum pl_dir d, uint64_t len, uint64_t ts)
 {
+	note(2000 + d);
+	note(len);
+	note(ts);
 	((uint64_t *)st)[d] += len;
 }
-static void st_idle(void *st, uint64_t now) {}
-static void st_close(void *st, enum pl_close_reason why, uint64_t ts) {}
+static void st_idle(void *st, uint64_t now)
+{
+	note(3000);
+	note(now);
+}
+static void st_close(void *st, enum pl_close_reason why, uint64_t ts)
+{
+	note(4000 + why);
+	note(ts);
+}
 
 static const struct pl_proto_ops ops = { "fuzz", st_size, st_init, st_data, st_gap, st_idle, st_close, NULL };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static bool run(const uint8_t *data, size_t size, struct pl_stats *out)
 {
 	static uint8_t payload[512 + 64];
 	struct pl_config cfg;
@@ -55,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.flows.idle_timeout_ns = 5 * PL_NS_PER_SEC;
 	struct pl_flow_table *t = pl_flow_table_new(&cfg, &env);
 	if (!t)
-		return 0;
+		return false;
 	pl_flow_table_set_proto(t, &ops);
 	while (size >= 12) {
 		struct pl_packet p;
@@ -86,6 +110,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	pl_flow_table_free(t);
 	if (stats.flows_active != 0 || stats.tcp_ooo_bytes_buffered != 0)
+		__builtin_trap();
+	*out = stats;
+	return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct pl_stats ref, fast;
+	uint64_t ref_calls;
+
+	calls = 0;
+	pl_flow_fast_path = false;
+	if (!run(data, size, &ref))
+		return 0;
+	ref_calls = calls;
+	calls = 0;
+	pl_flow_fast_path = true;
+	if (!run(data, size, &fast))
+		return 0;
+	if (calls != ref_calls || memcmp(&ref, &fast, sizeof(ref)) != 0)
 		__builtin_trap();
 	return 0;
 }

@@ -193,14 +193,55 @@ static void ip6_tcp(struct frame *f)
 
 /* ---- checks ---- */
 
+/* Every field of struct pl_packet (the padding is nobody's business). */
+static void assert_same_packet(const struct pl_packet *a, const struct pl_packet *b)
+{
+	assert_int_equal(a->af, b->af);
+	assert_int_equal(a->tcp_flags, b->tcp_flags);
+	assert_int_equal(a->sport, b->sport);
+	assert_int_equal(a->dport, b->dport);
+	assert_memory_equal(a->src, b->src, 16);
+	assert_memory_equal(a->dst, b->dst, 16);
+	assert_int_equal(a->seq, b->seq);
+	assert_int_equal(a->ack, b->ack);
+	assert_int_equal(a->window, b->window);
+	assert_ptr_equal(a->payload, b->payload);
+	assert_int_equal(a->payload_len, b->payload_len);
+	assert_int_equal(a->payload_wire_len, b->payload_wire_len);
+	assert_int_equal(a->ts_ns, b->ts_ns);
+}
+
+/* pl_decode() with the general path alone and with the fast path first, into packets
+ * filled with different garbage: the same result and the same fields, whatever the
+ * result. *pkt (ts_ns as the caller set it) gets the fast-path-on decode. Every
+ * decode in this file goes through here, so every frame and cut below is also a
+ * fast-versus-general comparison. */
+static int decode_both(const uint8_t *b, size_t len, int lt, struct pl_packet *pkt)
+{
+	struct pl_packet ref, fast;
+	int rc_ref, rc_fast;
+
+	memset(&ref, 0xa5, sizeof(ref));
+	memset(&fast, 0x5a, sizeof(fast));
+	ref.ts_ns = fast.ts_ns = pkt->ts_ns;
+	pl_decode_fast_path = false;
+	rc_ref = pl_decode(b, (uint32_t)len, lt, &ref);
+	pl_decode_fast_path = true;
+	rc_fast = pl_decode(b, (uint32_t)len, lt, &fast);
+	assert_int_equal(rc_fast, rc_ref);
+	assert_same_packet(&fast, &ref);
+	*pkt = fast;
+	return rc_fast;
+}
+
 static int decode(const struct frame *f, size_t len, struct pl_packet *pkt)
 {
-	return pl_decode(f->b, (uint32_t)len, f->lt, pkt);
+	return decode_both(f->b, len, f->lt, pkt);
 }
 
 static int decode_all(const struct frame *f)
 {
-	struct pl_packet pkt;
+	struct pl_packet pkt = { .ts_ns = 0 };
 
 	return decode(f, f->n, &pkt);
 }
@@ -234,12 +275,12 @@ static void check_cuts(const struct frame *f)
 {
 	for (size_t len = 0; len <= f->n; len++) {
 		uint8_t *copy = malloc(len ? len : 1);
-		struct pl_packet pkt;
+		struct pl_packet pkt = { .ts_ns = 0 };
 		int rc;
 
 		assert_non_null(copy);
 		memcpy(copy, f->b, len);
-		rc = pl_decode(copy, (uint32_t)len, f->lt, &pkt);
+		rc = decode_both(copy, len, f->lt, &pkt);
 		if (len < f->hdr) {
 			assert_int_equal(rc, PL_DEC_TRUNCATED);
 		} else {
@@ -760,6 +801,134 @@ static void test_snaplen_cut(void **state)
 	assert_int_equal(decode(&f, f.hdr - 1, &pkt), PL_DEC_TRUNCATED);
 }
 
+/* ---- the fast path ---- */
+
+/* Does pl_decode_fast() take the frame (cut to len)? When it does, it agrees with the general path. */
+static bool fast_takes(const struct frame *f, size_t len)
+{
+	struct pl_packet fast, ref;
+	int rc;
+
+	memset(&fast, 0x5a, sizeof(fast));
+	fast.ts_ns = 99;
+	rc = pl_decode_fast(f->b, (uint32_t)len, f->lt, &fast);
+	if (rc != PL_DEC_OK) {
+		assert_int_equal(rc, -1);
+		return false;
+	}
+	memset(&ref, 0xa5, sizeof(ref));
+	ref.ts_ns = 99;
+	pl_decode_fast_path = false;
+	assert_int_equal(pl_decode(f->b, (uint32_t)len, f->lt, &ref), PL_DEC_OK);
+	pl_decode_fast_path = true;
+	assert_same_packet(&fast, &ref);
+	return true;
+}
+
+/* The frames it exists for go straight through; everything unusual is declined. */
+static void test_fast_path_coverage(void **state)
+{
+	static const uint16_t one_tag[] = { 0x8100 };
+	uint8_t ext[8] = { 6 };
+	struct frame f;
+
+	f = (struct frame){ 0 }; put_eth(&f, 0x0800); ip4_tcp(&f);
+	assert_true(fast_takes(&f, f.n));
+	assert_true(fast_takes(&f, f.hdr));           /* no payload captured */
+	assert_true(fast_takes(&f, f.hdr + 3));       /* snap length cut the payload */
+	assert_false(fast_takes(&f, f.hdr - 1));      /* a cut header: the general path says so */
+	putfill(&f, 0, 10);                           /* Ethernet padding */
+	assert_true(fast_takes(&f, f.n));
+	f = (struct frame){ 0 }; put_eth(&f, 0x0800); ip4_tcp_p(&f, 0, 12, REQ, REQ_LEN);
+	assert_true(fast_takes(&f, f.n));             /* TCP options */
+	f = (struct frame){ 0 }; put_eth(&f, 0x0800); ip4_tcp_p(&f, 0, 0, REQ, 0);
+	assert_true(fast_takes(&f, f.n));             /* a bare ACK */
+	f = (struct frame){ 0 }; put_eth(&f, 0x86dd); ip6_tcp(&f);
+	assert_true(fast_takes(&f, f.n));
+	assert_false(fast_takes(&f, f.hdr - 1));
+	f = (struct frame){ 0 }; put_sll(&f, 0x0800); ip4_tcp(&f);
+	assert_true(fast_takes(&f, f.n));
+	f = (struct frame){ 0 }; put_sll(&f, 0x86dd); ip6_tcp(&f);
+	assert_true(fast_takes(&f, f.n));
+
+	f = (struct frame){ 0 }; put_eth_tags(&f, one_tag, 1, 0x0800); ip4_tcp(&f);
+	assert_false(fast_takes(&f, f.n));
+	f = (struct frame){ 0 }; put_eth(&f, 0x0800); ip4_tcp_p(&f, 8, 0, REQ, REQ_LEN);
+	assert_false(fast_takes(&f, f.n));            /* IP options */
+	f = (struct frame){ 0 }; put_eth(&f, 0x86dd); ip6_tcp_ext(&f, 60, ext, sizeof(ext));
+	assert_false(fast_takes(&f, f.n));            /* an extension header */
+	f = (struct frame){ 0 }; put_eth(&f, 0x0800); ip4_tcp(&f); f.b[16] = f.b[17] = 0;
+	assert_false(fast_takes(&f, f.n));            /* TSO: IPv4 total length 0 */
+	f = (struct frame){ 0 }; put_eth(&f, 0x86dd); ip6_tcp(&f); f.b[18] = f.b[19] = 0;
+	assert_false(fast_takes(&f, f.n));            /* IPv6 payload length 0 */
+	f = (struct frame){ 0 }; put_eth(&f, 0x0800); ip4_tcp(&f); f.b[14 + 6] = 0x20;
+	assert_false(fast_takes(&f, f.n));            /* MF */
+	f = (struct frame){ 0 }; put_sll2(&f, 0x0800); ip4_tcp(&f);
+	assert_false(fast_takes(&f, f.n));
+	f = (struct frame){ 0 }; put_loop(&f, DLT_NULL, 2, false); ip4_tcp(&f);
+	assert_false(fast_takes(&f, f.n));
+	f = (struct frame){ 0 }; f.lt = DLT_RAW; ip4_tcp(&f);
+	assert_false(fast_takes(&f, f.n));
+	assert_int_equal(pl_decode_fast(NULL, 100, DLT_EN10MB, &(struct pl_packet){ 0 }), -1);
+}
+
+static uint64_t rng_state = 0x243f6a8885a308d3ULL;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state % n);
+}
+
+/* Base frames of every shape the fast path looks at, then a few bytes of their headers
+ * changed to values near the boundaries the decoders test, cut at any length, and
+ * decoded from a heap copy of exactly that length (ASan sees an over-read). */
+static void test_fast_path_agrees_on_mutations(void **state)
+{
+	static const uint8_t vals[] = { 0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x11, 0x14,
+					0x20, 0x28, 0x2c, 0x3c, 0x40, 0x44, 0x45, 0x46, 0x4f,
+					0x50, 0x60, 0x6f, 0x81, 0x86, 0x88, 0xdd, 0xf0, 0xff };
+	struct frame base[6];
+	int taken = 0;
+
+	memset(base, 0, sizeof(base));
+	put_eth(&base[0], 0x0800); ip4_tcp(&base[0]);
+	put_eth(&base[1], 0x86dd); ip6_tcp(&base[1]);
+	put_sll(&base[2], 0x0800); ip4_tcp_p(&base[2], 0, 8, REQ, REQ_LEN);
+	put_sll(&base[3], 0x86dd); ip6_tcp(&base[3]);
+	put_eth(&base[4], 0x0800); ip4_tcp_p(&base[4], 4, 4, REQ, 3);
+	putfill(&base[4], 0, 6);
+	put_sll2(&base[5], 0x0800); ip4_tcp(&base[5]);
+	for (int iter = 0; iter < 200000; iter++) {
+		const struct frame *f = &base[rnd(PL_ARRAY_LEN(base))];
+		size_t hdr = f->hdr, len = f->n;
+		uint8_t b[512];
+		struct pl_packet pkt = { .ts_ns = 5 };
+		int lt = f->lt;
+
+		memcpy(b, f->b, f->n);
+		for (uint32_t k = 1 + rnd(3); k > 0; k--) {
+			size_t at = rnd((uint32_t)hdr);
+
+			b[at] = rnd(4) ? vals[rnd(sizeof(vals))] : (uint8_t)rnd(256);
+		}
+		if (rnd(4) == 0)
+			lt = rnd(2) ? DLT_EN10MB : DLT_LINUX_SLL;    /* the other framing */
+		if (rnd(2))
+			len = rnd((uint32_t)f->n + 1);
+		uint8_t *copy = malloc(len ? len : 1);
+		assert_non_null(copy);
+		memcpy(copy, b, len);
+		if (decode_both(copy, len, lt, &pkt) == PL_DEC_OK &&
+		    pl_decode_fast(copy, (uint32_t)len, lt, &(struct pl_packet){ 0 }) == PL_DEC_OK)
+			taken++;
+		free(copy);
+	}
+	assert_true(taken > 1000);   /* the mutations did not only exercise the general path */
+}
+
 static void test_result_names(void **state)
 {
 	static const char *const want[] = { "ok", "truncated", "bad_linktype", "not_ip",
@@ -803,6 +972,8 @@ int main(void)
 		cmocka_unit_test(test_tso_zero_length),
 		cmocka_unit_test(test_snaplen_cut),
 		cmocka_unit_test(test_result_names),
+		cmocka_unit_test(test_fast_path_coverage),
+		cmocka_unit_test(test_fast_path_agrees_on_mutations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

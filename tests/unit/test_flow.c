@@ -410,6 +410,176 @@ static void test_shuffled_segments(void **s)
 	}
 }
 
+/* --- the in-order shortcut against the general reassembly --- */
+
+/* Every protocol call of a run, in order, to compare two runs. */
+static char trace[1 << 21];
+static size_t trace_len;
+
+static void __attribute__((format(printf, 1, 2))) tr(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(trace + trace_len, sizeof(trace) - trace_len, fmt, ap);
+	va_end(ap);
+	assert_true(n >= 0 && (size_t)n < sizeof(trace) - trace_len);
+	trace_len += (size_t)n;
+}
+
+static size_t tr_state_size(const struct pl_config *c) { return sizeof(unsigned); }
+static int tr_init(void *st, const struct pl_conn *c, const struct pl_proto_env *e)
+{
+	*(unsigned *)st = c->client_port;
+	tr("init %u %u\n", c->client_port, c->server_port);
+	return 0;
+}
+static void tr_data(void *st, enum pl_dir d, const uint8_t *p, size_t n, uint64_t ts)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	tr("data %u %d %zu %llu %08x\n", *(unsigned *)st, d, n, (unsigned long long)ts, h);
+}
+static void tr_gap(void *st, enum pl_dir d, uint64_t len, uint64_t ts)
+{
+	tr("gap %u %d %llu %llu\n", *(unsigned *)st, d, (unsigned long long)len, (unsigned long long)ts);
+}
+static void tr_idle(void *st, uint64_t now)
+{
+	tr("idle %u %llu\n", *(unsigned *)st, (unsigned long long)now);
+}
+static void tr_close(void *st, enum pl_close_reason why, uint64_t ts)
+{
+	tr("close %u %d %llu\n", *(unsigned *)st, why, (unsigned long long)ts);
+}
+
+static const struct pl_proto_ops tr_ops = {
+	"trace", tr_state_size, tr_init, tr_data, tr_gap, tr_idle, tr_close, NULL,
+};
+
+static uint32_t rng;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng = rng * 1103515245u + 12345u;
+	return (rng >> 8) % n;
+}
+
+/* A random but reproducible script over a few connections: mostly in-order data and
+ * bare ACKs, with handshakes, FIN, RST, holes, retransmissions, overlaps, snap-length
+ * cuts and time jumps (sweeps, idle expiry); a tiny table and buffer so eviction and
+ * overflow happen too. The trace and every counter land in *out_stats and trace[]. */
+static void run_script(uint32_t seed, bool fast, struct pl_stats *out_stats)
+{
+	static uint8_t bytes[4096];
+	uint32_t seq[6][2];
+	uint64_t ts_ms = 1;
+
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (uint8_t)(i * 7 + i / 251);
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&stats, 0, sizeof(stats));
+	cfg.http.enabled = true;
+	cfg.http.ports.port[0] = 80;
+	cfg.http.ports.n = 1;
+	cfg.flows.max_flows = 4;
+	cfg.flows.stream_buffer_bytes = 600;
+	cfg.flows.max_buffer_mb = 1;
+	cfg.flows.idle_timeout_ns = 20 * PL_NS_PER_SEC;
+	env = (struct pl_proto_env){ &cfg, &stats, NULL, NULL };
+	trace_len = 0;
+	rng = seed;
+	for (int c = 0; c < 6; c++)
+		seq[c][0] = seq[c][1] = rnd(1u << 31) * 2u;
+
+	struct pl_flow_table *t = pl_flow_table_new(&cfg, &env);
+	assert_non_null(t);
+	pl_flow_table_set_proto(t, &tr_ops);
+	pl_flow_fast_path = fast;
+	for (int i = 0; i < 600; i++) {
+		int c = (int)rnd(6), d = (int)rnd(2), kind = (int)rnd(40);
+		uint32_t len = rnd(4) ? 1 + rnd(300) : 0, lost = 0, s = seq[c][d];
+		uint8_t flags = PL_TCP_ACK;
+
+		if (kind == 0) {                     /* (re)handshake from this side */
+			flags = d == 0 ? PL_TCP_SYN : PL_TCP_SYN | PL_TCP_ACK;
+			len = 0;
+			if (rnd(2))
+				s = seq[c][d] = rnd(1u << 31);
+			seq[c][d]++;
+		} else if (kind == 1) {
+			flags |= PL_TCP_FIN;
+		} else if (kind == 2) {
+			flags |= PL_TCP_RST;
+		} else if (kind <= 5) {              /* ahead: a hole */
+			s += 1 + rnd(400);
+		} else if (kind <= 8) {              /* behind: retransmission or overlap */
+			s -= rnd(400);
+		} else if (kind == 9) {              /* the snap length cut the payload */
+			lost = 1 + rnd(100);
+			if (len > lost)
+				len -= lost;
+		} else if (kind == 10) {
+			ts_ms += 1000 + rnd(30000);  /* sweeps, idle callbacks, expiry */
+		}
+		if (kind >= 3)
+			flags |= rnd(3) ? 0 : PL_TCP_PSH;
+		/* In-order data moves the sender on; after the odd ones it may or may not. */
+		if (kind > 10 || (kind != 0 && rnd(2)))
+			seq[c][d] = s + len + lost;
+		ts_ms += rnd(3);
+
+		struct pl_packet p;
+		memset(&p, 0, sizeof(p));
+		p.af = 4;
+		uint8_t ca[4] = { 10, 0, 0, 1 }, sa[4] = { 10, 0, 0, 2 };
+		memcpy(d == 0 ? p.src : p.dst, ca, 4);
+		memcpy(d == 0 ? p.dst : p.src, sa, 4);
+		p.sport = d == 0 ? (uint16_t)(40000 + c) : 80;
+		p.dport = d == 0 ? 80 : (uint16_t)(40000 + c);
+		p.seq = s;
+		p.tcp_flags = flags;
+		p.payload = bytes + rnd(sizeof(bytes) - 400);
+		p.payload_len = len;
+		p.payload_wire_len = len + lost;
+		p.ts_ns = ts_ms * 1000000ULL;
+		pl_flow_packet(t, &p);
+	}
+	pl_flow_table_free(t);
+	pl_flow_fast_path = true;
+	*out_stats = stats;
+}
+
+static void test_fast_path_agrees(void **st)
+{
+	static char ref[sizeof(trace)];
+	struct pl_stats s_ref, s_fast;
+	uint64_t gaps = 0, ooo = 0, closed = 0, expired = 0, evicted = 0;
+
+	for (uint32_t seed = 1; seed <= 300; seed++) {
+		run_script(seed, false, &s_ref);
+		size_t ref_len = trace_len;
+		memcpy(ref, trace, trace_len);
+		run_script(seed, true, &s_fast);
+		assert_int_equal(trace_len, ref_len);
+		assert_memory_equal(trace, ref, ref_len);
+		assert_memory_equal(&s_fast, &s_ref, sizeof(s_ref));
+		gaps += s_ref.tcp_gaps;
+		ooo += s_ref.tcp_ooo_segments;
+		closed += s_ref.flows_closed;
+		expired += s_ref.flows_expired;
+		evicted += s_ref.flows_evicted;
+	}
+	/* The scripts reach the general path's corners, not only the shortcut. */
+	assert_true(gaps > 100);
+	assert_true(ooo > 100);
+	assert_true(closed > 10);
+	assert_true(expired > 10);
+	assert_true(evicted > 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_snaplen_cut_is_gap),
 		cmocka_unit_test(test_sequence_wraparound),
 		cmocka_unit_test(test_shuffled_segments),
+		cmocka_unit_test(test_fast_path_agrees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
