@@ -30,6 +30,10 @@ enum { RED_NONE = 0, RED_STAR, RED_COOKIE };
 enum hkind {
 	HK_OTHER = 0, HK_CLEN, HK_CTYPE, HK_HOST, HK_UA, HK_REFERER, HK_XFF,
 	HK_AUTH, HK_PROXY_AUTH, HK_COOKIE, HK_SET_COOKIE,
+	/* only the fast path looks at these (they change framing); to the event they are
+	 * headers like any other */
+	HK_CONNECTION, HK_UPGRADE, HK_PROXY_CONN, HK_TE,
+	HK_NONE = -1,     /* not classified yet */
 };
 
 /* Methods accepted as a request start when resynchronising. */
@@ -88,6 +92,7 @@ struct hside {
 	uint32_t name_len;
 	bool name_long;
 	enum hkind hkind;
+	enum hkind pre_kind;   /* the fast path's classification of the next name, or HK_NONE */
 	bool hsend, hstore;
 	uint8_t hredact;
 	struct span hname, hval;
@@ -710,13 +715,17 @@ static inline __attribute__((always_inline)) enum hkind classify(const char *nam
 	switch (len) {
 	case 4: return LC_EQ(name, 4, "host") ? HK_HOST : HK_OTHER;
 	case 6: return LC_EQ(name, 6, "cookie") ? HK_COOKIE : HK_OTHER;
-	case 7: return LC_EQ(name, 7, "referer") ? HK_REFERER : HK_OTHER;
+	case 7: return LC_EQ(name, 7, "referer") ? HK_REFERER :
+		       LC_EQ(name, 7, "upgrade") ? HK_UPGRADE : HK_OTHER;
 	case 10: return LC_EQ(name, 10, "user-agent") ? HK_UA :
-			LC_EQ(name, 10, "set-cookie") ? HK_SET_COOKIE : HK_OTHER;
+			LC_EQ(name, 10, "set-cookie") ? HK_SET_COOKIE :
+			LC_EQ(name, 10, "connection") ? HK_CONNECTION : HK_OTHER;
 	case 12: return LC_EQ(name, 12, "content-type") ? HK_CTYPE : HK_OTHER;
 	case 13: return LC_EQ(name, 13, "authorization") ? HK_AUTH : HK_OTHER;
 	case 14: return LC_EQ(name, 14, "content-length") ? HK_CLEN : HK_OTHER;
 	case 15: return LC_EQ(name, 15, "x-forwarded-for") ? HK_XFF : HK_OTHER;
+	case 16: return LC_EQ(name, 16, "proxy-connection") ? HK_PROXY_CONN : HK_OTHER;
+	case 17: return LC_EQ(name, 17, "transfer-encoding") ? HK_TE : HK_OTHER;
 	case 19: return LC_EQ(name, 19, "proxy-authorization") ? HK_PROXY_AUTH : HK_OTHER;
 	default: return HK_OTHER;
 	}
@@ -727,9 +736,11 @@ static void header_begin_value(struct hside *s)
 {
 	const struct pl_config *cfg = s->c->env->cfg;
 	bool req = s->dir == PL_DIR_TO_SERVER;
-	enum hkind k = s->name_long ? HK_OTHER : classify(s->name, s->name_len);
+	enum hkind k = s->pre_kind != HK_NONE ? s->pre_kind :
+		       s->name_long ? HK_OTHER : classify(s->name, s->name_len);
 	bool need = false;
 
+	s->pre_kind = HK_NONE;
 	s->hkind = k;
 	s->hsend = k == HK_CLEN || k == HK_CTYPE || cfg->http.send_all_headers ||
 		   in_send_list(cfg, s->name, s->name_len);
@@ -1069,7 +1080,7 @@ static const uint8_t cclass[256] = {
 	[0x80 ... 0xff] = CC_VALUE,
 };
 
-struct fast_hdr { const uint8_t *name, *value; uint32_t name_len, value_len; };
+struct fast_hdr { const uint8_t *name, *value; uint32_t name_len, value_len; enum hkind kind; };
 
 
 /* Word-at-a-time scans. Each mask has the high bit of every byte that stops the scan set;
@@ -1222,12 +1233,12 @@ static int fast_version(const uint8_t *p)
 	return p[7] - '0';
 }
 
-/* Whether header_begin_value would keep anything of this header (name as sent): the send
- * list, when there is one, decides there. */
-static bool header_matters(const struct pl_config *cfg, const uint8_t *name, size_t len)
+/* Whether header_begin_value would keep anything of a header of this kind: the send list,
+ * when there is one, decides there. */
+static bool header_matters(const struct pl_config *cfg, enum hkind k)
 {
 	return cfg->http.send_all_headers || cfg->http.n_send_headers ||
-	       classify((const char *)name, len) != HK_OTHER;
+	       (k != HK_OTHER && k < HK_CONNECTION);
 }
 
 /* Parse one message head at p[0..n) and, when it is an ordinary one, deliver it through
@@ -1293,6 +1304,8 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 		h[nh].name = name;
 		h[nh].name_len = (uint32_t)(q - name);
 		q++;
+		if (q < end && *q == ' ')
+			q++;
 		while (q < end && (*q == ' ' || *q == '\t'))
 			q++;
 		val = q;
@@ -1303,40 +1316,33 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 		h[nh].value = val;
 		h[nh].value_len = (uint32_t)(q - val);
 		q += 2;
-		/* the headers that change how the message is framed or the connection used */
-		switch (h[nh].name_len) {
-		case 7:
-			if (LC_EQ(name, 7, "upgrade"))
+		/* what the header is to the event, and whether it changes how the message is
+		 * framed or the connection used */
+		h[nh].kind = classify((const char *)name, h[nh].name_len);
+		switch (h[nh].kind) {
+		case HK_UPGRADE:
+		case HK_PROXY_CONN:
+		case HK_TE:
+			return 0;
+		case HK_CONNECTION:
+			if (keep_alive || !LC_EQ(val, h[nh].value_len, "keep-alive"))
 				return 0;
+			keep_alive = true;
 			break;
-		case 10:
-			if (LC_EQ(name, 10, "connection")) {
-				if (keep_alive || !LC_EQ(val, h[nh].value_len, "keep-alive"))
-					return 0;
-				keep_alive = true;
-			}
-			break;
-		case 14:
-			if (LC_EQ(name, 14, "content-length")) {
-				size_t vl = h[nh].value_len;
+		case HK_CLEN: {
+			size_t vl = h[nh].value_len;
 
-				if (has_clen || vl == 0 || vl > 15)
+			if (has_clen || vl == 0 || vl > 15)
+				return 0;
+			for (size_t i = 0; i < vl; i++) {
+				if (val[i] < '0' || val[i] > '9')
 					return 0;
-				for (size_t i = 0; i < vl; i++) {
-					if (val[i] < '0' || val[i] > '9')
-						return 0;
-					clen = clen * 10 + (uint64_t)(val[i] - '0');
-				}
-				has_clen = true;
+				clen = clen * 10 + (uint64_t)(val[i] - '0');
 			}
+			has_clen = true;
 			break;
-		case 16:
-			if (LC_EQ(name, 16, "proxy-connection"))
-				return 0;
-			break;
-		case 17:
-			if (LC_EQ(name, 17, "transfer-encoding"))
-				return 0;
+		}
+		default:
 			break;
 		}
 		nh++;
@@ -1368,9 +1374,10 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 		on_status(s, status, (const char *)phrase, phrase_len);
 	for (int i = 0; i < nh; i++) {
 		/* a header the event neither sends nor needs leaves no trace: skip it */
-		if (!header_matters(c->env->cfg, h[i].name, h[i].name_len))
+		if (!header_matters(c->env->cfg, h[i].kind))
 			continue;
 		on_header_field(s, (const char *)h[i].name, h[i].name_len);
+		s->pre_kind = h[i].kind;
 		on_header_value(s, (const char *)h[i].value, h[i].value_len);
 	}
 	if (on_headers_done(s, 1, (unsigned)vmin, (unsigned)method, status) == 1)
@@ -1604,6 +1611,7 @@ static int http_init(void *state, const struct pl_conn *conn, const struct pl_pr
 		s->mode = MODE_HUNT;
 		s->first = true;
 		s->line_start = true;
+		s->pre_kind = HK_NONE;
 		parser_reset(c, s);
 	}
 	return 0;
