@@ -13,7 +13,9 @@ CSTD    := -std=gnu11
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CPPFLAGS += -Iinclude -Ibuild/bpf -D_GNU_SOURCE
 CFLAGS  ?= -O2 -g
-LIBS    := -lpcap -lhttp_parser -lyaml -lmicrohttpd -lrdkafka -lsqlite3 -lpthread -lm -lbpf -lelf -lz
+# librdkafka, libmicrohttpd, libsqlite3 and libbpf are not linked: src/dl/ opens each with
+# dlopen when the feature that needs it starts (see src/dl/lazylib.c).
+LIBS    := -lpcap -lhttp_parser -lyaml -lpthread -lm
 
 SRC     := $(shell find src -name '*.c' | sort)
 LIB_SRC := $(filter-out src/main.c,$(SRC))
@@ -41,7 +43,7 @@ pktlog: $(OBJ)
 
 build/release/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CSTD) $(WARN) $(CPPFLAGS) $(DL_CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 # --- eBPF programs (the libbpf-bootstrap way): clang -target bpf → bpftool gen object →
 # bpftool gen skeleton; each loader includes its build/bpf/NAME.skel.h ---
@@ -60,6 +62,17 @@ build/bpf/%.bpf.o: build/bpf/%.tmp.bpf.o
 build/bpf/%.skel.h: build/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $* > $@.tmp && mv $@.tmp $@
 
+# --- src/dl/: each shim dlopens the soname of this machine's library, read from its
+# development .so (librdkafka.so -> librdkafka.so.1) when the shim is compiled ---
+DL_LIBS := rdkafka microhttpd sqlite3 bpf
+DL_DIRS := $(foreach d,release asan fuzz,build/$(d)/src/dl)
+DL_SHIM_OBJ := $(foreach d,$(DL_DIRS),$(DL_LIBS:%=$(d)/%.o))
+dl_soname = $(or $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | \
+	awk '/SONAME/ { print $$2 }'),$(error cannot read the SONAME of lib$(1).so: is its \
+	development package installed? (scripts/install-deps.sh run)))
+$(DL_SHIM_OBJ): DL_CPPFLAGS = -DPL_SONAME='"$(call dl_soname,$(basename $(notdir $@)))"'
+$(DL_SHIM_OBJ) $(DL_DIRS:%=%/lazylib.o): src/dl/lazylib.h
+
 build/release/src/capture/ebpf_filter.o build/asan/src/capture/ebpf_filter.o \
 build/fuzz/src/capture/ebpf_filter.o: $(BPF_SKEL) src/capture/ebpf_filter.h
 build/release/src/capture/pcap_source.o build/asan/src/capture/pcap_source.o \
@@ -73,7 +86,7 @@ build/asan/pktlog: $(ASAN_OBJ)
 
 build/asan/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g $(SAN) -c -o $@ $<
+	$(CC) $(CSTD) $(WARN) $(CPPFLAGS) $(DL_CPPFLAGS) -O1 -g $(SAN) -c -o $@ $<
 
 build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
@@ -88,7 +101,7 @@ fuzz-build: $(FUZZ_BIN)
 
 build/fuzz/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) $(DL_CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)

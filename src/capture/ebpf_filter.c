@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "pktlog/dl.h"
 #include "pktlog/portfilter.h"
 #include "portfilter.skel.h"
 #include "ebpf_filter.h"
@@ -39,10 +40,14 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 
 struct pl_ebpf *pl_ebpf_open(bool ethernet, uint32_t keep_bytes, char *why, size_t whylen)
 {
-	struct pl_ebpf *e = calloc(1, sizeof(*e));
+	struct pl_ebpf *e;
 	int err;
 
+	/* Without libbpf the caller falls back to classic BPF, as for any other reason. */
+	if (!pl_dl_bpf(why, whylen))
+		return NULL;
 	libbpf_set_print(libbpf_log);
+	e = calloc(1, sizeof(*e));
 	if (!e) {
 		snprintf(why, whylen, "out of memory");
 		return NULL;

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <librdkafka/rdkafka.h>
+#include "pktlog/dl.h"
 #include "pktlog/kafka.h"
 #include "pktlog/spool.h"
 
@@ -566,10 +567,15 @@ static struct pl_spool *open_spool(const struct pl_config *cfg, struct pl_stats 
 struct pl_kafka *pl_kafka_open(const struct pl_config *cfg, struct pl_stats *st,
 			       pl_output_ack_fn ackfn, void *ack_arg)
 {
-	struct pl_kafka *k = calloc(1, sizeof(*k));
+	struct pl_kafka *k;
 	rd_kafka_conf_t *conf;
 	char errstr[512];
 
+	if (!pl_dl_rdkafka(errstr, sizeof(errstr))) {
+		pl_err("%s", errstr);
+		return NULL;
+	}
+	k = calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;
 	k->st = st;

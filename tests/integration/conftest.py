@@ -2,6 +2,7 @@
 files and read its events back.  Tests run from the repository root (make test)."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 
@@ -25,9 +26,10 @@ class Run:
         self.events = events
 
 
-def run(args, config=None, timeout=120, stdin=None, parse=True):
+def run(args, config=None, timeout=120, stdin=None, parse=True, env=None):
     """Run pktlog with args (a list); config is YAML text written to a temp file and
-    passed with --config. Events are parsed from stdout, one JSON object a line."""
+    passed with --config; env (a dict) is added to the environment. Events are parsed
+    from stdout, one JSON object a line."""
     assert os.path.exists(PKTLOG), f"{PKTLOG} is missing: run make asan"
     argv = [PKTLOG]
     cfgfile = None
@@ -38,8 +40,8 @@ def run(args, config=None, timeout=120, stdin=None, parse=True):
         argv += ["--config", cfgfile.name]
     argv += args
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=timeout, env=ENV, text=True,
-                              input=stdin)
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout,
+                              env=dict(ENV, **(env or {})), text=True, input=stdin)
     finally:
         if cfgfile:
             os.unlink(cfgfile.name)
@@ -62,6 +64,40 @@ def replay(pcap, ports=None, extra_config="", args=()):
     r = run(["--pcap", pcap, *args], config=cfg if cfg else None)
     assert r.rc == 0, r.stderr
     return r
+
+
+# The libraries pktlog opens (dlopen) only when a feature needs one (src/dl/): librdkafka
+# (Kafka output), libmicrohttpd (metrics.listen), libsqlite3 (tailer), libbpf (eBPF filter).
+OPTIONAL_LIBS = ("rdkafka", "microhttpd", "sqlite3", "bpf")
+
+
+def soname(stem):
+    """The installed soname of lib<stem>, e.g. librdkafka.so.1 (what src/dl/ dlopens)."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"^\s*(lib%s\.so\.[0-9.]+) \(" % re.escape(stem), out, re.M)
+    assert m, f"lib{stem} is not installed"
+    return m.group(1)
+
+
+def broken_libs(directory, *stems):
+    """Put an empty file under each soname in directory: with LD_LIBRARY_PATH=directory,
+    dlopen finds it first and fails ("file too short"), as for a missing library."""
+    for stem in stems:
+        open(os.path.join(directory, soname(stem)), "w").close()
+    return {"LD_LIBRARY_PATH": directory}
+
+
+def mapped_libs(pid):
+    """The optional libraries (stems of OPTIONAL_LIBS) mapped in process pid."""
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    return {stem for stem in OPTIONAL_LIBS if re.search(r"/lib%s\.so" % stem, maps)}
+
+
+def loaded_libs(ld_debug_stderr):
+    """Every shared object ld.so loaded (file names), from LD_DEBUG=files output."""
+    return {os.path.basename(m.group(1)) for m in re.finditer(
+        r"file=(\S+) \[\d+\];\s+(?:needed by|dynamically loaded by)", ld_debug_stderr)}
 
 
 # Fields that depend on the machine or the build, left out when events are compared with the
