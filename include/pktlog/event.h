@@ -124,6 +124,10 @@ char *pl_json_escape(char *out, const char *end, const char *s, size_t n);
  * Returns the length, or 0 when it does not fit. */
 size_t pl_json_string(const char *s, size_t n, char *out, size_t cap);
 
+/* Write the decimal digits of v so that they end just before `end` (at most 20 bytes);
+ * returns where they start. */
+char *pl_u64_digits(uint64_t v, char *end);
+
 /* Format ns since the epoch as RFC 3339 UTC with nanoseconds ("2026-11-23T10:54:38.123456789Z").
  * out must hold 32 bytes. Returns the length. */
 size_t pl_format_time(uint64_t ns, char *out);

@@ -467,6 +467,11 @@ static inline char *u64_digits(uint64_t v, char *end)
 	return end;
 }
 
+char *pl_u64_digits(uint64_t v, char *end)
+{
+	return u64_digits(v, end);
+}
+
 AI void put_u64(struct jw *w, uint64_t v)
 {
 	char b[24];

@@ -335,14 +335,10 @@ static void fill_msg(const struct hmsg *m, struct pl_http_msg *out, struct pl_he
 		 * (close-delimited and chunked bodies, or 0). Rendered as a number. */
 		if (n == PL_EVENT_MAX_HEADERS)
 			n--;
-		uint64_t v = m->body_bytes;
-		int i = 24;
-		do {
-			digits[--i] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v);
+		char *d = pl_u64_digits(m->body_bytes, digits + 24);
+
 		hdrs[n].name = (struct pl_str){ clen_name, sizeof(clen_name) - 1 };
-		hdrs[n].value = (struct pl_str){ digits + i, (size_t)(24 - i) };
+		hdrs[n].value = (struct pl_str){ d, (size_t)(digits + 24 - d) };
 		n++;
 	}
 	out->headers = hdrs;

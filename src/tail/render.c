@@ -55,13 +55,9 @@ static void kv_str(struct out *o, const char *key, const char *s, size_t n)
 static void put_u64(struct out *o, uint64_t v)
 {
 	char b[24];
-	size_t i = sizeof(b);
+	char *d = pl_u64_digits(v, b + sizeof(b));
 
-	do {
-		b[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(o, b + i, sizeof(b) - i);
+	put(o, d, (size_t)(b + sizeof(b) - d));
 }
 
 static void flags(struct out *o, const struct pl_tail_line *rec, bool multiline)
