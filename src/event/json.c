@@ -936,7 +936,9 @@ size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts 
 	if (ev->type == PL_EV_HTTP) {
 		const struct pl_event_http *h = &ev->http;
 
-		n += 3 * (h->method.len + h->path.len + h->host.len) + 2 * h->query.len +
+		/* method: method, query, http.request.method; path: query, url.path, url.full;
+		 * host: server.domain, destination.domain, url.domain, url.full */
+		n += 3 * (h->method.len + h->path.len) + 4 * h->host.len + 2 * h->query.len +
 		     h->version.len + h->user_agent.len + h->referrer.len + h->forwarded_ip.len +
 		     h->user_name.len + h->status_phrase.len + h->request.mime_type.len +
 		     h->response.mime_type.len;

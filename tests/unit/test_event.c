@@ -161,7 +161,7 @@ static void check_bound(const struct pl_event *ev, const struct pl_json_opts *o)
 	free(checked);
 }
 
-static void test_bound_holds_worst_case(void **s)
+static void bound_cases(size_t len)
 {
 	static char bad[4096], host[256];
 	static struct pl_header hdrs[2][PL_EVENT_MAX_HEADERS];
@@ -171,7 +171,7 @@ static void test_bound_holds_worst_case(void **s)
 
 	memset(bad, 0x01, sizeof(bad));         /* each byte becomes \u0001 */
 	memset(host, 0xff, sizeof(host) - 1);   /* each byte becomes \ufffd */
-	b = (struct pl_str){ bad, sizeof(bad) };
+	b = (struct pl_str){ bad, len };
 	fill(&ev);
 	ev.ok = false;
 	ev.af = 6;
@@ -191,7 +191,7 @@ static void test_bound_holds_worst_case(void **s)
 		struct pl_http_msg *m = k ? &ev.http.response : &ev.http.request;
 
 		for (int i = 0; i < PL_EVENT_MAX_HEADERS; i++)
-			hdrs[k][i] = (struct pl_header){ { bad, 64 }, { bad, 300 } };
+			hdrs[k][i] = (struct pl_header){ { bad, PL_MIN(len, 64) }, { bad, PL_MIN(len, 300) } };
 		m->headers = hdrs[k];
 		m->n_headers = PL_EVENT_MAX_HEADERS;
 		m->mime_type = b;
@@ -217,6 +217,57 @@ static void test_bound_holds_worst_case(void **s)
 		m->params[i] = b;
 	m->n_params = PL_MYSQL_MAX_PARAMS;
 	check_bound(&ev, &o);
+}
+
+/* One string at a time made of 1000 bytes that escape to six, the rest short and plain:
+ * the bound's slack (what it gives literals, numbers and addresses) is far less than the
+ * 6,000 bytes a string counted once too few would miss, so each count is checked. */
+static void test_bound_counts_each_string(void **s)
+{
+	static char bad[1000];
+	static struct pl_header hdr[1];
+	struct pl_event ev;
+	struct pl_str b = { bad, sizeof(bad) };
+
+	memset(bad, 0x01, sizeof(bad));
+	for (int f = 0; f < 15; f++) {
+		fill(&ev);
+		struct pl_event_http *h = &ev.http;
+		struct pl_str *http_fields[] = { &h->method, &h->path, &h->query, &h->host,
+			&h->version, &h->user_agent, &h->referrer, &h->forwarded_ip, &h->user_name,
+			&h->status_phrase, &h->request.mime_type, &h->response.mime_type,
+			&hdr[0].name, &hdr[0].value, &ev.errors[0] };
+
+		h->response.n_headers = 0;
+		hdr[0] = (struct pl_header){ { "x", 1 }, { "y", 1 } };
+		h->request.headers = hdr;
+		h->request.n_headers = 1;
+		ev.errors[0] = (struct pl_str){ "e", 1 };
+		ev.n_errors = 1;
+		*http_fields[f] = b;
+		check_bound(&ev, NULL);
+	}
+	for (int f = 0; f < 10; f++) {
+		fill(&ev);
+		memset(&ev.mysql, 0, sizeof(ev.mysql));
+		ev.type = PL_EV_MYSQL;
+		struct pl_event_mysql *m = &ev.mysql;
+		struct pl_str *mysql_fields[] = { &m->method, &m->query, &m->path, &m->user,
+			&m->schema, &m->sql_state, &m->error_message, &m->params[0], &m->request,
+			&m->response };
+
+		m->has_response = m->is_error = true;
+		m->n_params = 1;
+		*mysql_fields[f] = b;
+		check_bound(&ev, NULL);
+	}
+}
+
+static void test_bound_holds_worst_case(void **s)
+{
+	bound_cases(4096);     /* url.full left out: longer than 8 KiB */
+	bound_cases(1000);     /* url.full written: domain, path and query once more */
+	bound_cases(3);
 }
 
 static void test_ipv6_url(void **s)
@@ -282,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_errors_and_unmatched),
 		cmocka_unit_test(test_too_small_buffer),
 		cmocka_unit_test(test_bound_holds_worst_case),
+		cmocka_unit_test(test_bound_counts_each_string),
 		cmocka_unit_test(test_ipv6_url),
 		cmocka_unit_test(test_community_id_baseline),
 		cmocka_unit_test(test_format_time),
