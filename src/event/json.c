@@ -1,8 +1,10 @@
 /* json.c – renders a struct pl_event as one line of Packetbeat 8.x / ECS JSON.
  *
  * A bounded streaming writer over the caller's buffer: no allocation, no re-parsing,
- * every string escaped, invalid UTF-8 replaced by U+FFFD. Must not know protocol
- * parsing; it only maps filled-in fields to their ECS names. */
+ * every string escaped, invalid UTF-8 replaced by U+FFFD. When the buffer holds
+ * pl_event_json_bound() bytes, the most the event can need, the writer skips its room
+ * tests (see struct jw). Must not know protocol parsing; it only maps filled-in fields to
+ * their ECS names. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -416,11 +418,6 @@ AI void raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 		jw_overflow(w);
 }
 
-AI void put_raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
-{
-	raw_escaped(w, s, n, lower);
-}
-
 AI void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
 {
 	putc_(w, '"');
@@ -652,7 +649,7 @@ AI void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip
 	OBJ(w, "url");
 	LIT(w, "\"scheme\":\"http\",\"domain\":\"");
 	dom.p = w->p;
-	put_raw_escaped(w, domain.p, domain.len, false);
+	raw_escaped(w, domain.p, domain.len, false);
 	dom.len = (size_t)(w->p - dom.p);
 	putc_(w, '"');
 	w->need_comma = true;
@@ -666,7 +663,7 @@ AI void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip
 			put(w, path.p, path.len);
 		} else {
 			path.p = w->p;
-			put_raw_escaped(w, h->path.p, h->path.len, false);
+			raw_escaped(w, h->path.p, h->path.len, false);
 			path.len = (size_t)(w->p - path.p);
 		}
 		putc_(w, '"');
@@ -692,7 +689,7 @@ AI void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip
 			put(w, path.p, path.len);
 		if (h->query.len) {
 			putc_(w, '?');
-			put_raw_escaped(w, h->query.p, h->query.len, false);
+			raw_escaped(w, h->query.p, h->query.len, false);
 		}
 		putc_(w, '"');
 	}
@@ -710,10 +707,10 @@ AI void http_fields(struct jw *w, const struct pl_event *ev, const char *sip, si
 		/* Packetbeat's "query" for HTTP is "<METHOD> <path>" (the path cut at 4032 bytes). */
 		KEY(w, "query");
 		putc_(w, '"');
-		put_raw_escaped(w, h->method.p, h->method.len, false);
+		raw_escaped(w, h->method.p, h->method.len, false);
 		putc_(w, ' ');
 		path.p = w->p;
-		put_raw_escaped(w, h->path.p, PL_MIN(h->path.len, (size_t)4032), false);
+		raw_escaped(w, h->path.p, PL_MIN(h->path.len, (size_t)4032), false);
 		path.len = h->path.len <= 4032 ? (size_t)(w->p - path.p) : SIZE_MAX;
 		putc_(w, '"');
 		url(w, ev, sip, sip_len, path);
@@ -764,10 +761,10 @@ AI void mysql_fields(struct jw *w, const struct pl_event *ev)
 		KEY(w, "error_message");
 		putc_(w, '"');
 		if (m->sql_state.len) {
-			put_raw_escaped(w, m->sql_state.p, PL_MIN(m->sql_state.len, (size_t)1024), false);
+			raw_escaped(w, m->sql_state.p, PL_MIN(m->sql_state.len, (size_t)1024), false);
 			LIT(w, ": ");
 		}
-		put_raw_escaped(w, m->error_message.p,
+		raw_escaped(w, m->error_message.p,
 				PL_MIN(m->error_message.len, (size_t)1024 - 16), false);
 		putc_(w, '"');
 		KV_PSTR(w, "state", m->sql_state);
