@@ -14,6 +14,7 @@
 #include <emmintrin.h>
 #endif
 #include "pktlog/event.h"
+#include "pktlog/swar.h"
 
 /* The writer. A checked writer tests the room left before every write: once one does not
  * fit, `full` is set and end is pulled back to p, so every later write fails on the one
@@ -182,38 +183,13 @@ static size_t escape_one(const uint8_t *p, size_t n, char **out)
 	return used;
 }
 
-/* s[0..n) escaped, without quotes; `lower` lower-cases ASCII letters. */
 /* High bit set in each byte of v that cannot go into a JSON string as it is (control,
  * '"', '\\', non-ASCII); borrows may add bits above a set one, never clear one. */
 static inline uint64_t esc64(uint64_t v)
 {
-	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-	uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+	uint64_t q = v ^ (PL_ONES * '"'), b = v ^ (PL_ONES * '\\');
 
-	return ((((v - ones * 0x20) | (q - ones) | (b - ones)) & ~v) | v) & high;
-}
-
-static inline uint32_t esc32(uint32_t v)
-{
-	const uint32_t ones = 0x01010101u, high = 0x80808080u;
-	uint32_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
-
-	return ((((v - ones * 0x20) | (q - ones) | (b - ones)) & ~v) | v) & high;
-}
-
-/* 'A'..'Z' to lower case in ASCII words (no byte has its high bit set). */
-static inline uint64_t lower64(uint64_t v)
-{
-	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-
-	return v | ((((v + ones * (0x80 - 'A')) & ~(v + ones * (0x80 - 'Z' - 1))) & high) >> 2);
-}
-
-static inline uint32_t lower32(uint32_t v)
-{
-	const uint32_t ones = 0x01010101u, high = 0x80808080u;
-
-	return v | ((((v + ones * (0x80 - 'A')) & ~(v + ones * (0x80 - 'Z' - 1))) & high) >> 2);
+	return ((((v - PL_ONES * 0x20) | (q - PL_ONES) | (b - PL_ONES)) & ~v) | v) & PL_HIGH;
 }
 
 /* s[0..n) escaped at o, which has room for 6 bytes per input byte; `lower` lower-cases
@@ -257,7 +233,7 @@ AI char *escape_into(char *o, const uint8_t *p, size_t n, bool lower)
 			if (esc64(v))
 				break;
 			if (lower)
-				v = lower64(v);
+				v = pl_lower64(v);
 			memcpy(o - (i - at), &v, 8);
 			o += at + 8 - i;
 			i = at + 8;
@@ -266,7 +242,7 @@ AI char *escape_into(char *o, const uint8_t *p, size_t n, bool lower)
 			break;
 		uint8_t c = p[i];
 		if (!needs_escape[c]) {
-			*o++ = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+			*o++ = (char)(lower ? pl_lower8(c) : c);
 			i++;
 		} else {
 			i += escape_one(p + i, n - i, &o);
@@ -301,7 +277,7 @@ static char *escape_bounded(char *o, char *end, const uint8_t *p, size_t n, bool
 			uint8_t c = p[i + j];
 
 			if (!needs_escape[c]) {
-				*t++ = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+				*t++ = (char)(lower ? pl_lower8(c) : c);
 				j++;
 			} else {
 				/* a UTF-8 sequence may run past this piece: look at all of it */
@@ -317,15 +293,11 @@ static char *escape_bounded(char *o, char *end, const uint8_t *p, size_t n, bool
 	return o;
 }
 
-AI uint8_t lower8(uint8_t c)
-{
-	return (uint8_t)(c | (((uint8_t)(c - 'A') < 26) << 5));
-}
-
 /* s[0..n) escaped, without quotes; `lower` lower-cases ASCII letters. Most strings of an
  * event are short and need nothing escaped: up to 16 bytes are checked and copied as two
- * overlapping words (or bytes), up to 32 as two overlapping SSE2 blocks; the rest, and any
- * string that needs escaping, go through escape_into. */
+ * overlapping words (4 to 7 as two half words checked together; 1 to 3 byte by byte), up
+ * to 32 as two overlapping SSE2 blocks; the rest, and any string that needs escaping, go
+ * through escape_into. */
 AI void raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 {
 	const uint8_t *p = (const uint8_t *)s;
@@ -339,8 +311,8 @@ AI void raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 			memcpy(&b, p + n - 8, 8);
 			if (!(esc64(a) | esc64(b))) {
 				if (lower) {
-					a = lower64(a);
-					b = lower64(b);
+					a = pl_lower64(a);
+					b = pl_lower64(b);
 				}
 				memcpy(w->p, &a, 8);
 				memcpy(w->p + n - 8, &b, 8);
@@ -349,14 +321,16 @@ AI void raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 			}
 		} else if (n >= 4) {
 			uint32_t a, b;
+			uint64_t v;
 
 			memcpy(&a, p, 4);
 			memcpy(&b, p + n - 4, 4);
-			if (!(esc32(a) | esc32(b))) {
-				if (lower) {
-					a = lower32(a);
-					b = lower32(b);
-				}
+			v = a | (uint64_t)b << 32;
+			if (!esc64(v)) {
+				if (lower)
+					v = pl_lower64(v);
+				a = (uint32_t)v;
+				b = (uint32_t)(v >> 32);
 				memcpy(w->p, &a, 4);
 				memcpy(w->p + n - 4, &b, 4);
 				w->p += n;
@@ -368,9 +342,9 @@ AI void raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 
 			if (!(needs_escape[a] | needs_escape[b] | needs_escape[c])) {
 				if (lower) {
-					a = lower8(a);
-					b = lower8(b);
-					c = lower8(c);
+					a = pl_lower8(a);
+					b = pl_lower8(b);
+					c = pl_lower8(c);
 				}
 				w->p[0] = (char)a;
 				w->p[n / 2] = (char)b;

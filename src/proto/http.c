@@ -11,6 +11,7 @@
 #include <emmintrin.h>
 #endif
 #include "pktlog/proto.h"
+#include "pktlog/swar.h"
 
 /* Kept header/URL bytes per message are capped here (and by http.max_message_size). */
 #define HTTP_KEEP_MAX 16384u
@@ -108,10 +109,6 @@ struct hconn {
 	uint32_t keep_cap;
 	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
 };
-
-/* Word-at-a-time byte tricks: a byte of ones, the high bit of every byte. */
-#define ONES 0x0101010101010101ULL
-#define HIGH 0x8080808080808080ULL
 
 /* --- record free list (per thread: one flow table per capture worker) --- */
 
@@ -871,15 +868,6 @@ static void header_end(struct hside *s)
 	s->hstate = HS_NONE;
 }
 
-/* 'A'..'Z' lower-cased in a word (bytes >= 0x80 left as they are). */
-static inline uint64_t lower_word(uint64_t v)
-{
-	uint64_t h = v & ~HIGH;
-
-	/* high bit of each byte: 'A' <= byte <= 'Z' (and the byte is ASCII) */
-	return v | ((h + ONES * (0x80 - 'A')) & ~(h + ONES * (0x80 - 'Z' - 1)) & ~v & HIGH) >> 2;
-}
-
 /* Copy n bytes, 'A'..'Z' lower-cased, eight at a time; the last (n % 8) as a word that
  * overlaps the one before (lower-casing twice changes nothing). */
 static inline void lower_copy(char *dst, const char *src, size_t n)
@@ -889,16 +877,16 @@ static inline void lower_copy(char *dst, const char *src, size_t n)
 	if (n >= 8) {
 		for (size_t i = 0; i + 8 < n; i += 8) {
 			memcpy(&v, src + i, 8);
-			v = lower_word(v);
+			v = pl_lower64(v);
 			memcpy(dst + i, &v, 8);
 		}
 		memcpy(&v, src + n - 8, 8);
-		v = lower_word(v);
+		v = pl_lower64(v);
 		memcpy(dst + n - 8, &v, 8);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (char)(src[i] + 32) : src[i];
+		dst[i] = (char)pl_lower8((uint8_t)src[i]);
 }
 
 static void on_header_field(struct hside *s, const char *at, size_t len)
@@ -1088,11 +1076,11 @@ static inline const uint8_t *stop_at(const uint8_t *q, uint64_t mask)
 }
 
 /* The end of a header value: the first control byte other than HTAB, or DEL (normally the
- * CR), or end. */
+ * CR), or end. Sixteen bytes at a time with SSE2 (eight without) while that many are at
+ * hand, the rest through the class table. */
 static inline const uint8_t *scan_value(const uint8_t *q, const uint8_t *end)
 {
 #ifdef __SSE2__
-	/* sixteen bytes at a time while sixteen are at hand */
 	const __m128i c1f = _mm_set1_epi8(0x1f), x7f = _mm_set1_epi8(0x7f);
 	const __m128i tab = _mm_set1_epi8('\t');
 
@@ -1106,36 +1094,35 @@ static inline const uint8_t *scan_value(const uint8_t *q, const uint8_t *end)
 			return q + __builtin_ctz(m);
 		q += 16;
 	}
-#endif
-	for (;;) {
-		while (end - q >= 8) {
-			uint64_t v, del, m;
+#else
+	while (end - q >= 8) {
+		uint64_t v, del, m;
 
-			memcpy(&v, q, 8);
-			del = v ^ (ONES * 0x7f);
-			m = ((v - ONES * 0x20) & ~v & HIGH) | ((del - ONES) & ~del & HIGH);
-			if (m) {
-				q = stop_at(q, m);
-				goto found;
-			}
-			q += 8;
-		}
-		while (q < end && (cclass[*q] & CC_VALUE))
+		memcpy(&v, q, 8);
+		del = v ^ (PL_ONES * 0x7f);
+		m = ((v - PL_ONES * 0x20) & ~v & PL_HIGH) | ((del - PL_ONES) & ~del & PL_HIGH);
+		if (m) {
+			q = stop_at(q, m);
+			if (*q != '\t')
+				return q;
 			q++;
-		return q;
-found:
-		if (*q != '\t')
-			return q;
-		q++;
+			continue;
+		}
+		q += 8;
 	}
+#endif
+	while (q < end && (cclass[*q] & CC_VALUE))
+		q++;
+	return q;
 }
 
 /* The end of a header name: the first byte that is not a token character, or end. Letters,
- * digits and '-' a word at a time; the rest of the token set through the table. */
+ * digits and '-' sixteen bytes at a time with SSE2 (eight without); the rest of the token
+ * set, and the last bytes, through the table. */
 static inline const uint8_t *scan_token(const uint8_t *q, const uint8_t *end)
 {
 #ifdef __SSE2__
-	/* sixteen at a time (signed compares: bytes >= 0x80 are in no range) */
+	/* signed compares: bytes >= 0x80 are in no range */
 	while (end - q >= 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
 		__m128i l = _mm_or_si128(x, _mm_set1_epi8(0x20));
@@ -1148,31 +1135,29 @@ static inline const uint8_t *scan_token(const uint8_t *q, const uint8_t *end)
 
 		if (ok != 0xffff) {
 			q += __builtin_ctz(~ok);
-			goto rest;
+			break;
 		}
 		q += 16;
 	}
-#endif
+#else
 	while (end - q >= 8) {
 		uint64_t v, l, alpha, digit, x, dash, ok;
 
 		memcpy(&v, q, 8);
-		if (v & HIGH)
+		if (v & PL_HIGH)
 			break;
-		l = v | (ONES * 0x20);
-		alpha = (l + ONES * (0x80 - 'a')) & ~(l + ONES * (0x80 - 'z' - 1));
-		digit = (v + ONES * (0x80 - '0')) & ~(v + ONES * (0x80 - '9' - 1));
-		x = v ^ (ONES * '-');
-		dash = ~(x + ONES * 0x7f);
-		ok = (alpha | digit | dash) & HIGH;
-		if (ok != HIGH) {
-			q = stop_at(q, ~ok & HIGH);
+		l = v | (PL_ONES * 0x20);
+		alpha = (l + PL_ONES * (0x80 - 'a')) & ~(l + PL_ONES * (0x80 - 'z' - 1));
+		digit = (v + PL_ONES * (0x80 - '0')) & ~(v + PL_ONES * (0x80 - '9' - 1));
+		x = v ^ (PL_ONES * '-');
+		dash = ~(x + PL_ONES * 0x7f);
+		ok = (alpha | digit | dash) & PL_HIGH;
+		if (ok != PL_HIGH) {
+			q = stop_at(q, ~ok & PL_HIGH);
 			break;
 		}
 		q += 8;
 	}
-#ifdef __SSE2__
-rest:
 #endif
 	while (q < end && (cclass[*q] & CC_TOKEN))
 		q++;
@@ -1186,7 +1171,7 @@ static inline const uint8_t *scan_url(const uint8_t *q, const uint8_t *end)
 		uint64_t v, m;
 
 		memcpy(&v, q, 8);
-		m = (((v - ONES * 0x21) & ~v) | v | (v + ONES)) & HIGH;
+		m = (((v - PL_ONES * 0x21) & ~v) | v | (v + PL_ONES)) & PL_HIGH;
 		if (m)
 			return stop_at(q, m);
 		q += 8;
