@@ -770,7 +770,20 @@ AI void put_time(struct jw *w, uint64_t ns)
 	putc_(w, '"');
 }
 
-AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_opts *opts)
+/* The lengths of the NUL-terminated strings an event renders, measured once for both the
+ * bound and the rendering. */
+struct cstr_lens { size_t host_name, community_id; };
+
+static struct cstr_lens cstr_lens(const struct pl_event *ev, const struct pl_json_opts *opts)
+{
+	return (struct cstr_lens){
+		opts && opts->host_name ? strlen(opts->host_name) : 0,
+		ev->community_id ? strlen(ev->community_id) : 0,
+	};
+}
+
+AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_opts *opts,
+	       struct cstr_lens lens)
 {
 	struct jw w = *wp;
 	size_t cip_len, sip_len;
@@ -839,7 +852,7 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	put_u64(&w, ev->client.bytes + ev->server.bytes);
 	w.need_comma = true;
 	if (ev->community_id)
-		KV_STR(&w, "community_id", ev->community_id, strlen(ev->community_id));
+		KV_STR(&w, "community_id", ev->community_id, lens.community_id);
 	if (http)
 		KV_PSTR(&w, "forwarded_ip", ev->http.forwarded_ip);
 
@@ -873,7 +886,7 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 
 	if (opts && opts->host_name) {
 		LIT(&w, ",\"host\":{\"name\":");
-		put_escaped(&w, opts->host_name, strlen(opts->host_name), false);
+		put_escaped(&w, opts->host_name, lens.host_name, false);
 		putc_(&w, '}');
 	}
 	LIT(&w, ",\"agent\":{\"type\":\"pktlog\",\"version\":\"" PL_VERSION "\"},"
@@ -891,19 +904,17 @@ static size_t headers_len(const struct pl_http_msg *m)
 	return n;
 }
 
-size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts *opts)
+static size_t bound(const struct pl_event *ev, struct cstr_lens cl)
 {
 	/* Every string is escaped to at most 6 bytes per byte, and counted as often as it
 	 * is written. JSON_FIXED covers the literal text of any event (under 1.5 KiB), its
-	 * numbers (at most 20 digits each), the addresses (at most 46 bytes each, written
-	 * at most 8 times) and the community ID. */
+	 * numbers (at most 20 digits each) and the addresses (at most 46 bytes each, written
+	 * at most 8 times). */
 	enum { JSON_FIXED = 4096 };
-	size_t n = 0, extra = 0;
+	size_t n = cl.host_name + cl.community_id;
 
 	for (int i = 0; i < ev->n_errors && i < PL_EVENT_MAX_ERRORS; i++)
 		n += ev->errors[i].len + 4;
-	if (opts && opts->host_name)
-		n += strlen(opts->host_name);
 	if (ev->type == PL_EV_HTTP) {
 		const struct pl_event_http *h = &ev->http;
 
@@ -926,22 +937,27 @@ size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts 
 		for (int i = 0; i < m->n_params && i < PL_MYSQL_MAX_PARAMS; i++)
 			n += m->params[i].len + 4;
 	}
-	if (ev->community_id)
-		extra = strlen(ev->community_id);
-	return JSON_FIXED + 6 * (n + extra);
+	return JSON_FIXED + 6 * n;
+}
+
+size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts *opts)
+{
+	return bound(ev, cstr_lens(ev, opts));
 }
 
 size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *opts,
 			char *buf, size_t cap)
 {
 	struct jw w = { buf, buf + cap, false, false, true };
+	struct cstr_lens cl = cstr_lens(ev, opts);
 
-	/* With room for the most the event can need, no write needs a test. */
-	if (cap >= pl_event_json_bound(ev, opts)) {
+	/* With room for the most the event can need, no write needs a test. The two calls
+	 * differ only in w.checked: each is inlined with it as a constant. */
+	if (cap >= bound(ev, cl)) {
 		w.checked = false;
-		render(&w, ev, opts);
+		render(&w, ev, opts, cl);
 	} else {
-		render(&w, ev, opts);
+		render(&w, ev, opts, cl);
 	}
 	return w.full ? 0 : (size_t)(w.p - buf);
 }
