@@ -6,10 +6,6 @@
 #include "pktlog/dl.h"
 #include "lazylib.h"
 
-#ifndef PL_SONAME
-#error "PL_SONAME (libbpf's soname) comes from the Makefile"
-#endif
-
 #define FUNCS(X)                                \
 	X(libbpf_set_print)                     \
 	X(libbpf_num_possible_cpus)             \
@@ -21,10 +17,7 @@
 	X(bpf_map__lookup_elem)                 \
 	X(bpf_map__delete_elem)
 
-enum { FUNCS(PL_DL_INDEX) NFUNCS };
-static const char *const names[] = { FUNCS(PL_DL_NAME) };
-static pl_dl_fn fns[NFUNCS];
-static struct pl_lazylib lib = PL_LAZYLIB_INIT(PL_SONAME, "the eBPF pre-filter", names, fns, NFUNCS);
+PL_DL_TABLE(lib, "the eBPF pre-filter", FUNCS);
 
 bool pl_dl_bpf(char *err, size_t cap)
 {

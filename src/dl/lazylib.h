@@ -53,4 +53,13 @@ static inline pl_dl_fn pl_lazylib_fn(struct pl_lazylib *l, size_t i)
 #define PL_DL_NAME(f) #f,
 #define PL_DL_CALL(lib, f) ((typeof(&f))pl_lazylib_fn(&(lib), PL_DL_I_##f))
 
+/* The tables of one library (PL_SONAME, from the Makefile) whose functions LIST(X) names:
+ * the indexes, the names, the addresses and `static struct pl_lazylib var`. */
+#define PL_DL_TABLE(var, feature, LIST)                                                  \
+	enum { LIST(PL_DL_INDEX) var##_n };                                               \
+	static const char *const var##_names[] = { LIST(PL_DL_NAME) };                   \
+	static pl_dl_fn var##_fns[var##_n];                                               \
+	static struct pl_lazylib var = PL_LAZYLIB_INIT(PL_SONAME, feature, var##_names,  \
+						       var##_fns, var##_n)
+
 #endif

@@ -7,10 +7,6 @@
 #include "pktlog/dl.h"
 #include "lazylib.h"
 
-#ifndef PL_SONAME
-#error "PL_SONAME (libmicrohttpd's soname) comes from the Makefile"
-#endif
-
 #define FUNCS(X)                                \
 	X(MHD_start_daemon_va)                  \
 	X(MHD_stop_daemon)                      \
@@ -20,11 +16,7 @@
 	X(MHD_queue_response)                   \
 	X(MHD_destroy_response)
 
-enum { FUNCS(PL_DL_INDEX) NFUNCS };
-static const char *const names[] = { FUNCS(PL_DL_NAME) };
-static pl_dl_fn fns[NFUNCS];
-static struct pl_lazylib lib = PL_LAZYLIB_INIT(PL_SONAME, "the metrics endpoint (metrics.listen)",
-					       names, fns, NFUNCS);
+PL_DL_TABLE(lib, "the metrics endpoint (metrics.listen)", FUNCS);
 
 bool pl_dl_microhttpd(char *err, size_t cap)
 {

@@ -6,10 +6,6 @@
 #include "pktlog/dl.h"
 #include "lazylib.h"
 
-#ifndef PL_SONAME
-#error "PL_SONAME (librdkafka's soname) comes from the Makefile"
-#endif
-
 /* What src/ calls. */
 #define FUNCS(X)                                \
 	X(rd_kafka_conf_new)                    \
@@ -54,14 +50,8 @@
 	X(rd_kafka_mock_push_request_errors_array)      \
 	X(rd_kafka_mock_broker_push_request_error_rtts)
 
-enum { FUNCS(PL_DL_INDEX) NFUNCS };
-enum { TEST_FUNCS(PL_DL_INDEX) NTEST };
-static const char *const names[] = { FUNCS(PL_DL_NAME) };
-static const char *const test_names[] = { TEST_FUNCS(PL_DL_NAME) };
-static pl_dl_fn fns[NFUNCS], test_fns[NTEST];
-static struct pl_lazylib lib = PL_LAZYLIB_INIT(PL_SONAME, "the Kafka output", names, fns, NFUNCS);
-static struct pl_lazylib test_lib = PL_LAZYLIB_INIT(PL_SONAME, "librdkafka's mock cluster",
-						    test_names, test_fns, NTEST);
+PL_DL_TABLE(lib, "the Kafka output", FUNCS);
+PL_DL_TABLE(test_lib, "librdkafka's mock cluster", TEST_FUNCS);
 
 bool pl_dl_rdkafka(char *err, size_t cap)
 {

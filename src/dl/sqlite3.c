@@ -4,10 +4,6 @@
 #include "pktlog/dl.h"
 #include "lazylib.h"
 
-#ifndef PL_SONAME
-#error "PL_SONAME (libsqlite3's soname) comes from the Makefile"
-#endif
-
 #define FUNCS(X)                        \
 	X(sqlite3_open_v2)              \
 	X(sqlite3_close)                \
@@ -24,10 +20,7 @@
 	X(sqlite3_reset)                \
 	X(sqlite3_finalize)
 
-enum { FUNCS(PL_DL_INDEX) NFUNCS };
-static const char *const names[] = { FUNCS(PL_DL_NAME) };
-static pl_dl_fn fns[NFUNCS];
-static struct pl_lazylib lib = PL_LAZYLIB_INIT(PL_SONAME, "the tailer's registry", names, fns, NFUNCS);
+PL_DL_TABLE(lib, "the tailer's registry", FUNCS);
 
 bool pl_dl_sqlite3(char *err, size_t cap)
 {
