@@ -93,7 +93,6 @@ struct hside {
 	uint32_t name_len;
 	bool name_long;
 	enum hkind hkind;
-	enum hkind pre_kind;   /* the fast path's classification of the next name, or HK_NONE */
 	bool hsend, hstore;
 	uint8_t hredact;
 	struct span hname, hval;
@@ -724,16 +723,16 @@ static inline __attribute__((always_inline)) enum hkind classify(const char *nam
 	}
 }
 
-/* Name complete: decide what of this header is kept. */
-static void header_begin_value(struct hside *s)
+/* Name complete: decide what of this header is kept. `known` is its kind when the caller
+ * classified the name already (the fast path), or HK_NONE. */
+static void header_begin_value(struct hside *s, enum hkind known)
 {
 	const struct pl_config *cfg = s->c->env->cfg;
 	bool req = s->dir == PL_DIR_TO_SERVER;
-	enum hkind k = s->pre_kind != HK_NONE ? s->pre_kind :
+	enum hkind k = known != HK_NONE ? known :
 		       s->name_long ? HK_OTHER : classify(s->name, s->name_len);
 	bool need = false;
 
-	s->pre_kind = HK_NONE;
 	s->hkind = k;
 	s->hsend = k == HK_CLEN || k == HK_CTYPE || cfg->http.send_all_headers ||
 		   in_send_list(cfg, s->name, s->name_len);
@@ -914,10 +913,10 @@ static int cb_header_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static void on_header_value(struct hside *s, const char *at, size_t len)
+static void on_header_value(struct hside *s, const char *at, size_t len, enum hkind known)
 {
 	if (s->hstate != HS_VALUE) {
-		header_begin_value(s);
+		header_begin_value(s, known);
 		s->hstate = HS_VALUE;
 	}
 	if (s->hstore)
@@ -926,7 +925,7 @@ static void on_header_value(struct hside *s, const char *at, size_t len)
 
 static int cb_header_value(http_parser *p, const char *at, size_t len)
 {
-	on_header_value(side_of(p), at, len);
+	on_header_value(side_of(p), at, len, HK_NONE);
 	return 0;
 }
 
@@ -1285,8 +1284,6 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 		h[nh].name = name;
 		h[nh].name_len = (uint32_t)(q - name);
 		q++;
-		if (q < end && *q == ' ')
-			q++;
 		while (q < end && (*q == ' ' || *q == '\t'))
 			q++;
 		val = q;
@@ -1358,8 +1355,7 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 		if (!header_matters(c->env->cfg, h[i].kind))
 			continue;
 		on_header_field(s, (const char *)h[i].name, h[i].name_len);
-		s->pre_kind = h[i].kind;
-		on_header_value(s, (const char *)h[i].value, h[i].value_len);
+		on_header_value(s, (const char *)h[i].value, h[i].value_len, h[i].kind);
 	}
 	if (on_headers_done(s, 1, (unsigned)vmin, (unsigned)method, status) == 1)
 		no_body = true;
@@ -1592,7 +1588,6 @@ static int http_init(void *state, const struct pl_conn *conn, const struct pl_pr
 		s->mode = MODE_HUNT;
 		s->first = true;
 		s->line_start = true;
-		s->pre_kind = HK_NONE;
 		parser_reset(c, s);
 	}
 	return 0;
