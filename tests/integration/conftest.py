@@ -11,7 +11,11 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PKTLOG = os.environ.get("PKTLOG", os.path.join(ROOT, "build", "asan", "pktlog"))
 PCAPS = os.path.join(ROOT, "pcaps")
-PEER = os.path.abspath(os.path.join(ROOT, "..", "shared", "peer-pcaps", "packetbeat"))
+# Packetbeat's own test captures are not part of this repository: they are read from
+# PKTLOG_PEER_PCAPS (.ci/run exports it) or else from ../shared/peer-pcaps beside the clone.
+PEER_PCAPS = os.environ.get("PKTLOG_PEER_PCAPS")
+PEER = os.path.abspath(os.path.join(PEER_PCAPS or os.path.join(ROOT, "..", "shared", "peer-pcaps"),
+                                    "packetbeat"))
 
 ENV = dict(os.environ,
            ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1",
@@ -64,6 +68,17 @@ def replay(pcap, ports=None, extra_config="", args=()):
     r = run(["--pcap", pcap, *args], config=cfg if cfg else None)
     assert r.rc == 0, r.stderr
     return r
+
+
+def peer_capture(name):
+    """The path of one of Packetbeat's captures. Where PKTLOG_PEER_PCAPS is not set and
+    ../shared/peer-pcaps is absent (a user's clone), the calling test is skipped: the one
+    permitted skip. Where PKTLOG_PEER_PCAPS names the place (CI), a missing file fails."""
+    path = os.path.join(PEER, name)
+    if not PEER_PCAPS and not os.path.isdir(PEER):
+        pytest.skip(f"peer captures (Packetbeat's, not in this repository) absent: {PEER}")
+    assert os.path.exists(path), f"{path} is missing (peer captures: {PEER})"
+    return path
 
 
 # The libraries pktlog opens (dlopen) only when a feature needs one (src/dl/): librdkafka
