@@ -70,10 +70,11 @@ static const char usage_text[] =
 
 static const char help_text[] =
 "\n"
-"pktlog turns the HTTP traffic a host serves into access-log events, without touching\n"
-"the servers: it captures packets (live with libpcap, or from capture files), reassembles\n"
+"pktlog turns what a host's services do into access-log events, without touching them.\n"
+"It captures HTTP and MySQL traffic (live with libpcap, or from capture files), reassembles\n"
 "each TCP connection, pairs requests with responses and writes one Packetbeat-style (ECS)\n"
-"JSON event per transaction.\n"
+"JSON event per transaction. It also tails log files (--tail), one event per line or\n"
+"multi-line record. Events go to standard output, a file or Kafka.\n"
 "\n"
 "Sources (at least one):\n"
 "  -i, --iface IF        capture live on interface IF ('any' for all, 'lo' for loopback).\n"
@@ -120,6 +121,7 @@ static const char help_text[] =
 "metrics.listen, host_name, app_id, tail.max_inflight, protocol options other than ports)\n"
 "needs a restart; a changed one is named in a warning. A file that does not validate is\n"
 "reported and the running configuration stays.\n"
+"SIGUSR1 writes every counter to the log.\n"
 "\n"
 "Live capture: after the capture sockets are open pktlog switches to capture.user (default\n"
 "nobody) and drops every capability; capture.workers threads share the traffic by flow.\n"
@@ -131,7 +133,7 @@ static const char help_text[] =
 "an interface that cannot be opened, an output that cannot be written); 2 usage or\n"
 "configuration error.\n"
 "\n"
-"Diagnostics go to standard error.\n";
+"Diagnostics go to standard error. The manual page, pktlog(8), says more.\n";
 
 static void on_hup(int sig)
 {
