@@ -2,7 +2,6 @@
 files and read its events back.  Tests run from the repository root (make test)."""
 import json
 import os
-import re
 import subprocess
 import tempfile
 
@@ -79,40 +78,6 @@ def peer_capture(name):
         pytest.skip(f"peer captures (Packetbeat's, not in this repository) absent: {PEER}")
     assert os.path.exists(path), f"{path} is missing (peer captures: {PEER})"
     return path
-
-
-# The libraries pktlog opens (dlopen) only when a feature needs one (src/dl/): librdkafka
-# (Kafka output), libmicrohttpd (metrics.listen), libsqlite3 (tailer), libbpf (eBPF filter).
-OPTIONAL_LIBS = ("rdkafka", "microhttpd", "sqlite3", "bpf")
-
-
-def soname(stem):
-    """The installed soname of lib<stem>, e.g. librdkafka.so.1 (what src/dl/ dlopens)."""
-    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
-    m = re.search(r"^\s*(lib%s\.so\.[0-9.]+) \(" % re.escape(stem), out, re.M)
-    assert m, f"lib{stem} is not installed"
-    return m.group(1)
-
-
-def broken_libs(directory, *stems):
-    """Put an empty file under each soname in directory: with LD_LIBRARY_PATH=directory,
-    dlopen finds it first and fails ("file too short"), as for a missing library."""
-    for stem in stems:
-        open(os.path.join(directory, soname(stem)), "w").close()
-    return {"LD_LIBRARY_PATH": directory}
-
-
-def mapped_libs(pid):
-    """The optional libraries (stems of OPTIONAL_LIBS) mapped in process pid."""
-    with open(f"/proc/{pid}/maps") as f:
-        maps = f.read()
-    return {stem for stem in OPTIONAL_LIBS if re.search(r"/lib%s\.so" % stem, maps)}
-
-
-def loaded_libs(ld_debug_stderr):
-    """Every shared object ld.so loaded (file names), from LD_DEBUG=files output."""
-    return {os.path.basename(m.group(1)) for m in re.finditer(
-        r"file=(\S+) \[\d+\];\s+(?:needed by|dynamically loaded by)", ld_debug_stderr)}
 
 
 # Fields that depend on the machine or the build, left out when events are compared with the
