@@ -14,7 +14,6 @@
 #include <librdkafka/rdkafka.h>
 
 #include "pktlog/config.h"
-#include "pktlog/dl.h"
 
 /* A config file is a few kilobytes; the cap keeps a wrong path (a log, a disk image) from
  * being slurped into memory. */
@@ -765,7 +764,6 @@ static int set_props(struct ctx *c, const struct option *o, const yaml_node_t *v
 {
 	const yaml_node_pair_t *p;
 	rd_kafka_conf_t *probe;
-	char err[512];
 	int rc = 0;
 
 	if (is_null(v))
@@ -773,11 +771,6 @@ static int set_props(struct ctx *c, const struct option *o, const yaml_node_t *v
 	if (v->type != YAML_MAPPING_NODE)
 		return fail(c, node_line(v), key, "expected a mapping of librdkafka properties, found %s",
 			    node_kind(v));
-	/* Only properties to check need librdkafka: "properties: {}" does not load it. */
-	if (v->data.mapping.pairs.start == v->data.mapping.pairs.top)
-		return 0;
-	if (!pl_dl_rdkafka(err, sizeof(err)))
-		return fail(c, node_line(v), key, "cannot be checked: %s", err);
 	probe = rd_kafka_conf_new();
 	if (!probe)
 		return fail(c, node_line(v), key, "out of memory");

@@ -6,6 +6,7 @@
 #include "pktlog/event.h"
 #include "pktlog/heartbeat.h"
 #include "pktlog/metrics.h"
+#include "pktlog/version.h"
 
 /* The four flow counts, from whichever counters the output in use keeps. */
 struct flow_counts {

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <microhttpd.h>
-#include "pktlog/dl.h"
 #include "pktlog/metrics.h"
 
 enum { COUNTER, GAUGE };
@@ -270,8 +269,6 @@ struct pl_metrics *pl_metrics_start(const char *listen, char *err, size_t errlen
 		snprintf(err, errlen, "metrics.listen: \"%s\" is not HOST:PORT (e.g. 127.0.0.1:9464)", listen);
 		return NULL;
 	}
-	if (!pl_dl_microhttpd(err, errlen))
-		return NULL;
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		snprintf(err, errlen, "metrics: out of memory");

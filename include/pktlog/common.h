@@ -9,8 +9,6 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define PL_VERSION "0.1.0"
-
 enum pl_log_level { PL_LOG_ERR = 0, PL_LOG_WARN = 1, PL_LOG_INFO = 2, PL_LOG_DEBUG = 3 };
 
 /* Messages at or below this level are printed; -v raises it. Default WARN. */

@@ -11,7 +11,6 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "pktlog/dl.h"
 #include "pktlog/portfilter.h"
 #include "portfilter.skel.h"
 #include "ebpf_filter.h"
@@ -43,9 +42,6 @@ struct pl_ebpf *pl_ebpf_open(bool ethernet, uint32_t keep_bytes, char *why, size
 	struct pl_ebpf *e;
 	int err;
 
-	/* Without libbpf the caller falls back to classic BPF, as for any other reason. */
-	if (!pl_dl_bpf(why, whylen))
-		return NULL;
 	libbpf_set_print(libbpf_log);
 	e = calloc(1, sizeof(*e));
 	if (!e) {

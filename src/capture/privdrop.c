@@ -45,8 +45,9 @@ static void hand_over(int parent, const char *name, uid_t uid, gid_t gid, int de
 			continue;
 		if (e->d_type == DT_DIR && depth > 0)
 			hand_over(dirfd(d), e->d_name, uid, gid, depth - 1);
-		else
-			fchownat(dirfd(d), e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW);
+		else if (fchownat(dirfd(d), e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+			pl_warn("data dir %s/%s: cannot hand it to uid %u: %s", name, e->d_name,
+				(unsigned)uid, strerror(errno));
 	}
 	closedir(d);
 }

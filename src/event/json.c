@@ -15,6 +15,7 @@
 #endif
 #include "pktlog/event.h"
 #include "pktlog/swar.h"
+#include "pktlog/version.h"
 
 /* The writer. A checked writer tests the room left before every write: once one does not
  * fit, `full` is set and end is pulled back to p, so every later write fails on the one

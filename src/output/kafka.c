@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <librdkafka/rdkafka.h>
-#include "pktlog/dl.h"
 #include "pktlog/kafka.h"
 #include "pktlog/spool.h"
 
@@ -571,10 +570,6 @@ struct pl_kafka *pl_kafka_open(const struct pl_config *cfg, struct pl_stats *st,
 	rd_kafka_conf_t *conf;
 	char errstr[512];
 
-	if (!pl_dl_rdkafka(errstr, sizeof(errstr))) {
-		pl_err("%s", errstr);
-		return NULL;
-	}
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "pktlog/dl.h"
 #include "pktlog/tail.h"
 
 #define SQL_SCHEMA \
@@ -111,12 +110,7 @@ static int prepare(struct pl_tail_reg *r, const char *sql, sqlite3_stmt **st)
 struct pl_tail_reg *pl_tail_reg_open(const char *dir)
 {
 	struct pl_tail_reg *r;
-	char err[512];
 
-	if (!pl_dl_sqlite3(err, sizeof(err))) {
-		pl_err("%s", err);
-		return NULL;
-	}
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;

@@ -2,7 +2,6 @@
 files and read its events back.  Tests run from the repository root (make test)."""
 import json
 import os
-import re
 import subprocess
 import tempfile
 
@@ -11,7 +10,11 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PKTLOG = os.environ.get("PKTLOG", os.path.join(ROOT, "build", "asan", "pktlog"))
 PCAPS = os.path.join(ROOT, "pcaps")
-PEER = os.path.abspath(os.path.join(ROOT, "..", "shared", "peer-pcaps", "packetbeat"))
+# Packetbeat's own test captures are not part of this repository: they are read from
+# PKTLOG_PEER_PCAPS (.ci/run exports it) or else from ../shared/peer-pcaps beside the clone.
+PEER_PCAPS = os.environ.get("PKTLOG_PEER_PCAPS")
+PEER = os.path.abspath(os.path.join(PEER_PCAPS or os.path.join(ROOT, "..", "shared", "peer-pcaps"),
+                                    "packetbeat"))
 
 ENV = dict(os.environ,
            ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1",
@@ -66,38 +69,15 @@ def replay(pcap, ports=None, extra_config="", args=()):
     return r
 
 
-# The libraries pktlog opens (dlopen) only when a feature needs one (src/dl/): librdkafka
-# (Kafka output), libmicrohttpd (metrics.listen), libsqlite3 (tailer), libbpf (eBPF filter).
-OPTIONAL_LIBS = ("rdkafka", "microhttpd", "sqlite3", "bpf")
-
-
-def soname(stem):
-    """The installed soname of lib<stem>, e.g. librdkafka.so.1 (what src/dl/ dlopens)."""
-    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
-    m = re.search(r"^\s*(lib%s\.so\.[0-9.]+) \(" % re.escape(stem), out, re.M)
-    assert m, f"lib{stem} is not installed"
-    return m.group(1)
-
-
-def broken_libs(directory, *stems):
-    """Put an empty file under each soname in directory: with LD_LIBRARY_PATH=directory,
-    dlopen finds it first and fails ("file too short"), as for a missing library."""
-    for stem in stems:
-        open(os.path.join(directory, soname(stem)), "w").close()
-    return {"LD_LIBRARY_PATH": directory}
-
-
-def mapped_libs(pid):
-    """The optional libraries (stems of OPTIONAL_LIBS) mapped in process pid."""
-    with open(f"/proc/{pid}/maps") as f:
-        maps = f.read()
-    return {stem for stem in OPTIONAL_LIBS if re.search(r"/lib%s\.so" % stem, maps)}
-
-
-def loaded_libs(ld_debug_stderr):
-    """Every shared object ld.so loaded (file names), from LD_DEBUG=files output."""
-    return {os.path.basename(m.group(1)) for m in re.finditer(
-        r"file=(\S+) \[\d+\];\s+(?:needed by|dynamically loaded by)", ld_debug_stderr)}
+def peer_capture(name):
+    """The path of one of Packetbeat's captures. Where PKTLOG_PEER_PCAPS is not set and
+    ../shared/peer-pcaps is absent (a user's clone), the calling test is skipped: the one
+    permitted skip. Where PKTLOG_PEER_PCAPS names the place (CI), a missing file fails."""
+    path = os.path.join(PEER, name)
+    if not PEER_PCAPS and not os.path.isdir(PEER):
+        pytest.skip(f"peer captures (Packetbeat's, not in this repository) absent: {PEER}")
+    assert os.path.exists(path), f"{path} is missing (peer captures: {PEER})"
+    return path
 
 
 # Fields that depend on the machine or the build, left out when events are compared with the

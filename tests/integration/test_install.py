@@ -1,4 +1,4 @@
-"""make install: binary, config, unit and data dir in their usual places, PREFIX and
+"""make install: binary, config, unit, manual page and data dir in their usual places, PREFIX and
 DESTDIR honoured; the unit passes systemd-analyze verify."""
 import os
 import shutil
@@ -28,6 +28,8 @@ def test_install_layout_and_unit(tmp_path):
     assert "AmbientCapabilities=CAP_NET_RAW" in text and "NoNewPrivileges=yes" in text
     assert (dest / "var/lib/pktlog").is_dir()
     assert (dest / "usr/share/doc/pktlog/README.md").exists()
+    assert (dest / "usr/share/man/man8/pktlog.8").read_text() == \
+        open(os.path.join(ROOT, "doc/pktlog.8")).read()
     r = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("pktlog ")
 
@@ -36,7 +38,9 @@ def test_install_layout_and_unit(tmp_path):
     check = tmp_path / "pktlog.service"
     check.write_text(text.replace("/usr/bin/pktlog", str(binary))
                          .replace("/usr/share/doc", str(dest / "usr/share/doc")))
-    r = subprocess.run(["systemd-analyze", "verify", str(check)], capture_output=True, text=True)
+    # It also runs man for Documentation=man:pktlog(8): point MANPATH at the installed page.
+    r = subprocess.run(["systemd-analyze", "verify", str(check)], capture_output=True, text=True,
+                       env=dict(os.environ, MANPATH=str(dest / "usr/share/man")))
     assert r.returncode == 0, r.stderr
 
 

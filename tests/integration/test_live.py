@@ -10,7 +10,7 @@ import time
 import pytest
 
 import livenet as ln
-from conftest import PKTLOG, broken_libs, mapped_libs, soname
+from conftest import PKTLOG
 
 
 
@@ -211,36 +211,6 @@ def test_ebpf_falls_back_without_cap_bpf(net, live):
     p = live(ln.SRV, ln.VSRV, ln.config(ebpf="on"), prefix=prefix, wait=False)
     assert p.stop(interrupt=False) == 1
     assert "capture.ebpf is on but the eBPF filter cannot be used" in p.stderr()
-
-
-@pytest.mark.parametrize("ebpf", ["on", "off"])
-def test_libbpf_mapped_only_for_the_ebpf_filter(net, live, ebpf):
-    """libbpf is opened (src/dl/) by the eBPF filter alone; live capture needs no other
-    optional library."""
-    p = live(ln.SRV, ln.VSRV, ln.config(ebpf=ebpf))
-    assert mapped_libs(p.proc.pid) == ({"bpf"} if ebpf == "on" else set())
-    assert p.stop() == 0
-
-
-def test_ebpf_falls_back_without_libbpf(net, live, tmp_path):
-    """libbpf that cannot be loaded is one more reason for classic BPF: auto says so and
-    captures; on refuses to start. Both name the library."""
-    # Set after ip netns exec: ip itself links libbpf.
-    prefix = ["env"] + ["%s=%s" % kv for kv in broken_libs(str(tmp_path), "bpf").items()]
-    net.clear()
-    p = live(ln.SRV, ln.VSRV, ln.config(ebpf="auto"), prefix=prefix)
-    curl("/small.txt")
-    settle(p, 1)
-    assert p.stop() == 0
-    err = p.stderr()
-    assert err.count("eBPF pre-filter unavailable (the eBPF pre-filter needs "
-                     f"{soname('bpf')}: ") == 1, err
-    assert "capture filter: (tcp port 8080)" in err
-    assert match_access_log(p.events(), net.entries()) == []
-    p = live(ln.SRV, ln.VSRV, ln.config(ebpf="on"), prefix=prefix, wait=False)
-    assert p.stop(interrupt=False) == 1
-    assert "capture.ebpf is on but the eBPF filter cannot be used: the eBPF pre-filter " \
-           f"needs {soname('bpf')}: " in p.stderr()
 
 
 @pytest.mark.parametrize("ebpf", ["on", "off"])

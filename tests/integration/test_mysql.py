@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import PCAPS, PEER, get, replay, strip_volatile  # noqa: E402
+from conftest import PCAPS, get, peer_capture, replay, strip_volatile  # noqa: E402
 
 CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "mysql_*.pcap")))
 NAMES = {"basic", "prepared", "failed_login", "large", "burst"}
@@ -27,9 +27,7 @@ def cap(name):
 
 
 def peer(name, extra=""):
-    path = os.path.join(PEER, name)
-    assert os.path.exists(path), f"{path} is missing"
-    return replay(path, extra_config=extra).events
+    return replay(peer_capture(name), extra_config=extra).events
 
 
 def mysql_cfg(**kw):

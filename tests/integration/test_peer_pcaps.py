@@ -1,22 +1,16 @@
-"""Packetbeat's own HTTP test captures (read from ../shared/peer-pcaps, never copied
-here), checked against the facts its system tests assert (ASSERTIONS.md). Where a fact
-records a Packetbeat limitation, the test asserts pktlog's better answer and says why."""
-import os
-
+"""Packetbeat's own HTTP test captures (read from ../shared/peer-pcaps or PKTLOG_PEER_PCAPS,
+never copied here; skipped where they are absent), checked against the facts its system
+tests assert (ASSERTIONS.md). Where a fact records a Packetbeat limitation, the test asserts
+pktlog's better answer and says why."""
 import pytest
 
-from conftest import PEER, get, replay
+from conftest import get, replay
+from conftest import peer_capture as peer
 
 # Every event Packetbeat's tests read must carry these.
 REQUIRED = ["@timestamp", "type", "status", "agent.type", "event.kind", "event.category",
             "event.dataset", "source.ip", "destination.ip", "client.ip", "server.ip",
             "network.type", "network.transport", "network.community_id"]
-
-
-def peer(name):
-    path = os.path.join(PEER, name)
-    assert os.path.exists(path), f"{path} missing: the tests need ../shared/peer-pcaps"
-    return path
 
 
 def events(name, ports, extra=""):
