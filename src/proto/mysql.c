@@ -243,6 +243,16 @@ static uint64_t rd_uint(struct rd *r, uint32_t n)
 	return v;
 }
 
+/* One byte: the common case of rd_uint, kept small enough to inline. */
+static inline uint8_t rd_u8(struct rd *r)
+{
+	if (r->bad || r->off >= r->len) {
+		r->bad = true;
+		return 0;
+	}
+	return r->p[r->off++];
+}
+
 static void rd_skip(struct rd *r, uint64_t n)
 {
 	if (rd_left(r) < n) {
@@ -255,7 +265,7 @@ static void rd_skip(struct rd *r, uint64_t n)
 /* Length-encoded integer; *is_null set for 0xfb. 0xff is never valid here. */
 static uint64_t rd_lenenc(struct rd *r, bool *is_null)
 {
-	uint8_t b = (uint8_t)rd_uint(r, 1);
+	uint8_t b = rd_u8(r);
 
 	if (is_null)
 		*is_null = false;
@@ -790,8 +800,7 @@ static bool coldef_read(const struct mconn *c, const struct mpkt *m, struct cold
 		rd_lenstr(&r, NULL);    /* extended type info: (kind, value) pairs */
 	if (rd_lenenc(&r, NULL) != 0x0c)
 		return false;
-	rd_skip(&r, 12);                /* charset, length, type, flags, decimals, filler */
-	return !r.bad;
+	return rd_left(&r) >= 12;       /* charset, length, type, flags, decimals, filler */
 }
 
 /* "db.table" into dst (cap MY_PATH_MAX); its length, 0 when either part is empty. */
@@ -1788,9 +1797,14 @@ static void skip_note(const struct mconn *c, const char *why)
 	last = now;
 	inet_ntop(k->af == 6 ? AF_INET6 : AF_INET, k->client_ip, cli, sizeof(cli));
 	inet_ntop(k->af == 6 ? AF_INET6 : AF_INET, k->server_ip, srv, sizeof(srv));
-	pl_info("mysql: connection %s:%u -> %s:%u (server %.*s) %s: skipped, no events "
-		"(%llu more such notes suppressed)", cli, k->client_port, srv, k->server_port,
-		(int)c->version_len, c->version, why, (unsigned long long)quiet);
+	if (quiet)
+		pl_info("mysql: connection %s:%u -> %s:%u (server %.*s) %s: skipped, no events "
+			"(and %llu more such connections since the last note)", cli, k->client_port,
+			srv, k->server_port, (int)c->version_len, c->version, why,
+			(unsigned long long)quiet);
+	else
+		pl_info("mysql: connection %s:%u -> %s:%u (server %.*s) %s: skipped, no events", cli,
+			k->client_port, srv, k->server_port, (int)c->version_len, c->version, why);
 	quiet = 0;
 }
 
