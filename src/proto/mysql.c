@@ -29,6 +29,7 @@
  *   params the first row's values (NULL, DEFAULT, IGNORE for indicators).
  * - Query attributes (CLIENT_QUERY_ATTRIBUTES) are skipped: COM_QUERY's text and
  *   COM_STMT_EXECUTE's positional parameters are reported, the attributes are not.
+ *   MySQL 8's optional result-set metadata is read as MariaDB's cache metadata is.
  * - COM_RESET_CONNECTION and COM_CHANGE_USER forget the connection's prepared statements
  *   when they succeed; CHANGE_USER sets user and schema from its packet.
  * - TLS (SSLRequest) and compressed (zlib or zstd) sessions are skipped from the login
@@ -67,6 +68,7 @@
 #define CAP_SECURE_CONN 0x00008000u
 #define CAP_PLUGIN_AUTH_LENENC 0x00200000u
 #define CAP_DEPRECATE_EOF 0x01000000u
+#define CAP_OPTIONAL_METADATA 0x02000000u /* MySQL 8: resultset_metadata may be NONE */
 #define CAP_ZSTD 0x04000000u
 #define CAP_QUERY_ATTRS 0x08000000u
 /* MariaDB extended capabilities (bits 32.. of the capability set) */
@@ -915,15 +917,17 @@ static bool deprecate_eof(const struct mconn *c)
 	return c->caps_known && (c->server_caps & c->client_caps & CAP_DEPRECATE_EOF);
 }
 
-/* MARIADB_CLIENT_CACHE_METADATA: the column count is followed by a metadata-follows byte
- * (0: no column definitions, the client has them from the prepare). 1 when definitions
- * follow, 0 when not, -1 when the packet does not end where it should. When the
- * handshake was not seen, a trailing 0 or 1 right after the count is that byte. */
+/* MARIADB_CLIENT_CACHE_METADATA (and MySQL 8's CLIENT_OPTIONAL_RESULTSET_METADATA): the
+ * column count is followed by a metadata-follows byte (0: no column definitions; MariaDB's
+ * client has them from the prepare). 1 when definitions follow, 0 when not, -1 when the
+ * packet does not end where it should. When the handshake was not seen, a trailing 0 or 1
+ * right after the count is that byte. */
 static int read_meta_follows(const struct mconn *c, struct rd *r, const struct mpkt *m)
 {
 	uint64_t b;
 
-	if (c->caps_known && !(c->ext_caps & EXT_CACHE_METADATA))
+	if (c->caps_known && !(c->ext_caps & EXT_CACHE_METADATA) &&
+	    !(c->server_caps & c->client_caps & CAP_OPTIONAL_METADATA))
 		return rd_left(r) == 0 ? 1 : -1;
 	if (!c->caps_known && rd_left(r) == 0)
 		return 1;

@@ -1536,6 +1536,31 @@ static void test_cache_metadata_not_negotiated(void **st)
 	assert_int_equal(stats.mysql_parse_errors, 1);
 }
 
+/* MySQL 8's CLIENT_OPTIONAL_RESULTSET_METADATA with resultset_metadata=NONE: the same
+ * metadata-follows byte, 0 and no definitions (path stays absent: nothing names it). */
+static void test_optional_resultset_metadata(void **st)
+{
+	b_connect(CAPS_BASE | 0x02000000u | CAP_DEPRECATE_EOF);
+	b_query("SELECT a FROM t");
+	seg(C, 10);
+	PB(1);
+	PB(0);
+	pkt(1);
+	PLSTR("v");
+	pkt(2);
+	PLSTR("w");
+	pkt(3);
+	b_ok_eof(4, 2);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	lacks_any("|err=");
+	has(0, "ok=1|");
+	has(0, "rows=2|fields=1|");
+	has(0, "path=|");
+	check_every_split();
+}
+
 /* Extended type info in column definitions is read past; a definition whose fixed part
  * is not where it should be is a parse error. */
 static void test_extended_metadata(void **st)
@@ -1888,6 +1913,7 @@ int main(void)
 		T(test_cache_metadata),
 		T(test_cache_metadata_not_negotiated),
 		T(test_extended_metadata),
+		T(test_optional_resultset_metadata),
 		T(test_bulk_execute),
 		T(test_progress_report),
 		T(test_local_infile_maria),
