@@ -17,7 +17,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 PORT=3306
-ALL=(basic prepared failed_login large burst libmariadb progress local_infile compress tls big_packets)
+ALL=(basic prepared failed_login large burst prepared_nocache libmariadb progress local_infile compress tls big_packets)
 USER_NAME=pktlog
 USER_PASS='s3cret-Pass'
 
@@ -137,11 +137,13 @@ for i in range(2000):
 # The mariadb client prepares only through SQL PREPARE (text protocol); this tiny client
 # speaks the binary protocol: COM_STMT_PREPARE / EXECUTE (with bound values) / RESET /
 # CLOSE. It writes what it sent and what it read as JSON lines (the truth file).
-prepared() {
+write_stmt_client() {
     cat >"$WORK/stmt_client.py" <<'EOF'
 import hashlib, json, socket, struct, sys
 
 host, port, user, password, truth = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+# MariaDB extended capabilities to ask for (0: none, a MySQL-style login)
+ext = int(sys.argv[6], 0) if len(sys.argv) > 6 else 0
 out = open(truth, "w")
 s = socket.create_connection((host, port))
 buf = b""
@@ -188,7 +190,9 @@ salt += greet[p + 18:p + 18 + 12]
 CLIENT = 0x00000001 | 0x00000004 | 0x00000008 | 0x00000200 | 0x00008000 | 0x00010000 | 0x00020000 | 0x00080000
 h1 = hashlib.sha1(password.encode()).digest()
 scr = bytes(a ^ b for a, b in zip(h1, hashlib.sha1(salt + hashlib.sha1(h1).digest()).digest()))
-login = struct.pack("<IIB", CLIENT, 1 << 24, 33) + b"\0" * 23 + user.encode() + b"\0" + bytes([20]) + scr + b"shop\0" + b"mysql_native_password\0"
+if ext:
+    CLIENT &= ~0x00000001  # CLIENT_MYSQL clear: the extended caps are in the filler's last 4 bytes
+login = struct.pack("<IIB", CLIENT, 1 << 24, 33) + b"\0" * 19 + struct.pack("<I", ext) + user.encode() + b"\0" + bytes([20]) + scr + b"shop\0" + b"mysql_native_password\0"
 send_pkt(1, login)
 seq, r = read_pkt()
 assert r[0] == 0, r
@@ -279,9 +283,24 @@ send_pkt(0, b"\x01")
 log(step="quit")
 s.close()
 EOF
+}
+
+prepared() {
+    write_stmt_client
     capture_start "$HERE/mysql_prepared.pcap.tmp"
     python3 "$WORK/stmt_client.py" 127.0.0.1 $PORT "$USER_NAME" "$USER_PASS" "$HERE/mysql_prepared.truth.jsonl"
     capture_stop "$HERE/mysql_prepared.pcap"
+}
+
+# The same binary-protocol client asking for MariaDB's progress reports, bulk operations and
+# extended metadata but not cache metadata (libmariadb always asks for it): every execute's
+# result set carries its column definitions, each with extended type info.
+prepared_nocache() {
+    write_stmt_client
+    capture_start "$HERE/mysql_prepared_nocache.pcap.tmp"
+    python3 "$WORK/stmt_client.py" 127.0.0.1 $PORT "$USER_NAME" "$USER_PASS" \
+        "$HERE/mysql_prepared_nocache.truth.jsonl" 0x0d
+    capture_stop "$HERE/mysql_prepared_nocache.pcap"
 }
 
 # libmariadb (mariadb_client.c): text and binary protocol with MariaDB's extended

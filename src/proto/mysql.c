@@ -1844,7 +1844,7 @@ static void parse_login(struct mconn *c, const struct mpkt *m)
 		user = rd_nulstr(&r);
 	}
 	c->client_caps = caps;
-	if (!(c->server_caps & CAP_MYSQL) && (caps & CAP_PROTOCOL_41))
+	if (!(c->server_caps & CAP_MYSQL) && !(caps & CAP_MYSQL) && (caps & CAP_PROTOCOL_41))
 		c->ext_caps = ext & c->server_ext;
 	if (caps & c->server_caps & (CAP_COMPRESS | CAP_ZSTD)) {
 		c->env->stats->mysql_compressed_skipped++;

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import PCAPS, PEER, get, replay, strip_volatile  # noqa: E402
 
 CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "mysql_*.pcap")))
-NAMES = {"basic", "prepared", "failed_login", "large", "burst", "libmariadb", "progress",
+NAMES = {"basic", "prepared", "failed_login", "large", "burst", "prepared_nocache", "libmariadb", "progress",
          "local_infile", "compress", "tls", "big_packets"}
 
 
@@ -155,10 +155,13 @@ def test_basic_against_client_log():
     assert get(sel, "mysql.num_fields") == 2
 
 
-def test_prepared_against_client_log():
-    with open(os.path.join(PCAPS, "mysql_prepared.truth.jsonl")) as f:
+@pytest.mark.parametrize("name", ["prepared", "prepared_nocache"])
+def test_prepared_against_client_log(name):
+    """prepared: no MariaDB capabilities asked for; prepared_nocache: progress, bulk and
+    extended metadata asked for, cache metadata not (definitions with every result set)."""
+    with open(os.path.join(PCAPS, f"mysql_{name}.truth.jsonl")) as f:
         truth = [json.loads(l) for l in f if l.strip()]
-    evs = replay(cap("prepared")).events
+    evs = replay(cap(name)).events
     steps = [t for t in truth if t["step"] != "login"]   # a good login is not an event
     assert len(evs) == len(steps)
     for ev, t in zip(evs, steps):
@@ -183,6 +186,8 @@ def test_prepared_against_client_log():
             for k in ("affected_rows", "insert_id", "num_rows", "num_fields"):
                 if k in t:
                     assert get(ev, "mysql." + k) == t[k], k
+            if "num_rows" in t:
+                assert ev["path"] == "shop.people" and "error" not in ev
         elif t["step"] == "reset":
             assert ev["method"] == "STMT_RESET" and ev["status"] == "OK"
         elif t["step"] == "close":
