@@ -1,5 +1,6 @@
 /* test_mysql.c – unit tests of the MySQL protocol module (src/proto/mysql.c) driven through
  * pl_mysql_ops with hand-built packets. */
+#include <unistd.h>
 #include "unit.h"
 #include "pktlog/proto.h"
 
@@ -1860,6 +1861,54 @@ static void test_statement_minus_one(void **st)
 	check_every_split();
 }
 
+/* Run the script with stderr in a temp file at log level info; the log in buf. */
+static void play_logged(char *buf, size_t cap)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	pl_log_level_max = PL_LOG_INFO;
+	play_all();
+	pl_log_level_max = PL_LOG_WARN;
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(buf, 1, cap - 1, tmp);
+	buf[n] = 0;
+	fclose(tmp);
+}
+
+/* A skipped session is said once, naming the connection and the server's real version:
+ * MariaDB's "5.5.5-" compatibility prefix is not part of it. */
+static void test_skip_note_real_version(void **st)
+{
+	char log[2048];
+
+	b_greeting_maria(MARIADB_CAPS | 0x800, EXT_ALL);
+	seg(S, 1);
+	PLE(MARIADB_CAPS | 0x800, 4);
+	PLE(16777216, 4);
+	PB(33);
+	for (int i = 0; i < 23; i++)
+		PB(0);
+	pkt(1);
+	seg(C, 2);
+	RAW("\x16\x03\x01 tls client hello");
+	seg(C, 3);
+	sleep(1);                /* notes are limited to one a second: other tests made some */
+	play_logged(log, sizeof(log));
+	assert_int_equal(n_ev, 0);
+	assert_int_equal(stats.mysql_tls_skipped, 1);
+	assert_non_null(strstr(log, "pktlog: info: mysql: connection 10.0.0.1:40000 -> 10.0.0.2:3306 "
+				    "(server 10.11.19-MariaDB-0+deb12u1) switched to TLS: skipped, no events"));
+	assert_null(strstr(log, "5.5.5"));
+}
+
 /* zstd compression (MySQL 8's CLIENT_ZSTD_COMPRESSION_ALGORITHM) is skipped as zlib is. */
 static void test_zstd_skipped(void **st)
 {
@@ -1921,6 +1970,7 @@ int main(void)
 		T(test_reset_and_change_user),
 		T(test_statement_minus_one),
 		T(test_zstd_skipped),
+		T(test_skip_note_real_version),
 #undef T
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
