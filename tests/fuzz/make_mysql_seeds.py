@@ -9,7 +9,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-CAPTURES = {"libmariadb": 0, "local_infile": 0, "progress": 8}
+CAPTURES = {"libmariadb": 0, "local_infile": 0, "progress": 8, "prepared_nocache": 8}
 MAX_STEP = 65536
 
 
