@@ -7,19 +7,23 @@
 #   pcaps/make-mysql-pcaps.sh              all scenarios
 #   pcaps/make-mysql-pcaps.sh basic burst  only those
 #
+# The server has a self-signed certificate made with openssl at start (for the tls scenario)
+# and max_allowed_packet 64M (for big_packets). mariadb_client.c (libmariadb, built here with
+# gcc and mariadb_config) drives the libmariadb and progress scenarios.
+#
 # Expected events (mysql_<scenario>.events.jsonl) are made afterwards with
 # tests/integration/make_expected.py-style replay and reviewed against the truth files.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 PORT=3306
-ALL=(basic prepared failed_login large burst)
+ALL=(basic prepared failed_login large burst prepared_nocache libmariadb progress local_infile compress tls big_packets)
 USER_NAME=pktlog
 USER_PASS='s3cret-Pass'
 
 die() { echo "make-mysql-pcaps: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (tcpdump on lo needs it)"
-for t in mariadbd mariadb-install-db mariadb tcpdump python3 ss; do
+for t in mariadbd mariadb-install-db mariadb tcpdump python3 ss openssl gcc mariadb_config; do
     command -v $t >/dev/null || die "$t is missing"
 done
 [ -z "$(ss -Htln "sport = :$PORT")" ] || die "port $PORT is busy"
@@ -39,8 +43,11 @@ SOCK=$WORK/mysqld.sock
 start_db() {
     mariadb-install-db --user=root --datadir="$WORK/data" --auth-root-authentication-method=socket \
         --skip-test-db >"$WORK/install.log" 2>&1 || die "mariadb-install-db failed: $WORK/install.log"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >"$WORK/openssl.log" 2>&1 || die "openssl failed"
     mariadbd --no-defaults --user=root --datadir="$WORK/data" --socket="$SOCK" --port=$PORT \
-        --bind-address=127.0.0.1 --pid-file="$WORK/mysqld.pid" --skip-ssl --log-error="$WORK/err.log" \
+        --bind-address=127.0.0.1 --pid-file="$WORK/mysqld.pid" --log-error="$WORK/err.log" \
+        --ssl-cert="$WORK/cert.pem" --ssl-key="$WORK/key.pem" --max-allowed-packet=64M \
         --character-set-server=utf8mb4 &
     DB_PID=$!
     for _ in $(seq 100); do
@@ -130,11 +137,13 @@ for i in range(2000):
 # The mariadb client prepares only through SQL PREPARE (text protocol); this tiny client
 # speaks the binary protocol: COM_STMT_PREPARE / EXECUTE (with bound values) / RESET /
 # CLOSE. It writes what it sent and what it read as JSON lines (the truth file).
-prepared() {
+write_stmt_client() {
     cat >"$WORK/stmt_client.py" <<'EOF'
 import hashlib, json, socket, struct, sys
 
 host, port, user, password, truth = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+# MariaDB extended capabilities to ask for (0: none, a MySQL-style login)
+ext = int(sys.argv[6], 0) if len(sys.argv) > 6 else 0
 out = open(truth, "w")
 s = socket.create_connection((host, port))
 buf = b""
@@ -181,7 +190,9 @@ salt += greet[p + 18:p + 18 + 12]
 CLIENT = 0x00000001 | 0x00000004 | 0x00000008 | 0x00000200 | 0x00008000 | 0x00010000 | 0x00020000 | 0x00080000
 h1 = hashlib.sha1(password.encode()).digest()
 scr = bytes(a ^ b for a, b in zip(h1, hashlib.sha1(salt + hashlib.sha1(h1).digest()).digest()))
-login = struct.pack("<IIB", CLIENT, 1 << 24, 33) + b"\0" * 23 + user.encode() + b"\0" + bytes([20]) + scr + b"shop\0" + b"mysql_native_password\0"
+if ext:
+    CLIENT &= ~0x00000001  # CLIENT_MYSQL clear: the extended caps are in the filler's last 4 bytes
+login = struct.pack("<IIB", CLIENT, 1 << 24, 33) + b"\0" * 19 + struct.pack("<I", ext) + user.encode() + b"\0" + bytes([20]) + scr + b"shop\0" + b"mysql_native_password\0"
 send_pkt(1, login)
 seq, r = read_pkt()
 assert r[0] == 0, r
@@ -272,9 +283,99 @@ send_pkt(0, b"\x01")
 log(step="quit")
 s.close()
 EOF
+}
+
+prepared() {
+    write_stmt_client
     capture_start "$HERE/mysql_prepared.pcap.tmp"
     python3 "$WORK/stmt_client.py" 127.0.0.1 $PORT "$USER_NAME" "$USER_PASS" "$HERE/mysql_prepared.truth.jsonl"
     capture_stop "$HERE/mysql_prepared.pcap"
+}
+
+# The same binary-protocol client asking for MariaDB's progress reports, bulk operations and
+# extended metadata but not cache metadata (libmariadb always asks for it): every execute's
+# result set carries its column definitions, each with extended type info.
+prepared_nocache() {
+    write_stmt_client
+    capture_start "$HERE/mysql_prepared_nocache.pcap.tmp"
+    python3 "$WORK/stmt_client.py" 127.0.0.1 $PORT "$USER_NAME" "$USER_PASS" \
+        "$HERE/mysql_prepared_nocache.truth.jsonl" 0x0d
+    capture_stop "$HERE/mysql_prepared_nocache.pcap"
+}
+
+# libmariadb (mariadb_client.c): text and binary protocol with MariaDB's extended
+# capabilities (cache metadata: executes without column definitions), array binding
+# (COM_STMT_BULK_EXECUTE), COM_RESET_CONNECTION, COM_CHANGE_USER.
+build_client() {
+    [ -x "$WORK/mariadb_client" ] && return
+    gcc -std=c11 -O1 -Wall -Werror -o "$WORK/mariadb_client" "$HERE/mariadb_client.c" \
+        $(mariadb_config --cflags --libs) || die "building mariadb_client failed"
+}
+
+libmariadb() {
+    build_client
+    capture_start "$HERE/mysql_libmariadb.pcap.tmp"
+    "$WORK/mariadb_client" 127.0.0.1 $PORT "$USER_NAME" "$USER_PASS" "$HERE/mysql_libmariadb.truth.jsonl" libmariadb
+    capture_stop "$HERE/mysql_libmariadb.pcap"
+}
+
+# Progress reports (MARIADB_CLIENT_PROGRESS): a copying ALTER of 1.5M rows with
+# progress_report_time 1 makes the server send 0xFF/0xFFFF packets before its OK.
+progress() {
+    build_client
+    capture_start "$HERE/mysql_progress.pcap.tmp"
+    "$WORK/mariadb_client" 127.0.0.1 $PORT "$USER_NAME" "$USER_PASS" "$HERE/mysql_progress.truth.jsonl" progress
+    capture_stop "$HERE/mysql_progress.pcap"
+}
+
+# LOAD DATA LOCAL INFILE: 0xFB request, the file's packets, the empty terminator, OK;
+# then a file the client cannot open (it sends only the empty terminator).
+local_infile() {
+    python3 -c "
+for i in range(1, 301):
+    print('%d,item-%d' % (i, i))" >"$WORK/items.csv"
+    cat >"$WORK/infile.sql" <<EOF
+CREATE TABLE li (id INT PRIMARY KEY, name VARCHAR(40));
+LOAD DATA LOCAL INFILE '$WORK/items.csv' INTO TABLE li FIELDS TERMINATED BY ',';
+SELECT COUNT(*) AS n FROM li;
+LOAD DATA LOCAL INFILE '$WORK/no-such-file.csv' INTO TABLE li FIELDS TERMINATED BY ',';
+DROP TABLE li;
+EOF
+    capture_start "$HERE/mysql_local_infile.pcap.tmp"
+    client -u"$USER_NAME" -p"$USER_PASS" --local-infile=1 -vvv -n --force shop <"$WORK/infile.sql" \
+        >"$HERE/mysql_local_infile.truth.txt" 2>&1 || true
+    capture_stop "$HERE/mysql_local_infile.pcap"
+}
+
+# CLIENT_COMPRESS: the session after the login is zlib-compressed; pktlog skips it.
+compress() {
+    capture_start "$HERE/mysql_compress.pcap.tmp"
+    client -u"$USER_NAME" -p"$USER_PASS" --compress -vvv shop -e "SELECT 1; SELECT 2" \
+        >"$HERE/mysql_compress.truth.txt" 2>&1
+    capture_stop "$HERE/mysql_compress.pcap"
+}
+
+# SSLRequest, then TLS: pktlog skips the connection.
+tls() {
+    capture_start "$HERE/mysql_tls.pcap.tmp"
+    mariadb --no-defaults --protocol=tcp -h 127.0.0.1 -P $PORT --ssl -u"$USER_NAME" -p"$USER_PASS" \
+        -vvv shop -e "SHOW SESSION STATUS LIKE 'Ssl_version'" >"$HERE/mysql_tls.truth.txt" 2>&1
+    capture_stop "$HERE/mysql_tls.pcap"
+}
+
+# Packets of 16 MiB and more: a 17 MiB statement (the client splits it into a 0xFFFFFF
+# frame and a continuation) and a 17 MiB row from the server. The truth is the length
+# the client printed for each statement's one value.
+big_packets() {
+    python3 -c "
+print(\"SELECT LENGTH('\" + 'x' * (17 << 20) + \"') AS n;\")
+print('SELECT REPEAT(CHAR(121), %d) AS r;' % (17 << 20))
+print('SELECT 1 AS one;')" >"$WORK/big.sql"
+    capture_start "$HERE/mysql_big_packets.pcap.tmp"
+    client -u"$USER_NAME" -p"$USER_PASS" --max-allowed-packet=64M --batch --skip-column-names shop \
+        <"$WORK/big.sql" | awk '{ print "value " NR ": " (length($0) > 100 ? "length " length($0) : $0) }' \
+        >"$HERE/mysql_big_packets.truth.txt"
+    capture_stop "$HERE/mysql_big_packets.pcap"
 }
 
 start_db

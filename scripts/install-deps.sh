@@ -4,7 +4,7 @@
 # Idempotent; does nothing (and needs no network) when everything is installed.
 set -eu
 run_pkgs="build-essential pkg-config libpcap-dev libhttp-parser-dev libyaml-dev librdkafka-dev libmicrohttpd-dev libsqlite3-dev clang libbpf-dev bpftool"
-test_pkgs="$run_pkgs systemd clang libclang-rt-14-dev llvm libcmocka-dev python3 python3-pytest nginx-light tcpdump curl iproute2 procps mariadb-server mariadb-client default-jre-headless maven kcat apache2-utils util-linux"
+test_pkgs="$run_pkgs systemd clang libclang-rt-14-dev llvm libcmocka-dev python3 python3-pytest nginx-light tcpdump curl iproute2 procps mariadb-server mariadb-client libmariadb-dev openssl default-jre-headless maven kcat apache2-utils util-linux"
 # make deb (debhelper), the package tests (lintian) and the man page check (groff, man).
 test_pkgs="$test_pkgs debhelper lintian groff-base man-db"
 

@@ -45,7 +45,8 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 		(unsigned long long)st->http_unmatched_requests,
 		(unsigned long long)st->http_unmatched_responses,
 		(unsigned long long)st->http_parse_errors, (unsigned long long)st->output_written);
-	if (st->mysql_requests || st->mysql_responses || st->mysql_tls_skipped)
+	if (st->mysql_requests || st->mysql_responses || st->mysql_tls_skipped ||
+	    st->mysql_compressed_skipped)
 		fprintf(f, "; mysql: %llu commands, %llu responses, %llu OK, %llu Error, %llu unmatched "
 			"commands, %llu unmatched responses, %llu parse errors, %llu resyncs, "
 			"%llu TLS and %llu compressed connections skipped",

@@ -19,11 +19,28 @@
  *   when the command is complete, status OK, without mysql.* response fields.
  * - A response with no pending request is counted (mysql_unmatched_responses) and not
  *   emitted, as Packetbeat does: it carries no statement to report.
- * - Binary-protocol rows are counted but not rendered into `response`. */
+ * - Binary-protocol rows are counted but not rendered into `response`.
+ * - MariaDB: the greeting's "5.5.5-" version prefix is dropped (the real version is kept
+ *   for the log); the extended capabilities (reserved bytes of greeting and login) are
+ *   read. With cache metadata a result set whose metadata-follows byte is 0 has no
+ *   column definitions: num_fields is its column count and path is remembered from the
+ *   statement's prepare. Progress reports (ERR 0xFFFF) are counted into server.bytes
+ *   only. COM_STMT_BULK_EXECUTE is one event, method and query from the prepared text,
+ *   params the first row's values (NULL, DEFAULT, IGNORE for indicators).
+ * - Query attributes (CLIENT_QUERY_ATTRIBUTES) are skipped: COM_QUERY's text and
+ *   COM_STMT_EXECUTE's positional parameters are reported, the attributes are not.
+ *   MySQL 8's optional result-set metadata is read as MariaDB's cache metadata is.
+ * - COM_RESET_CONNECTION and COM_CHANGE_USER forget the connection's prepared statements
+ *   when they succeed; CHANGE_USER sets user and schema from its packet.
+ * - TLS (SSLRequest) and compressed (zlib or zstd) sessions are skipped from the login
+ *   on: a counter each and one log line per connection, no events. */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include "pktlog/proto.h"
 
 #define MY_MAX_PACKET 0xffffffu        /* a payload this long continues in the next packet */
@@ -43,6 +60,7 @@
 #define MY_CSV_MAX (1u << 20)
 
 /* capability flags */
+#define CAP_MYSQL 0x00000001u             /* clear: a MariaDB server, extended caps follow */
 #define CAP_CONNECT_WITH_DB 0x00000008u
 #define CAP_COMPRESS 0x00000020u
 #define CAP_PROTOCOL_41 0x00000200u
@@ -50,6 +68,18 @@
 #define CAP_SECURE_CONN 0x00008000u
 #define CAP_PLUGIN_AUTH_LENENC 0x00200000u
 #define CAP_DEPRECATE_EOF 0x01000000u
+#define CAP_OPTIONAL_METADATA 0x02000000u /* MySQL 8: resultset_metadata may be NONE */
+#define CAP_ZSTD 0x04000000u
+#define CAP_QUERY_ATTRS 0x08000000u
+/* MariaDB extended capabilities (bits 32.. of the capability set) */
+#define EXT_PROGRESS 0x01u
+#define EXT_BULK 0x04u
+#define EXT_EXT_METADATA 0x08u
+#define EXT_CACHE_METADATA 0x10u
+
+#define EXEC_PARAM_COUNT 0x08u          /* COM_STMT_EXECUTE flag: PARAMETER_COUNT_AVAILABLE */
+#define BULK_SEND_TYPES 0x80u
+#define MY_VERSION_MAX 48u
 
 #define SERVER_MORE_RESULTS 0x0008u
 
@@ -58,6 +88,7 @@ enum {
 	COM_PING = 0x0e, COM_CHANGE_USER = 0x11, COM_STMT_PREPARE = 0x16,
 	COM_STMT_EXECUTE = 0x17, COM_STMT_SEND_LONG_DATA = 0x18, COM_STMT_CLOSE = 0x19,
 	COM_STMT_RESET = 0x1a, COM_SET_OPTION = 0x1b, COM_RESET_CONNECTION = 0x1f,
+	COM_STMT_BULK_EXECUTE = 0xfa,
 	CMD_LOGIN = 0x100,     /* internal: the connection phase's login exchange */
 };
 
@@ -77,7 +108,7 @@ enum {
 	RS_FIRST = 0, RS_COLDEFS, RS_ROWS, RS_PREPARE_OK, RS_PREPARE, RS_AUTH, RS_INFILE,
 	RS_FIELDLIST, RS_SIMPLE,
 };
-enum { NOTE_LOSS_RESP = 1, NOTE_LOSS_REQ = 2, NOTE_PARSE = 4, NOTE_UNMATCHED = 8 };
+enum { NOTE_LOSS_RESP = 1, NOTE_LOSS_REQ = 2, NOTE_PARSE = 4, NOTE_UNMATCHED = 8, NOTE_REQ_PARSE = 16 };
 
 struct span { uint32_t off, len; };
 
@@ -91,6 +122,9 @@ struct mtxn {
 	uint8_t rs;                  /* RS_* */
 	uint8_t notes;
 	bool has_response, is_error, done_pending_eof, csv_trunc;
+	bool defer_params;           /* EXECUTE of id -1 sent before its prepare's answer: the
+				      * raw packet waits in pbuf (raw_len bytes) */
+	uint32_t raw_len;
 	uint32_t stmt_id;
 	uint64_t cols_left;          /* column/parameter definitions still to come */
 	bool first_rs_done;          /* num_fields and path are fixed by the first result set */
@@ -110,8 +144,9 @@ struct mtxn {
 	uint32_t pbuf_len;
 	char *query;                 /* cap: max_query_length */
 	uint32_t query_len, query_cap, query_max;
-	char new_user[MY_NAME_MAX];  /* CHANGE_USER: the user asked for */
-	uint8_t new_user_len;
+	char new_user[MY_NAME_MAX];  /* CHANGE_USER: the user and schema asked for */
+	char new_schema[MY_NAME_MAX];
+	uint8_t new_user_len, new_schema_len;
 	char *csv;                   /* send_response only */
 	uint32_t csv_len, csv_cap, csv_rows;
 };
@@ -124,8 +159,9 @@ struct mstmt {
 	uint16_t n_types;
 	uint8_t types[MY_PARAM_TYPES * 2];
 	uint64_t seq;                /* insertion order, for eviction */
-	char *text;
+	char *text;                  /* max_query_length bytes, then MY_PATH_MAX for path */
 	uint32_t text_len;
+	uint16_t path_len;           /* "db.table" of the prepare's first column, or 0 */
 };
 
 /* One reassembled logical packet (continuations joined), handed to the dispatcher. */
@@ -160,6 +196,9 @@ struct mconn {
 	int phase;
 	bool caps_known;
 	uint32_t server_caps, client_caps;
+	uint32_t server_ext, ext_caps;  /* MariaDB extended caps: the server's, negotiated */
+	char version[MY_VERSION_MAX];   /* server version, "5.5.5-" prefix removed */
+	uint8_t version_len;
 	char user[MY_NAME_MAX], schema[MY_NAME_MAX];
 	uint8_t user_len, schema_len;
 	struct mtxn *head, *tail;
@@ -206,6 +245,16 @@ static uint64_t rd_uint(struct rd *r, uint32_t n)
 	return v;
 }
 
+/* One byte: the common case of rd_uint, kept small enough to inline. */
+static inline uint8_t rd_u8(struct rd *r)
+{
+	if (r->bad || r->off >= r->len) {
+		r->bad = true;
+		return 0;
+	}
+	return r->p[r->off++];
+}
+
 static void rd_skip(struct rd *r, uint64_t n)
 {
 	if (rd_left(r) < n) {
@@ -218,7 +267,7 @@ static void rd_skip(struct rd *r, uint64_t n)
 /* Length-encoded integer; *is_null set for 0xfb. 0xff is never valid here. */
 static uint64_t rd_lenenc(struct rd *r, bool *is_null)
 {
-	uint8_t b = (uint8_t)rd_uint(r, 1);
+	uint8_t b = rd_u8(r);
 
 	if (is_null)
 		*is_null = false;
@@ -343,6 +392,14 @@ static void copy_capped(char *dst, uint32_t *dlen, uint32_t cap, const char *src
 	*dlen = k;
 }
 
+static void copy_capped_u8(char *dst, uint8_t *dlen, uint32_t cap, const char *src, size_t n)
+{
+	uint32_t k;
+
+	copy_capped(dst, &k, cap, src, n);
+	*dlen = (uint8_t)k;
+}
+
 static bool is_blank(char ch)
 {
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\f' || ch == '\v';
@@ -391,6 +448,10 @@ static void set_method_name(struct mtxn *t, int cmd)
 {
 	if (cmd == CMD_LOGIN) {
 		copy_capped(t->method, &t->method_len, MY_METHOD_MAX, "LOGIN", 5);
+		return;
+	}
+	if (cmd == COM_STMT_BULK_EXECUTE) {
+		copy_capped(t->method, &t->method_len, MY_METHOD_MAX, "STMT_BULK_EXECUTE", 17);
 		return;
 	}
 	if (cmd >= 0 && (size_t)cmd < PL_ARRAY_LEN(cmd_names)) {
@@ -489,6 +550,8 @@ static void emit_txn(struct mconn *c, struct mtxn *t)
 		pl_event_add_error(&ev, "Packet loss while capturing the response");
 	if (t->notes & NOTE_PARSE)
 		pl_event_add_error(&ev, "Parse error in the response");
+	if (t->notes & NOTE_REQ_PARSE)
+		pl_event_add_error(&ev, "Parse error in the request");
 	ev.ok = !t->is_error && (t->has_response || no_reply) &&
 		!(t->notes & (NOTE_UNMATCHED | NOTE_PARSE));
 	/* Packetbeat's mysql_with_gap: loss inside the rows keeps an OK status */
@@ -716,25 +779,58 @@ static bool csv_ready(struct mconn *c, struct mtxn *t)
 	return t->csv != NULL;
 }
 
+struct coldef {
+	struct pl_str schema, table, name;
+};
+
+/* A column definition (protocol 4.1): names, MariaDB's extended type info when
+ * negotiated, then the fixed part announced by its length 0x0c. False when a complete
+ * packet does not read so (a truncated one is read as far as it goes). */
+static bool coldef_read(const struct mconn *c, const struct mpkt *m, struct coldef *d)
+{
+	struct rd r = rd_make(m->p, m->len);
+
+	rd_lenstr(&r, NULL);            /* catalog */
+	d->schema = rd_lenstr(&r, NULL);
+	d->table = rd_lenstr(&r, NULL);
+	rd_lenstr(&r, NULL);            /* org_table */
+	d->name = rd_lenstr(&r, NULL);
+	if (!c->caps_known || m->len < m->total)
+		return true;
+	rd_lenstr(&r, NULL);            /* org_name */
+	if (c->ext_caps & EXT_EXT_METADATA)
+		rd_lenstr(&r, NULL);    /* extended type info: (kind, value) pairs */
+	if (rd_lenenc(&r, NULL) != 0x0c)
+		return false;
+	return rd_left(&r) >= 12;       /* charset, length, type, flags, decimals, filler */
+}
+
+/* "db.table" into dst (cap MY_PATH_MAX); its length, 0 when either part is empty. */
+static uint32_t path_of(const struct coldef *d, char *dst)
+{
+	if (!d->schema.len || !d->table.len || d->schema.len + d->table.len + 1 > MY_PATH_MAX)
+		return 0;
+	memcpy(dst, d->schema.p, d->schema.len);
+	dst[d->schema.len] = '.';
+	memcpy(dst + d->schema.len + 1, d->table.p, d->table.len);
+	return (uint32_t)(d->schema.len + d->table.len + 1);
+}
+
 /* Column definition: path from the first one, its name into the CSV header. */
 static void on_coldef(struct mconn *c, struct mtxn *t, const struct mpkt *m, uint64_t idx)
 {
-	struct rd r = rd_make(m->p, m->len);
-	struct pl_str schema, table, name;
+	struct coldef d;
+	struct pl_str name;
 
-	rd_lenstr(&r, NULL);            /* catalog */
-	schema = rd_lenstr(&r, NULL);
-	table = rd_lenstr(&r, NULL);
-	rd_lenstr(&r, NULL);            /* org_table */
-	name = rd_lenstr(&r, NULL);
+	if (!coldef_read(c, m, &d)) {
+		c->env->stats->mysql_parse_errors++;
+		t->notes |= NOTE_PARSE;
+	}
+	name = d.name;
 	if (t->first_rs_done)
 		return;
-	if (idx == 0 && schema.len && table.len && schema.len + table.len + 1 <= MY_PATH_MAX) {
-		memcpy(t->path, schema.p, schema.len);
-		t->path[schema.len] = '.';
-		memcpy(t->path + schema.len + 1, table.p, table.len);
-		t->path_len = (uint32_t)(schema.len + table.len + 1);
-	}
+	if (idx == 0)
+		t->path_len = path_of(&d, t->path);
 	if (!csv_ready(c, t))
 		return;
 	if (idx && t->csv_len < t->csv_cap)
@@ -758,7 +854,7 @@ static void on_row(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	t->num_rows++;
 	if (t->first_rs_done || !t->csv || t->csv_rows >= cfg->mysql.max_rows)
 		return;
-	if (c->head == t && t->cmd == COM_STMT_EXECUTE)
+	if (c->head == t && (t->cmd == COM_STMT_EXECUTE || t->cmd == COM_STMT_BULK_EXECUTE))
 		return;                 /* binary rows: counted only */
 	t->csv_rows++;
 	for (uint64_t i = 0; i < t->num_fields && rd_left(&r) > 0; i++) {
@@ -798,6 +894,9 @@ static void note_use(struct mconn *c, const struct mtxn *t)
 	c->schema_len = (uint8_t)n;
 }
 
+static struct mstmt *stmt_find(struct mconn *c, uint32_t id);
+static void resolve_deferred(struct mconn *c, struct mtxn *prep, struct mstmt *e);
+
 /* An OK/EOF ended a result set or a command: more may follow (multi-results). */
 static void end_result(struct mconn *c, struct mtxn *t, const struct mpkt *m, bool eof_form)
 {
@@ -818,11 +917,46 @@ static bool deprecate_eof(const struct mconn *c)
 	return c->caps_known && (c->server_caps & c->client_caps & CAP_DEPRECATE_EOF);
 }
 
+/* MARIADB_CLIENT_CACHE_METADATA (and MySQL 8's CLIENT_OPTIONAL_RESULTSET_METADATA): the
+ * column count is followed by a metadata-follows byte (0: no column definitions; MariaDB's
+ * client has them from the prepare). 1 when definitions follow, 0 when not, -1 when the
+ * packet does not end where it should. When the handshake was not seen, a trailing 0 or 1
+ * right after the count is that byte. */
+static int read_meta_follows(const struct mconn *c, struct rd *r, const struct mpkt *m)
+{
+	uint64_t b;
+
+	if (c->caps_known && !(c->ext_caps & EXT_CACHE_METADATA) &&
+	    !(c->server_caps & c->client_caps & CAP_OPTIONAL_METADATA))
+		return rd_left(r) == 0 ? 1 : -1;
+	if (!c->caps_known && rd_left(r) == 0)
+		return 1;
+	b = rd_uint(r, 1);
+	if (r->bad || rd_left(r) != 0 || b > 1)
+		return -1;
+	return (int)b;
+}
+
+/* An execute's result set without definitions: path is the prepare's. */
+static void path_from_stmt(struct mconn *c, struct mtxn *t)
+{
+	const struct mstmt *e;
+
+	if (t->cmd != COM_STMT_EXECUTE || t == c->resp)
+		return;
+	e = stmt_find(c, t->stmt_id);
+	if (!e || !e->path_len)
+		return;
+	memcpy(t->path, e->text + c->env->cfg->mysql.max_query_length, e->path_len);
+	t->path_len = e->path_len;
+}
+
 static void rs_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 {
 	uint8_t b = m->len ? m->p[0] : 0;
 	struct rd r = rd_make(m->p, m->len);
 	uint64_t n;
+	int meta;
 
 	if (b == 0x00 && m->total >= 7) {
 		end_result(c, t, m, false);
@@ -835,10 +969,12 @@ static void rs_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	}
 	if (b == 0xfb && t->cmd == COM_QUERY) {
 		t->rs = RS_INFILE;      /* the client sends the file, then the server answers */
+		t->has_response = false; /* a request for the file: the answer comes after it */
 		return;
 	}
 	n = rd_lenenc(&r, NULL);
-	if (r.bad || n == 0 || m->total > 9) {
+	meta = read_meta_follows(c, &r, m);
+	if (r.bad || n == 0 || meta < 0 || m->len != m->total) {
 		c->env->stats->mysql_parse_errors++;
 		t->notes |= NOTE_PARSE;
 		finish_response(c, t);
@@ -847,8 +983,10 @@ static void rs_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	}
 	if (!t->first_rs_done)
 		t->num_fields = n;
-	t->cols_left = n;
+	t->cols_left = meta ? n : 0;
 	t->rs = RS_COLDEFS;
+	if (!meta && !t->first_rs_done)
+		path_from_stmt(c, t);
 }
 
 /* 0xfe first and shorter than a 16 MB packet: EOF or OK-as-EOF, never a row. */
@@ -895,12 +1033,29 @@ static void rs_rows(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	on_row(c, t, m);
 }
 
+/* id 0xFFFFFFFF (MariaDB) is the statement prepared last. */
 static struct mstmt *stmt_find(struct mconn *c, uint32_t id)
 {
+	struct mstmt *last = NULL;
+
+	for (uint32_t i = 0; i < c->n_stmts; i++) {
+		struct mstmt *e = &c->stmts[i];
+
+		if (!e->used)
+			continue;
+		if (e->id == id)
+			return e;
+		if (id == 0xffffffffu && (!last || e->seq > last->seq))
+			last = e;
+	}
+	return last;
+}
+
+/* RESET_CONNECTION and CHANGE_USER deallocate every prepared statement. */
+static void stmt_forget_all(struct mconn *c)
+{
 	for (uint32_t i = 0; i < c->n_stmts; i++)
-		if (c->stmts[i].used && c->stmts[i].id == id)
-			return &c->stmts[i];
-	return NULL;
+		c->stmts[i].used = false;
 }
 
 /* Remember a prepared statement; the oldest is forgotten at max_statements. */
@@ -927,7 +1082,7 @@ static void stmt_add(struct mconn *c, const struct mtxn *t, uint32_t id, uint16_
 			c->env->stats->mysql_statements_evicted++;
 	}
 	if (!e->text) {
-		e->text = malloc(c->env->cfg->mysql.max_query_length ? c->env->cfg->mysql.max_query_length : 1);
+		e->text = malloc((size_t)c->env->cfg->mysql.max_query_length + MY_PATH_MAX);
 		if (!e->text)
 			return;
 	}
@@ -935,6 +1090,7 @@ static void stmt_add(struct mconn *c, const struct mtxn *t, uint32_t id, uint16_
 	e->id = id;
 	e->n_params = n_params;
 	e->n_types = 0;
+	e->path_len = 0;
 	e->seq = ++c->stmt_seq;
 	e->text_len = PL_MIN(t->query_len, c->env->cfg->mysql.max_query_length);
 	if (e->text_len)
@@ -949,6 +1105,8 @@ static void rs_prepare_first(struct mconn *c, struct mtxn *t, const struct mpkt 
 
 	if (m->len && m->p[0] == 0xff) {
 		parse_err(t, m);
+		if (t == c->head)
+			resolve_deferred(c, t, NULL);
 		finish_response(c, t);
 		return;
 	}
@@ -967,11 +1125,29 @@ static void rs_prepare_first(struct mconn *c, struct mtxn *t, const struct mpkt 
 	}
 	t->stmt_id = id;
 	stmt_add(c, t, id, nparams);
+	if (t == c->head)
+		resolve_deferred(c, t, stmt_find(c, id));
 	t->num_fields = ncols;
 	t->cols_left = (uint64_t)ncols + nparams;
 	t->rs = RS_PREPARE;
 	if (t->cols_left == 0)
 		finish_response(c, t);
+}
+
+/* The prepare's first column definition: the statement's path, for executes whose result
+ * sets come without definitions (cache metadata). */
+static void remember_path(struct mconn *c, const struct mtxn *t, const struct mpkt *m)
+{
+	struct mstmt *e = stmt_find(c, t->stmt_id);
+	struct coldef d;
+
+	if (!e || e->id != t->stmt_id)
+		return;
+	if (!coldef_read(c, m, &d)) {
+		c->env->stats->mysql_parse_errors++;
+		return;
+	}
+	e->path_len = (uint16_t)path_of(&d, e->text + c->env->cfg->mysql.max_query_length);
 }
 
 /* Parameter and column definitions of a prepare; the EOFs between them are skipped. The
@@ -980,6 +1156,8 @@ static void rs_prepare(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 {
 	if (is_terminator(m) && m->total < 9)
 		return;
+	if (t->cols_left == t->num_fields && t->num_fields)
+		remember_path(c, t, m);
 	if (t->cols_left)
 		t->cols_left--;
 	if (t->cols_left)
@@ -1005,9 +1183,12 @@ static void rs_auth(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 			c->env->stats->mysql_responses++;
 			return;
 		}
-		if (t->cmd == COM_CHANGE_USER && t->new_user_len) {
+		if (t->cmd == COM_CHANGE_USER) {
 			memcpy(c->user, t->new_user, t->new_user_len);
 			c->user_len = t->new_user_len;
+			memcpy(c->schema, t->new_schema, t->new_schema_len);
+			c->schema_len = t->new_schema_len;
+			stmt_forget_all(c);
 		}
 		finish_response(c, t);
 		return;
@@ -1029,6 +1210,8 @@ static void rs_simple(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 		parse_err(t, m);
 	else if (b == 0x00 || b == 0xfe)
 		parse_ok(t, m, b == 0xfe);
+	if (b == 0x00 && t->cmd == COM_RESET_CONNECTION && t != c->resp)
+		stmt_forget_all(c);
 	if (b == 0x00 && t->cmd == COM_INIT_DB && t->query_len && t->query_len <= MY_NAME_MAX) {
 		memcpy(c->schema, t->query, t->query_len);
 		c->schema_len = (uint8_t)t->query_len;
@@ -1044,6 +1227,7 @@ static int first_state(const struct mtxn *t, const struct mconn *c)
 	switch (t->cmd) {
 	case COM_QUERY:
 	case COM_STMT_EXECUTE:
+	case COM_STMT_BULK_EXECUTE:
 		return RS_FIRST;
 	case COM_STMT_PREPARE:
 		return RS_PREPARE_OK;
@@ -1054,6 +1238,15 @@ static int first_state(const struct mtxn *t, const struct mconn *c)
 	default:
 		return RS_SIMPLE;
 	}
+}
+
+/* MariaDB progress report: an ERR packet with code 0xFFFF while a command runs (stage,
+ * max stage, progress, text), sent when the client asked for them. */
+static bool is_progress(const struct mconn *c, const struct mpkt *m)
+{
+	if (m->len < 3 || m->p[0] != 0xff || m->p[1] != 0xff || m->p[2] != 0xff)
+		return false;
+	return !c->caps_known || (c->ext_caps & EXT_PROGRESS) || (c->client_caps & (1u << 29));
 }
 
 static void server_msg(struct mconn *c, const struct mpkt *m)
@@ -1090,6 +1283,10 @@ static void server_msg(struct mconn *c, const struct mpkt *m)
 		return;
 	}
 	t->next_seq = (uint8_t)(m->last_seq + 1);
+	if (is_progress(c, m)) {
+		t->server_bytes += m->wire;     /* not the answer yet: no response time */
+		return;
+	}
 	if (!t->has_response)
 		t->end_ns = m->ts;
 	t->has_response = true;
@@ -1259,15 +1456,93 @@ static void param_value(struct mtxn *t, struct rd *r, uint8_t type, bool uns)
 	}
 }
 
+static bool query_attrs(const struct mconn *c)
+{
+	return c->caps_known && (c->server_caps & c->client_caps & CAP_QUERY_ATTRS);
+}
+
+/* Step over one binary-protocol value of this type. */
+static void value_skip(struct rd *r, uint8_t type)
+{
+	switch (type) {
+	case 0x06:
+		return;
+	case 0x01:
+		rd_skip(r, 1);
+		return;
+	case 0x02: case 0x0d:
+		rd_skip(r, 2);
+		return;
+	case 0x03: case 0x04: case 0x09:
+		rd_skip(r, 4);
+		return;
+	case 0x05: case 0x08:
+		rd_skip(r, 8);
+		return;
+	case 0x07: case 0x0a: case 0x0b: case 0x0c:
+		rd_skip(r, rd_uint(r, 1));
+		return;
+	default:
+		rd_lenstr(r, NULL);
+		return;
+	}
+}
+
+/* Parameter types (and, with query attributes, names) of an execute: the first
+ * MY_PARAM_TYPES positional ones are kept for the executes that do not resend them. */
+static void read_types(const struct mconn *c, struct mstmt *e, struct rd *r, uint64_t total)
+{
+	for (uint64_t i = 0; i < total && !r->bad; i++) {
+		uint8_t ty = (uint8_t)rd_uint(r, 1), fl = (uint8_t)rd_uint(r, 1);
+
+		if (i < MY_PARAM_TYPES && i < e->n_params) {
+			e->types[2 * i] = ty;
+			e->types[2 * i + 1] = fl;
+		}
+		if (query_attrs(c))
+			rd_lenstr(r, NULL);     /* parameter name */
+	}
+	e->n_types = r->bad ? 0 : (uint16_t)PL_MIN((uint32_t)e->n_params, MY_PARAM_TYPES);
+}
+
+/* COM_STMT_EXECUTE: the prepared text and the positional values. With query attributes
+ * a parameter count (positional + attributes) may precede the NULL bitmap; the
+ * attributes' values come after the positional ones and are not reported. */
+/* The latest STMT_PREPARE still waiting for its answer, if any. */
+static struct mtxn *pending_prepare(struct mconn *c)
+{
+	struct mtxn *p = NULL;
+
+	for (struct mtxn *x = c->late ? NULL : c->head; x; x = x->next)
+		if (x->cmd == COM_STMT_PREPARE)
+			p = x;
+	return p;
+}
+
+static void execute_values(struct mconn *c, struct mtxn *t, struct mstmt *e, const uint8_t *p,
+			   uint32_t len);
+
 static void parse_execute(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 {
 	struct rd r = rd_make(m->p, m->len);
+	struct mtxn *prep;
 	struct mstmt *e;
-	uint32_t nb;
 
 	rd_skip(&r, 1);
 	t->stmt_id = (uint32_t)rd_uint(&r, 4);
-	rd_skip(&r, 5);                 /* flags, iteration count */
+	prep = !r.bad && t->stmt_id == 0xffffffffu ? pending_prepare(c) : NULL;
+	if (prep) {
+		/* MariaDB's pipelined prepare + execute: the text is the prepare's; the
+		 * values are read when its answer tells how many there are */
+		set_query(t, prep->query, prep->query_len);
+		set_method_from_sql(t, prep->query, prep->query_len);
+		if (m->len == m->total && m->len <= MY_PARAM_BUF) {
+			memcpy(t->pbuf, m->p, m->len);
+			t->raw_len = m->len;
+			t->defer_params = true;
+		}
+		return;
+	}
 	e = r.bad ? NULL : stmt_find(c, t->stmt_id);
 	if (!e) {
 		set_method_name(t, COM_STMT_EXECUTE);
@@ -1275,21 +1550,50 @@ static void parse_execute(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	}
 	set_query(t, e->text, e->text_len);
 	set_method_from_sql(t, e->text, e->text_len);
-	if (e->n_params == 0)
-		return;
-	nb = (e->n_params + 7u) / 8u;
-	if (rd_left(&r) < nb + 1)
-		return;
-	const uint8_t *nulls = r.p + r.off;
-	r.off += nb;
-	if (rd_uint(&r, 1) == 1) {
-		uint32_t nt = PL_MIN((uint32_t)e->n_params, MY_PARAM_TYPES);
-		if (rd_left(&r) < 2u * e->n_params)
-			return;
-		memcpy(e->types, r.p + r.off, 2u * nt);
-		e->n_types = (uint16_t)nt;
-		r.off += 2u * e->n_params;
+	execute_values(c, t, e, m->p, m->len);
+}
+
+/* Executes of id -1 queued behind this prepare (up to the next prepare) now know it. */
+static void resolve_deferred(struct mconn *c, struct mtxn *prep, struct mstmt *e)
+{
+	uint8_t raw[MY_PARAM_BUF];
+
+	for (struct mtxn *x = prep->next; x && x->cmd != COM_STMT_PREPARE; x = x->next) {
+		if (!x->defer_params)
+			continue;
+		x->defer_params = false;
+		if (!e)
+			continue;
+		memcpy(raw, x->pbuf, x->raw_len);
+		x->pbuf_len = 0;
+		x->n_params = 0;
+		execute_values(c, x, e, raw, x->raw_len);
 	}
+}
+
+/* The values of an execute packet (p, len: the whole payload) for statement e. */
+static void execute_values(struct mconn *c, struct mtxn *t, struct mstmt *e, const uint8_t *p,
+			   uint32_t len)
+{
+	struct rd r = rd_make(p, len);
+	const uint8_t *nulls;
+	uint64_t total;
+	uint32_t flags;
+
+	rd_skip(&r, 5);                 /* command, statement id */
+	flags = (uint32_t)rd_uint(&r, 1);
+	rd_skip(&r, 4);                 /* iteration count */
+	total = e->n_params;
+	if (query_attrs(c) && (e->n_params || (flags & EXEC_PARAM_COUNT)))
+		total = rd_lenenc(&r, NULL);
+	if (total == 0 || r.bad || total < e->n_params || total > 0xffff)
+		return;
+	if (rd_left(&r) < (total + 7) / 8 + 1)
+		return;
+	nulls = r.p + r.off;
+	r.off += (uint32_t)((total + 7) / 8);
+	if (rd_uint(&r, 1) == 1)
+		read_types(c, e, &r, total);
 	for (uint32_t i = 0; i < e->n_params && i < e->n_types && !r.bad; i++) {
 		if (t->n_params >= PL_MYSQL_MAX_PARAMS)
 			break;
@@ -1298,6 +1602,64 @@ static void parse_execute(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 		else
 			param_value(t, &r, e->types[2 * i], e->types[2 * i + 1] & 0x80);
 	}
+}
+
+/* COM_STMT_BULK_EXECUTE (MariaDB array binding): statement id, flags, the types when
+ * sent, then rows of (indicator, value) per parameter. The first row is reported. */
+static void parse_bulk(struct mconn *c, struct mtxn *t, const struct mpkt *m)
+{
+	static const char *const ind_names[] = { NULL, "NULL", "DEFAULT", "IGNORE" };
+	struct rd r = rd_make(m->p, m->len);
+	struct mstmt *e;
+	uint32_t flags;
+
+	rd_skip(&r, 1);
+	t->stmt_id = (uint32_t)rd_uint(&r, 4);
+	flags = (uint32_t)rd_uint(&r, 2);
+	e = r.bad ? NULL : stmt_find(c, t->stmt_id);
+	if (!e)
+		return;
+	set_query(t, e->text, e->text_len);
+	set_method_from_sql(t, e->text, e->text_len);
+	if (flags & BULK_SEND_TYPES) {
+		for (uint32_t i = 0; i < e->n_params && !r.bad; i++) {
+			uint8_t ty = (uint8_t)rd_uint(&r, 1), fl = (uint8_t)rd_uint(&r, 1);
+
+			if (i < MY_PARAM_TYPES) {
+				e->types[2 * i] = ty;
+				e->types[2 * i + 1] = fl;
+			}
+		}
+		e->n_types = r.bad ? 0 : (uint16_t)PL_MIN((uint32_t)e->n_params, MY_PARAM_TYPES);
+	}
+	for (uint32_t i = 0; i < e->n_params && i < e->n_types && !r.bad; i++) {
+		uint64_t ind = rd_uint(&r, 1);
+
+		if (r.bad || t->n_params >= PL_MYSQL_MAX_PARAMS || ind >= PL_ARRAY_LEN(ind_names))
+			return;
+		if (ind)
+			param_add(t, ind_names[ind], strlen(ind_names[ind]));
+		else
+			param_value(t, &r, e->types[2 * i], e->types[2 * i + 1] & 0x80);
+	}
+}
+
+/* CHANGE_USER: user, auth response, schema (then charset, plugin, attributes). */
+static void parse_change_user(const struct mconn *c, struct mtxn *t, const struct mpkt *m)
+{
+	struct rd r = rd_make(m->p, m->len);
+	struct pl_str user, db = { "", 0 };
+
+	rd_skip(&r, 1);
+	user = rd_nulstr(&r);
+	if (!c->caps_known || (c->client_caps & CAP_SECURE_CONN))
+		rd_skip(&r, rd_uint(&r, 1));
+	else
+		rd_nulstr(&r);
+	if (rd_left(&r))
+		db = rd_nulstr(&r);
+	copy_capped_u8(t->new_user, &t->new_user_len, MY_NAME_MAX, user.p, user.len);
+	copy_capped_u8(t->new_schema, &t->new_schema_len, MY_NAME_MAX, db.p, db.len);
 }
 
 static void stmt_forget(struct mconn *c, const struct mpkt *m)
@@ -1311,20 +1673,46 @@ static void stmt_forget(struct mconn *c, const struct mpkt *m)
 		e->used = false;
 }
 
-/* Text after the command byte (and after query attributes when negotiated). */
-static struct pl_str cmd_text(const struct mconn *c, const struct mpkt *m)
+/* COM_QUERY's query attributes: count, set count, NULL bitmap, bind flag, types and
+ * names, values. r is left at the statement text (bad when they do not read). */
+static void skip_query_attrs(struct rd *r)
+{
+	uint8_t types[MY_PARAM_TYPES];
+	const uint8_t *nulls;
+	uint64_t n = rd_lenenc(r, NULL);
+
+	rd_lenenc(r, NULL);             /* parameter sets: always 1 */
+	if (n == 0 || r->bad)
+		return;
+	if (n > MY_PARAM_TYPES || rd_left(r) < (n + 7) / 8 + 1) {
+		r->bad = true;
+		return;
+	}
+	nulls = r->p + r->off;
+	r->off += (uint32_t)((n + 7) / 8);
+	if (rd_uint(r, 1) != 1) {
+		r->bad = true;
+		return;
+	}
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		types[i] = (uint8_t)rd_uint(r, 2);
+		rd_lenstr(r, NULL);
+	}
+	for (uint32_t i = 0; i < n && !r->bad; i++)
+		if (!(nulls[i / 8] & (1u << (i % 8))))
+			value_skip(r, types[i]);
+}
+
+/* Text after the command byte (and after query attributes when negotiated); bad set
+ * when it cannot be found. */
+static struct pl_str cmd_text(const struct mconn *c, const struct mpkt *m, bool *bad)
 {
 	struct rd r = rd_make(m->p, m->len);
 
 	rd_skip(&r, 1);
-	if (m->p[0] == COM_QUERY && c->caps_known &&
-	    (c->server_caps & c->client_caps & (1u << 27))) {
-		/* CLIENT_QUERY_ATTRIBUTES: parameter count and set count precede the text */
-		uint64_t np = rd_lenenc(&r, NULL);
-		rd_lenenc(&r, NULL);
-		if (np)
-			return (struct pl_str){ "", 0 };  /* attributes present: not decoded */
-	}
+	if (m->p[0] == COM_QUERY && query_attrs(c))
+		skip_query_attrs(&r);
+	*bad = r.bad;
 	if (r.bad)
 		return (struct pl_str){ "", 0 };
 	return (struct pl_str){ (const char *)r.p + r.off, rd_left(&r) };
@@ -1340,6 +1728,7 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 	struct mtxn *t;
 	struct pl_str txt;
 	struct rd r;
+	bool bad;
 
 	if (m->len == 0) {
 		c->env->stats->mysql_parse_errors++;
@@ -1355,9 +1744,11 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 	t->client_bytes = m->wire;
 	t->next_seq = (uint8_t)(m->last_seq + 1);
 	set_method_name(t, t->cmd);
-	txt = cmd_text(c, m);
+	txt = cmd_text(c, m, &bad);
 	switch (t->cmd) {
 	case COM_QUERY:
+		if (bad)
+			t->notes |= NOTE_REQ_PARSE;
 		set_query(t, txt.p, txt.len);
 		set_method_from_sql(t, txt.p, txt.len);
 		break;
@@ -1372,14 +1763,13 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		set_query(t, txt.p, txt.len);
 		break;
 	case COM_CHANGE_USER:
-		r = rd_make(m->p, m->len);
-		rd_skip(&r, 1);
-		txt = rd_nulstr(&r);
-		t->new_user_len = (uint8_t)PL_MIN(txt.len, (size_t)MY_NAME_MAX);
-		memcpy(t->new_user, txt.p, t->new_user_len);
+		parse_change_user(c, t, m);
 		break;
 	case COM_STMT_EXECUTE:
 		parse_execute(c, t, m);
+		break;
+	case COM_STMT_BULK_EXECUTE:
+		parse_bulk(c, t, m);
 		break;
 	case COM_STMT_CLOSE:
 		stmt_forget(c, m);
@@ -1395,19 +1785,48 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 	pend_push(c, t);
 }
 
+/* A skipped connection is said once in the log (at most one line a second per thread). */
+static void skip_note(const struct mconn *c, const char *why)
+{
+	static _Thread_local time_t last;
+	static _Thread_local uint64_t quiet;
+	const struct pl_conn *k = c->conn;
+	char cli[INET6_ADDRSTRLEN] = "?", srv[INET6_ADDRSTRLEN] = "?";
+	time_t now = time(NULL);
+
+	if (now == last) {
+		quiet++;
+		return;
+	}
+	last = now;
+	inet_ntop(k->af == 6 ? AF_INET6 : AF_INET, k->client_ip, cli, sizeof(cli));
+	inet_ntop(k->af == 6 ? AF_INET6 : AF_INET, k->server_ip, srv, sizeof(srv));
+	if (quiet)
+		pl_info("mysql: connection %s:%u -> %s:%u (server %.*s) %s: skipped, no events "
+			"(and %llu more such connections since the last note)", cli, k->client_port,
+			srv, k->server_port, (int)c->version_len, c->version, why,
+			(unsigned long long)quiet);
+	else
+		pl_info("mysql: connection %s:%u -> %s:%u (server %.*s) %s: skipped, no events", cli,
+			k->client_port, srv, k->server_port, (int)c->version_len, c->version, why);
+	quiet = 0;
+}
+
 static void parse_login(struct mconn *c, const struct mpkt *m)
 {
 	struct rd r = rd_make(m->p, m->len);
 	struct pl_str user = { "", 0 }, db = { "", 0 };
-	uint32_t caps = (uint32_t)rd_uint(&r, 2);
+	uint32_t caps = (uint32_t)rd_uint(&r, 2), ext = 0;
 	struct mtxn *t;
 
 	if (caps & CAP_PROTOCOL_41) {
 		r.off = 0;
 		caps = (uint32_t)rd_uint(&r, 4);
-		rd_skip(&r, 4 + 1 + 23);
+		rd_skip(&r, 4 + 1 + 19);
+		ext = (uint32_t)rd_uint(&r, 4);  /* MariaDB: the client's extended caps */
 		if (m->total == 32 && (caps & CAP_SSL)) {
 			c->env->stats->mysql_tls_skipped++;
+			skip_note(c, "switched to TLS");
 			set_dead(c);
 			return;
 		}
@@ -1425,8 +1844,12 @@ static void parse_login(struct mconn *c, const struct mpkt *m)
 		user = rd_nulstr(&r);
 	}
 	c->client_caps = caps;
-	if (caps & c->server_caps & CAP_COMPRESS) {
+	if (!(c->server_caps & CAP_MYSQL) && !(caps & CAP_MYSQL) && (caps & CAP_PROTOCOL_41))
+		c->ext_caps = ext & c->server_ext;
+	if (caps & c->server_caps & (CAP_COMPRESS | CAP_ZSTD)) {
 		c->env->stats->mysql_compressed_skipped++;
+		skip_note(c, caps & c->server_caps & CAP_ZSTD ? "uses zstd compression" :
+			  "uses zlib compression");
 		set_dead(c);
 		return;
 	}
@@ -1476,6 +1899,16 @@ static void client_msg(struct mconn *c, const struct mpkt *m)
 	start_hunt(c, PL_DIR_TO_SERVER);
 }
 
+/* MariaDB servers announce "5.5.5-<real version>" for old clients' sake. */
+static void set_version(struct mconn *c, struct pl_str v)
+{
+	if (v.len > 6 && !memcmp(v.p, "5.5.5-", 6)) {
+		v.p += 6;
+		v.len -= 6;
+	}
+	copy_capped_u8(c->version, &c->version_len, MY_VERSION_MAX, v.p, v.len);
+}
+
 static void greeting(struct mconn *c, const struct mpkt *m)
 {
 	struct rd r = rd_make(m->p, m->len);
@@ -1488,12 +1921,17 @@ static void greeting(struct mconn *c, const struct mpkt *m)
 		return;
 	}
 	rd_skip(&r, 1);
-	rd_nulstr(&r);                  /* server version */
+	set_version(c, rd_nulstr(&r));
 	rd_skip(&r, 4 + 8 + 1);         /* connection id, auth data, filler */
 	caps = (uint32_t)rd_uint(&r, 2);
 	if (rd_left(&r) >= 5) {
 		rd_skip(&r, 3);
 		caps |= (uint32_t)rd_uint(&r, 2) << 16;
+	}
+	/* auth data length, 6 reserved bytes, then MariaDB's extended capabilities */
+	if (!(caps & CAP_MYSQL) && rd_left(&r) >= 11) {
+		rd_skip(&r, 7);
+		c->server_ext = (uint32_t)rd_uint(&r, 4);
 	}
 	c->server_caps = caps;
 	c->caps_known = true;

@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import PCAPS, get, peer_capture, replay, strip_volatile  # noqa: E402
 
 CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "mysql_*.pcap")))
-NAMES = {"basic", "prepared", "failed_login", "large", "burst"}
+NAMES = {"basic", "prepared", "failed_login", "large", "burst", "prepared_nocache", "libmariadb", "progress",
+         "local_infile", "compress", "tls", "big_packets"}
 
 
 def cap(name):
@@ -85,12 +86,12 @@ OUTCOME = re.compile(r"^(Query OK, (\d+) rows? affected|(\d+) rows? in set|Empty
 ERROR = re.compile(r"^ERROR (\d+) \((\w{5})\)")
 
 
-def basic_truth():
+def basic_truth(name="basic"):
     """The mariadb client's -vvv log: [(statement, [outcome...])]; an outcome is
     ('ok', affected), ('rows', n) or ('error', code, state). Error lines are written to
     stderr and land out of order, so they are handed, in order, to the statements that
     got no other outcome."""
-    with open(os.path.join(PCAPS, "mysql_basic.truth.txt")) as f:
+    with open(os.path.join(PCAPS, f"mysql_{name}.truth.txt")) as f:
         lines = f.read().split("\n")
     stmts, errors, i = [], [], 0
     while i < len(lines):
@@ -152,10 +153,13 @@ def test_basic_against_client_log():
     assert get(sel, "mysql.num_fields") == 2
 
 
-def test_prepared_against_client_log():
-    with open(os.path.join(PCAPS, "mysql_prepared.truth.jsonl")) as f:
+@pytest.mark.parametrize("name", ["prepared", "prepared_nocache"])
+def test_prepared_against_client_log(name):
+    """prepared: no MariaDB capabilities asked for; prepared_nocache: progress, bulk and
+    extended metadata asked for, cache metadata not (definitions with every result set)."""
+    with open(os.path.join(PCAPS, f"mysql_{name}.truth.jsonl")) as f:
         truth = [json.loads(l) for l in f if l.strip()]
-    evs = replay(cap("prepared")).events
+    evs = replay(cap(name)).events
     steps = [t for t in truth if t["step"] != "login"]   # a good login is not an event
     assert len(evs) == len(steps)
     for ev, t in zip(evs, steps):
@@ -180,6 +184,8 @@ def test_prepared_against_client_log():
             for k in ("affected_rows", "insert_id", "num_rows", "num_fields"):
                 if k in t:
                     assert get(ev, "mysql." + k) == t[k], k
+            if "num_rows" in t:
+                assert ev["path"] == "shop.people" and "error" not in ev
         elif t["step"] == "reset":
             assert ev["method"] == "STMT_RESET" and ev["status"] == "OK"
         elif t["step"] == "close":
@@ -227,6 +233,162 @@ def test_send_request_response_on_capture():
     ev = [e for e in evs if e.get("query") == "SELECT name FROM items WHERE id = 1"][0]
     assert ev["request"] == ev["query"]
     assert ev["response"] == "name\napple\n"
+
+
+# --- MariaDB's extended capabilities and MySQL 8's additions (issue 12) ---
+
+def truth_jsonl(name):
+    with open(os.path.join(PCAPS, f"mysql_{name}.truth.jsonl")) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def check_outcome(ev, t):
+    """An event against one step of mariadb_client.c's log."""
+    assert get(ev, "mysql.db") == "shop"
+    assert "error" not in ev, ev
+    if "error_code" in t:
+        assert ev["status"] == "Error"
+        assert get(ev, "mysql.error_code") == t["error_code"]
+        return
+    assert ev["status"] == "OK", ev
+    for k in ("affected_rows", "insert_id", "num_rows", "num_fields"):
+        if k in t:
+            assert get(ev, "mysql." + k) == t[k], (k, ev)
+
+
+def test_libmariadb_against_client_log():
+    """libmariadb with cache metadata, extended metadata and bulk operations negotiated:
+    every statement's text, values, rows and error codes as the client saw them."""
+    truth = truth_jsonl("libmariadb")
+    evs = replay(cap("libmariadb")).events
+    assert truth[0]["step"] == "login" and truth[-1]["step"] == "quit"
+    i = 0
+    for t in truth[1:]:
+        step = t["step"]
+        if step == "execute_direct":
+            # PREPARE and EXECUTE (statement id -1) sent together: two events
+            ev = evs[i]
+            assert (ev["method"], ev["query"], ev["status"]) == ("STMT_PREPARE", t["sql"], "OK")
+            i += 1
+        ev = evs[i]
+        i += 1
+        if step == "query":
+            assert ev["query"] == t["sql"] and ev["method"] == t["sql"].split()[0]
+            check_outcome(ev, t)
+        elif step == "prepare":
+            assert (ev["method"], ev["query"]) == ("STMT_PREPARE", t["sql"])
+            check_outcome(ev, {k: v for k, v in t.items() if k == "error_code"})
+            if "num_columns" in t:
+                assert get(ev, "mysql.num_fields") == t["num_columns"]
+        elif step in ("execute", "execute_direct"):
+            assert (ev["method"], ev["query"]) == (t["sql"].split()[0], t["sql"])
+            assert ev["params"] == t["params"]
+            check_outcome(ev, t)
+            if t.get("num_rows") is not None and "FROM stock" in t["sql"]:
+                assert ev["path"] == "shop.stock"   # also when the definitions were skipped
+        elif step == "bulk":
+            # one COM_STMT_BULK_EXECUTE for the 4 rows; params are the first row's
+            assert (ev["method"], ev["query"]) == ("INSERT", t["sql"])
+            assert ev["params"] == ["bulk0", "10"]
+            check_outcome(ev, t)
+        elif step == "close":
+            assert ev["method"] == "STMT_CLOSE"
+        elif step == "reset_connection":
+            assert ev["method"] == "RESET_CONNECTION" and ev["status"] == "OK"
+        elif step == "change_user":
+            assert ev["method"] == "CHANGE_USER" and ev["status"] == "OK"
+            assert get(ev, "user.name") == t["user"]
+        else:
+            assert step == "quit" and ev["method"] == "QUIT"
+    assert i == len(evs)
+
+
+def test_libmariadb_negotiates_cache_metadata():
+    """The capture really holds executes without column definitions: the server's
+    column-count packet of an execute is followed directly by the EOF."""
+    evs = replay(cap("libmariadb")).events
+    execs = [e for e in evs if e["method"] == "SELECT" and e.get("params")]
+    # 3 columns: count packet (4 + 2) + EOF (9) + rows + EOF (9) when definitions are
+    # skipped; with them (after ALTER) each definition adds 40 bytes or more.
+    skipped = [e for e in execs if get(e, "mysql.num_rows") == 0]
+    assert skipped and all(get(e, "server.bytes") == 6 + 9 + 9 for e in skipped)
+
+
+def test_local_infile_against_client_log():
+    evs = replay(cap("local_infile")).events
+    truth = basic_truth("local_infile")
+    queries = [e for e in evs if e["method"] != "QUIT"]
+    assert len(queries) == len(truth) == 5
+    for ev, (sql, outcomes) in zip(queries, truth):
+        assert ev["query"] == sql
+        assert "error" not in ev
+        if outcomes[0][0] == "error":
+            # the client could not open the file (its own errno 2): it sent the empty
+            # packet and the server answered OK, 0 rows; that is what the wire holds
+            assert outcomes[0][1] == 2 and "no-such-file" in sql
+            assert ev["status"] == "OK" and get(ev, "mysql.affected_rows") == 0
+            assert get(ev, "client.bytes") == 4 + 1 + len(sql) + 4
+            continue
+        assert ev["status"] == "OK"
+        if outcomes[-1][0] == "ok":
+            assert get(ev, "mysql.affected_rows") == outcomes[-1][1]
+        else:
+            assert get(ev, "mysql.num_rows") == sum(o[1] for o in outcomes)
+    load = queries[1]
+    size = sum(len("%d,item-%d\n" % (i, i)) for i in range(1, 301))
+    framing = get(load, "client.bytes") - (4 + 1 + len(load["query"])) - size - 4
+    assert framing > 0 and framing % 4 == 0     # the file's packets, then the empty one
+    # the response time is the server's OK after the file, not its request for the file
+    assert get(load, "event.end") > get(load, "event.start")
+
+
+def test_progress_reports():
+    truth = truth_jsonl("progress")
+    assert {"step": "progress_seen"} in truth
+    evs = replay(cap("progress")).events
+    steps = [t for t in truth if t["step"] == "query"]
+    queries = [e for e in evs if e["method"] != "QUIT"]
+    assert len(queries) == len(steps)
+    for ev, t in zip(queries, steps):
+        assert ev["query"] == t["sql"]
+        check_outcome(ev, t)
+    alter = queries[3]
+    assert alter["method"] == "ALTER"
+    assert get(alter, "event.duration") >= 1e9   # progress_report_time 1: it ran > 1 s
+
+
+@pytest.mark.parametrize("name,what", [("compress", "uses zlib compression"),
+                                       ("tls", "switched to TLS")])
+def test_skipped_sessions(name, what):
+    """A compressed or TLS session: no event (never garbage), one counter, one note naming
+    the connection and the server's real version (MariaDB's "5.5.5-" prefix removed)."""
+    with open(os.path.join(PCAPS, f"mysql_{name}.truth.txt")) as f:
+        truth = f.read()
+    assert "1 row in set" in truth      # the session did run its statements
+    r = replay(cap(name), args=["-v"])
+    assert r.events == []
+    notes = [l for l in r.stderr.splitlines() if what in l]
+    assert len(notes) == 1, r.stderr
+    assert "server 10.11.19-MariaDB-0+deb12u1)" in notes[0] and "5.5.5-" not in notes[0]
+    counter = "1 TLS and 0 compressed" if name == "tls" else "0 TLS and 1 compressed"
+    assert counter + " connections skipped" in r.stderr
+
+
+def test_big_packets():
+    """A 17 MiB statement (a 0xFFFFFF frame and its continuation) and a 17 MiB row."""
+    with open(os.path.join(PCAPS, "mysql_big_packets.truth.txt")) as f:
+        truth = f.read().split("\n")
+    big = 17 << 20
+    assert truth[:3] == [f"value 1: {big}", f"value 2: length {big}", "value 3: 1"]
+    evs = replay(cap("big_packets")).events
+    assert [e["method"] for e in evs] == ["SELECT", "SELECT", "SELECT", "QUIT"]
+    assert all(e["status"] == "OK" and "error" not in e for e in evs)
+    sql_len = len("SELECT LENGTH('') AS n") + big
+    assert get(evs[0], "client.bytes") == 2 * 4 + 1 + sql_len
+    assert evs[0]["query"] == "SELECT LENGTH('" + "x" * (8192 - len("SELECT LENGTH('"))
+    assert [get(e, "mysql.num_rows") for e in evs[:3]] == [1, 1, 1]
+    assert get(evs[1], "server.bytes") > big
+    assert evs[2]["query"] == "SELECT 1 AS one"
 
 
 # --- Packetbeat's captures vs ASSERTIONS.md ---

@@ -1,5 +1,6 @@
 /* test_mysql.c – unit tests of the MySQL protocol module (src/proto/mysql.c) driven through
  * pl_mysql_ops with hand-built packets. */
+#include <unistd.h>
 #include "unit.h"
 #include "pktlog/proto.h"
 
@@ -1327,6 +1328,601 @@ static void test_garbage(void **st)
 		assert_int_equal(ev_copy[i].type, PL_EV_MYSQL);
 }
 
+/* --- MariaDB's extended capabilities, MySQL 8's additions --- */
+
+#define MARIADB_CAPS (CAPS_BASE & ~1u)   /* CLIENT_MYSQL clear: extended caps follow */
+#define EXT_PROGRESS 0x01u
+#define EXT_BULK 0x04u
+#define EXT_EXT_META 0x08u
+#define EXT_CACHE_META 0x10u
+#define EXT_ALL (EXT_PROGRESS | EXT_BULK | EXT_EXT_META | EXT_CACHE_META)
+#define CAP_QUERY_ATTRS 0x08000000u
+
+/* A MariaDB greeting: "5.5.5-" version, extended caps in the last 4 reserved bytes. */
+static void b_greeting_maria(uint32_t caps, uint32_t ext)
+{
+	PB(10);
+	PZ("5.5.5-10.11.19-MariaDB-0+deb12u1");
+	PLE(42, 4);
+	PS("abcdefgh");
+	PB(0);
+	PLE(caps & 0xffff, 2);
+	PB(8);
+	PLE(2, 2);
+	PLE(caps >> 16, 2);
+	PB(21);
+	P("\0\0\0\0\0\0", 6);
+	PLE(ext, 4);
+	PS("ijklmnopqrst");
+	PB(0);
+	PZ("mysql_native_password");
+	pkt(0);
+}
+
+/* libmariadb's login: its extended caps in the filler's last 4 bytes. */
+static void b_login_maria(uint32_t caps, uint32_t ext, const char *user, const char *db)
+{
+	PLE(caps, 4);
+	PLE(16777216, 4);
+	PB(45);
+	for (int i = 0; i < 19; i++)
+		PB(0);
+	PLE(ext, 4);
+	PZ(user);
+	PB(20);
+	PS("SECRETPASSWORDHASH!!");
+	if (db)
+		PZ(db);
+	PZ("mysql_native_password");
+	pkt(1);
+}
+
+static void b_connect_maria(uint32_t caps, uint32_t server_ext, uint32_t client_ext)
+{
+	b_greeting_maria(caps, server_ext);
+	seg(S, 1);
+	b_login_maria(caps, client_ext, "alice", "shop");
+	seg(C, 2);
+	b_ok(2, 0, 0, 2, 0);
+	seg(S, 3);
+}
+
+/* A column definition with MariaDB's extended type info (ext NULL: none, "": empty). */
+static void b_coldef_ext(uint8_t seq, const char *db, const char *tbl, const char *name,
+			 const char *fmt)
+{
+	PLSTR("def");
+	PLSTR(db);
+	PLSTR(tbl);
+	PLSTR(tbl);
+	PLSTR(name);
+	PLSTR(name);
+	if (fmt && *fmt) {
+		PLEN(2 + strlen(fmt));   /* one pair: kind 1 (format), lenenc value */
+		PB(1);
+		PLSTR(fmt);
+	} else if (fmt) {
+		PB(0);
+	}
+	PB(0x0c);
+	PLE(33, 2);
+	PLE(255, 4);
+	PB(0xfc);
+	PLE(0, 2);
+	PB(0);
+	PLE(0, 2);
+	pkt(seq);
+}
+
+/* COM_STMT_PREPARE of sql answered with id, 1 column of db.t and nparams parameters
+ * (EOFs after each block); returns the next segment time. */
+static void b_prepare_maria(const char *sql, uint32_t id, int ncols, int nparams, uint64_t ms)
+{
+	uint8_t seq = 2;
+
+	b_cmd(0x16, sql);
+	seg(C, ms);
+	PB(0);
+	PLE(id, 4);
+	PLE((uint64_t)ncols, 2);
+	PLE((uint64_t)nparams, 2);
+	PB(0);
+	PLE(0, 2);
+	pkt(1);
+	for (int i = 0; i < nparams; i++)
+		b_coldef_ext(seq++, "", "", "?", "");
+	if (nparams)
+		b_eof(seq++, 2);
+	for (int i = 0; i < ncols; i++)
+		b_coldef_ext(seq++, "shop", "t", i ? "b" : "a", "");
+	if (ncols)
+		b_eof(seq++, 2);
+	seg(S, ms + 1);
+}
+
+/* COM_STMT_EXECUTE of statement id with one LONGLONG value (types sent). */
+static void b_execute_int(uint32_t id, int64_t v)
+{
+	PB(0x17);
+	PLE(id, 4);
+	PB(0);
+	PLE(1, 4);
+	PB(0);                   /* null bitmap */
+	PB(1);
+	PB(0x08); PB(0);
+	PLE((uint64_t)v, 8);
+	pkt(0);
+}
+
+/* A binary result set of 1 column and nrows rows; metadata-follows byte `meta`. */
+static void b_binary_rows(int nrows, bool meta)
+{
+	uint8_t seq = 1;
+
+	PB(1);
+	PB(meta ? 1 : 0);
+	pkt(seq++);
+	if (meta)
+		b_coldef_ext(seq++, "shop", "t", "a", "");
+	b_eof(seq++, 2);
+	for (int i = 0; i < nrows; i++) {
+		PB(0);
+		PB(0);
+		PLSTR("v");
+		pkt(seq++);
+	}
+	b_eof(seq++, 2);
+}
+
+/* Issue 12: with cache metadata, an execute's result set has no column definitions
+ * when its metadata-follows byte is 0; rows and path must still be right, and later
+ * executes of the statement keep their text. */
+static void test_cache_metadata(void **st)
+{
+	b_connect_maria(MARIADB_CAPS, EXT_ALL, EXT_ALL);
+	b_prepare_maria("SELECT a FROM t WHERE b > ?", 1, 1, 1, 10);
+	b_execute_int(1, 5);
+	seg(C, 12);
+	b_binary_rows(3, false);
+	seg(S, 13);
+	b_execute_int(1, 6);
+	seg(C, 14);
+	b_binary_rows(0, false);
+	seg(S, 15);
+	b_execute_int(1, 7);     /* the table changed: definitions sent again */
+	seg(C, 16);
+	b_binary_rows(2, true);
+	seg(S, 17);
+	b_query("SELECT a FROM t");   /* text protocol: the byte is there too */
+	seg(C, 18);
+	PB(1);
+	PB(1);
+	pkt(1);
+	b_coldef_ext(2, "shop", "t", "a", "");
+	b_eof(3, 2);
+	PLSTR("v");
+	pkt(4);
+	b_eof(5, 2);
+	seg(S, 19);
+	play_all();
+	assert_int_equal(n_ev, 5);
+	lacks_any("|err=");
+	has(1, "ok=1|");
+	has(1, "rows=3|fields=1|");
+	has(1, "method=SELECT|query=SELECT a FROM t WHERE b > ?|path=shop.t|");
+	has(1, "param=5|");
+	has(2, "rows=0|fields=1|");
+	has(2, "query=SELECT a FROM t WHERE b > ?|path=shop.t|");
+	has(3, "rows=2|fields=1|");
+	has(3, "param=7|");
+	has(4, "rows=1|fields=1|");
+	has(4, "path=shop.t|");
+	assert_int_equal(stats.mysql_parse_errors, 0);
+	check_every_split();
+}
+
+/* Without cache metadata negotiated a trailing byte after the column count is wrong. */
+static void test_cache_metadata_not_negotiated(void **st)
+{
+	b_connect_maria(MARIADB_CAPS, EXT_ALL, EXT_PROGRESS);
+	b_query("SELECT a FROM t");
+	seg(C, 10);
+	PB(1);
+	PB(0);
+	pkt(1);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "err=Parse error in the response|");
+	assert_int_equal(stats.mysql_parse_errors, 1);
+}
+
+/* MySQL 8's CLIENT_OPTIONAL_RESULTSET_METADATA with resultset_metadata=NONE: the same
+ * metadata-follows byte, 0 and no definitions (path stays absent: nothing names it). */
+static void test_optional_resultset_metadata(void **st)
+{
+	b_connect(CAPS_BASE | 0x02000000u | CAP_DEPRECATE_EOF);
+	b_query("SELECT a FROM t");
+	seg(C, 10);
+	PB(1);
+	PB(0);
+	pkt(1);
+	PLSTR("v");
+	pkt(2);
+	PLSTR("w");
+	pkt(3);
+	b_ok_eof(4, 2);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	lacks_any("|err=");
+	has(0, "ok=1|");
+	has(0, "rows=2|fields=1|");
+	has(0, "path=|");
+	check_every_split();
+}
+
+/* Extended type info in column definitions is read past; a definition whose fixed part
+ * is not where it should be is a parse error. */
+static void test_extended_metadata(void **st)
+{
+	cfg.mysql.send_response = true;
+	conn_close(0);
+	conn_open();
+	b_connect_maria(MARIADB_CAPS, EXT_ALL, EXT_EXT_META);
+	b_query("SELECT d, g FROM docs");
+	seg(C, 10);
+	PB(2);
+	pkt(1);
+	b_coldef_ext(2, "shop", "docs", "d", "json");
+	b_coldef_ext(3, "shop", "docs", "g", "point");
+	b_eof(4, 2);
+	PLSTR("{}");
+	PLSTR("pt");
+	pkt(5);
+	b_eof(6, 2);
+	seg(S, 11);
+	b_query("SELECT e FROM docs");
+	seg(C, 12);
+	PB(1);
+	pkt(1);
+	b_coldef(2, "shop", "docs", "e");   /* no extended info although negotiated */
+	b_eof(3, 2);
+	b_eof(4, 2);
+	seg(S, 13);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	has(0, "ok=1|");
+	has(0, "rows=1|fields=2|");
+	has(0, "path=shop.docs|");
+	has(0, "response=d,g\n{},pt\n|");
+	has(1, "err=Parse error in the response|");
+	check_every_split();
+}
+
+/* COM_STMT_BULK_EXECUTE: the prepared text, the first row's values, one OK. */
+static void test_bulk_execute(void **st)
+{
+	b_connect_maria(MARIADB_CAPS, EXT_ALL, EXT_ALL);
+	b_prepare_maria("INSERT INTO t (a, b) VALUES (?, ?)", 4, 0, 2, 10);
+	PB(0xfa);
+	PLE(4, 4);
+	PLE(0x80, 2);            /* types sent */
+	PB(0xfe); PB(0);
+	PB(0x03); PB(0);
+	PB(0); PLSTR("bulk0"); PB(0); PLE(10, 4);
+	PB(0); PLSTR("bulk1"); PB(1);            /* NULL */
+	PB(2); PB(0); PLE(30, 4);                /* DEFAULT */
+	pkt(0);
+	seg(C, 12);
+	b_ok(1, 3, 5, 2, 0);
+	seg(S, 13);
+	PB(0xfa);                /* types not sent again: the previous ones */
+	PLE(4, 4);
+	PLE(0, 2);
+	PB(1); PB(0); PLE(40, 4);
+	pkt(0);
+	seg(C, 14);
+	b_ok(1, 1, 8, 2, 0);
+	seg(S, 15);
+	PB(0xfa);                /* a statement never prepared */
+	PLE(9, 4);
+	PLE(0, 2);
+	pkt(0);
+	seg(C, 16);
+	b_err(1, 1243, "HY000", "Unknown prepared statement handler");
+	seg(S, 17);
+	play_all();
+	assert_int_equal(n_ev, 4);
+	has(1, "ok=1|");
+	has(1, "aff=3|ins=5|");
+	has(1, "method=INSERT|query=INSERT INTO t (a, b) VALUES (?, ?)|");
+	has(1, "param=bulk0|param=10|");
+	has(2, "param=NULL|param=40|");
+	has(2, "aff=1|ins=8|");
+	has(3, "ok=0|");
+	has(3, "method=STMT_BULK_EXECUTE|query=|");
+	check_every_split();
+}
+
+/* Progress reports (ERR 0xFFFF) before the answer: counted into server.bytes, not an
+ * error, not the response time. */
+static void test_progress_report(void **st)
+{
+	b_connect_maria(MARIADB_CAPS, EXT_ALL, EXT_ALL);
+	b_query("ALTER TABLE big MODIFY v VARCHAR(50)");
+	seg(C, 10);
+	PB(0xff); PLE(0xffff, 2); PB(1); PB(1); PB(2); PLE(666, 3); PLSTR("copy to tmp table");
+	pkt(1);
+	seg(S, 1010);
+	PB(0xff); PLE(0xffff, 2); PB(1); PB(2); PB(2); PLE(0, 3); PLSTR("Enabling keys");
+	pkt(2);
+	b_ok(3, 1500000, 0, 2, 0);
+	seg(S, 2010);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	lacks_any("|err=");
+	has(0, "ok=1|");
+	has(0, "sb=72|start=10000000|end=2010000000|");
+	has(0, "aff=1500000|");
+	has(0, "code=0|");
+	check_every_split();
+}
+
+/* LOAD DATA LOCAL INFILE: the 0xFB request, the file, the empty packet, a progress
+ * report, the OK; and a file the client could not open (only the empty packet). */
+static void test_local_infile_maria(void **st)
+{
+	b_connect_maria(MARIADB_CAPS, EXT_ALL, EXT_ALL);
+	b_query("LOAD DATA LOCAL INFILE 'items.csv' INTO TABLE li");
+	seg(C, 10);
+	PB(0xfb);
+	PS("items.csv");
+	pkt(1);
+	seg(S, 11);
+	PS("1,a\n2,b\n");
+	pkt(2);
+	pkt(3);
+	seg(C, 12);
+	PB(0xff); PLE(0xffff, 2); PB(1); PB(2); PB(2); PLE(0, 3); PLSTR("End bulk insert");
+	pkt(4);
+	b_ok(5, 2, 0, 2, 0);
+	seg(S, 13);
+	b_query("LOAD DATA LOCAL INFILE 'none.csv' INTO TABLE li");
+	seg(C, 20);
+	PB(0xfb);
+	PS("none.csv");
+	pkt(1);
+	seg(S, 21);
+	pkt(2);
+	seg(C, 22);
+	b_ok(3, 0, 0, 2, 0);
+	seg(S, 23);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	lacks_any("|err=");
+	has(0, "ok=1|cb=69|");
+	has(0, "end=13000000|");
+	has(0, "aff=2|");
+	has(1, "ok=1|cb=56|");
+	has(1, "end=23000000|");
+	check_every_split();
+}
+
+/* Query attributes (CLIENT_QUERY_ATTRIBUTES, MySQL 8): COM_QUERY's text after them, an
+ * execute's positional values without them. Packets as in MySQL's protocol docs. */
+static void test_query_attributes(void **st)
+{
+	uint32_t caps = CAPS_BASE | CAP_QUERY_ATTRS;
+
+	b_connect(caps);
+	PB(3);                   /* COM_QUERY with two attributes */
+	PLEN(2);                 /* parameter count */
+	PLEN(1);                 /* parameter sets */
+	PB(0x02);                /* null bitmap: the second is NULL */
+	PB(1);                   /* new params bound */
+	PB(0xfe); PB(0); PLSTR("trace_id");
+	PB(0x08); PB(0); PLSTR("span");
+	PLSTR("abc-123");
+	PS("SELECT 1");
+	pkt(0);
+	seg(C, 10);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 11);
+	PB(3);                   /* COM_QUERY, no attributes */
+	PLEN(0);
+	PLEN(1);
+	PS("SELECT 2");
+	pkt(0);
+	seg(C, 12);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 13);
+	b_cmd(0x16, "SELECT a FROM t WHERE b = ?");
+	seg(C, 14);
+	PB(0); PLE(3, 4); PLE(0, 2); PLE(1, 2); PB(0); PLE(0, 2);
+	pkt(1);
+	b_coldef(2, "", "", "?");
+	b_eof(3, 2);
+	seg(S, 15);
+	PB(0x17);                /* execute: 1 positional value and 1 attribute */
+	PLE(3, 4);
+	PB(0x08);                /* PARAMETER_COUNT_AVAILABLE */
+	PLE(1, 4);
+	PLEN(2);
+	PB(0);
+	PB(1);
+	PB(0x03); PB(0); PLSTR("");
+	PB(0xfe); PB(0); PLSTR("trace_id");
+	PLE(42, 4);
+	PLSTR("abc-123");
+	pkt(0);
+	seg(C, 16);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 17);
+	PB(3);                   /* attributes that do not read: marked, no text made up */
+	PLEN(1);
+	PLEN(1);
+	PB(0);
+	PB(1);
+	PB(0xfe); PB(0); PLSTR("x");
+	PB(0xfc);
+	pkt(0);
+	seg(C, 18);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 19);
+	play_all();
+	assert_int_equal(n_ev, 5);
+	has(0, "method=SELECT|query=SELECT 1|");
+	has(1, "method=SELECT|query=SELECT 2|");
+	has(3, "method=SELECT|query=SELECT a FROM t WHERE b = ?|");
+	has(3, "|param=42|request");
+	has(4, "err=Parse error in the request|");
+	has(4, "method=|query=|");
+	check_every_split();
+}
+
+/* RESET_CONNECTION and CHANGE_USER deallocate the statements; CHANGE_USER sets user and
+ * schema from its packet once the server (after an auth switch) says OK. */
+static void test_reset_and_change_user(void **st)
+{
+	b_connect_maria(MARIADB_CAPS, EXT_ALL, EXT_ALL);
+	b_prepare_maria("SELECT a FROM t WHERE b > ?", 1, 1, 1, 10);
+	b_cmd(0x1f, NULL);
+	seg(C, 12);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 13);
+	b_execute_int(1, 5);
+	seg(C, 14);
+	b_err(1, 1243, "HY000", "Unknown prepared statement handler");
+	seg(S, 15);
+	b_prepare_maria("SELECT a FROM t WHERE b > ?", 1, 1, 1, 16);
+	PB(0x11);
+	PZ("bob");
+	PB(20);
+	PS("SECRETPASSWORDHASH!!");
+	PZ("other");
+	PLE(45, 2);
+	PZ("mysql_native_password");
+	pkt(0);
+	seg(C, 20);
+	PB(0xfe);
+	PZ("mysql_native_password");
+	PS("01234567890123456789");
+	PB(0);
+	pkt(1);
+	seg(S, 21);
+	PS("SECRETPASSWORDHASH!!");
+	pkt(2);
+	seg(C, 22);
+	b_ok(3, 0, 0, 2, 0);
+	seg(S, 23);
+	b_execute_int(1, 5);
+	seg(C, 24);
+	b_err(1, 1243, "HY000", "Unknown prepared statement handler");
+	seg(S, 25);
+	play_all();
+	assert_int_equal(n_ev, 6);
+	has(1, "method=RESET_CONNECTION|");
+	has(1, "ok=1|");
+	has(2, "method=STMT_EXECUTE|query=|");
+	has(2, "user=alice|db=shop|");
+	has(4, "method=CHANGE_USER|");
+	has(4, "ok=1|");
+	has(4, "user=bob|db=other|");
+	has(5, "method=STMT_EXECUTE|query=|");
+	lacks_any("SECRET");
+	check_every_split();
+}
+
+/* MariaDB's statement id -1: PREPARE and EXECUTE sent together; the execute is the
+ * statement prepared just before it, its values read once the prepare is answered. */
+static void test_statement_minus_one(void **st)
+{
+	b_connect_maria(MARIADB_CAPS, EXT_ALL, EXT_ALL);
+	b_prepare_maria("SELECT a FROM t WHERE b > ?", 1, 1, 1, 10);
+	b_cmd(0x16, "SELECT seq FROM s WHERE seq > ?");
+	b_execute_int(0xffffffffu, 7);
+	seg(C, 12);
+	PB(0); PLE(2, 4); PLE(1, 2); PLE(1, 2); PB(0); PLE(0, 2);
+	pkt(1);
+	b_coldef_ext(2, "", "", "?", "");
+	b_eof(3, 2);
+	b_coldef_ext(4, "shop", "s", "seq", "");
+	b_eof(5, 2);
+	seg(S, 13);
+	b_binary_rows(3, true);
+	seg(S, 14);
+	play_all();
+	assert_int_equal(n_ev, 3);
+	has(1, "method=STMT_PREPARE|query=SELECT seq FROM s WHERE seq > ?|");
+	has(2, "method=SELECT|query=SELECT seq FROM s WHERE seq > ?|");
+	has(2, "param=7|");
+	has(2, "rows=3|");
+	check_every_split();
+}
+
+/* Run the script with stderr in a temp file at log level info; the log in buf. */
+static void play_logged(char *buf, size_t cap)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	pl_log_level_max = PL_LOG_INFO;
+	play_all();
+	pl_log_level_max = PL_LOG_WARN;
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(buf, 1, cap - 1, tmp);
+	buf[n] = 0;
+	fclose(tmp);
+}
+
+/* A skipped session is said once, naming the connection and the server's real version:
+ * MariaDB's "5.5.5-" compatibility prefix is not part of it. */
+static void test_skip_note_real_version(void **st)
+{
+	char log[2048];
+
+	b_greeting_maria(MARIADB_CAPS | 0x800, EXT_ALL);
+	seg(S, 1);
+	PLE(MARIADB_CAPS | 0x800, 4);
+	PLE(16777216, 4);
+	PB(33);
+	for (int i = 0; i < 23; i++)
+		PB(0);
+	pkt(1);
+	seg(C, 2);
+	RAW("\x16\x03\x01 tls client hello");
+	seg(C, 3);
+	sleep(1);                /* notes are limited to one a second: other tests made some */
+	play_logged(log, sizeof(log));
+	assert_int_equal(n_ev, 0);
+	assert_int_equal(stats.mysql_tls_skipped, 1);
+	assert_non_null(strstr(log, "pktlog: info: mysql: connection 10.0.0.1:40000 -> 10.0.0.2:3306 "
+				    "(server 10.11.19-MariaDB-0+deb12u1) switched to TLS: skipped, no events"));
+	assert_null(strstr(log, "5.5.5"));
+}
+
+/* zstd compression (MySQL 8's CLIENT_ZSTD_COMPRESSION_ALGORITHM) is skipped as zlib is. */
+static void test_zstd_skipped(void **st)
+{
+	b_greeting(CAPS_BASE | 0x04000000u);
+	seg(S, 1);
+	b_login(CAPS_BASE | 0x04000000u, "carol", NULL);
+	seg(C, 2);
+	RAW("\x10\x00\x00\x00\x00\x00\x00compressed bytes");
+	seg(C, 3);
+	play_all();
+	assert_int_equal(stats.mysql_compressed_skipped, 1);
+	assert_int_equal(n_ev, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1363,6 +1959,18 @@ int main(void)
 		T(test_close_inside_response),
 		T(test_malformed),
 		T(test_garbage),
+		T(test_cache_metadata),
+		T(test_cache_metadata_not_negotiated),
+		T(test_extended_metadata),
+		T(test_optional_resultset_metadata),
+		T(test_bulk_execute),
+		T(test_progress_report),
+		T(test_local_infile_maria),
+		T(test_query_attributes),
+		T(test_reset_and_change_user),
+		T(test_statement_minus_one),
+		T(test_zstd_skipped),
+		T(test_skip_note_real_version),
 #undef T
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
