@@ -251,6 +251,14 @@ main() {
     make_root
     write_conf
     for s in "${list[@]}"; do run_scenario "$s"; done
+    # the mix as captures at snap length 96 and 200 hold it (same packets, records cut)
+    for s in "${list[@]}"; do
+        [ "$s" = early_mix ] || continue
+        for n in 96 200; do
+            python3 "$HERE/snaplen.py" "$HERE/http_early_mix.pcap" "$HERE/http_snap$n.pcap" $n
+            cp "$HERE/http_early_mix.access.jsonl" "$HERE/http_snap$n.access.jsonl"
+        done
+    done
 }
 
 main "$@"
