@@ -547,11 +547,13 @@ static void orph_push(struct hconn *c, struct hmsg *m)
 	c->n_orph++;
 }
 
-/* A request begins: held responses that began before it answered requests the capture does
- * not hold; the first one that began no earlier answers this one. */
+/* A request begins: held responses that had ended before it began answered requests the
+ * capture does not hold; the first one still arriving when it began answers this one.
+ * (Packet time as delivered never goes back, so a request shown after its response's first
+ * bytes may carry a later time than they do, never a later one than the response's end.) */
 static void claim_orphan(struct hconn *c, struct hmsg *req)
 {
-	while (c->orph_head && c->orph_head->start_ns < req->start_ns)
+	while (c->orph_head && c->orph_head->end_ns < req->start_ns)
 		emit_unmatched_response(c, orph_pop(c));
 	if (c->orph_head)
 		req->resp = orph_pop(c);
@@ -676,7 +678,7 @@ static void set_dead(struct hconn *c)
 
 /* A final response is complete: it answers the oldest request not yet answered, whether that
  * request has ended or is still arriving (nginx answers some before reading their bodies).
- * A response that began before that request did answers one the capture does not hold. */
+ * With none, it waits for a request that begins before it ended (orph_push, claim_orphan). */
 static void pair_response(struct hconn *c, struct hmsg *m)
 {
 	const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
@@ -688,13 +690,10 @@ static void pair_response(struct hconn *c, struct hmsg *m)
 		return;
 	}
 	if (c->pend_head) {
-		if (c->pend_head->start_ns > m->start_ns)
-			emit_unmatched_response(c, m);
-		else
-			emit_txn(c, pend_pop(c), m, NULL);
+		emit_txn(c, pend_pop(c), m, NULL);
 		return;
 	}
-	if (cur && !cur->resp && !cur->emitted && cur->start_ns <= m->start_ns) {
+	if (cur && !cur->resp && !cur->emitted) {
 		cur->resp = m;  /* an early response: the event waits for the request's end */
 		return;
 	}

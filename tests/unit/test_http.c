@@ -855,24 +855,47 @@ static void test_early_stalled_body(void **st)
 	assert_int_equal(n_ev, 2);
 }
 
-/* A response that began before the oldest pending request did answers a request the capture
- * lost: it is reported unmatched and later pairings stay right. */
+/* A response complete before any request began answers a request the capture lost: it is
+ * reported unmatched when the next request begins later, and later pairings stay right. */
 static void test_lost_request_no_shift(void **st)
 {
 	tx(PL_DIR_TO_SERVER, GET3, 1000);
 	tx(PL_DIR_TO_CLIENT, RESP3, 1500);
 	/* the request of this 404 is not in the capture */
 	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\n", 1600);
+	tx(PL_DIR_TO_CLIENT, "nah", 1650);
 	tx(PL_DIR_TO_SERVER, GET2, 1700);
-	tx(PL_DIR_TO_CLIENT, "nah", 1800);
-	tx(PL_DIR_TO_CLIENT, RESP1, 1900);
-	assert_int_equal(n_ev, 3);
+	tx(PL_DIR_TO_CLIENT, RESP1, 1800);
+	tx(PL_DIR_TO_SERVER, GET1, 1900);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2000);
+	assert_int_equal(n_ev, 4);
 	has(0, "path=/three|");
 	has(1, "err=Unmatched response|");
 	has(1, "st=404|req=0|");
 	has(2, "path=/two|");
 	has(2, "st=200|");
 	lacks(2, "err=");
+	has(3, "path=/index.html|");
+	has(3, "st=404|");
+	lacks(3, "err=");
+}
+
+/* The capture shows a response's head, then its request (packet time as delivered never goes
+ * back: the request carries a later time than the response's start), then the body. */
+static void test_response_head_before_request(void **st)
+{
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 1050);
+	tx(PL_DIR_TO_CLIENT, "hello", 1100);
+	assert_int_equal(n_ev, 1);
+	has(0, "path=/two|");
+	has(0, "|st=200|req=1|resp=1|");
+	lacks(0, "err=");
+	tx(PL_DIR_TO_SERVER, GET3, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2100);
+	assert_int_equal(n_ev, 2);
+	has(1, "path=/three|");
+	has(1, "st=404|");
 }
 
 /* --- heads that did not arrive whole: no value that is not in the bytes --- */
@@ -1120,6 +1143,7 @@ int main(void)
 		T(test_early_response_mid_body), T(test_early_response_before_request),
 		T(test_early_response_pipelined), T(test_early_head), T(test_continue_refused),
 		T(test_continue_then_early), T(test_early_stalled_body), T(test_lost_request_no_shift),
+		T(test_response_head_before_request),
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
 		T(test_url_truncated),
