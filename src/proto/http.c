@@ -403,6 +403,10 @@ static const struct { uint8_t note; const char *head[2], *rest[2]; } note_text[]
 
 static void add_notes(struct pl_event *ev, const struct hmsg *m, int is_resp)
 {
+	/* a URL, header value or header list cut to its cap: the event holds a prefix of it */
+	if (m->truncated)
+		pl_event_add_error(ev, is_resp ? "Response head kept in part (size limits)"
+					       : "Request head kept in part (size limits)");
 	if (!m->notes)
 		return;
 	for (size_t i = 0; i < PL_ARRAY_LEN(note_text); i++)

@@ -703,6 +703,7 @@ static void test_url_truncated(void **st)
 	tx(PL_DIR_TO_SERVER, "GET /abcdefghijkl?x=1 HTTP/1.1\r\n\r\n", 1000);
 	tx(PL_DIR_TO_CLIENT, RESP3, 2000);
 	has(0, "path=/abcdefg|");
+	has(0, "err=Request head kept in part (size limits)|");   /* a prefix, and says so */
 	assert_int_equal(stats.http_truncated, 1);
 }
 
