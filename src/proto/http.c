@@ -555,7 +555,7 @@ static void orph_push(struct hconn *c, struct hmsg *m)
  * capture does not hold; the first one still arriving when it began answers this one.
  * (Packet time as delivered never goes back, so a request shown after its response's first
  * bytes may carry a later time than they do, never a later one than the response's end.) */
-static void claim_orphan(struct hconn *c, struct hmsg *req)
+static __attribute__((noinline)) void claim_orphan(struct hconn *c, struct hmsg *req)
 {
 	while (c->orph_head && c->orph_head->end_ns < req->start_ns)
 		emit_unmatched_response(c, orph_pop(c));
@@ -564,7 +564,7 @@ static void claim_orphan(struct hconn *c, struct hmsg *req)
 }
 
 /* A record leaves its side unfinished: a response it holds still goes out. */
-static void release_msg(struct hconn *c, struct hmsg *m)
+static __attribute__((noinline)) void release_msg(struct hconn *c, struct hmsg *m)
 {
 	struct hmsg *r;
 
@@ -790,7 +790,8 @@ static struct hside *side_of(http_parser *p)
  * and the fast path (fast_head) both call them, in the same order with the same bytes. */
 static int on_begin(struct hside *s)
 {
-	release_msg(s->c, s->cur);
+	if (s->cur)
+		release_msg(s->c, s->cur);   /* rare: a message abandoned unfinished */
 	s->cur = msg_get();
 	if (!s->cur)
 		return -1;
