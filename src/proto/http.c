@@ -118,8 +118,8 @@ struct hconn {
 	uint32_t n_pend;
 	uint32_t late;            /* expired requests whose responses may still come, in order */
 	/* Responses complete before any request they could answer was seen (the capture shows
-	 * the directions out of order): each pairs with the next request that began no later
-	 * than it did, or goes out unmatched. */
+	 * the directions out of order, or lost the request): each pairs with the next request
+	 * if that began before the response ended, else goes out unmatched. */
 	struct hmsg *orph_head, *orph_tail;
 	uint32_t n_orph;
 	uint32_t keep_cap;
