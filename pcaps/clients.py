@@ -138,13 +138,16 @@ def finish(sock):
 
 
 def early_return():
-    """One keep-alive connection: POST to `return 200` and POST to `return 301` each answered
-    before their bodies, each followed by an ordinary GET."""
+    """One keep-alive connection, each answer before its body, ordinary GETs between: a 1 MiB
+    POST to `return 200`, POST and PUT to `return 301`, a POST the static handler refuses
+    (405, it ignores the body), a PUT where `deny all` forbids (403)."""
     s = socket.create_connection((HOST, PORT))
-    got = [early(s, "POST", "/ret", 200000, 1000)[0], get(s, "/a.html")[0],
-           early(s, "POST", "/moved", 30000, 0)[0], get(s, "/c.txt")[0]]
+    got = [early(s, "POST", "/ret", 1 << 20, 1000)[0], get(s, "/a.html")[0],
+           early(s, "POST", "/moved", 30000, 0)[0], get(s, "/c.txt")[0],
+           early(s, "PUT", "/moved", 20000, 500)[0], early(s, "POST", "/a.html", 10000, 100)[0],
+           early(s, "PUT", "/forbidden/x", 40000, 0)[0], get(s, "/d.css")[0]]
     finish(s)
-    if got != [200, 200, 301, 200]:
+    if got != [200, 200, 301, 200, 301, 405, 403, 200]:
         sys.exit(f"early_return: statuses {got}")
     print("early_return", got)
 
@@ -171,7 +174,7 @@ def early_401():
 
 def early_mix(n=300, seed=12):
     """n requests on keep-alive connections, seeded: ordinary GETs mixed with POSTs answered
-    by `return` (200, 301), PUTs refused 401, and POSTs over client_max_body_size (413, which
+    by `return` (200, 301), PUTs refused 401 or 403, POSTs the static handler refuses (405), and POSTs over client_max_body_size (413, which
     closes the connection: the next request opens a new one). Bodies of 0.5 to 60 KB, of
     which 0 to 2000 bytes leave with the head."""
     rnd = random.Random(seed)
@@ -189,8 +192,12 @@ def early_mix(n=300, seed=12):
             status, closes, buf = early(s, "POST", "/ret", total, first)
         elif k < 0.80:
             status, closes, buf = early(s, "POST", "/moved", total, first)
-        elif k < 0.92:
+        elif k < 0.86:
             status, closes, buf = early(s, "PUT", "/private/f.txt", total, first)
+        elif k < 0.89:
+            status, closes, buf = early(s, "PUT", "/forbidden/x", total, first)
+        elif k < 0.92:
+            status, closes, buf = early(s, "POST", rnd.choice(files), total, first)
         else:
             total = max(total, 2000)
             status, closes, buf = early(s, "POST", "/small/x", total, min(first, 1000))

@@ -111,6 +111,7 @@ http {
         location = /moved { return 301 /a.html; }
         location /small/ { client_max_body_size 1k; dav_methods PUT; }
         location /private/ { auth_basic "pktlog"; auth_basic_user_file $WORK/htpasswd; }
+        location /forbidden/ { deny all; }
     }
 }
 EOF
@@ -211,7 +212,7 @@ sc_continue() {
 
 # Early responses (see clients.py): nginx answers before it has the body, the client then sends
 # the rest. nginx leaves a discarded body out of request_length, hence --early for the check.
-sc_early_return() { python3 "$HERE/clients.py" early_return; CONNS=1 REQS=4 EARLY=1; }
+sc_early_return() { python3 "$HERE/clients.py" early_return; CONNS=1 REQS=8 EARLY=1; }
 sc_early_413() { python3 "$HERE/clients.py" early_413; CONNS=1 REQS=1 EARLY=1; }
 sc_early_401() { python3 "$HERE/clients.py" early_401; CONNS=1 REQS=2 EARLY=1; }
 sc_early_continue() {
