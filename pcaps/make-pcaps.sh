@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # make-pcaps.sh – captures real nginx HTTP exchanges on lo into pcaps/http_<scenario>.pcap, each
 # with nginx's own JSON access log (http_<scenario>.access.jsonl) as ground truth. Run as root.
-# It runs its own nginx from a temp dir on 127.0.0.1:8080 and never touches the system nginx.
+# It runs its own nginx from a temp dir on 127.0.0.1:$PORT (8080 unless PORT is set) and never
+# touches the system nginx.
 #
 #   pcaps/make-pcaps.sh              all scenarios
 #   pcaps/make-pcaps.sh head large   only those
+#   PORT=8093 pcaps/make-pcaps.sh early_mix
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-PORT=8080
+PORT=${PORT:-8080}
+export PORT
 BASE=http://127.0.0.1:$PORT
-ALL=(keepalive pipelining chunked head not_modified not_found post large http10 concurrent query continue)
+ALL=(keepalive pipelining chunked head not_modified not_found post large http10 concurrent query continue
+     early_return early_413 early_401 early_continue early_mix)
 
 die() { echo "make-pcaps: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (tcpdump on lo needs it)"
@@ -102,10 +106,17 @@ http {
         location = /sink { internal; return 204; }
         location = /form-ok { internal; return 200 "form received\n"; }
         location /upload/ { dav_methods PUT; create_full_put_path on; client_body_buffer_size 64k; }
+        # Early responses: answered before the body is read (the body is then discarded).
+        location = /ret { return 200 "returned\n"; }
+        location = /moved { return 301 /a.html; }
+        location /small/ { client_max_body_size 1k; dav_methods PUT; }
+        location /private/ { auth_basic "pktlog"; auth_basic_user_file $WORK/htpasswd; }
+        location /forbidden/ { deny all; }
     }
 }
 EOF
     mkdir -p "$WORK/tmp"
+    echo 'user:{PLAIN}secret' >"$WORK/htpasswd"
 }
 
 start_nginx() {
@@ -199,9 +210,29 @@ sc_continue() {
     CONNS=1 REQS=1
 }
 
+# Early responses (see clients.py): nginx answers before it has the body, the client then sends
+# the rest. nginx leaves a discarded body out of request_length, hence --early for the check.
+sc_early_return() { python3 "$HERE/clients.py" early_return; CONNS=1 REQS=8 EARLY=1; }
+sc_early_413() { python3 "$HERE/clients.py" early_413; CONNS=1 REQS=1 EARLY=1; }
+sc_early_401() { python3 "$HERE/clients.py" early_401; CONNS=1 REQS=2 EARLY=1; }
+sc_early_continue() {
+    # refused before the body: curl sends none of it and closes
+    head -c 5000 /dev/zero | tr '\0' 'k' >"$WORK/put5k.txt"
+    local code
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' \
+        -T "$WORK/put5k.txt" "$BASE/small/put.txt")
+    [ "$code" = 413 ] || die "early_continue: got $code"
+    CONNS=1 REQS=1 EARLY=1
+}
+sc_early_mix() {
+    python3 "$HERE/clients.py" early_mix
+    CONNS=$(python3 -c 'import json,sys; print(len({json.loads(l)["remote_port"] for l in open(sys.argv[1])}))' "$WORK/access.log")
+    REQS=300 EARLY=1
+}
+
 run_scenario() {
     local name=$1 pcap=$HERE/http_$1.pcap log=$HERE/http_$1.access.jsonl
-    CONNS= REQS= EXTRA=0
+    CONNS= REQS= EXTRA=0 EARLY=0
     start_nginx
     start_tcpdump "$pcap.tmp"
     "sc_$name"
@@ -210,7 +241,7 @@ run_scenario() {
     mv "$pcap.tmp" "$pcap"
     cp "$WORK/access.log" "$log"
     python3 "$HERE/check_pcap.py" "$pcap" "$log" --conns "$CONNS" --requests "$REQS" \
-        --server-extra "$EXTRA" || die "$name: capture check failed"
+        --server-extra "$EXTRA" $([ "$EARLY" = 1 ] && echo --early) || die "$name: capture check failed"
 }
 
 main() {
@@ -221,6 +252,14 @@ main() {
     make_root
     write_conf
     for s in "${list[@]}"; do run_scenario "$s"; done
+    # the mix as captures at snap length 96 and 200 hold it (same packets, records cut)
+    for s in "${list[@]}"; do
+        [ "$s" = early_mix ] || continue
+        for n in 96 200; do
+            python3 "$HERE/snaplen.py" "$HERE/http_early_mix.pcap" "$HERE/http_snap$n.pcap" $n
+            cp "$HERE/http_early_mix.access.jsonl" "$HERE/http_snap$n.access.jsonl"
+        done
+    done
 }
 
 main "$@"

@@ -1,5 +1,6 @@
 /* http.c – HTTP/1.x transactions from reassembled streams: parsing (http-parser), pipelined
- * request/response pairing, gap and error resynchronisation, and pl_event filling.
+ * request/response pairing (early responses included), gap and error resynchronisation, and
+ * pl_event filling.
  * Must not: format JSON, store bodies, see TCP sequence numbers, or grow memory without bound. */
 #include <stddef.h>
 #include <stdlib.h>
@@ -22,7 +23,15 @@
 #define HTTP_FREELIST_MAX 256u    /* records kept for reuse per thread */
 #define HTTP_USER_MAX 128u
 
-enum { NOTE_LOSS = 1, NOTE_PARSE = 2 };
+/* Why a message is incomplete. A note on a message whose head did not end says the head
+ * was cut (the event then holds only what was read of it). */
+enum {
+	NOTE_LOSS = 1,     /* bytes missing from the capture (loss, or the snap length) */
+	NOTE_PARSE = 2,    /* not HTTP that http-parser accepts */
+	NOTE_EOF = 4,      /* the connection (or the capture) ended inside the message */
+	NOTE_LIMIT = 8,    /* the head is longer than http-parser's limit (HTTP_MAX_HEADER_SIZE) */
+	NOTE_STALLED = 16, /* request: answered, body still arriving when the transaction timed out */
+};
 enum { MODE_HUNT = 0, MODE_SYNC, MODE_DEAD };
 enum { HS_NONE = 0, HS_FIELD, HS_VALUE };
 enum { RED_NONE = 0, RED_STAR, RED_COOKIE };
@@ -60,6 +69,9 @@ struct hmsg {
 	uint8_t method, vmaj, vmin;
 	uint8_t notes;
 	bool start_line_done, headers_done, truncated;
+	bool has_method, has_version;   /* read from this message's own bytes */
+	bool emitted;             /* request: its event went out (timed out); drop it when done */
+	struct hmsg *resp;        /* request: the response that answered it before it ended */
 	struct span url, phrase, ctype, host, ua, referer, xff, user;
 	bool has_ctype, has_host, has_ua, has_referer, has_xff, has_user, has_clen;
 	int n_hdr;
@@ -105,6 +117,11 @@ struct hconn {
 	struct hmsg *pend_head, *pend_tail;
 	uint32_t n_pend;
 	uint32_t late;            /* expired requests whose responses may still come, in order */
+	/* Responses complete before any request they could answer was seen (the capture shows
+	 * the directions out of order, or lost the request): each pairs with the next request
+	 * if that began before the response ended, else goes out unmatched. */
+	struct hmsg *orph_head, *orph_tail;
+	uint32_t n_orph;
 	uint32_t keep_cap;
 	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
 };
@@ -196,6 +213,8 @@ static inline void field_append(struct hconn *c, struct hmsg *m, struct span *f,
 
 	if (f->len == 0)
 		f->off = m->len;
+	if (len == 0)
+		return;   /* m->buf may still be NULL: no memcpy to it, not even of 0 bytes */
 	/* the usual case: within every cap and the buffer */
 	if (f->len + len <= max && (uint64_t)m->len + len <= c->keep_cap &&
 	    (uint64_t)m->len + len <= m->cap) {
@@ -326,7 +345,7 @@ static void fill_msg(const struct hmsg *m, struct pl_http_msg *out, struct pl_he
 		if (h->name.len == sizeof(clen_name) - 1 && !memcmp(h->name.p, clen_name, h->name.len))
 			has_clen = true;
 	}
-	if (!has_clen) {
+	if (!has_clen && m->headers_done) {
 		/* As Packetbeat: without the header, content-length is the body as measured
 		 * (close-delimited and chunked bodies, or 0). Rendered as a number. */
 		if (n == PL_EVENT_MAX_HEADERS)
@@ -343,6 +362,8 @@ static void fill_msg(const struct hmsg *m, struct pl_http_msg *out, struct pl_he
 
 static const char *version_str(const struct hmsg *m)
 {
+	if (!m->has_version)
+		return "";
 	if (m->vmaj == 1 && m->vmin == 0)
 		return "1.0";
 	if (m->vmaj == 1 && m->vmin == 1)
@@ -350,12 +371,48 @@ static const char *version_str(const struct hmsg *m)
 	return m->vmaj == 0 && m->vmin == 9 ? "0.9" : "";
 }
 
-/* The request's version, unless its start line was cut short. */
+/* The request's version, else the response's, else none: never a default. */
 static struct pl_str version_of(const struct hmsg *req, const struct hmsg *resp)
 {
-	const char *v = version_str(req && (req->headers_done || !resp) ? req : resp);
+	const char *v = version_str(req && (req->has_version || !resp) ? req : resp);
 
 	return (struct pl_str){ v, strlen(v) };
+}
+
+/* What an incomplete message's event says about it: [request, response] per note, for a head
+ * that never ended (the event holds only what was read of it) and for a later part. */
+static const struct { uint8_t note; const char *head[2], *rest[2]; } note_text[] = {
+	{ NOTE_LOSS,
+	  { "Request head truncated in the capture", "Response head truncated in the capture" },
+	  { "Packet loss while capturing the request", "Packet loss while capturing the response" } },
+	{ NOTE_LIMIT,
+	  { "Request head over the size limit", "Response head over the size limit" },
+	  { "Request head over the size limit", "Response head over the size limit" } },
+	{ NOTE_EOF,
+	  { "Request head incomplete when the connection ended",
+	    "Response head incomplete when the connection ended" },
+	  { "Request incomplete when the connection ended",
+	    "Response incomplete when the connection ended" } },
+	{ NOTE_PARSE,
+	  { "Parse error in the request", "Parse error in the response" },
+	  { "Parse error in the request", "Parse error in the response" } },
+	{ NOTE_STALLED,
+	  { "Request body still arriving when the transaction timed out", "" },
+	  { "Request body still arriving when the transaction timed out", "" } },
+};
+
+static void add_notes(struct pl_event *ev, const struct hmsg *m, int is_resp)
+{
+	/* a URL, header value or header list cut to its cap: the event holds a prefix of it */
+	if (m->truncated)
+		pl_event_add_error(ev, is_resp ? "Response head kept in part (size limits)"
+					       : "Request head kept in part (size limits)");
+	if (!m->notes)
+		return;
+	for (size_t i = 0; i < PL_ARRAY_LEN(note_text); i++)
+		if (m->notes & note_text[i].note)
+			pl_event_add_error(ev, m->headers_done ? note_text[i].rest[is_resp]
+							       : note_text[i].head[is_resp]);
 }
 
 static void fill_request(struct pl_event *ev, const struct hmsg *req, struct pl_header *hdrs,
@@ -366,7 +423,7 @@ static void fill_request(struct pl_event *ev, const struct hmsg *req, struct pl_
 	h->has_request = true;
 	ev->start_ns = req->start_ns;
 	ev->client.bytes = req->bytes;
-	h->method = req->start_line_done || req->headers_done
+	h->method = req->has_method
 		? (struct pl_str){ http_method_str(req->method), strlen(http_method_str(req->method)) }
 		: (struct pl_str){ "", 0 };
 	split_path(req, h);
@@ -379,10 +436,7 @@ static void fill_request(struct pl_event *ev, const struct hmsg *req, struct pl_
 	 * $remote_user too. The password is never kept. */
 	h->user_name = req->has_user ? msg_str(req, req->user) : (struct pl_str){ "", 0 };
 	fill_msg(req, &h->request, hdrs, digits);
-	if (req->notes & NOTE_LOSS)
-		pl_event_add_error(ev, "Packet loss while capturing the request");
-	if (req->notes & NOTE_PARSE)
-		pl_event_add_error(ev, "Parse error in the request");
+	add_notes(ev, req, 0);
 }
 
 static void fill_response(struct pl_event *ev, const struct hmsg *resp, struct pl_header *hdrs,
@@ -398,14 +452,12 @@ static void fill_response(struct pl_event *ev, const struct hmsg *resp, struct p
 	h->status_code = resp->status;
 	h->status_phrase = msg_str(resp, resp->phrase);
 	fill_msg(resp, &h->response, hdrs, digits);
-	if (resp->notes & NOTE_LOSS)
-		pl_event_add_error(ev, "Packet loss while capturing the response");
-	if (resp->notes & NOTE_PARSE)
-		pl_event_add_error(ev, "Parse error in the response");
+	add_notes(ev, resp, 1);
 }
 
-/* Emit one transaction (either side may be NULL) and release both records. */
-static void emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const char *err)
+/* Emit one transaction (either side may be NULL); the records stay the caller's. */
+static void emit_event(struct hconn *c, const struct hmsg *req, const struct hmsg *resp,
+		       const char *err)
 {
 	const struct pl_conn *k = c->conn;
 	struct pl_stats *st = c->env->stats;
@@ -434,6 +486,12 @@ static void emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const
 	else
 		st->http_transactions_error++;
 	c->env->emit(&ev, c->env->emit_arg);
+}
+
+/* Emit one transaction (either side may be NULL) and release both records. */
+static void emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const char *err)
+{
+	emit_event(c, req, resp, err);
 	msg_put(req);
 	msg_put(resp);
 }
@@ -460,6 +518,68 @@ static void emit_unmatched_request(struct hconn *c, struct hmsg *req)
 	emit_txn(c, req, NULL, "Unmatched request");
 }
 
+static void emit_unmatched_response(struct hconn *c, struct hmsg *resp)
+{
+	c->env->stats->http_unmatched_responses++;
+	emit_txn(c, NULL, resp, "Unmatched response");
+}
+
+static struct hmsg *orph_pop(struct hconn *c)
+{
+	struct hmsg *m = c->orph_head;
+
+	c->orph_head = m->next;
+	if (!c->orph_head)
+		c->orph_tail = NULL;
+	m->next = NULL;
+	c->n_orph--;
+	return m;
+}
+
+static void orph_push(struct hconn *c, struct hmsg *m)
+{
+	uint32_t max = c->env->cfg->http.max_pending ? c->env->cfg->http.max_pending : 1;
+
+	if (c->n_orph >= max)
+		emit_unmatched_response(c, orph_pop(c));
+	m->next = NULL;
+	if (c->orph_tail)
+		c->orph_tail->next = m;
+	else
+		c->orph_head = m;
+	c->orph_tail = m;
+	c->n_orph++;
+}
+
+/* A request begins: held responses that had ended before it began answered requests the
+ * capture does not hold; the first one still arriving when it began answers this one.
+ * (Packet time as delivered never goes back, so a request shown after its response's first
+ * bytes may carry a later time than they do, never a later one than the response's end.) */
+static __attribute__((noinline)) void claim_orphan(struct hconn *c, struct hmsg *req)
+{
+	while (c->orph_head && c->orph_head->end_ns < req->start_ns)
+		emit_unmatched_response(c, orph_pop(c));
+	if (c->orph_head)
+		req->resp = orph_pop(c);
+}
+
+/* A record leaves its side unfinished: a response it holds still goes out. */
+static __attribute__((noinline)) void release_msg(struct hconn *c, struct hmsg *m)
+{
+	struct hmsg *r;
+
+	if (!m)
+		return;
+	r = m->resp;
+	m->resp = NULL;
+	if (r && m->start_line_done && !m->emitted)
+		emit_txn(c, m, r, NULL);
+	else if (r)
+		emit_unmatched_response(c, r);
+	if (!r || !m->start_line_done || m->emitted)
+		msg_put(m);
+}
+
 static void pend_push(struct hconn *c, struct hmsg *m)
 {
 	uint32_t max = c->env->cfg->http.max_pending ? c->env->cfg->http.max_pending : 1;
@@ -479,12 +599,11 @@ static void pend_push(struct hconn *c, struct hmsg *m)
 	c->n_pend++;
 }
 
-static void expire(struct hconn *c, uint64_t now)
+static void expire_pending(struct hconn *c, uint64_t now, uint64_t tmo)
 {
-	uint64_t tmo = c->env->cfg->http.transaction_timeout_ns;
 	const struct hside *rs = &c->side[PL_DIR_TO_CLIENT];
 
-	while (c->pend_head && tmo) {
+	while (c->pend_head) {
 		struct hmsg *h = c->pend_head;
 
 		/* a response in progress answers the head request: do not expire it */
@@ -497,11 +616,56 @@ static void expire(struct hconn *c, uint64_t now)
 	}
 }
 
+/* An answered request whose body has not moved for the timeout goes out as it is (marked);
+ * the rest of it, should it come, is parsed and dropped. */
+static void expire_stalled(struct hconn *c, uint64_t now, uint64_t tmo)
+{
+	const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
+	struct hmsg *m = rq->cur;
+	uint64_t last;
+
+	if (!m || !m->resp || m->emitted)
+		return;
+	last = PL_MAX(rq->last_ts, m->resp->end_ns);
+	if (now <= last || now - last <= tmo)
+		return;
+	m->notes |= NOTE_STALLED;
+	emit_event(c, m, m->resp, NULL);
+	msg_put(m->resp);
+	m->resp = NULL;
+	m->emitted = true;
+}
+
+static void expire(struct hconn *c, uint64_t now)
+{
+	uint64_t tmo = c->env->cfg->http.transaction_timeout_ns;
+
+	if (!tmo)
+		return;
+	if (c->pend_head)
+		expire_pending(c, now, tmo);
+	if (c->side[PL_DIR_TO_SERVER].cur)
+		expire_stalled(c, now, tmo);
+	while (c->orph_head && now > c->orph_head->end_ns && now - c->orph_head->end_ns > tmo)
+		emit_unmatched_response(c, orph_pop(c));
+}
+
 /* --- message completion --- */
 
 static void finish_request(struct hconn *c, struct hmsg *m)
 {
+	struct hmsg *r = m->resp;
+
 	c->env->stats->http_requests++;
+	if (m->emitted) {
+		msg_put(m);             /* went out when it stalled */
+		return;
+	}
+	if (r) {
+		m->resp = NULL;         /* answered early: both ends are here now */
+		emit_txn(c, m, r, NULL);
+		return;
+	}
 	pend_push(c, m);
 }
 
@@ -509,11 +673,35 @@ static void set_dead(struct hconn *c)
 {
 	for (int d = 0; d < 2; d++) {
 		c->side[d].mode = MODE_DEAD;
-		msg_put(c->side[d].cur);
+		release_msg(c, c->side[d].cur);
 		c->side[d].cur = NULL;
 		c->side[d].in_msg = false;
 		c->side[d].fast_left = 0;
 	}
+}
+
+/* A final response is complete: it answers the oldest request not yet answered, whether that
+ * request has ended or is still arriving (nginx answers some before reading their bodies).
+ * With none, it waits for a request that begins before it ended (orph_push, claim_orphan). */
+static void pair_response(struct hconn *c, struct hmsg *m)
+{
+	const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
+	struct hmsg *cur = rq->in_msg ? rq->cur : NULL;
+
+	if (c->late) {
+		c->late--;      /* the late answer to an expired request */
+		emit_unmatched_response(c, m);
+		return;
+	}
+	if (c->pend_head) {
+		emit_txn(c, pend_pop(c), m, NULL);
+		return;
+	}
+	if (cur && !cur->resp && !cur->emitted) {
+		cur->resp = m;  /* an early response: the event waits for the request's end */
+		return;
+	}
+	orph_push(c, m);        /* its request may still show up in the capture */
 }
 
 static void finish_response(struct hconn *c, struct hmsg *m)
@@ -529,14 +717,7 @@ static void finish_response(struct hconn *c, struct hmsg *m)
 	m->bytes += c->interim_bytes;
 	c->interim_bytes = 0;
 	st->http_responses++;
-	if (c->late == 0 && c->pend_head) {
-		emit_txn(c, pend_pop(c), m, NULL);
-	} else {
-		if (c->late)
-			c->late--;      /* the late answer to an expired request */
-		st->http_unmatched_responses++;
-		emit_txn(c, NULL, m, "Unmatched response");
-	}
+	pair_response(c, m);
 	if (upgraded)
 		set_dead(c);     /* another protocol follows */
 }
@@ -570,7 +751,7 @@ static void fail_current(struct hconn *c, struct hside *s, uint8_t note)
 		return;
 	}
 	if (!m->start_line_done && !m->headers_done) {
-		msg_put(m);
+		release_msg(c, m);
 		s->cur = NULL;
 		s->in_msg = s->in_body = false;
 		s->acc = 0;
@@ -609,11 +790,14 @@ static struct hside *side_of(http_parser *p)
  * and the fast path (fast_head) both call them, in the same order with the same bytes. */
 static int on_begin(struct hside *s)
 {
-	msg_put(s->cur);
+	if (s->cur)
+		release_msg(s->c, s->cur);   /* rare: a message abandoned unfinished */
 	s->cur = msg_get();
 	if (!s->cur)
 		return -1;
 	s->cur->start_ns = s->ts;
+	if (s->dir == PL_DIR_TO_SERVER && s->c->orph_head)
+		claim_orphan(s->c, s->cur);
 	s->in_msg = true;
 	s->in_body = false;
 	s->hstate = HS_NONE;
@@ -625,28 +809,34 @@ static int cb_message_begin(http_parser *p)
 	return on_begin(side_of(p));
 }
 
-static void on_url(struct hside *s, const char *at, size_t len)
+static void on_url(struct hside *s, unsigned method, const char *at, size_t len)
 {
 	s->cur->start_line_done = true;
+	s->cur->method = (uint8_t)method;     /* http-parser knows it once the URL starts */
+	s->cur->has_method = true;
 	field_append(s->c, s->cur, &s->cur->url, at, len, s->c->env->cfg->http.max_url_length);
 }
 
 static int cb_url(http_parser *p, const char *at, size_t len)
 {
-	on_url(side_of(p), at, len);
+	on_url(side_of(p), p->method, at, len);
 	return 0;
 }
 
-static void on_status(struct hside *s, unsigned code, const char *at, size_t len)
+static void on_status(struct hside *s, unsigned vmaj, unsigned vmin, unsigned code,
+		      const char *at, size_t len)
 {
 	s->cur->status = (uint16_t)code;
+	s->cur->vmaj = (uint8_t)vmaj;
+	s->cur->vmin = (uint8_t)vmin;
+	s->cur->has_version = true;
 	s->cur->start_line_done = true;
 	field_append(s->c, s->cur, &s->cur->phrase, at, len, HTTP_PHRASE_MAX);
 }
 
 static int cb_status(http_parser *p, const char *at, size_t len)
 {
-	on_status(side_of(p), p->status_code, at, len);
+	on_status(side_of(p), p->http_major, p->http_minor, p->status_code, at, len);
 	return 0;
 }
 
@@ -909,7 +1099,15 @@ static void on_header_field(struct hside *s, const char *at, size_t len)
 
 static int cb_header_field(http_parser *p, const char *at, size_t len)
 {
-	on_header_field(side_of(p), at, len);
+	struct hside *s = side_of(p);
+
+	if (!s->cur->has_version) {
+		/* the request line ended: its version is read (the head may still be cut) */
+		s->cur->vmaj = (uint8_t)p->http_major;
+		s->cur->vmin = (uint8_t)p->http_minor;
+		s->cur->has_version = true;
+	}
+	on_header_field(s, at, len);
 	return 0;
 }
 
@@ -929,10 +1127,20 @@ static int cb_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Whether the response being parsed answers a HEAD: the oldest unanswered request, ended or
+ * still arriving. Unknown (not HEAD) after expiries or while responses wait for requests. */
 static bool pending_is_head(const struct hconn *c)
 {
-	return c->late == 0 && c->pend_head && c->pend_head->method == HTTP_HEAD &&
-	       c->pend_head->start_line_done;
+	const struct hmsg *r = c->pend_head;
+
+	if (c->late || c->orph_head)
+		return false;
+	if (!r) {
+		const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
+
+		r = rq->in_msg && rq->cur && !rq->cur->resp && !rq->cur->emitted ? rq->cur : NULL;
+	}
+	return r && r->has_method && r->method == HTTP_HEAD;
 }
 
 /* Returns 1 when the message has no body (as http-parser's on_headers_complete). */
@@ -949,8 +1157,10 @@ static int on_headers_done(struct hside *s, unsigned vmaj, unsigned vmin, unsign
 	m->start_line_done = true;
 	m->vmaj = (uint8_t)vmaj;
 	m->vmin = (uint8_t)vmin;
+	m->has_version = true;
 	if (s->dir == PL_DIR_TO_SERVER) {
 		m->method = (uint8_t)method;
+		m->has_method = true;
 	} else {
 		m->status = (uint16_t)st;
 		/* no body: interim, 204, 304, or the answer to HEAD */
@@ -1029,7 +1239,7 @@ static size_t feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 		return r;
 	if (e != HPE_CB_message_begin)
 		c->env->stats->http_parse_errors++;
-	fail_current(c, s, NOTE_PARSE);
+	fail_current(c, s, e == HPE_HEADER_OVERFLOW ? NOTE_LIMIT : NOTE_PARSE);
 	start_hunt(c, s, false);
 	return r;
 }
@@ -1347,9 +1557,9 @@ static size_t fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size
 		return 0;
 	}
 	if (req)
-		on_url(s, (const char *)url, url_len);
+		on_url(s, (unsigned)method, (const char *)url, url_len);
 	else
-		on_status(s, status, (const char *)phrase, phrase_len);
+		on_status(s, 1, (unsigned)vmin, status, (const char *)phrase, phrase_len);
 	for (int i = 0; i < nh; i++) {
 		/* a header the event neither sends nor needs leaves no trace: skip it */
 		if (!header_matters(c->env->cfg, h[i].kind))
@@ -1539,7 +1749,7 @@ static void end_side(struct hconn *c, struct hside *s, uint64_t ts)
 		return;
 	s->ts = s->last_ts ? s->last_ts : ts;
 	if (s->fast_left) {
-		fail_current(c, s, NOTE_LOSS);   /* a Content-Length body cut short */
+		fail_current(c, s, NOTE_EOF);   /* a Content-Length body cut short */
 		return;
 	}
 	/* EOF ends a close-delimited body; anything else is cut short */
@@ -1550,7 +1760,7 @@ static void end_side(struct hconn *c, struct hside *s, uint64_t ts)
 		finish_current(c, s);
 		return;
 	}
-	fail_current(c, s, NOTE_LOSS);
+	fail_current(c, s, NOTE_EOF);
 }
 
 static void http_close(void *state, enum pl_close_reason why, uint64_t ts)
@@ -1561,8 +1771,10 @@ static void http_close(void *state, enum pl_close_reason why, uint64_t ts)
 	end_side(c, &c->side[PL_DIR_TO_SERVER], ts);
 	while (c->pend_head)
 		emit_unmatched_request(c, pend_pop(c));
+	while (c->orph_head)
+		emit_unmatched_response(c, orph_pop(c));
 	for (int d = 0; d < 2; d++) {
-		msg_put(c->side[d].cur);
+		release_msg(c, c->side[d].cur);
 		c->side[d].cur = NULL;
 		c->side[d].mode = MODE_DEAD;
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make_http_seeds.py DIR – writes the fast_* seed scripts of tests/fuzz/seeds/http: ordinary
 keep-alive exchanges (the fast path) with pipelining, gaps, HEAD, 304, a cut body, Connection:
-close, in the step format of proto_script.h, each with two config bytes."""
+close, early responses (before the request's body ended, or shown before the request), heads
+cut as by a snap length, in the step format of proto_script.h, each with two config bytes."""
 import os, sys
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -31,6 +32,11 @@ seeds = {
   'fast_304': data(0, REQ) + data(1, b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 10\r\n\r\n") + data(0, REQ) + data(1, b"HTTP/1.1 404 \r\nContent-Length: 0\r\nX-E:\r\n\r\n"),
   'fast_close': data(0, REQ) + data(1, RESP.replace(b'keep-alive', b'close')) + data(0, REQ) + data(1, RESP),
   'fast_cut': data(0, REQ) + data(1, RESP[:-10]),
+  # early responses: the answer comes while the request body is still arriving
+  'early_mid': data(0, b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 30\r\n\r\n0123456789") + data(1, b"HTTP/1.1 413 Too Large\r\nContent-Length: 4\r\n\r\nbig!") + data(0, b"01234567890123456789" + REQ) + data(1, RESP),
+  'early_first': data(1, b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n") + data(0, b"PUT /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde" + REQ.replace(b'GET', b'HEAD')) + data(1, RESP[:RESP.index(b'\r\n\r\n')+4]),
+  'early_expect': data(0, b"PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9000\r\n\r\n") + data(1, b"HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+  'snap_cut': data(0, REQ[:30]) + gap(0, 40) + data(1, RESP[:30]) + gap(1, 60) + data(0, REQ) + data(1, b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"),
   'fast_auth': data(0, b"GET /a HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNz\r\nX-Forwarded-For: 1.2.3.4, 5.6.7.8\r\nReferer: http://x/\r\n\r\n") + data(1, RESP),
 }
 for name, body in seeds.items():
