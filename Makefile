@@ -169,3 +169,15 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pktlog $(DESTDIR)$(UNITDIR)/pktlog.service
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/pktlog
 	@echo "kept $(SYSCONFDIR)/pktlog and $(STATEDIR) (config and state are the operator's)"
+
+# --- the truth harness (tests/truth/README.md): N seeded rounds of generated HTTP and MySQL
+# traffic checked against nginx's and MariaDB's own logs; each disagreeing connection is
+# saved under pcaps/truth/s$(SEED)/ (replay them with tests/truth/regress.py). As root.
+SEED ?= 1
+N ?= 10
+TRUTH_SESSIONS ?= 30
+TRUTH_PKTLOG ?= build/asan/pktlog
+truth: deps-test $(TRUTH_PKTLOG)
+	nice /usr/bin/python3 tests/truth/run.py --seed $(SEED) --rounds $(N) \
+		--sessions $(TRUTH_SESSIONS) --pktlog $(TRUTH_PKTLOG) --save pcaps/truth/s$(SEED)
+.PHONY: truth

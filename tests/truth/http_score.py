@@ -18,7 +18,7 @@ What nginx's fields mean next to pktlog's (why some are compared only in some ca
 import collections
 
 from common import errors_of, get, ts
-from score import align, events_by_conn
+from score import Tally, align, events_by_conn
 
 EARLY = ("/early", "/small", "/auth/", "/deny/", "/redir", "/moved", "/r204")
 
@@ -213,11 +213,19 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
         ok_s = ef["status"] == tf["status"]
         if cut_variant and ef["status"] is None:
             ok_s = True             # a cut response may lose its status; never a wrong one
+        if loss_variant and ef["status"] is None and errors_of(e):
+            ok_s = True             # said so: the response was not captured
         tally.field("status", ok_s)
         if not ok_s:
             k = ("shifted pairing: status of another response" if tf["status"] and ef["status"]
                  else "status where no response was sent" if ef["status"] else "status missing")
             tally.kind(k, label, f"{r['request'][:60]!r}: {ef['status']} for {tf['status']}")
+        if not cut_variant and not loss_variant and tf["status"]:
+            ok_clean = not errors_of(e)
+            tally.field("no error note", ok_clean)
+            if not ok_clean:
+                tally.kind(f"error note on a complete exchange ({'; '.join(errors_of(e))[:60]})", label,
+                           f"{r['request'][:60]!r} {r['status']}")
         early = any(tf["path"].startswith(x) for x in EARLY) or r["status"] >= 300 or r["expect"]
         if not cut_variant and not loss_variant and tf["status"] and not early:
             ok_rq = ef["req_bytes"] == tf["req_bytes"]
@@ -301,6 +309,9 @@ def score_run(tally, full, variant_pcap, variant, records, events, port, on_bad)
         recs = tmap.get(id(c), [])
         evs = sorted(emap.get(id(c), []), key=lambda e: get(e, "event.start") or "")
         label = f"port {c.cport}"
-        bad = score_conn(tally, label, c, vc, recs, evs, variant)
-        if bad:
-            on_bad(c, recs, evs, bad)
+        local = Tally(tally.proto, tally.variant)
+        bad = score_conn(local, label, c, vc, recs, evs, variant)
+        tally.merge(local)
+        if bad or local.kinds:
+            on_bad(c, recs, evs, bad + [f"{k} ×{n}: {local.examples[k][1]}" for k, n in local.kinds.items()],
+                   sorted(local.kinds))

@@ -200,9 +200,11 @@ class Gen:
     def path(self):
         return self.rnd.choice(FILES)
 
-    def run(self):
-        sessions = [self.rnd.choices([k for k, _ in self.kinds], [w for _, w in self.kinds])[0]
-                    for _ in range(self.n)]
+    def run(self, cover=False):
+        """cover: start with one session of every kind (the fixed-seed slice's round 0)."""
+        sessions = [k for k, _ in self.kinds] if cover else []
+        sessions += [self.rnd.choices([k for k, _ in self.kinds], [w for _, w in self.kinds])[0]
+                     for _ in range(self.n)]
         args = [(s, self.rnd.random()) for s in sessions]
         # Sessions with their own seeds, so the threads do not share one generator.
         threads = []

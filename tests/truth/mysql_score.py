@@ -19,7 +19,7 @@ import re
 import struct
 
 from common import errors_of, get, ts
-from score import align, events_by_conn
+from score import Tally, align, events_by_conn
 
 UNSCORED_METHODS = {"PING"}
 COMMAND_METHOD = {"Prepare": "STMT_PREPARE", "Close stmt": "STMT_CLOSE", "Quit": "QUIT",
@@ -111,6 +111,8 @@ def truth_for_thread(recs, client):
             f["client"] = c.get("client")
         seen[cmd] += 1
         out.append(dict(r, _f=f))
+    if out:
+        out[0]["_client_all"] = client or []
     return out
 
 
@@ -132,7 +134,7 @@ def query_ok(tq, eq, cut):
     return False
 
 
-def make_score(cut_variant):
+def make_score(cut_variant, loss_variant=False):
     def score(t, e):
         tf, ef = t["_f"], e["_f"]
         s = 0
@@ -140,7 +142,7 @@ def make_score(cut_variant):
             s += 2
         if ef["method"] == tf["method"]:
             s += 1
-        if cut_variant and s == 0 and ef["query"] is None and ef["method"] == "STMT_EXECUTE" \
+        if (cut_variant or loss_variant) and s == 0 and ef["query"] is None and ef["method"] == "STMT_EXECUTE" \
                 and t["command"] == "Execute":
             return 1                # the cut capture lost the PREPARE: no SQL, but no lie
         return s if (s >= 2 or (tf["query"] is None and s == 1)) else 0
@@ -165,7 +167,7 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             k += 1
             held[i] = vconn.c2s.held(st, st + 5) if cut_variant else vconn.c2s.held(st, min(en, st + 200))
             cut[i] = not vconn.c2s.held(st, en)
-    pairs = align(recs, evs, make_score(cut_variant))
+    pairs = align(recs, evs, make_score(cut_variant, loss_variant))
     bad = []
     pt, pe = {i for i, _ in pairs}, {j for _, j in pairs}
     for i, r in enumerate(recs):
@@ -179,6 +181,16 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
                 bad.append(f"missing event for {r['command']} {r['argument'][:80]!r}")
     tally.events += len(evs)
     tally.aligned += len(pairs)
+    # A PREPARE the server refused is not in the general log; the client log knows it.
+    failed_prepares = [c for c in (recs[0].get("_client_all") or []) if c["cmd"] == "Prepare" and c["errno"]] \
+        if recs else []
+    for j, e in enumerate(evs):
+        f = e["_f"]
+        if j not in pe and failed_prepares and f["method"] == "STMT_PREPARE" and e.get("status") == "Error":
+            want = failed_prepares.pop(0)["errno"]
+            pe.add(j)
+            tally.aligned += 1
+            tally.field("error_code", f["errno"] == want or (loss_variant and f["errno"] is None))
     for j, e in enumerate(evs):
         if j not in pe:
             f = e["_f"]
@@ -192,8 +204,9 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             continue
         ok_m = ef["method"] == tf["method"]
         ok_q = query_ok(tf["query"], ef["query"], cut_variant)
-        if cut_variant and ef["query"] is None and ef["method"] == "STMT_EXECUTE":
-            ok_m = ok_q = True      # unknown, not wrong
+        if (cut_variant or loss_variant) and ef["query"] is None and ef["method"] == "STMT_EXECUTE":
+            ok_m = ok_q = True      # the PREPARE was not captured: unknown, not wrong
+            tally.field("execute without its PREPARE (unknown SQL)", True)
         tally.field("method", ok_m)
         if tf["query"] is not None:
             tally.field("sql", ok_q)
@@ -203,7 +216,10 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             tally.kind(f"wrong SQL text ({r['command']})", label,
                        f"{str(ef['query'])[:50]!r} for {str(tf['query'])[:50]!r}")
         errs = errors_of(e)
-        if tf.get("errno") is not None and not cut_variant:
+        unknown = loss_variant and any("loss" in m.lower() or "unmatched" in m.lower() for m in errs)
+        if unknown:
+            tally.field("response fields marked unknown (loss)", True)
+        if tf.get("errno") is not None and not cut_variant and not unknown:
             want = tf["errno"] or None
             got = ef["errno"] or None
             ok_e = want == got
@@ -211,6 +227,12 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             if not ok_e:
                 tally.kind(f"wrong error code ({got} for {want}; {tf.get('client')} {r['command']})", label,
                            f"{r['argument'][:50]!r} {'; '.join(errs)[:80]}")
+            if not loss_variant:
+                ok_st = (e.get("status") == "Error") == bool(want)
+                tally.field("status", ok_st)
+                if not ok_st:
+                    tally.kind(f"status {e.get('status')} for errno {want} ({tf.get('client')} {r['command']})",
+                               label, f"{r['argument'][:50]!r} {'; '.join(errs)[:80]}")
             if tf["rows"] is not None and not want:
                 ok_r = ef["rows"] == tf["rows"]
                 tally.field("rows", ok_r)
@@ -224,12 +246,15 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
                     tally.kind(f"wrong affected_rows ({tf.get('client')} {r['command']})", label,
                                f"{r['argument'][:50]!r}: {ef['affected']} for {tf['affected']}")
         if not cut_variant:
+            # The server logs a statement once it has read it all: between the event's
+            # start (first request byte) and its end (response).
             start = ts(get(e, "event.start") or e["@timestamp"])
-            ok_t = abs(start - r["time"]) <= 0.05
+            end = ts(get(e, "event.end") or get(e, "event.start") or e["@timestamp"])
+            ok_t = start - 0.05 <= r["time"] <= end + 0.05
             tally.field("timing", ok_t)
             if not ok_t:
                 tally.kind("event start far from the general log's time", label,
-                           f"{r['argument'][:40]!r}: {start - r['time']:+.3f}s")
+                           f"{r['argument'][:40]!r}: {r['time'] - start:+.3f}s after start, {r['time'] - end:+.3f}s after end")
         if cut[i]:
             tally.cut += 1
             if any("trunc" in m.lower() or "snaplen" in m.lower() or "loss" in m.lower() for m in errs):
@@ -291,6 +316,9 @@ def score_run(tally, full, variant_pcap, variant, records, client_log, events, p
         vc = c if vconns is None else vconns.get(c.key)
         evs = sorted(emap.get(id(c), []), key=lambda e: get(e, "event.start") or "")
         label = f"port {c.cport} thread {th}"
-        bad = score_conn(tally, label, c, vc, recs, evs, variant)
-        if bad:
-            on_bad(c, recs, evs, bad)
+        local = Tally(tally.proto, tally.variant)
+        bad = score_conn(local, label, c, vc, recs, evs, variant)
+        tally.merge(local)
+        if bad or local.kinds:
+            on_bad(c, recs, evs, bad + [f"{k} ×{n}: {local.examples[k][1]}" for k, n in local.kinds.items()],
+                   sorted(local.kinds))

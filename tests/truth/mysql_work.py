@@ -42,23 +42,28 @@ class MariaDB:
         """Over the unix socket, unlogged: not in the capture, not in the truth."""
         return subprocess.run(["mariadb", "--no-defaults", "-uroot", "-S", self.sock, "--batch",
                                "--raw", "--skip-column-names", "-e", "SET SESSION sql_log_off=1;" + sql],
-                              capture_output=True, text=True, check=check, timeout=60)
+                              capture_output=True, text=True, check=check, timeout=300)
 
     def records(self):
         """The general log since the last call: [{thread, command, argument, time}], in the
         server's order, then emptied."""
         time.sleep(0.3)
-        out = self.admin("SELECT thread_id, command_type, UNIX_TIMESTAMP(event_time),"
-                         " REPLACE(TO_BASE64(argument), '\\n', '') FROM mysql.general_log; TRUNCATE mysql.general_log;").stdout
-        import base64
+        import pymysql
+        c = pymysql.connect(unix_socket=self.sock, user="root", max_allowed_packet=256 << 20,
+                            read_timeout=600)
         recs = []
-        for line in out.splitlines():
-            parts = line.split("\t")
-            if len(parts) != 4:
-                continue
-            arg = base64.b64decode(parts[3]).decode("utf-8", "replace")
-            recs.append({"thread": int(parts[0]), "command": parts[1], "time": float(parts[2]),
-                         "argument": arg})
+        try:
+            cur = c.cursor()
+            cur.execute("SET SESSION sql_log_off=1")
+            cur.execute("SELECT thread_id, command_type, UNIX_TIMESTAMP(event_time), argument"
+                        " FROM mysql.general_log")
+            for th, cmd, t, arg in cur.fetchall():
+                if isinstance(arg, bytes):
+                    arg = arg.decode("utf-8", "replace")
+                recs.append({"thread": int(th), "command": cmd, "time": float(t), "argument": arg})
+            cur.execute("TRUNCATE mysql.general_log")
+        finally:
+            c.close()
         return recs
 
     def stop(self):
@@ -83,7 +88,7 @@ def stmt_client(workdir):
 def random_sql(r, big_ok=True):
     """One statement (or a few, for multi-statements) and whether it makes rows."""
     k = r.choices(["select", "insert", "update", "delete", "error", "parse", "multi", "large",
-                   "huge", "show", "set", "long"], [8, 5, 3, 2, 2, 2, 2, 2, 1 if big_ok else 0, 1, 1, 1])[0]
+                   "huge", "show", "set", "long"], [8, 5, 3, 2, 2, 2, 2, 2, 0.2 if big_ok else 0, 1, 1, 1])[0]
     if k == "select":
         return r.choice([f"SELECT {r.randint(0, 999)}", "SELECT id, name FROM items WHERE price > %d" % r.randint(0, 50),
                          "SELECT COUNT(*) FROM items", "  /* c */ select now()", "(SELECT 1)",
@@ -129,16 +134,34 @@ class Gen:
         self.client_log = {}       # thread id -> [client records]
         self.exe = stmt_client(workdir)
 
-    def run(self):
+    def run(self, cover=False):
+        """cover: start with sessions that hold every case once (multi-statements, errors, a
+        large result set, a statement over 16 MiB, prepared statements through libmariadb)."""
         kinds = [(self.cli, 3), (self.pymysql, 4), (self.c_client, 4)]
+        todo = [(self.cover_pymysql, 0), (self.cover_c, 0), (self.cli, 1)] if cover else []
         for _ in range(self.n):
-            fn = self.rnd.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
-            r = random.Random(self.rnd.random())
+            todo.append((self.rnd.choices([k for k, _ in kinds], [w for _, w in kinds])[0],
+                         self.rnd.random()))
+        for fn, seed in todo:
             try:
-                fn(r)
+                fn(random.Random(seed))
             except (OSError, subprocess.TimeoutExpired):
                 pass
         return self.client_log
+
+    def cover_pymysql(self, r):
+        stmts = ["SELECT 1; SELECT 2, 3", "SELECT * FROM no_such_table", "SELEC oops",
+                 "SELECT seq, REPEAT('r', 100) FROM seq_1_to_20000",
+                 "SELECT LENGTH('" + "h" * ((16 << 20) + 1000) + "') AS n",
+                 "INSERT INTO items (name, price) VALUES ('c', 1), ('d', 2)",
+                 "UPDATE items SET price = price WHERE id < 0", "SELECT '" + "L" * 20000 + "'"]
+        self.pymysql(r, stmts)
+
+    def cover_c(self, r):
+        self.c_client(r, ["P SELECT ? + ?", "X 0 1 2", "P SELECT seq FROM seq_1_to_3000 WHERE seq > ?",
+                          "X 1 100", "P UPDATE items SET price = ? WHERE id = ?", "X 2 5 1", "R 1",
+                          "X 1 2990", "Q SELECT 1; SELECT 2", "Q SELECT * FROM nope", "P SELEC bad",
+                          "G", "C 0", "Q SELECT seq FROM seq_1_to_5000"])
 
     def cli(self, r):
         stmts = [random_sql(r, big_ok=False) for _ in range(r.randint(1, 8))]
@@ -151,15 +174,14 @@ class Gen:
                        input=script.encode(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=60)
 
-    def pymysql(self, r):
+    def pymysql(self, r, stmts=None):
         import pymysql
         c = pymysql.connect(host="127.0.0.1", port=self.db.port, user=USER, password=PASSWORD,
                             database=DB, client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
                             max_allowed_packet=64 << 20, autocommit=True)
         log = self.client_log.setdefault(c.thread_id(), [])
         cur = c.cursor()
-        for _ in range(r.randint(1, 10)):
-            sql = random_sql(r)
+        for sql in stmts or [random_sql(r) for _ in range(r.randint(1, 10))]:
             rec = {"cmd": "Query", "rows": -1, "affected": -1, "errno": 0, "client": "pymysql"}
             try:
                 n = cur.execute(sql)
@@ -182,9 +204,9 @@ class Gen:
                 log.append({"cmd": "Init DB", "rows": -1, "affected": -1, "errno": 0})
         c.close()
 
-    def c_client(self, r):
-        lines, nst = [], 0
-        for _ in range(r.randint(1, 12)):
+    def c_client(self, r, fixed=None):
+        lines, nst = list(fixed or []), 0
+        for _ in range(0 if fixed else r.randint(1, 12)):
             k = r.random()
             if k < 0.3 or nst == 0:
                 lines.append("P " + r.choice(PREPARED))

@@ -66,36 +66,58 @@ def check(t):
 
 
 class Saver:
-    """Writes each disagreeing connection (at most `per_kind` per kind and variant) as
-    <save>/<proto>-<variant>-s<seed>r<round>-<port>.{pcap,truth.jsonl,events.jsonl,expected.jsonl}."""
+    """Keeps, per protocol, variant and disagreement kind, the smallest disagreeing
+    connection, and writes them at the end as <save>/<name>.pcap (the connection's frames as
+    pktlog should read them), <name>.full.pcap (the same connection at full snaplen, for the
+    cut and impaired variants), <name>.truth.jsonl (the server's records with the expected
+    fields under "_f"), <name>.events.jsonl (what pktlog gave), <name>.expected.jsonl and
+    <name>.meta.json (protocol, variant, port, kinds, why). tests/truth/regress.py replays
+    them."""
 
-    def __init__(self, directory, limit):
-        self.dir, self.limit, self.n, self.saved = directory, limit, {}, []
+    def __init__(self, directory):
+        self.dir, self.best, self.saved = directory, {}, []
 
-    def __call__(self, proto, variant, seed, rnd, vpcap, conn, truth, events, expected, bad):
+    def __call__(self, proto, variant, seed, rnd, vpcap, full, conn, truth, events, expected, bad, kinds):
         if not self.dir:
             return
-        key = (proto, variant)
-        if self.n.get(key, 0) >= self.limit:
-            return
-        self.n[key] = self.n.get(key, 0) + 1
-        os.makedirs(self.dir, exist_ok=True)
-        name = f"{proto}-{variant}-s{seed}r{rnd}-{conn.cport}"
-        base = os.path.join(self.dir, name)
         vconn = [c for c in pcaplib.connections(vpcap, conn.key[3]) if c.key == conn.key]
-        pcaplib.write(base + ".pcap", pcaplib.only_conn(vpcap, vconn[-1] if vconn else conn))
-        with open(base + ".truth.jsonl", "w") as f:
-            for r in truth:
-                f.write(json.dumps({k: v for k, v in r.items() if k != "_f"}, default=str) + "\n")
-        with open(base + ".events.jsonl", "w") as f:
-            for e in events:
-                f.write(json.dumps({k: v for k, v in e.items() if k != "_f"}) + "\n")
-        with open(base + ".expected.jsonl", "w") as f:
-            for x in expected:
-                f.write(json.dumps(x, default=str) + "\n")
-        with open(base + ".why.txt", "w") as f:
-            f.write("\n".join(bad) + "\n")
-        self.saved.append(name)
+        vsub = pcaplib.only_conn(vpcap, vconn[-1] if vconn else conn)
+        size = sum(len(f.data) for f in vsub.frames)
+        item = None
+        for k in kinds:
+            cur = self.best.get((proto, variant, k))
+            if cur is None or size < cur["size"]:
+                if item is None:
+                    item = {"size": size, "name": f"{proto}-{variant}-s{seed}r{rnd}-{conn.cport}",
+                            "pcap": vsub, "full": pcaplib.only_conn(full, conn) if vpcap is not full else None,
+                            "truth": truth, "events": events, "expected": expected,
+                            "meta": {"proto": proto, "variant": variant, "port": conn.key[3],
+                                     "client_port": conn.cport, "seed": seed, "round": rnd,
+                                     "why": bad}}
+                self.best[(proto, variant, k)] = item
+
+    def write(self):
+        if not self.dir:
+            return
+        os.makedirs(self.dir, exist_ok=True)
+        chosen = {}
+        for (proto, variant, k), item in sorted(self.best.items()):
+            chosen.setdefault(id(item), item)["meta"].setdefault("kinds", []).append(k)
+        for item in chosen.values():
+            base = os.path.join(self.dir, item["name"])
+            pcaplib.write(base + ".pcap", item["pcap"])
+            if item["full"] is not None:
+                pcaplib.write(base + ".full.pcap", item["full"])
+            for ext, rows in (("truth", item["truth"]), ("events", item["events"]),
+                              ("expected", item["expected"])):
+                with open(f"{base}.{ext}.jsonl", "w") as f:
+                    for r in rows:
+                        if ext == "events":
+                            r = {k: v for k, v in r.items() if k != "_f"}
+                        f.write(json.dumps(r, default=str) + "\n")
+            with open(base + ".meta.json", "w") as f:
+                json.dump(item["meta"], f, indent=1)
+            self.saved.append(item["name"])
 
 
 def http_rounds(args, work, tallies, saver):
@@ -108,7 +130,7 @@ def http_rounds(args, work, tallies, saver):
             cap = os.path.join(work, f"http-{rnd}.pcap")
             td = Tcpdump(cap, ngx.port, work)
             try:
-                Gen(ngx.port, seed, args.sessions, work).run()
+                Gen(ngx.port, seed, args.sessions, work).run(cover=rnd == 0)
             finally:
                 td.stop()
             records = ngx.records()
@@ -121,9 +143,9 @@ def http_rounds(args, work, tallies, saver):
                 events = run_pktlog(vpath, http_port=ngx.port)
                 t = Tally("http", variant)
 
-                def on_bad(conn, recs, evs, bad, vp=vp, variant=variant):
-                    saver("http", variant, args.seed, rnd, vp, conn, recs, evs,
-                          http_score.expected_events(recs), bad)
+                def on_bad(conn, recs, evs, bad, kinds, vp=vp, variant=variant):
+                    saver("http", variant, args.seed, rnd, vp, full, conn, recs, evs,
+                          http_score.expected_events(recs), bad, kinds)
                 http_score.score_run(t, full, vp, variant, records, events, ngx.port, on_bad)
                 tallies[("http", variant)].merge(t)
                 if vp is not full and not args.keep:
@@ -145,7 +167,7 @@ def mysql_rounds(args, work, tallies, saver):
             cap = os.path.join(work, f"mysql-{rnd}.pcap")
             td = Tcpdump(cap, db.port, work)
             try:
-                client_log = Gen(db, seed, args.sessions, work).run()
+                client_log = Gen(db, seed, args.sessions, work).run(cover=rnd == 0)
             finally:
                 td.stop()
             records = db.records()
@@ -158,9 +180,9 @@ def mysql_rounds(args, work, tallies, saver):
                 events = run_pktlog(vpath, mysql_port=db.port)
                 t = Tally("mysql", variant)
 
-                def on_bad(conn, recs, evs, bad, vp=vp, variant=variant):
-                    saver("mysql", variant, args.seed, rnd, vp, conn, recs, evs,
-                          mysql_score.expected_events(recs), bad)
+                def on_bad(conn, recs, evs, bad, kinds, vp=vp, variant=variant):
+                    saver("mysql", variant, args.seed, rnd, vp, full, conn, recs, evs,
+                          mysql_score.expected_events(recs), bad, kinds)
                 mysql_score.score_run(t, full, vp, variant, records, client_log, events, db.port, on_bad)
                 tallies[("mysql", variant)].merge(t)
                 if vp is not full and not args.keep:
@@ -180,7 +202,7 @@ def main():
     ap.add_argument("--proto", default="http,mysql")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--save", default="", help="directory for disagreeing connections")
-    ap.add_argument("--save-per-variant", type=int, default=20)
+    ap.add_argument("--pktlog", default="", help="the pktlog to test (default build/asan/pktlog)")
     ap.add_argument("--keep", default="", help="keep the work dir (captures) here")
     ap.add_argument("--json", default="", help="write the figures as JSON here")
     args = ap.parse_args()
@@ -195,7 +217,9 @@ def main():
     os.chmod(work, 0o755)
     protos = [p for p in args.proto.split(",") if p]
     tallies = {(p, v): Tally(p, v) for p in protos for v in args.variants}
-    saver = Saver(args.save, args.save_per_variant)
+    if args.pktlog:
+        os.environ["PKTLOG"] = os.path.abspath(args.pktlog)
+    saver = Saver(args.save)
     t0 = time.monotonic()
     try:
         if "http" in protos:
@@ -213,6 +237,7 @@ def main():
         miss = check(t)
         if miss:
             failed.append(f"{t.proto} {t.variant}: " + "; ".join(miss))
+    saver.write()
     if saver.saved:
         print(f"saved {len(saver.saved)} disagreeing connections under {args.save}/")
     if args.json:

@@ -76,10 +76,8 @@ static void do_execute(char *args)
 	char *end;
 	long n = strtol(args, &end, 10);
 	MYSQL_STMT *s = (n >= 0 && n < nstmts) ? stmts[n] : NULL;
-	if (!s) {
-		out_result("Execute", -1, -1, 9999);
-		return;
-	}
+	if (!s)
+		return;         /* nothing sent: no record (the server logs nothing either) */
 	MYSQL_BIND b[MAX_PARAMS];
 	long long v[MAX_PARAMS];
 	unsigned np = mysql_stmt_param_count(s);
