@@ -6,7 +6,7 @@ set -eu
 # librdkafka, libmicrohttpd, libsqlite3 and libbpf are opened with dlopen (src/dl/): their -dev
 # packages bring the runtime libraries, and the build reads each soname from the -dev .so.
 run_pkgs="build-essential pkg-config libpcap-dev libhttp-parser-dev libyaml-dev librdkafka-dev libmicrohttpd-dev libsqlite3-dev clang libbpf-dev bpftool"
-test_pkgs="$run_pkgs systemd clang libclang-rt-14-dev llvm libcmocka-dev python3 python3-pytest nginx-light tcpdump curl iproute2 procps mariadb-server mariadb-client default-jre-headless maven kcat apache2-utils util-linux"
+test_pkgs="$run_pkgs systemd clang libclang-rt-14-dev llvm libcmocka-dev python3 python3-pytest nginx-light tcpdump curl iproute2 procps mariadb-server mariadb-client default-jre-headless maven kcat apache2-utils util-linux python3-pymysql python3-requests libmariadb-dev"
 
 case "${1:-run}" in
 run) want=$run_pkgs ;;

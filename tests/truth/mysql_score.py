@@ -190,7 +190,8 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             want = failed_prepares.pop(0)["errno"]
             pe.add(j)
             tally.aligned += 1
-            tally.field("error_code", f["errno"] == want or (loss_variant and f["errno"] is None))
+            if not cut_variant:
+                tally.field("error_code", f["errno"] == want or (loss_variant and f["errno"] is None))
     for j, e in enumerate(evs):
         if j not in pe:
             f = e["_f"]
