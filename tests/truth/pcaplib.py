@@ -131,6 +131,12 @@ class Stream:
         self.have[off:off + n] = b"\x01" * n
         self.frames.setdefault(off, []).append(seg.idx)
 
+    def captured(self):
+        """The stream with the bytes the capture lacks as NULs."""
+        if self.have.find(b"\x00") < 0:
+            return bytes(self.data)
+        return bytes(d if h else 0 for d, h in zip(self.data, self.have))
+
     def held(self, start, end):
         """True when every byte in [start, end) is in the capture."""
         end = min(end, len(self.have))
