@@ -12,14 +12,18 @@ What nginx's fields mean next to pktlog's (why some are compared only in some ca
   wrote ($msec, ms resolution); pktlog's event end (start + duration) is the first response
   byte, so it must lie in [$msec - $request_time, $msec] (±10 ms). The start is not pinned:
   a pipelined request is on the wire before nginx starts it.
+- $bytes_sent counts what nginx wrote to the socket: when the client reset the connection
+  mid-response, the wire holds less, so that last response's size and a note on it are not
+  judged.
 - A record with $bytes_sent 0 had no response on the wire (client gone: 499, 400 on a cut
   body): its event must carry no status.  A record with an empty $request (head cut or
   garbage) names no method or path: it is not demanded, but an event there is not extra.
 """
 import collections
+import re
 
 from common import errors_of, get, ts
-from score import Tally, align, events_by_conn
+from score import Tally, align, event_time, events_by_conn
 
 EARLY = ("/early", "/small", "/auth/", "/deny/", "/redir", "/moved", "/r204")
 
@@ -28,7 +32,7 @@ def split_request(req):
     """(method, path, query) of a complete request line; Nones for a partial one (the
     client cut the head: nginx logs what it read, and no event can be demanded)."""
     parts = req.split(" ")
-    if len(parts) < 3 or not parts[0].isalpha() or not parts[-1].startswith("HTTP/"):
+    if len(parts) < 3 or not parts[0].isalpha() or not re.fullmatch(r"HTTP/\d\.\d", parts[-1]):
         return None, None, None
     uri = " ".join(parts[1:-1]) if len(parts) >= 3 else parts[1]
     path, q, query = uri.partition("?")
@@ -157,6 +161,10 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
                 held[i] = vconn.c2s.held(st, he)
     elif vconn is None:
         held = [False] * len(recs)
+    # nginx counts in $bytes_sent what it wrote to the socket; a client that reset the
+    # connection mid-response (raw_cut) received less. The last response is then cut on the
+    # wire: its size is not demanded, and a note on it is right.
+    wire_cut = len(conn.s2c.data) < sum(r["bytes_sent"] for r in recs)
     pairs = align(recs, evs, make_score(cut_variant))
     bad = []
     paired_t = {i for i, _ in pairs}
@@ -226,7 +234,8 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             k = ("shifted pairing: status of another response" if tf["status"] and ef["status"]
                  else "status where no response was sent" if ef["status"] else "status missing")
             tally.kind(k, label, f"{r['request'][:60]!r}: {ef['status']} for {tf['status']}")
-        if not cut_variant and not loss_variant and tf["status"]:
+        last_cut = wire_cut and i == len(recs) - 1
+        if not cut_variant and not loss_variant and tf["status"] and not last_cut:
             ok_clean = not errors_of(e)
             tally.field("no error note", ok_clean)
             if not ok_clean:
@@ -239,7 +248,7 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             if not ok_rq:
                 tally.kind("request bytes differ from $request_length", label,
                            f"{r['request'][:50]!r}: {ef['req_bytes']} for {tf['req_bytes']}")
-        if not cut_variant and not loss_variant and tf["status"]:
+        if not cut_variant and not loss_variant and tf["status"] and not last_cut:
             ok_rs = ef["resp_bytes"] == tf["resp_bytes"]
             tally.field("resp_bytes", ok_rs)
             if not ok_rs:
@@ -318,7 +327,7 @@ def score_run(tally, full, variant_pcap, variant, records, events, port, on_bad)
     for c in conns:
         vc = c if vconns is None else vconns.get(c.key)
         recs = tmap.get(id(c), [])
-        evs = sorted(emap.get(id(c), []), key=lambda e: get(e, "event.start") or "")
+        evs = sorted(emap.get(id(c), []), key=event_time)
         label = f"port {c.cport}"
         local = Tally(tally.proto, tally.variant)
         bad = score_conn(local, label, c, vc, recs, evs, variant)

@@ -19,7 +19,7 @@ import re
 import struct
 
 from common import errors_of, get, ts
-from score import Tally, align, events_by_conn
+from score import Tally, align, event_time, events_by_conn
 
 UNSCORED_METHODS = {"PING"}
 COMMAND_METHOD = {"Prepare": "STMT_PREPARE", "Close stmt": "STMT_CLOSE", "Quit": "QUIT",
@@ -267,7 +267,8 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             # response is unknown, only the start is pinned.
             start = ts(get(e, "event.start") or e["@timestamp"])
             end = ts(get(e, "event.end") or get(e, "event.start") or e["@timestamp"])
-            ok_t = start - 0.05 <= r["time"] and (unknown or r["time"] <= end + 0.05)
+            no_response = get(e, "event.end") is None       # QUIT, STMT_CLOSE: logged whenever
+            ok_t = start - 0.05 <= r["time"] and (unknown or no_response or r["time"] <= end + 0.05)
             tally.field("timing", ok_t)
             if not ok_t:
                 tally.kind("event start far from the general log's time", label,
@@ -332,7 +333,7 @@ def score_run(tally, full, variant_pcap, variant, records, client_log, events, p
         vc = c if vconns is None else vconns.get(c.key)
         # In start order; QUIT last among equals (pktlog gives events it flushes at the close
         # the close's time).
-        evs = sorted(emap.get(id(c), []), key=lambda e: (get(e, "event.start") or "", e.get("method") == "QUIT"))
+        evs = sorted(emap.get(id(c), []), key=lambda e: (event_time(e), e.get("method") == "QUIT"))
         label = f"port {c.cport} thread {th}"
         local = Tally(tally.proto, tally.variant)
         bad = score_conn(local, label, c, vc, recs, evs, variant)

@@ -41,7 +41,8 @@ def check(meta_path):
     if len(conns) != 1 or len(vconns) != 1:
         return False, f"{base}: expected one connection, found {len(conns)}/{len(vconns)}"
     t = Tally(proto, variant)
-    evs = sorted(events, key=lambda e: (e.get("event", {}).get("start", ""), e.get("method") == "QUIT"))
+    from score import event_time
+    evs = sorted(events, key=lambda e: (event_time(e), e.get("method") == "QUIT"))
     bad = ps.score_conn(t, os.path.basename(base), conns[0], vconns[0], recs, evs, variant)
     kinds = [k for k in t.kinds]
     if variant.startswith("snap"):

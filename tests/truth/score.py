@@ -110,6 +110,12 @@ def align(truth, events, score):
     return pairs
 
 
+def event_time(e):
+    """An event's place in time: its start, else its end (an unmatched response has no
+    start), as the ECS string (sorts like the time)."""
+    return get(e, "event.start") or get(e, "event.end") or e.get("@timestamp") or ""
+
+
 def events_by_conn(events, conns, port_of=lambda e: get(e, "client.port")):
     """Give each event to the connection it belongs to: by client port, and when a port was
     used by several connections, the last one that started at or before the event."""
@@ -124,7 +130,7 @@ def events_by_conn(events, conns, port_of=lambda e: get(e, "client.port")):
         if not cs:
             orphans.append(e)
             continue
-        t = ts(get(e, "event.start") or e["@timestamp"])
+        t = ts(event_time(e))
         pick = cs[0]
         for c in cs:
             if c.start <= t + 1e-6:
