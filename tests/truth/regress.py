@@ -3,7 +3,7 @@
 and scores pktlog's events on each against the server's records kept beside it, with the
 same rules as the harness. A saved connection passes when nothing disagrees.
 
-    tests/truth/regress.py [pcaps/truth/NAME.meta.json ...]     (default: every one)
+    tests/truth/regress.py [pcaps/truth/NAME.meta.json ...]     (default: every pcaps/truth/*.meta.json)
 Exit status 1 when one fails; each failure prints what disagrees."""
 import glob
 import json
@@ -54,7 +54,7 @@ def check(meta_path):
 
 
 def main():
-    paths = sys.argv[1:] or sorted(glob.glob(os.path.join(ROOT, "pcaps", "truth", "**", "*.meta.json"), recursive=True))
+    paths = sys.argv[1:] or sorted(glob.glob(os.path.join(ROOT, "pcaps", "truth", "*.meta.json")))
     failed = 0
     for p in paths:
         ok, text = check(p)
