@@ -81,6 +81,8 @@ def truth_for_thread(recs, client):
     prepares, out = [], []
     by_cmd = collections.defaultdict(list)
     for c in client or []:
+        if c["cmd"] == "Prepare" and c["errno"]:
+            continue                # a refused PREPARE is not in the general log
         by_cmd[c["cmd"]].append(c)
     seen = collections.Counter()
     for r in recs:

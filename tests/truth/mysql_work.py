@@ -137,8 +137,8 @@ class Gen:
     def run(self, cover=False):
         """cover: start with sessions that hold every case once (multi-statements, errors, a
         large result set, a statement over 16 MiB, prepared statements through libmariadb)."""
-        kinds = [(self.cli, 3), (self.pymysql, 4), (self.c_client, 4)]
-        todo = [(self.cover_pymysql, 0), (self.cover_c, 0), (self.cli, 1)] if cover else []
+        kinds = [(self.cli, 3), (self.pymysql, 4), (self.c_client, 4), (self.binary_pymysql, 2)]
+        todo = [(self.cover_pymysql, 0), (self.cover_c, 0), (self.cli, 1), (self.binary_pymysql, 2)] if cover else []
         for _ in range(self.n):
             todo.append((self.rnd.choices([k for k, _ in kinds], [w for _, w in kinds])[0],
                          self.rnd.random()))
@@ -202,6 +202,72 @@ class Gen:
             if r.random() < 0.1:
                 c.select_db(DB)
                 log.append({"cmd": "Init DB", "rows": -1, "affected": -1, "errno": 0})
+        c.close()
+
+    def binary_pymysql(self, r):
+        """The binary protocol from a client without MariaDB's extended capabilities (pymysql
+        sets CLIENT_LONG_PASSWORD, so MariaDB treats it as a MySQL client: column metadata is
+        sent with every execute — cache metadata off), through pymysql's packet layer."""
+        import struct
+        import pymysql
+        from pymysql.constants import COMMAND
+        c = pymysql.connect(host="127.0.0.1", port=self.db.port, user=USER, password=PASSWORD,
+                            database=DB, autocommit=True)
+        log = self.client_log.setdefault(c.thread_id(), [])
+
+        def read_until_eof():
+            n = 0
+            while True:
+                p = c._read_packet()
+                if p.is_eof_packet():
+                    return n
+                n += 1
+
+        stmts = []
+        for _ in range(r.randint(1, 8)):
+            k = r.random()
+            try:
+                if k < 0.35 or not stmts:
+                    sql = r.choice(PREPARED + ["SELEC nope ?"])
+                    c._execute_command(COMMAND.COM_STMT_PREPARE, sql)
+                    rec = {"cmd": "Prepare", "rows": -1, "affected": -1, "errno": 0, "client": "pymysql-binary"}
+                    log.append(rec)
+                    try:
+                        ok = c._read_packet().get_all_data()
+                    except pymysql.MySQLError as e:
+                        rec["errno"] = e.args[0]
+                        continue
+                    sid, ncols, nparams = struct.unpack_from("<IHH", ok, 1)
+                    if nparams:
+                        read_until_eof()
+                    if ncols:
+                        read_until_eof()
+                    stmts.append((sid, nparams))
+                elif k < 0.9:
+                    sid, nparams = r.choice(stmts)
+                    payload = struct.pack("<IBI", sid, 0, 1)
+                    if nparams:
+                        payload += bytes((nparams + 7) // 8) + b"\x01" + b"\x08\x00" * nparams
+                        payload += b"".join(struct.pack("<q", r.randint(-5, 80)) for _ in range(nparams))
+                    c._execute_command(COMMAND.COM_STMT_EXECUTE, payload)
+                    rec = {"cmd": "Execute", "rows": -1, "affected": -1, "errno": 0, "client": "pymysql-binary"}
+                    log.append(rec)
+                    try:
+                        first = c._read_packet()
+                    except pymysql.MySQLError as e:
+                        rec["errno"] = e.args[0]
+                        continue
+                    if first.is_ok_packet():
+                        rec["affected"] = pymysql.connections.OKPacketWrapper(first).affected_rows
+                    else:
+                        read_until_eof()                   # column definitions
+                        rec["rows"] = read_until_eof()     # binary rows
+                else:
+                    sid, _ = stmts.pop(r.randrange(len(stmts)))
+                    c._execute_command(COMMAND.COM_STMT_CLOSE, struct.pack("<I", sid))
+                    log.append({"cmd": "Close stmt", "rows": -1, "affected": -1, "errno": 0})
+            except pymysql.MySQLError:
+                break
         c.close()
 
     def c_client(self, r, fixed=None):
