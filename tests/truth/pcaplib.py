@@ -224,8 +224,11 @@ def impair(pcap, seed, loss=0.005, dup=0.02, reorder=0.02, server_port=None):
             i += 1
             continue
         if data_frame and r < loss + reorder and i + 1 < len(frames):
-            out.append(frames[i + 1][1])
-            out.append(f)
+            # Swapped frames swap their times too: a capture's clock does not run back, the
+            # late frame was seen later.
+            g = frames[i + 1][1]
+            out.append(Frame(f.ts_sec, f.ts_frac, g.orig_len, g.data))
+            out.append(Frame(g.ts_sec, g.ts_frac, f.orig_len, f.data))
             i += 2
             continue
         out.append(f)
