@@ -20,8 +20,8 @@ sys.path.insert(0, TRUTH)
 # python3-requests), which a pyenv or venv python running pytest may not see.
 DEBIAN_PYTHON = "/usr/bin/python3"
 
-SLICE = {"http": ["--seed", "12", "--rounds", "3", "--sessions", "30"],
-         "mysql": ["--seed", "12", "--rounds", "3", "--sessions", "15"]}
+SLICE = {"http": ["--seed", "12", "--rounds", "4", "--sessions", "30"],
+         "mysql": ["--seed", "12", "--rounds", "4", "--sessions", "20"]}
 
 
 def run_slice(proto, tmp_path):
