@@ -215,3 +215,15 @@ FORCE:
 
 -include $(OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(FUZZ_BIN:=.d) \
 	$(BPF_SRC:bpf/%.bpf.c=build/bpf/%.tmp.bpf.d)
+
+# --- the truth harness (tests/truth/README.md): N seeded rounds of generated HTTP and MySQL
+# traffic checked against nginx's and MariaDB's own logs; each disagreeing connection is
+# saved under pcaps/truth/s$(SEED)/ (replay them with tests/truth/regress.py). As root.
+SEED ?= 1
+N ?= 10
+TRUTH_SESSIONS ?= 30
+TRUTH_PKTLOG ?= build/asan/pktlog
+truth: deps-test $(TRUTH_PKTLOG)
+	nice /usr/bin/python3 tests/truth/run.py --seed $(SEED) --rounds $(N) \
+		--sessions $(TRUTH_SESSIONS) --pktlog $(TRUTH_PKTLOG) --save pcaps/truth/s$(SEED)
+.PHONY: truth

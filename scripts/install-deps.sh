@@ -7,6 +7,8 @@ run_pkgs="build-essential pkg-config libpcap-dev libhttp-parser-dev libyaml-dev 
 test_pkgs="$run_pkgs systemd clang libclang-rt-14-dev llvm libcmocka-dev python3 python3-pytest nginx-light tcpdump curl iproute2 procps mariadb-server mariadb-client libmariadb-dev openssl default-jre-headless maven kcat apache2-utils util-linux"
 # make deb (debhelper), the package tests (lintian) and the man page check (groff, man).
 test_pkgs="$test_pkgs debhelper lintian groff-base man-db"
+# the truth harness (tests/truth/): its MySQL and HTTP clients.
+test_pkgs="$test_pkgs python3-pymysql python3-requests"
 
 case "${1:-run}" in
 run) want=$run_pkgs ;;
