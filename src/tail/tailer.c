@@ -49,6 +49,7 @@ struct tinput {
 struct tfile {
 	struct tfile *next;            /* all files */
 	struct tfile *path_next;       /* path hash chain, while the path names this file */
+	struct tfile *id_next;         /* (dev, ino) hash chain, while f exists */
 	bool in_path_table;
 	struct pl_tail_id id;
 	char *path;
@@ -66,6 +67,7 @@ struct tfile {
 	bool stalled;                  /* a record could not be taken: rewound, retry later */
 	bool dropped;                  /* its input was removed by a reload: drain, commit, forget */
 	bool opened;                   /* has had a descriptor: offsets and identity are set */
+	uint64_t end_at_add;           /* start_position end: the size when found, else UINT64_MAX */
 	bool waiting;                  /* could not be opened (open_err): retried, see retry_waiting */
 	int open_err;
 	struct pl_tail_limit warn_open, warn_read;
@@ -118,6 +120,7 @@ struct pl_tail {
 	int n_dirs;
 	struct tfile *files;
 	struct tfile *by_path[PATH_BUCKETS];
+	struct tfile *by_id[PATH_BUCKETS];
 	char *rbuf;
 	size_t rbuf_len;
 	char *render;
@@ -232,14 +235,40 @@ static void path_link(struct pl_tail *t, struct tfile *f)
 	f->in_path_table = true;
 }
 
+static size_t id_bucket(uint64_t dev, uint64_t ino)
+{
+	return (size_t)(((ino ^ (dev << 24)) * 0x9e3779b97f4a7c15ULL) >> 40) & (PATH_BUCKETS - 1);
+}
+
+/* A hash, not a walk of every file: taking up n files at start-up must not cost n². */
 static struct tfile *find_id(struct pl_tail *t, uint64_t dev, uint64_t ino)
 {
 	struct tfile *f;
 
-	for (f = t->files; f; f = f->next)
+	for (f = t->by_id[id_bucket(dev, ino)]; f; f = f->id_next)
 		if (f->id.dev == dev && f->id.ino == ino && (f->fd >= 0 || !f->gone || f->dropped))
 			return f;
 	return NULL;
+}
+
+static void id_link(struct pl_tail *t, struct tfile *f)
+{
+	size_t b = id_bucket(f->id.dev, f->id.ino);
+
+	f->id_next = t->by_id[b];
+	t->by_id[b] = f;
+}
+
+static void id_unlink(struct pl_tail *t, struct tfile *f)
+{
+	struct tfile **pp;
+
+	for (pp = &t->by_id[id_bucket(f->id.dev, f->id.ino)]; *pp; pp = &(*pp)->id_next) {
+		if (*pp == f) {
+			*pp = f->id_next;
+			return;
+		}
+	}
 }
 
 static void close_fd(struct pl_tail *t, struct tfile *f)
@@ -623,8 +652,10 @@ static uint64_t start_offset(struct pl_tail *t, struct tfile *f, const struct st
 		}
 		return 0;
 	}
-	if ((t->starting || f->in->fresh) && f->in->cfg->start_at_end)
-		return (uint64_t)st->st_size;
+	/* Found at start-up (or by a new input) but opened later, after waiting for a
+	 * descriptor: lines written meanwhile are new, not old. */
+	if (f->end_at_add != UINT64_MAX)
+		return PL_MIN(f->end_at_add, (uint64_t)st->st_size);
 	return 0;
 }
 
@@ -724,10 +755,13 @@ static struct tfile *add_file(struct pl_tail *t, const char *path, struct tinput
 	f->in = in;
 	f->id.dev = (uint64_t)st->st_dev;
 	f->id.ino = (uint64_t)st->st_ino;
+	f->end_at_add = (t->starting || in->fresh) && in->cfg->start_at_end ?
+			(uint64_t)st->st_size : UINT64_MAX;
 	f->last_change_ns = t->now_ns;
 	f->next = t->files;
 	t->files = f;
 	path_link(t, f);
+	id_link(t, f);
 	reopen(t, f);
 	return f;
 }
@@ -1234,6 +1268,7 @@ static void free_file(struct pl_tail *t, struct tfile *f)
 	pl_tail_limit_flush(&f->warn_read, what);
 	close_fd(t, f);
 	path_unlink(t, f);
+	id_unlink(t, f);
 	pl_tail_lines_free(&f->lines);
 	pl_tail_rec_free(&f->rec);
 	free(f->path);
@@ -1264,6 +1299,19 @@ static int commit_file(struct pl_tail *t, struct tfile *f, bool *changed)
 	f->committed = true;
 	*changed = true;
 	return 0;
+}
+
+/* A file found but not opened yet (waiting for a descriptor) keeps its row, and so its
+ * delivered offset, through the start-up prune. */
+static void keep_row(struct pl_tail *t, struct tfile *f)
+{
+	struct pl_tail_id stored;
+	uint64_t off;
+
+	if (f->opened || f->gone || !pl_tail_reg_get(t->reg, f->id.dev, f->id.ino, &stored, &off))
+		return;
+	if (pl_tail_reg_put(t->reg, &stored, f->path, off) < 0)
+		t->st->tail_errors++;
 }
 
 static void commit(struct pl_tail *t)
@@ -1306,7 +1354,11 @@ static void commit(struct pl_tail *t)
 		pp = &f->next;
 	}
 	if (!t->pruned) {
-		long n = pl_tail_reg_prune(t->reg, t->start_sec);
+		long n;
+
+		for (struct tfile *f = t->files; f; f = f->next)
+			keep_row(t, f);
+		n = pl_tail_reg_prune(t->reg, t->start_sec);
 		if (n > 0)
 			pl_info("tail registry: forgot %ld files that are gone", n);
 		t->pruned = true;
