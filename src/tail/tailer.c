@@ -30,6 +30,7 @@
 #define LOOPS_WARNED_MAX 256       /* directory loops already reported (once each) */
 #define INOTIFY_READS_PER_TURN 64  /* a writer flooding events must not hold the loop */
 #define FD_RESERVE_MIN 64          /* descriptors left for the output, registry, scans */
+#define SHORT_IDLE_NS (5 * PL_NS_PER_SEC) /* idle close while files wait for a descriptor */
 #define READS_PER_TURN 4          /* buffers one file may read before others get a turn */
 #define CHECK_INTERVAL_NS PL_NS_PER_SEC /* fstat of every open file: inotify does the rest */
 #define IDLE_POLL_MS 200
@@ -801,9 +802,10 @@ static void report_fd_wait(struct pl_tail *t)
 	if (!pl_tail_limit_pass(&t->warn_fds, t->now_ns, PL_TAIL_WARN_EVERY_NS, 0, &n))
 		return;
 	pl_warn("tail: %u files wait for a file descriptor (%llu tailed files open, RLIMIT_NOFILE "
-		"%llu); they are read as descriptors free up: raise LimitNOFILE, or lower "
-		"tail.close_inactive so idle files make room", t->n_fd_waiting,
-		(unsigned long long)t->n_open, (unsigned long long)t->fd_limit);
+		"%llu); they are read as idle files close (after %llus of quiet meanwhile, or "
+		"tail.close_inactive if shorter): raise LimitNOFILE", t->n_fd_waiting,
+		(unsigned long long)t->n_open, (unsigned long long)t->fd_limit,
+		(unsigned long long)(SHORT_IDLE_NS / PL_NS_PER_SEC));
 	t->fd_short_told = true;
 }
 
@@ -1212,6 +1214,14 @@ static void read_inotify(struct pl_tail *t)
 
 /* ---- periodic checks: truncation, deletion, idleness, multiline timeouts ---- */
 
+/* tail.close_inactive, or less while files wait for a descriptor: a file read to its end
+ * and quiet for SHORT_IDLE_NS makes room for one that has not been read at all. */
+static uint64_t idle_limit(const struct pl_tail *t)
+{
+	return t->n_fd_waiting ? PL_MIN(t->cfg->tail.close_inactive_ns, SHORT_IDLE_NS) :
+				 t->cfg->tail.close_inactive_ns;
+}
+
 static void check_file(struct pl_tail *t, struct tfile *f)
 {
 	struct stat st, pst;
@@ -1242,7 +1252,7 @@ static void check_file(struct pl_tail *t, struct tfile *f)
 		mark_gone(t, f);
 	if (f->gone && t->now_ns - f->last_change_ns >= t->cfg->tail.close_removed_ns) {
 		close_fd(t, f);
-	} else if (!f->gone && t->now_ns - f->last_change_ns >= t->cfg->tail.close_inactive_ns) {
+	} else if (!f->gone && t->now_ns - f->last_change_ns >= idle_limit(t)) {
 		close_fd(t, f);
 		t->st->tail_idle_closed++;
 	}

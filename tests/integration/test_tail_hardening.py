@@ -178,6 +178,27 @@ def test_more_files_than_descriptors(tmp_path):
     print("\n".join(waits))
 
 
+def test_more_files_than_descriptors_default_close_inactive(tmp_path):
+    """close_inactive at its default (5 minutes): while files wait for a descriptor, files
+    read to their end make room after a few quiet seconds, not after 5 minutes."""
+    work = str(tmp_path)
+    logs = os.path.join(work, "logs")
+    os.mkdir(logs)
+    n = 2500
+    for i in range(n):
+        with open(os.path.join(logs, "f%05d.log" % i), "w") as f:
+            f.write("first %d\n" % i)
+    t = Pktlog(work, [logs + "/*.log"], nofile=1024)
+    try:
+        ok = wait_for(lambda: len(messages(work)) >= n, timeout=90, step=0.5)
+        assert ok, "%d of %d files read\n%s" % (len(messages(work)), n, t.stderr()[-3000:])
+        err = t.stop(timeout=30)
+    finally:
+        t.kill()
+    assert sorted(messages(work)) == sorted("first %d" % i for i in range(n))
+    assert "has one now" in err, err[-2000:]
+
+
 # ---- 5. an unreadable file written in a loop ----
 
 def test_unreadable_file_warns_once(open_work):
