@@ -108,6 +108,11 @@ static void why(const struct pl_tail_reg *r, char *buf, size_t cap)
 	}
 	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
 		snprintf(file, sizeof(file), "%s%s", r->path, suffix[i]);
+		if (stat(file, &st) == 0 && !S_ISREG(st.st_mode)) {
+			snprintf(buf, cap, " (%s: %s)", file, S_ISDIR(st.st_mode) ?
+				 strerror(EISDIR) : "not a regular file");
+			return;
+		}
 		if (access(file, R_OK | W_OK) != 0 && errno != ENOENT) {
 			snprintf(buf, cap, " (%s: %s)", file, strerror(errno));
 			return;

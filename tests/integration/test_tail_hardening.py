@@ -259,3 +259,17 @@ def test_registry_error_names_path_and_reason(open_work):
     assert rc != 0, err
     line = next((l for l in err.splitlines() if "tail.db" in l), "")
     assert os.path.join(data, "tail.db") in line and "Permission denied" in line, err
+
+
+def test_registry_error_when_the_db_is_a_directory(tmp_path):
+    work = str(tmp_path)
+    os.makedirs(os.path.join(work, "data", "tail.db"))
+    os.mkdir(os.path.join(work, "logs"))
+    t = Pktlog(work, [os.path.join(work, "logs") + "/*.log"])
+    try:
+        rc = t.proc.wait(timeout=20)
+    finally:
+        t.kill()
+    err = t.stderr()
+    assert rc != 0, err
+    assert "tail.db: Is a directory" in err, err
