@@ -42,6 +42,10 @@ struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_e
  * return every acknowledged offset is committed. Returns 0, or -1 on a fatal error. */
 int pl_tail_run(struct pl_tail *t);
 
+/* One directory scan's work limit (default 100,000 directories, 2,000,000 entries); for
+ * tests, before pl_tail_run. */
+void pl_tail_set_scan_limits(struct pl_tail *t, size_t max_dirs, size_t max_entries);
+
 /* Ask pl_tail_run to return (callable from any thread or after a signal). */
 void pl_tail_stop(struct pl_tail *t);
 

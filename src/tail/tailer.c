@@ -103,6 +103,7 @@ struct scan {
 	size_t cap, n;                 /* cap: a power of two, or 0 */
 	uint32_t gen;
 	size_t dirs, entries;          /* this scan's work so far */
+	size_t max_dirs, max_entries;  /* SCAN_MAX_* (tests lower them) */
 	bool limited;                  /* stopped at SCAN_MAX_*: the rest is not followed */
 	const char *root;              /* the directory the scan started from */
 	struct { uint64_t dev, ino; } anc[MAX_ANCESTORS]; /* above root: a link to one is a loop */
@@ -994,9 +995,9 @@ static void scan_stop_at_limit(struct pl_tail *t, const char *path)
 	s->limited = true;
 	t->st->tail_scan_limited++;
 	pl_tail_warn(&t->warn_scan, t->now_ns, 0, "tail: the scan of %s stopped at %s after %zu "
-		     "directories and %zu entries (the limit is %d and %d): files beyond are not "
+		     "directories and %zu entries (the limit is %zu and %zu): files beyond are not "
 		     "followed; narrow the pattern", s->root, path, s->dirs, s->entries,
-		     SCAN_MAX_DIRS, SCAN_MAX_ENTRIES);
+		     s->max_dirs, s->max_entries);
 }
 
 /* A directory reached again through a link: a loop when it is an ancestor (warned once
@@ -1048,7 +1049,7 @@ static void scan_dir(struct pl_tail *t, const char *path, int depth)
 
 	if (depth > MAX_DIR_DEPTH || stopping(t) || s->limited)
 		return;
-	if (++s->dirs > SCAN_MAX_DIRS) {
+	if (++s->dirs > s->max_dirs) {
 		scan_stop_at_limit(t, path);
 		return;
 	}
@@ -1081,7 +1082,7 @@ static void scan_dir(struct pl_tail *t, const char *path, int depth)
 	while (!stopping(t) && !s->limited && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (++s->entries > SCAN_MAX_ENTRIES) {
+		if (++s->entries > s->max_entries) {
 			scan_stop_at_limit(t, path);
 			break;
 		}
@@ -1475,6 +1476,12 @@ int pl_tail_run(struct pl_tail *t)
 	return 0;
 }
 
+void pl_tail_set_scan_limits(struct pl_tail *t, size_t max_dirs, size_t max_entries)
+{
+	t->scan.max_dirs = max_dirs;
+	t->scan.max_entries = max_entries;
+}
+
 void pl_tail_stop(struct pl_tail *t)
 {
 	uint64_t one = 1;
@@ -1739,6 +1746,8 @@ struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_e
 	t->env = *env;
 	t->st = env->stats;
 	t->ino_fd = t->wake_fd = -1;
+	t->scan.max_dirs = SCAN_MAX_DIRS;
+	t->scan.max_entries = SCAN_MAX_ENTRIES;
 	pthread_mutex_init(&t->reload_mu, NULL);
 	pthread_cond_init(&t->reload_cv, NULL);
 	raise_fd_limit(t);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -784,6 +785,69 @@ static void test_tailer_symlink_loops(void **state)
 	free(o);
 }
 
+/* A scan stops at its work limit (counted), and gives up at once when the process is
+ * stopping (env.quit), so a SIGTERM is heard during a scan of a huge tree. */
+static void test_tailer_scan_limits_and_quit(void **state)
+{
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct fake_out *o = calloc(1, sizeof(*o));
+	volatile sig_atomic_t quit = 0;
+	struct pl_tail_env env = { fake_publish, fake_flush, NULL, o, "h", &st, &quit };
+	char dir[200], sub[240], pat[240], path[260];
+	struct pl_tail *t;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/wide", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	for (int i = 0; i < 30; i++) {
+		snprintf(sub, sizeof(sub), "%s/d%02d", dir, i);
+		assert_int_equal(mkdir(sub, 0755), 0);
+		snprintf(path, sizeof(path), "%s/app.log", sub);
+		write_file(path, "x\n", false);
+	}
+	snprintf(pat, sizeof(pat), "%s/**/*.log", dir);
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(dir);
+	assert_int_equal(pl_config_tail_add(&cfg, pat), 0);
+
+	t = pl_tail_open(&cfg, &env);
+	assert_non_null(t);
+	o->t = t;
+	pl_tail_set_scan_limits(t, 10, 1000);   /* the base and 9 of its 30 directories */
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 9);
+	assert_int_equal(st.tail_files_seen, 9);
+	assert_int_equal(st.tail_scan_limited, 1);
+	pl_tail_close(t);
+
+	memset(&st, 0, sizeof(st));
+	o->n = 0;
+	t = pl_tail_open(&cfg, &env);
+	assert_non_null(t);
+	o->t = t;
+	pl_tail_set_scan_limits(t, 1000, 12);   /* entries: the 30 subdirectories */
+	run_for_a_moment(t);
+	assert_true(st.tail_files_seen > 0 && st.tail_files_seen < 30);
+	assert_int_equal(st.tail_scan_limited, 1);
+	pl_tail_close(t);
+
+	/* The process is stopping: no scan goes on. */
+	memset(&st, 0, sizeof(st));
+	o->n = 0;
+	quit = 1;
+	t = pl_tail_open(&cfg, &env);
+	assert_non_null(t);
+	o->t = t;
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 0);
+	assert_int_equal(st.tail_files_seen, 0);
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+}
+
 /* More files than the descriptor limit allows: the rest wait, are counted, and are read
  * as close_inactive closes the idle ones. In a child process: the hard limit is lowered
  * and cannot be raised again without CAP_SYS_RESOURCE. Exit status: the failed check.
@@ -937,6 +1001,7 @@ int main(void)
 		cmocka_unit_test(test_tailer_pause_inside_a_buffer),
 		cmocka_unit_test(test_warn_limit),
 		cmocka_unit_test(test_tailer_symlink_loops),
+		cmocka_unit_test(test_tailer_scan_limits_and_quit),
 		cmocka_unit_test(test_tailer_more_files_than_descriptors),
 	};
 
