@@ -549,6 +549,15 @@ static void restart_at(struct tfile *f, uint64_t off)
 	f->stalled = false;
 }
 
+/* The head that identifies f; a read error is counted and warned like any other. */
+static void read_fp(struct pl_tail *t, struct tfile *f)
+{
+	if (pl_tail_fp_read(f->fd, &f->id) == 0)
+		return;
+	t->st->tail_errors++;
+	pl_tail_warn(&f->warn_read, t->now_ns, errno, "%s: read: %s", f->path, strerror(errno));
+}
+
 /* The file's bytes were replaced from offset 0 (copytruncate): start over, and make
  * acknowledgements of records read before this move nothing. */
 static void reset_file(struct pl_tail *t, struct tfile *f)
@@ -557,7 +566,7 @@ static void reset_file(struct pl_tail *t, struct tfile *f)
 	f->gen++;
 	f->acked_off = 0;
 	restart_at(f, 0);
-	pl_tail_fp_read(f->fd, &f->id);
+	read_fp(t, f);
 	f->want_read = true;
 }
 
@@ -689,7 +698,7 @@ static void take_up(struct pl_tail *t, struct tfile *f, const struct stat *st)
 
 	f->opened = true;
 	t->st->tail_files_seen++;
-	pl_tail_fp_read(f->fd, &f->id);
+	read_fp(t, f);
 	off = start_offset(t, f, st);
 	restart_at(f, off);
 	f->acked_off = off;
@@ -1353,8 +1362,8 @@ static void commit(struct pl_tail *t)
 		}
 		if (finished) {
 			/* Drained and closed: its row would only ever mislead an inode reuse. */
-			if (f->committed)
-				pl_tail_reg_del(t->reg, f->id.dev, f->id.ino);
+			if (f->committed && pl_tail_reg_del(t->reg, f->id.dev, f->id.ino) < 0)
+				t->st->tail_errors++;   /* logged by the registry */
 			changed |= f->committed;
 			*pp = f->next;
 			free_file(t, f);
