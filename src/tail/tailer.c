@@ -1237,7 +1237,7 @@ static void check_file(struct pl_tail *t, struct tfile *f)
 	struct stat st, pst;
 	struct read_ctx c = { t, f };
 
-	if (f->dropped || f->waiting)
+	if (f->dropped)
 		return;
 	if (pl_tail_ml_expired(&f->in->ml, &f->rec, t->now_ns)) {
 		pl_tail_ml_flush(&f->rec, emit_record, &c);
