@@ -38,7 +38,7 @@ class Pktlog:
             argv += ["--config", cfg]
         for p in patterns:
             argv += ["--tail", p]
-        if as_nobody:
+        if as_nobody and os.geteuid() == 0:     # not root: permissions bind already
             argv = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",
                     *argv]
         self.errpath = os.path.join(work, "stderr.txt")
@@ -74,6 +74,11 @@ class Pktlog:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.err.close()
+
+
+def give_to_nobody(path):
+    if os.geteuid() == 0:
+        os.chown(path, NOBODY, NOBODY)
 
 
 @pytest.fixture
@@ -208,9 +213,9 @@ def test_unreadable_file_warns_once(open_work):
     os.chmod(logs, 0o755)
     data = os.path.join(work, "data")
     os.mkdir(data)
-    os.chown(data, NOBODY, NOBODY)
+    give_to_nobody(data)
     open(os.path.join(work, "out.json"), "w").close()
-    os.chown(os.path.join(work, "out.json"), NOBODY, NOBODY)
+    give_to_nobody(os.path.join(work, "out.json"))
     secret = os.path.join(logs, "secret.log")
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.chmod(secret, 0o000)
@@ -245,11 +250,12 @@ def test_unreadable_file_warns_once(open_work):
 def test_registry_error_names_path_and_reason(open_work):
     work = open_work
     data = os.path.join(work, "data")
-    os.mkdir(data, 0o755)            # root's: nobody cannot create tail.db in it
+    os.mkdir(data)
+    os.chmod(data, 0o555)            # nobody (nor its owner) can create tail.db in it
     logs = os.path.join(work, "logs")
     os.mkdir(logs, 0o755)
     open(os.path.join(work, "out.json"), "w").close()
-    os.chown(os.path.join(work, "out.json"), NOBODY, NOBODY)
+    give_to_nobody(os.path.join(work, "out.json"))
     t = Pktlog(work, [logs + "/*.log"], as_nobody=True)
     try:
         rc = t.proc.wait(timeout=20)
