@@ -200,6 +200,12 @@ def test_more_files_than_descriptors_default_close_inactive(tmp_path):
             f.write("first %d\n" % i)
     t = Pktlog(work, [logs + "/*.log"], nofile=1024)
     try:
+        # The counters say how many wait (SIGUSR1 prints them).
+        assert wait_for(lambda: len(messages(work)) >= 900, timeout=30), t.stderr()[-2000:]
+        t.proc.send_signal(signal.SIGUSR1)
+        assert wait_for(lambda: "files not opened (waiting)" in t.stderr(), timeout=10)
+        m = re.search(r"(\d+) files not opened \(waiting\)", t.stderr())
+        assert m and int(m.group(1)) > 1000, t.stderr()[-2000:]
         ok = wait_for(lambda: len(messages(work)) >= n, timeout=90, step=0.5)
         assert ok, "%d of %d files read\n%s" % (len(messages(work)), n, t.stderr()[-3000:])
         err = t.stop(timeout=30)
