@@ -50,8 +50,9 @@ class Pktlog:
         self.err = open(self.errpath, "w")
 
         def limit():
-            if nofile:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            if nofile:   # a number (soft = hard) or (soft, hard)
+                resource.setrlimit(resource.RLIMIT_NOFILE,
+                                   nofile if isinstance(nofile, tuple) else (nofile, nofile))
 
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.err, env=ENV,
                                      preexec_fn=limit)
@@ -213,6 +214,24 @@ def test_more_files_than_descriptors_default_close_inactive(tmp_path):
         t.kill()
     assert sorted(messages(work)) == sorted("first %d" % i for i in range(n))
     assert "has one now" in err, err[-2000:]
+
+
+def test_soft_descriptor_limit_is_raised_to_the_hard_one(tmp_path):
+    work = str(tmp_path)
+    logs = os.path.join(work, "logs")
+    os.mkdir(logs)
+    n = 600
+    for i in range(n):
+        with open(os.path.join(logs, "f%04d.log" % i), "w") as f:
+            f.write("line %d\n" % i)
+    t = Pktlog(work, [logs + "/*.log"], nofile=(256, 2048), extra=["-v"])
+    try:
+        assert wait_for(lambda: len(messages(work)) >= n, timeout=30), t.stderr()[-2000:]
+        err = t.stop()
+    finally:
+        t.kill()
+    assert "RLIMIT_NOFILE 2048" in err, err[-2000:]
+    assert "wait for a file descriptor" not in err
 
 
 # ---- 5. an unreadable file written in a loop ----
