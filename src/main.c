@@ -552,7 +552,7 @@ static void *tail_main(void *arg)
 static int tail_start(struct pipeline *pl, const struct pl_config *cfg)
 {
 	struct pl_tail_env env = { tail_publish, tail_flush, tail_should_pause, pl, pl->host_name,
-				   &tail.stats };
+				   &tail.stats, &stop_requested };
 
 	tail.t = pl_tail_open(cfg, &env);
 	if (!tail.t)

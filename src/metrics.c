@@ -101,6 +101,9 @@ static const struct metric metrics[] = {
 	C(tail_paused, "Times the tailer stopped reading for output back-pressure."),
 	C(tail_commits, "Tail registry batches committed."),
 	C(tail_errors, "Tailer errors: unreadable files, registry or publish failures."),
+	G(tail_files_waiting, "Tailed files that could not be opened (no descriptor, no permission), retried."),
+	C(tail_dir_loops, "Directory (symlink) loops found under tail patterns and not followed."),
+	C(tail_scan_limited, "Tail directory scans stopped at their work limit."),
 };
 
 #undef C

@@ -85,5 +85,11 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 			(unsigned long long)st->tail_idle_closed, (unsigned long long)st->tail_rescans,
 			(unsigned long long)st->tail_paused, (unsigned long long)st->tail_commits,
 			(unsigned long long)st->tail_errors);
+	if (st->tail_files_waiting || st->tail_dir_loops || st->tail_scan_limited)
+		fprintf(f, "; tail: %llu files not opened (waiting), %llu directory loops not "
+			"followed, %llu scans stopped at their limit",
+			(unsigned long long)st->tail_files_waiting,
+			(unsigned long long)st->tail_dir_loops,
+			(unsigned long long)st->tail_scan_limited);
 	fputs(".\n", f);
 }

@@ -80,6 +80,9 @@ struct pl_stats {
 	uint64_t tail_paused;         /* times reading stopped for back-pressure */
 	uint64_t tail_commits;        /* registry batches committed */
 	uint64_t tail_errors;         /* unreadable files, registry or publish failures */
+	uint64_t tail_files_waiting;  /* gauge: files that could not be opened (EMFILE, EACCES…), retried */
+	uint64_t tail_dir_loops;      /* directory (symlink) loops found under "**", not followed */
+	uint64_t tail_scan_limited;   /* directory scans stopped at their work limit */
 
 	/* events and output */
 	uint64_t events;              /* rendered */

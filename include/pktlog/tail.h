@@ -9,6 +9,7 @@
 #define PKTLOG_TAIL_H
 
 #include <regex.h>
+#include <signal.h>
 #include "pktlog/common.h"
 #include "pktlog/config.h"
 #include "pktlog/stats.h"
@@ -28,6 +29,9 @@ struct pl_tail_env {
 	void *arg;
 	const char *host_name;        /* host.name */
 	struct pl_stats *stats;       /* the tailer thread's own copy */
+	/* Optional: non-zero makes long loops (directory scans) give up, as pl_tail_stop does;
+	 * the process's stop flag, so a signal is heard while a reload waits for a scan. */
+	const volatile sig_atomic_t *quit;
 };
 
 /* Set up the tailer for cfg->tail.inputs: opens the registry in cfg->data_dir, sets up
@@ -37,6 +41,10 @@ struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_e
 /* Run until pl_tail_stop: wait for inotify events, read, publish, commit offsets. On
  * return every acknowledged offset is committed. Returns 0, or -1 on a fatal error. */
 int pl_tail_run(struct pl_tail *t);
+
+/* One directory scan's work limit (default 100,000 directories, 2,000,000 entries); for
+ * tests, before pl_tail_run. */
+void pl_tail_set_scan_limits(struct pl_tail *t, size_t max_dirs, size_t max_entries);
 
 /* Ask pl_tail_run to return (callable from any thread or after a signal). */
 void pl_tail_stop(struct pl_tail *t);
@@ -68,6 +76,32 @@ bool pl_tail_glob_dir_may_match(const char *pattern, const char *dir);
 
 /* The longest leading directory of `pattern` without wildcards, written to out. */
 void pl_tail_glob_base(const char *pattern, char *out, size_t cap);
+
+/* ---- rate-limited warnings (src/tail/warn.c) ---- */
+
+#define PL_TAIL_WARN_EVERY_NS (30 * PL_NS_PER_SEC)
+
+/* One repeating warning of one thing (a file, a directory scan) for one kind of failure.
+ * cause tells failures of the same kind apart (an errno): a new cause is logged at once. */
+struct pl_tail_limit {
+	uint64_t next_ns;             /* monotonic: the next line may be logged from here */
+	uint32_t suppressed;          /* held back since the last line logged */
+	int cause;
+};
+
+/* True when a line may be logged now (at most one per every_ns per cause); then
+ * *suppressed is how many were held back before it, and the count restarts. */
+bool pl_tail_limit_pass(struct pl_tail_limit *l, uint64_t now_ns, uint64_t every_ns, int cause,
+			uint32_t *suppressed);
+
+/* pl_warn(fmt, ...) through l, with " (N more suppressed)" when some were held back. */
+void pl_tail_warn(struct pl_tail_limit *l, uint64_t now_ns, int cause, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Say how many were held back since the last line ("WHAT: strerror(cause) (N more
+ * suppressed)"; WHAT alone when cause is 0), if any, and reset l. Call when the failure
+ * ends or its owner goes away, so no count is lost. */
+void pl_tail_limit_flush(struct pl_tail_limit *l, const char *what);
 
 /* ---- line splitting (src/tail/lines.c) ---- */
 

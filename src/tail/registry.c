@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "pktlog/tail.h"
 
@@ -34,6 +35,8 @@ struct pl_tail_reg {
 	sqlite3 *db;
 	sqlite3_stmt *get, *put, *del;
 	char *path;
+	char *dir;
+	struct pl_tail_limit warn;    /* errors that repeat every commit */
 };
 
 uint64_t pl_tail_fp_hash(const void *p, size_t len)
@@ -88,13 +91,67 @@ bool pl_tail_fp_same(int fd, const struct pl_tail_id *id)
 	return n == (ssize_t)id->fp_len && pl_tail_fp_hash(buf, (size_t)n) == id->fp;
 }
 
+/* sqlite says "unable to open database file" and the like without the cause: find it
+ * with the same checks on the directory and the files sqlite needs (db, -wal, -shm). */
+static void why(const struct pl_tail_reg *r, char *buf, size_t cap)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char file[PATH_MAX];
+	struct stat st;
+
+	buf[0] = '\0';
+	if (stat(r->dir, &st) != 0 || (!S_ISDIR(st.st_mode) && (errno = ENOTDIR)) ||
+	    access(r->dir, W_OK | X_OK) != 0) {
+		snprintf(buf, cap, " (directory %s: %s)", r->dir, strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", r->path, suffix[i]);
+		if (stat(file, &st) == 0 && !S_ISREG(st.st_mode)) {
+			snprintf(buf, cap, " (%s: %s)", file, S_ISDIR(st.st_mode) ?
+				 strerror(EISDIR) : "not a regular file");
+			return;
+		}
+		if (access(file, R_OK | W_OK) != 0 && errno != ENOENT) {
+			snprintf(buf, cap, " (%s: %s)", file, strerror(errno));
+			return;
+		}
+	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * PL_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* One error of the registry, naming the file and the cause; at most one line per
+ * PL_TAIL_WARN_EVERY_NS when it repeats (a failing commit does, every commit_interval). */
+static void fail(struct pl_tail_reg *r, const char *what, const char *msg)
+{
+	char because[PATH_MAX + 64];
+	uint32_t n;
+
+	if (!pl_tail_limit_pass(&r->warn, mono_ns(), PL_TAIL_WARN_EVERY_NS, 0, &n))
+		return;
+	why(r, because, sizeof(because));
+	if (n)
+		pl_err("tail registry %s: %s%s%s%s (%u more suppressed)", r->path, what ? what : "",
+		       what ? ": " : "", msg, because, n);
+	else
+		pl_err("tail registry %s: %s%s%s%s", r->path, what ? what : "", what ? ": " : "",
+		       msg, because);
+}
+
 static int exec(struct pl_tail_reg *r, const char *sql)
 {
 	char *msg = NULL;
 
 	if (sqlite3_exec(r->db, sql, NULL, NULL, &msg) == SQLITE_OK)
 		return 0;
-	pl_err("tail registry %s: %s: %s", r->path, sql, msg ? msg : "error");
+	fail(r, sql, msg ? msg : sqlite3_errmsg(r->db));
 	sqlite3_free(msg);
 	return -1;
 }
@@ -103,7 +160,7 @@ static int prepare(struct pl_tail_reg *r, const char *sql, sqlite3_stmt **st)
 {
 	if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) == SQLITE_OK)
 		return 0;
-	pl_err("tail registry %s: %s", r->path, sqlite3_errmsg(r->db));
+	fail(r, NULL, sqlite3_errmsg(r->db));
 	return -1;
 }
 
@@ -122,9 +179,12 @@ struct pl_tail_reg *pl_tail_reg_open(const char *dir)
 		r->path = NULL;
 		goto fail;
 	}
+	r->dir = strdup(dir);
+	if (!r->dir)
+		goto fail;
 	if (sqlite3_open_v2(r->path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		pl_err("tail registry %s: %s", r->path, r->db ? sqlite3_errmsg(r->db) : "cannot open");
+		fail(r, NULL, r->db ? sqlite3_errmsg(r->db) : "cannot open");
 		goto fail;
 	}
 	sqlite3_busy_timeout(r->db, 5000);
@@ -147,6 +207,7 @@ void pl_tail_reg_close(struct pl_tail_reg *r)
 	sqlite3_finalize(r->del);
 	sqlite3_close(r->db);
 	free(r->path);
+	free(r->dir);
 	free(r);
 }
 
@@ -166,7 +227,7 @@ int pl_tail_reg_get(struct pl_tail_reg *r, uint64_t dev, uint64_t ino,
 		*offset = (uint64_t)sqlite3_column_int64(r->get, 2);
 		found = 1;
 	} else if (rc != SQLITE_DONE) {
-		pl_warn("tail registry %s: %s", r->path, sqlite3_errmsg(r->db));
+		fail(r, "lookup", sqlite3_errmsg(r->db));
 	}
 	sqlite3_reset(r->get);
 	return found;
@@ -189,7 +250,7 @@ static int step_done(struct pl_tail_reg *r, sqlite3_stmt *st)
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	pl_err("tail registry %s: %s", r->path, sqlite3_errmsg(r->db));
+	fail(r, NULL, sqlite3_errmsg(r->db));
 	return -1;
 }
 

@@ -24,6 +24,13 @@
 
 #define PATH_BUCKETS 8192
 #define MAX_DIR_DEPTH 32
+#define SCAN_MAX_DIRS 100000       /* one scan's work: beyond this the rest is not followed */
+#define SCAN_MAX_ENTRIES 2000000
+#define MAX_ANCESTORS 64           /* of a scan's root, checked for loops */
+#define LOOPS_WARNED_MAX 256       /* directory loops already reported (once each) */
+#define INOTIFY_READS_PER_TURN 64  /* a writer flooding events must not hold the loop */
+#define FD_RESERVE_MIN 64          /* descriptors left for the output, registry, scans */
+#define SHORT_IDLE_NS (5 * PL_NS_PER_SEC) /* idle close while files wait for a descriptor */
 #define READS_PER_TURN 4          /* buffers one file may read before others get a turn */
 #define CHECK_INTERVAL_NS PL_NS_PER_SEC /* fstat of every open file: inotify does the rest */
 #define IDLE_POLL_MS 200
@@ -43,6 +50,7 @@ struct tinput {
 struct tfile {
 	struct tfile *next;            /* all files */
 	struct tfile *path_next;       /* path hash chain, while the path names this file */
+	struct tfile *id_next;         /* (dev, ino) hash chain, while f exists */
 	bool in_path_table;
 	struct pl_tail_id id;
 	char *path;
@@ -59,6 +67,11 @@ struct tfile {
 	bool deleted;
 	bool stalled;                  /* a record could not be taken: rewound, retry later */
 	bool dropped;                  /* its input was removed by a reload: drain, commit, forget */
+	bool opened;                   /* has had a descriptor: offsets and identity are set */
+	uint64_t end_at_add;           /* start_position end: the size when found, else UINT64_MAX */
+	bool waiting;                  /* could not be opened (open_err): retried, see retry_waiting */
+	int open_err;
+	struct pl_tail_limit warn_open, warn_read;
 	uint64_t stall_off;
 	uint64_t last_change_ns;       /* monotonic: last time bytes arrived */
 	struct pl_tail_lines lines;
@@ -76,6 +89,27 @@ struct tdir {
 	char *path;                    /* NULL: slot free */
 };
 
+/* Directories one scan has entered, by (device, inode): a symlink (or bind mount) back to
+ * one of them is a loop, to another a second name; neither is entered again. Slots of
+ * older scans (gen differs) are free, so a scan starts in O(1). */
+struct vdir {
+	uint64_t dev, ino;
+	uint32_t gen;
+	bool on_path;                  /* an ancestor of the directory being scanned */
+};
+
+struct scan {
+	struct vdir *slots;
+	size_t cap, n;                 /* cap: a power of two, or 0 */
+	uint32_t gen;
+	size_t dirs, entries;          /* this scan's work so far */
+	size_t max_dirs, max_entries;  /* SCAN_MAX_* (tests lower them) */
+	bool limited;                  /* stopped at SCAN_MAX_*: the rest is not followed */
+	const char *root;              /* the directory the scan started from */
+	struct { uint64_t dev, ino; } anc[MAX_ANCESTORS]; /* above root: a link to one is a loop */
+	int n_anc;
+};
+
 struct pl_tail {
 	const struct pl_config *cfg;
 	struct pl_tail_env env;
@@ -88,6 +122,7 @@ struct pl_tail {
 	int n_dirs;
 	struct tfile *files;
 	struct tfile *by_path[PATH_BUCKETS];
+	struct tfile *by_id[PATH_BUCKETS];
 	char *rbuf;
 	size_t rbuf_len;
 	char *render;
@@ -121,6 +156,20 @@ struct pl_tail {
 	const struct pl_config *reload_cfg;  /* pending; NULL once applied */
 	int reload_rc;
 	bool exited;                   /* pl_tail_run returned: nobody will apply a reload */
+
+	/* Descriptors: files that cannot get one wait and are retried as others close. */
+	uint64_t fd_limit, fd_budget;  /* RLIMIT_NOFILE; tailed files open at most */
+	uint64_t n_open;
+	uint32_t n_waiting, n_fd_waiting; /* waiting for any cause; for EMFILE/ENFILE */
+	bool fd_freed;                 /* a descriptor was closed since the last retry */
+	bool fd_short_told;            /* the wait was reported: say when it ends */
+	bool rescan_on_fd;             /* a scan could not list a directory for lack of one */
+	uint64_t last_retry_ns;
+
+	struct scan scan;
+	uint64_t loops_warned[LOOPS_WARNED_MAX];
+	int n_loops_warned;
+	struct pl_tail_limit warn_fds, warn_dirs, warn_watch, warn_overflow, warn_scan;
 };
 
 /* ---- small helpers ---- */
@@ -139,6 +188,13 @@ static uint64_t wall_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * PL_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* Long loops (scans, retries, event bursts) give up when the tailer is stopped, or when
+ * the process is (env.quit: a SIGTERM while the main thread waits for a reload). */
+static bool stopping(const struct pl_tail *t)
+{
+	return t->stop || (t->env.quit && *t->env.quit);
 }
 
 static size_t path_bucket(const char *path)
@@ -181,14 +237,40 @@ static void path_link(struct pl_tail *t, struct tfile *f)
 	f->in_path_table = true;
 }
 
+static size_t id_bucket(uint64_t dev, uint64_t ino)
+{
+	return (size_t)(((ino ^ (dev << 24)) * 0x9e3779b97f4a7c15ULL) >> 40) & (PATH_BUCKETS - 1);
+}
+
+/* A hash, not a walk of every file: taking up n files at start-up must not cost n². */
 static struct tfile *find_id(struct pl_tail *t, uint64_t dev, uint64_t ino)
 {
 	struct tfile *f;
 
-	for (f = t->files; f; f = f->next)
+	for (f = t->by_id[id_bucket(dev, ino)]; f; f = f->id_next)
 		if (f->id.dev == dev && f->id.ino == ino && (f->fd >= 0 || !f->gone || f->dropped))
 			return f;
 	return NULL;
+}
+
+static void id_link(struct pl_tail *t, struct tfile *f)
+{
+	size_t b = id_bucket(f->id.dev, f->id.ino);
+
+	f->id_next = t->by_id[b];
+	t->by_id[b] = f;
+}
+
+static void id_unlink(struct pl_tail *t, struct tfile *f)
+{
+	struct tfile **pp;
+
+	for (pp = &t->by_id[id_bucket(f->id.dev, f->id.ino)]; *pp; pp = &(*pp)->id_next) {
+		if (*pp == f) {
+			*pp = f->id_next;
+			return;
+		}
+	}
 }
 
 static void close_fd(struct pl_tail *t, struct tfile *f)
@@ -198,6 +280,49 @@ static void close_fd(struct pl_tail *t, struct tfile *f)
 	close(f->fd);
 	f->fd = -1;
 	t->st->tail_files_open--;
+	t->n_open--;
+	t->fd_freed = true;
+}
+
+static bool fd_shortage(int err)
+{
+	return err == EMFILE || err == ENFILE;
+}
+
+/* f could not be opened (err): keep it, retry later (retry_waiting), count it, say so. A
+ * shortage of descriptors is reported for all files at once (report_fd_wait). */
+static void wait_open(struct pl_tail *t, struct tfile *f, int err)
+{
+	if (!f->waiting) {
+		f->waiting = true;
+		t->n_waiting++;
+		t->st->tail_files_waiting++;
+		t->st->tail_errors++;
+	} else if (fd_shortage(f->open_err)) {
+		t->n_fd_waiting--;
+	}
+	f->open_err = err;
+	if (fd_shortage(err)) {
+		t->n_fd_waiting++;
+		return;
+	}
+	pl_tail_warn(&f->warn_open, t->now_ns, err, "%s: cannot open: %s", f->path, strerror(err));
+}
+
+static void unwait(struct pl_tail *t, struct tfile *f)
+{
+	char what[PATH_MAX + 32];
+
+	if (!f->waiting)
+		return;
+	f->waiting = false;
+	t->n_waiting--;
+	t->st->tail_files_waiting--;
+	if (fd_shortage(f->open_err))
+		t->n_fd_waiting--;
+	f->open_err = 0;
+	snprintf(what, sizeof(what), "%s: cannot open", f->path);
+	pl_tail_limit_flush(&f->warn_open, what);
 }
 
 /* ---- inputs ---- */
@@ -424,6 +549,15 @@ static void restart_at(struct tfile *f, uint64_t off)
 	f->stalled = false;
 }
 
+/* The head that identifies f; a read error is counted and warned like any other. */
+static void read_fp(struct pl_tail *t, struct tfile *f)
+{
+	if (pl_tail_fp_read(f->fd, &f->id) == 0)
+		return;
+	t->st->tail_errors++;
+	pl_tail_warn(&f->warn_read, t->now_ns, errno, "%s: read: %s", f->path, strerror(errno));
+}
+
 /* The file's bytes were replaced from offset 0 (copytruncate): start over, and make
  * acknowledgements of records read before this move nothing. */
 static void reset_file(struct pl_tail *t, struct tfile *f)
@@ -432,7 +566,7 @@ static void reset_file(struct pl_tail *t, struct tfile *f)
 	f->gen++;
 	f->acked_off = 0;
 	restart_at(f, 0);
-	pl_tail_fp_read(f->fd, &f->id);
+	read_fp(t, f);
 	f->want_read = true;
 }
 
@@ -473,7 +607,8 @@ static bool read_file(struct pl_tail *t, struct tfile *f)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			pl_warn("%s: read: %s", f->path, strerror(errno));
+			pl_tail_warn(&f->warn_read, t->now_ns, errno, "%s: read: %s", f->path,
+				     strerror(errno));
 			t->st->tail_errors++;
 			return false;
 		}
@@ -504,6 +639,7 @@ static int open_file(const char *path, struct stat *st)
 		return -1;
 	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
 		close(fd);
+		errno = ENOENT;   /* not a regular file (any more): nothing to follow */
 		return -1;
 	}
 	return fd;
@@ -527,47 +663,11 @@ static uint64_t start_offset(struct pl_tail *t, struct tfile *f, const struct st
 		}
 		return 0;
 	}
-	if ((t->starting || f->in->fresh) && f->in->cfg->start_at_end)
-		return (uint64_t)st->st_size;
+	/* Found at start-up (or by a new input) but opened later, after waiting for a
+	 * descriptor: lines written meanwhile are new, not old. */
+	if (f->end_at_add != UINT64_MAX)
+		return PL_MIN(f->end_at_add, (uint64_t)st->st_size);
 	return 0;
-}
-
-static struct tfile *add_file(struct pl_tail *t, const char *path, struct tinput *in)
-{
-	struct tfile *f = calloc(1, sizeof(*f));
-	struct stat st;
-	uint64_t off;
-
-	if (!f)
-		return NULL;
-	f->fd = open_file(path, &st);
-	f->path = strdup(path);
-	if (f->fd < 0 || !f->path) {
-		if (f->fd >= 0)
-			close(f->fd);
-		else if (errno != ENOENT)
-			pl_warn("%s: cannot open: %s", path, strerror(errno));
-		free(f->path);
-		free(f);
-		return NULL;
-	}
-	t->st->tail_files_open++;
-	t->st->tail_files_seen++;
-	f->in = in;
-	f->id.dev = (uint64_t)st.st_dev;
-	f->id.ino = (uint64_t)st.st_ino;
-	pl_tail_fp_read(f->fd, &f->id);
-	off = start_offset(t, f, &st);
-	restart_at(f, off);
-	f->acked_off = off;
-	f->committed_off = f->committed ? UINT64_MAX : 0; /* force the first commit to write */
-	f->last_change_ns = t->now_ns;
-	f->want_read = true;
-	f->next = t->files;
-	t->files = f;
-	path_link(t, f);
-	pl_info("%s: tailing from offset %llu", path, (unsigned long long)off);
-	return f;
 }
 
 /* The path no longer names f (renamed away, deleted, replaced): drain, then close. */
@@ -582,24 +682,141 @@ static void mark_gone(struct pl_tail *t, struct tfile *f)
 	t->st->tail_rotations++;
 }
 
-/* Reopen a file closed for idleness, if the path still holds the same file. */
-static void reopen(struct pl_tail *t, struct tfile *f)
+/* A file never opened turned out to be gone, or not ours: commit() frees it. */
+static void forget(struct pl_tail *t, struct tfile *f)
+{
+	unwait(t, f);
+	path_unlink(t, f);
+	f->gone = true;
+	f->want_read = false;
+}
+
+/* f's first descriptor: where to start, from the registry or start_position. */
+static void take_up(struct pl_tail *t, struct tfile *f, const struct stat *st)
+{
+	uint64_t off;
+
+	f->opened = true;
+	t->st->tail_files_seen++;
+	read_fp(t, f);
+	off = start_offset(t, f, st);
+	restart_at(f, off);
+	f->acked_off = off;
+	f->committed_off = f->committed ? UINT64_MAX : 0; /* force the first commit to write */
+	pl_info("%s: tailing from offset %llu", f->path, (unsigned long long)off);
+}
+
+/* Give f a descriptor: the first one, again after an idle close, or while it waits for
+ * one. Returns true when f has one. A failure other than "gone" leaves f waiting. */
+static bool reopen(struct pl_tail *t, struct tfile *f)
 {
 	struct stat st;
-	int fd = open_file(f->path, &st);
+	int fd = -1;
 
-	if (fd < 0)
-		return;
+	if (f->fd >= 0)
+		return true;
+	errno = EMFILE;
+	if (t->n_open < t->fd_budget)
+		fd = open_file(f->path, &st);
+	if (fd < 0) {
+		if (errno != ENOENT) {
+			wait_open(t, f, errno);
+		} else if (!f->opened) {
+			forget(t, f);
+		} else {
+			unwait(t, f);    /* deleted or replaced: the directory's events say which */
+		}
+		return false;
+	}
 	if ((uint64_t)st.st_dev != f->id.dev || (uint64_t)st.st_ino != f->id.ino) {
 		close(fd);
-		return;
+		if (!f->opened)
+			forget(t, f);
+		else
+			unwait(t, f);
+		return false;
 	}
 	f->fd = fd;
+	t->n_open++;
 	t->st->tail_files_open++;
-	if (!pl_tail_fp_same(fd, &f->id) || (uint64_t)st.st_size < f->read_off)
-		reset_file(t, f);
+	unwait(t, f);
 	f->last_change_ns = t->now_ns;
 	f->want_read = true;
+	if (!f->opened)
+		take_up(t, f, &st);
+	else if (!pl_tail_fp_same(fd, &f->id) || (uint64_t)st.st_size < f->read_off)
+		reset_file(t, f);
+	return true;
+}
+
+/* A new file: followed from now on, read once it has a descriptor. */
+static struct tfile *add_file(struct pl_tail *t, const char *path, struct tinput *in,
+			      const struct stat *st)
+{
+	struct tfile *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->path = strdup(path);
+	if (!f->path) {
+		free(f);
+		return NULL;
+	}
+	f->fd = -1;
+	f->in = in;
+	f->id.dev = (uint64_t)st->st_dev;
+	f->id.ino = (uint64_t)st->st_ino;
+	f->end_at_add = (t->starting || in->fresh) && in->cfg->start_at_end ?
+			(uint64_t)st->st_size : UINT64_MAX;
+	f->last_change_ns = t->now_ns;
+	f->next = t->files;
+	t->files = f;
+	path_link(t, f);
+	id_link(t, f);
+	reopen(t, f);
+	return f;
+}
+
+/* Retry the files that wait for a descriptor (or a permission): as idle files close, and
+ * every CHECK_INTERVAL. Stops at the first that finds none free. */
+static void retry_waiting(struct pl_tail *t)
+{
+	t->fd_freed = false;
+	t->last_retry_ns = t->now_ns;
+	if (t->rescan_on_fd) {
+		t->rescan_on_fd = false;
+		t->rescan = true;
+	}
+	for (struct tfile *f = t->files; f && !stopping(t); f = f->next) {
+		if (!f->waiting || f->gone)
+			continue;
+		if (t->n_open >= t->fd_budget)
+			break;
+		if (!reopen(t, f) && f->waiting && fd_shortage(f->open_err))
+			break;
+	}
+}
+
+/* The shortage of descriptors, for all files at once: how many wait, and when none do. */
+static void report_fd_wait(struct pl_tail *t)
+{
+	uint32_t n;
+
+	if (!t->n_fd_waiting) {
+		if (t->fd_short_told)
+			pl_warn("tail: every file that waited for a file descriptor has one now");
+		t->fd_short_told = false;
+		t->warn_fds = (struct pl_tail_limit){ 0 };
+		return;
+	}
+	if (!pl_tail_limit_pass(&t->warn_fds, t->now_ns, PL_TAIL_WARN_EVERY_NS, 0, &n))
+		return;
+	pl_warn("tail: %u files wait for a file descriptor (%llu tailed files open, RLIMIT_NOFILE "
+		"%llu); they are read as idle files close (after %llus of quiet meanwhile, or "
+		"tail.close_inactive if shorter): raise LimitNOFILE", t->n_fd_waiting,
+		(unsigned long long)t->n_open, (unsigned long long)t->fd_limit,
+		(unsigned long long)(SHORT_IDLE_NS / PL_NS_PER_SEC));
+	t->fd_short_told = true;
 }
 
 /* A path that matches an input exists: take it up, or recognise a file we know. */
@@ -642,7 +859,7 @@ static void consider(struct pl_tail *t, const char *path)
 		same->want_read = true;
 		return;
 	}
-	add_file(t, path, in);
+	add_file(t, path, in, &st);
 }
 
 /* ---- directories and inotify ---- */
@@ -652,9 +869,13 @@ static int watch_dir(struct pl_tail *t, const char *path)
 	int wd = inotify_add_watch(t->ino_fd, path, WATCH_MASK | IN_ONLYDIR);
 
 	if (wd < 0) {
-		if (errno == ENOSPC)
-			pl_warn("%s: cannot watch: inotify watch limit reached "
-				"(raise fs.inotify.max_user_watches)", path);
+		if (errno == ENOENT)
+			return -1;
+		t->st->tail_errors++;
+		pl_tail_warn(&t->warn_watch, t->now_ns, errno, "%s: cannot watch: %s%s; files "
+			     "created there are noticed only by a rescan", path, strerror(errno),
+			     errno == ENOSPC ? " (inotify watch limit reached: raise "
+			     "fs.inotify.max_user_watches)" : "");
 		return -1;
 	}
 	if (wd >= t->n_dirs) {
@@ -671,49 +892,246 @@ static int watch_dir(struct pl_tail *t, const char *path)
 	return wd;
 }
 
+/* ---- the visited set of a scan ---- */
+
+static size_t vdir_slot(const struct scan *s, uint64_t dev, uint64_t ino)
+{
+	uint64_t h = (ino ^ (dev << 32) ^ (dev >> 32)) * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(h >> 20) & (s->cap - 1);
+}
+
+/* The slot of (dev, ino) in this scan: found (gen is the scan's) or free (to be filled). */
+static struct vdir *vdir_probe(struct scan *s, uint64_t dev, uint64_t ino)
+{
+	size_t i = vdir_slot(s, dev, ino);
+
+	while (s->slots[i].gen == s->gen && (s->slots[i].dev != dev || s->slots[i].ino != ino))
+		i = (i + 1) & (s->cap - 1);
+	return &s->slots[i];
+}
+
+static int vdir_grow(struct scan *s)
+{
+	struct scan old = *s;
+	size_t cap = s->cap ? s->cap * 2 : 256;
+
+	s->slots = calloc(cap, sizeof(*s->slots));
+	if (!s->slots) {
+		*s = old;
+		return -1;
+	}
+	s->cap = cap;
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.slots[i].gen == s->gen)
+			*vdir_probe(s, old.slots[i].dev, old.slots[i].ino) = old.slots[i];
+	free(old.slots);
+	return 0;
+}
+
+/* Enter (dev, ino) in this scan. Returns the entry, NULL when it was already there (*was
+ * then tells whether it is an ancestor: a loop) or memory ran out (*was NULL). */
+static struct vdir *vdir_add(struct scan *s, uint64_t dev, uint64_t ino, const struct vdir **was)
+{
+	struct vdir *v;
+
+	*was = NULL;
+	if ((s->n + 1) * 2 > s->cap && vdir_grow(s) < 0)
+		return NULL;
+	v = vdir_probe(s, dev, ino);
+	if (v->gen == s->gen) {
+		*was = v;
+		return NULL;
+	}
+	*v = (struct vdir){ dev, ino, s->gen, true };
+	s->n++;
+	return v;
+}
+
+/* A new scan (the inputs' base directories, or one new directory): nothing visited yet. */
+static void scan_begin(struct pl_tail *t, const char *root)
+{
+	struct scan *s = &t->scan;
+
+	if (++s->gen == 0) {
+		if (s->slots)
+			memset(s->slots, 0, s->cap * sizeof(*s->slots));
+		s->gen = 1;
+	}
+	s->n = s->dirs = s->entries = 0;
+	s->n_anc = 0;
+	s->limited = false;
+	s->root = root;
+}
+
+/* Remember the directories above dir (not entered by the scan, which may reach them
+ * through another pattern): a link back to one of them is a loop. */
+static void mark_ancestors(struct pl_tail *t, const char *dir)
+{
+	struct scan *s = &t->scan;
+	char anc[PATH_MAX];
+	struct stat st;
+	size_t n = strlen(dir);
+
+	s->n_anc = 0;
+	if (n >= sizeof(anc))
+		return;
+	for (size_t i = 0; i < n && s->n_anc < MAX_ANCESTORS; i++) {
+		if (dir[i] != '/' || n == 1)
+			continue;
+		memcpy(anc, dir, i ? i : 1);
+		anc[i ? i : 1] = '\0';
+		if (stat(anc, &st) == 0) {
+			s->anc[s->n_anc].dev = (uint64_t)st.st_dev;
+			s->anc[s->n_anc].ino = (uint64_t)st.st_ino;
+			s->n_anc++;
+		}
+	}
+}
+
+static bool is_ancestor(const struct scan *s, const struct stat *st)
+{
+	for (int i = 0; i < s->n_anc; i++)
+		if (s->anc[i].dev == (uint64_t)st->st_dev && s->anc[i].ino == (uint64_t)st->st_ino)
+			return true;
+	return false;
+}
+
+static void scan_stop_at_limit(struct pl_tail *t, const char *path)
+{
+	struct scan *s = &t->scan;
+
+	s->limited = true;
+	t->st->tail_scan_limited++;
+	pl_tail_warn(&t->warn_scan, t->now_ns, 0, "tail: the scan of %s stopped at %s after %zu "
+		     "directories and %zu entries (the limit is %zu and %zu): files beyond are not "
+		     "followed; narrow the pattern", s->root, path, s->dirs, s->entries,
+		     s->max_dirs, s->max_entries);
+}
+
+/* A directory reached again through a link: a loop when it is an ancestor (warned once
+ * per link), else a second name of a directory already scanned (not entered twice). */
+static void revisit(struct pl_tail *t, const char *path, bool loop)
+{
+	char target[PATH_MAX];
+	uint64_t h = pl_tail_fp_hash(path, strlen(path));
+
+	if (!loop) {
+		pl_debug("%s: a directory already scanned under another name; not entered twice",
+			 path);
+		return;
+	}
+	for (int i = 0; i < t->n_loops_warned; i++)
+		if (t->loops_warned[i] == h)
+			return;
+	if (t->n_loops_warned < LOOPS_WARNED_MAX)
+		t->loops_warned[t->n_loops_warned++] = h;
+	t->st->tail_dir_loops++;
+	if (!realpath(path, target))
+		snprintf(target, sizeof(target), "?");
+	pl_warn("%s: symlink loop (back to %s, which is being scanned); not followed", path,
+		target);
+}
+
+static bool entry_is_dir(const struct dirent *e, const char *sub)
+{
+	struct stat st;
+
+	if (e->d_type == DT_DIR)
+		return true;
+	if (e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
+		return false;
+	return stat(sub, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* One directory of a scan: watch it, take up its files, descend into wanted directories
+ * not yet entered. Bounded by SCAN_MAX_*, and stops when the tailer is asked to. */
 static void scan_dir(struct pl_tail *t, const char *path, int depth)
 {
-	DIR *d;
+	struct scan *s = &t->scan;
+	const struct vdir *was;
+	struct vdir *v;
 	struct dirent *e;
+	struct stat st;
 	char sub[PATH_MAX];
+	DIR *d;
 
-	if (depth > MAX_DIR_DEPTH || watch_dir(t, path) < 0)
+	if (depth > MAX_DIR_DEPTH || stopping(t) || s->limited)
 		return;
+	if (++s->dirs > s->max_dirs) {
+		scan_stop_at_limit(t, path);
+		return;
+	}
+	if (stat(path, &st) != 0)
+		return;
+	if (is_ancestor(s, &st)) {
+		revisit(t, path, true);
+		return;
+	}
+	v = vdir_add(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino, &was);
+	if (!v) {
+		if (was)
+			revisit(t, path, was->on_path);
+		else
+			scan_stop_at_limit(t, path);   /* out of memory for the visited set */
+		return;
+	}
+	watch_dir(t, path);
 	d = opendir(path);
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		bool is_dir;
-		struct stat st;
-
+	if (!d) {
+		if (fd_shortage(errno))
+			t->rescan_on_fd = true;
+		if (errno != ENOENT) {
+			t->st->tail_errors++;
+			pl_tail_warn(&t->warn_dirs, t->now_ns, errno, "%s: cannot list: %s", path,
+				     strerror(errno));
+		}
+		goto out;
+	}
+	while (!stopping(t) && !s->limited && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
+		if (++s->entries > s->max_entries) {
+			scan_stop_at_limit(t, path);
+			break;
+		}
 		if (snprintf(sub, sizeof(sub), "%s%s%s", path, strcmp(path, "/") ? "/" : "",
 			     e->d_name) >= (int)sizeof(sub))
 			continue;
-		is_dir = e->d_type == DT_DIR;
-		if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK)
-			is_dir = stat(sub, &st) == 0 && S_ISDIR(st.st_mode);
-		if (is_dir) {
-			if (dir_wanted(t, sub))
-				scan_dir(t, sub, depth + 1);
-		} else {
+		if (!entry_is_dir(e, sub))
 			consider(t, sub);
-		}
+		else if (dir_wanted(t, sub))
+			scan_dir(t, sub, depth + 1);
 	}
 	closedir(d);
+out:
+	/* Re-found: the set may have grown (moved) while scanning below. */
+	v = vdir_probe(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+	if (v->gen == s->gen)
+		v->on_path = false;
+}
+
+/* A directory created (or moved in) while running: scan it and what is below. */
+static void scan_new_dir(struct pl_tail *t, const char *path)
+{
+	scan_begin(t, path);
+	mark_ancestors(t, path);
+	scan_dir(t, path, 0);
 }
 
 /* The base directory of each pattern, plus its nearest existing ancestor, so a base that
- * is removed and created again is noticed (IN_CREATE in the ancestor). */
+ * is removed and created again is noticed (IN_CREATE in the ancestor). One scan: a
+ * directory two patterns reach is entered once. */
 static void scan_all(struct pl_tail *t)
 {
 	char base[PATH_MAX], anc[PATH_MAX];
 
 	t->st->tail_rescans++;
-	for (int i = 0; i < t->n_inputs; i++) {
+	t->rescan = false;
+	scan_begin(t, "the tail inputs");
+	for (int i = 0; i < t->n_inputs && !stopping(t); i++) {
 		const struct pl_tail_input *in = t->inputs[i].cfg;
-		for (int j = 0; j < in->n_paths; j++) {
+		for (int j = 0; j < in->n_paths && !stopping(t); j++) {
 			struct stat st;
 			char *slash;
 
@@ -726,10 +1144,12 @@ static void scan_all(struct pl_tail *t)
 			}
 			if (slash && stat(anc, &st) == 0)
 				watch_dir(t, anc);
+			t->scan.root = in->paths[j];
+			t->scan.limited = false;
+			mark_ancestors(t, base);
 			scan_dir(t, base, 0);
 		}
 	}
-	t->rescan = false;
 }
 
 static void on_dir_event(struct pl_tail *t, const struct inotify_event *ev)
@@ -752,7 +1172,7 @@ static void on_dir_event(struct pl_tail *t, const struct inotify_event *ev)
 		return;
 	if (ev->mask & IN_ISDIR) {
 		if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && dir_wanted(t, path))
-			scan_dir(t, path, 0);
+			scan_new_dir(t, path);
 		return;
 	}
 	f = find_path(t, path);
@@ -779,7 +1199,7 @@ static void read_inotify(struct pl_tail *t)
 {
 	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
 
-	for (;;) {
+	for (int reads = 0; reads < INOTIFY_READS_PER_TURN && !stopping(t); reads++) {
 		ssize_t n = read(t->ino_fd, buf, sizeof(buf));
 		size_t i = 0;
 
@@ -791,7 +1211,8 @@ static void read_inotify(struct pl_tail *t)
 			if (i + sizeof(*ev) + ev->len > (size_t)n)
 				break;
 			if (ev->mask & IN_Q_OVERFLOW) {
-				pl_warn("tail: inotify queue overflowed; rescanning every input");
+				pl_tail_warn(&t->warn_overflow, t->now_ns, 0, "tail: inotify queue "
+					     "overflowed; rescanning every input");
 				t->rescan = true;
 			} else {
 				on_dir_event(t, ev);
@@ -802,6 +1223,14 @@ static void read_inotify(struct pl_tail *t)
 }
 
 /* ---- periodic checks: truncation, deletion, idleness, multiline timeouts ---- */
+
+/* tail.close_inactive, or less while files wait for a descriptor: a file read to its end
+ * and quiet for SHORT_IDLE_NS makes room for one that has not been read at all. */
+static uint64_t idle_limit(const struct pl_tail *t)
+{
+	return t->n_fd_waiting ? PL_MIN(t->cfg->tail.close_inactive_ns, SHORT_IDLE_NS) :
+				 t->cfg->tail.close_inactive_ns;
+}
 
 static void check_file(struct pl_tail *t, struct tfile *f)
 {
@@ -833,7 +1262,7 @@ static void check_file(struct pl_tail *t, struct tfile *f)
 		mark_gone(t, f);
 	if (f->gone && t->now_ns - f->last_change_ns >= t->cfg->tail.close_removed_ns) {
 		close_fd(t, f);
-	} else if (!f->gone && t->now_ns - f->last_change_ns >= t->cfg->tail.close_inactive_ns) {
+	} else if (!f->gone && t->now_ns - f->last_change_ns >= idle_limit(t)) {
 		close_fd(t, f);
 		t->st->tail_idle_closed++;
 	}
@@ -850,10 +1279,16 @@ static void check_files(struct pl_tail *t)
 
 static void free_file(struct pl_tail *t, struct tfile *f)
 {
+	char what[PATH_MAX + 32];
+
 	if (t->tpl_f == f)
 		t->tpl_f = NULL;    /* its address may come back as another file */
+	unwait(t, f);
+	snprintf(what, sizeof(what), "%s: read", f->path);
+	pl_tail_limit_flush(&f->warn_read, what);
 	close_fd(t, f);
 	path_unlink(t, f);
+	id_unlink(t, f);
 	pl_tail_lines_free(&f->lines);
 	pl_tail_rec_free(&f->rec);
 	free(f->path);
@@ -886,6 +1321,19 @@ static int commit_file(struct pl_tail *t, struct tfile *f, bool *changed)
 	return 0;
 }
 
+/* A file found but not opened yet (waiting for a descriptor) keeps its row, and so its
+ * delivered offset, through the start-up prune. */
+static void keep_row(struct pl_tail *t, struct tfile *f)
+{
+	struct pl_tail_id stored;
+	uint64_t off;
+
+	if (f->opened || f->gone || !pl_tail_reg_get(t->reg, f->id.dev, f->id.ino, &stored, &off))
+		return;
+	if (pl_tail_reg_put(t->reg, &stored, f->path, off) < 0)
+		t->st->tail_errors++;
+}
+
 static void commit(struct pl_tail *t)
 {
 	struct tfile **pp = &t->files;
@@ -914,8 +1362,8 @@ static void commit(struct pl_tail *t)
 		}
 		if (finished) {
 			/* Drained and closed: its row would only ever mislead an inode reuse. */
-			if (f->committed)
-				pl_tail_reg_del(t->reg, f->id.dev, f->id.ino);
+			if (f->committed && pl_tail_reg_del(t->reg, f->id.dev, f->id.ino) < 0)
+				t->st->tail_errors++;   /* logged by the registry */
 			changed |= f->committed;
 			*pp = f->next;
 			free_file(t, f);
@@ -926,7 +1374,11 @@ static void commit(struct pl_tail *t)
 		pp = &f->next;
 	}
 	if (!t->pruned) {
-		long n = pl_tail_reg_prune(t->reg, t->start_sec);
+		long n;
+
+		for (struct tfile *f = t->files; f; f = f->next)
+			keep_row(t, f);
+		n = pl_tail_reg_prune(t->reg, t->start_sec);
 		if (n > 0)
 			pl_info("tail registry: forgot %ld files that are gone", n);
 		t->pruned = true;
@@ -962,7 +1414,7 @@ static bool read_pass(struct pl_tail *t)
 {
 	bool more = false;
 
-	for (struct tfile *f = t->files; f && !t->stop; f = f->next) {
+	for (struct tfile *f = t->files; f && !stopping(t); f = f->next) {
 		if (!f->want_read)
 			continue;
 		if (should_pause(t))
@@ -1013,6 +1465,10 @@ int pl_tail_run(struct pl_tail *t)
 			flush_output(t);
 		if (t->now_ns - t->last_check_ns >= CHECK_INTERVAL_NS)
 			check_files(t);
+		if (t->n_waiting && (t->fd_freed || t->now_ns - t->last_retry_ns >= CHECK_INTERVAL_NS))
+			retry_waiting(t);
+		if (t->n_fd_waiting || t->fd_short_told)
+			report_fd_wait(t);
 		if (t->now_ns - t->last_commit_ns >= t->cfg->tail.commit_interval_ns)
 			commit(t);
 		if (more && (t->paused || t->tail - t->head > t->ring_mask / 2))
@@ -1029,6 +1485,12 @@ int pl_tail_run(struct pl_tail *t)
 	return 0;
 }
 
+void pl_tail_set_scan_limits(struct pl_tail *t, size_t max_dirs, size_t max_entries)
+{
+	t->scan.max_dirs = max_dirs;
+	t->scan.max_entries = max_entries;
+}
+
 void pl_tail_stop(struct pl_tail *t)
 {
 	uint64_t one = 1;
@@ -1041,15 +1503,34 @@ void pl_tail_stop(struct pl_tail *t)
 
 /* ---- set-up and tear-down ---- */
 
-static void raise_fd_limit(void)
+/* One descriptor per followed file: thousands of files are normal on a log host. Raise the
+ * soft limit to the hard one, and keep a reserve for the output, the registry and scans. */
+static void raise_fd_limit(struct pl_tail *t)
 {
 	struct rlimit rl;
+	uint64_t reserve;
 
-	/* One descriptor per followed file: thousands of files are normal on a log host. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	t->fd_limit = t->fd_budget = UINT64_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t cur = rl.rlim_cur;
+
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			pl_warn("tail: cannot raise RLIMIT_NOFILE from %llu to %llu: %s",
+				(unsigned long long)cur, (unsigned long long)rl.rlim_max,
+				strerror(errno));
+			rl.rlim_cur = cur;
+		}
 	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	t->fd_limit = (uint64_t)rl.rlim_cur;
+	reserve = PL_MAX((uint64_t)FD_RESERVE_MIN, t->fd_limit / 16);
+	t->fd_budget = t->fd_limit > 2 * reserve ? t->fd_limit - reserve : t->fd_limit / 2;
+	pl_info("tail: RLIMIT_NOFILE %llu: at most %llu tailed files open at once",
+		(unsigned long long)t->fd_limit, (unsigned long long)t->fd_budget);
 }
 
 static size_t max_line(const struct pl_config *cfg)
@@ -1274,9 +1755,11 @@ struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_e
 	t->env = *env;
 	t->st = env->stats;
 	t->ino_fd = t->wake_fd = -1;
+	t->scan.max_dirs = SCAN_MAX_DIRS;
+	t->scan.max_entries = SCAN_MAX_ENTRIES;
 	pthread_mutex_init(&t->reload_mu, NULL);
 	pthread_cond_init(&t->reload_cv, NULL);
-	raise_fd_limit();
+	raise_fd_limit(t);
 	if (inputs_init(t) < 0 || alloc_buffers(t) < 0)
 		goto fail;
 	t->reg = pl_tail_reg_open(cfg->data_dir);
@@ -1292,7 +1775,7 @@ struct pl_tail *pl_tail_open(const struct pl_config *cfg, const struct pl_tail_e
 	t->start_sec = (int64_t)(t->wall_ns / PL_NS_PER_SEC);
 	t->last_flush_ns = t->last_check_ns = t->last_commit_ns = t->now_ns;
 	t->starting = true;
-	scan_all(t);
+	t->rescan = true;   /* the first scan runs in pl_tail_run, where pl_tail_stop is heard */
 	return t;
 fail:
 	pl_tail_close(t);
@@ -1320,6 +1803,7 @@ void pl_tail_close(struct pl_tail *t)
 	pthread_mutex_destroy(&t->reload_mu);
 	pthread_cond_destroy(&t->reload_cv);
 	free(t->dirs);
+	free(t->scan.slots);
 	free(t->ring);
 	free(t->rbuf);
 	free(t->render);

@@ -1,9 +1,14 @@
 /* test_tail.c – unit tests of the tailer: globs, line splitting, multiline joining, the
- * offset registry and file identity, rendering, and the tailer loop against a fake output. */
+ * offset registry and file identity, rendering, rate-limited warnings, and the tailer loop
+ * against a fake output (symlink loops, more files than descriptors). */
 #include "unit.h"
 #include <fcntl.h>
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "pktlog/event.h"
 #include "pktlog/tail.h"
@@ -401,6 +406,36 @@ static void test_render_template(void **state)
 	assert_int_equal(pl_tail_tpl_build(&tpl, "/var/log/x.log", "h", &fields), -1);
 }
 
+/* ---- rate-limited warnings ---- */
+
+static void test_warn_limit(void **state)
+{
+	struct pl_tail_limit l = { 0 };
+	const uint64_t s = PL_NS_PER_SEC;
+	uint32_t n = 99;
+
+	(void)state;
+	assert_true(pl_tail_limit_pass(&l, 5 * s, 10 * s, EACCES, &n));
+	assert_int_equal(n, 0);
+	for (int i = 0; i < 700; i++)   /* the same failure again and again: held back */
+		assert_false(pl_tail_limit_pass(&l, 5 * s + (uint64_t)i * 1000, 10 * s, EACCES, &n));
+	assert_int_equal(l.suppressed, 700);
+	/* Another cause of the same kind is news: logged at once, with what was held back. */
+	assert_true(pl_tail_limit_pass(&l, 6 * s, 10 * s, EIO, &n));
+	assert_int_equal(n, 700);
+	assert_false(pl_tail_limit_pass(&l, 7 * s, 10 * s, EIO, &n));
+	/* The interval over: the next one goes out with the count. */
+	assert_true(pl_tail_limit_pass(&l, 16 * s, 10 * s, EIO, &n));
+	assert_int_equal(n, 1);
+	assert_false(pl_tail_limit_pass(&l, 17 * s, 10 * s, EIO, &n));
+	pl_tail_limit_flush(&l, "/x.log: read");
+	assert_int_equal(l.suppressed, 0);
+	assert_int_equal(l.next_ns, 0);
+	/* A clock of 0 (a fresh limiter at the epoch) still passes the first time. */
+	assert_true(pl_tail_limit_pass(&l, 0, 10 * s, 0, &n));
+	assert_false(pl_tail_limit_pass(&l, 1, 10 * s, 0, &n));
+}
+
 /* ---- the tailer against a fake output ---- */
 
 struct fake_out {
@@ -460,7 +495,7 @@ static void test_tailer_resume(void **state)
 	struct pl_config cfg;
 	struct pl_stats st = { 0 };
 	struct fake_out *o = calloc(1, sizeof(*o));
-	struct pl_tail_env env = { fake_publish, fake_flush, NULL, o, "h", &st };
+	struct pl_tail_env env = { fake_publish, fake_flush, NULL, o, "h", &st, NULL };
 	char dir[100], pat[200], path[200];
 	struct pl_tail *t;
 
@@ -514,7 +549,7 @@ static void test_tailer_unacked_is_resent(void **state)
 	struct pl_config cfg;
 	struct pl_stats st = { 0 };
 	struct fake_out *o = calloc(1, sizeof(*o));
-	struct pl_tail_env env = { fake_publish, NULL, NULL, o, "h", &st }; /* never acks */
+	struct pl_tail_env env = { fake_publish, NULL, NULL, o, "h", &st, NULL }; /* never acks */
 	char pat[200], path[200], sub[100];
 	struct pl_tail *t;
 
@@ -569,7 +604,7 @@ static void test_tailer_pause(void **state)
 	struct pl_config cfg;
 	struct pl_stats st = { 0 };
 	struct fake_out *o = calloc(1, sizeof(*o));
-	struct pl_tail_env env = { fake_publish, fake_flush, fake_should_pause, o, "h", &st };
+	struct pl_tail_env env = { fake_publish, fake_flush, fake_should_pause, o, "h", &st, NULL };
 	char pat[200], path[200], sub[100];
 	struct pl_tail *t;
 	pthread_t th;
@@ -659,7 +694,7 @@ static void test_tailer_pause_inside_a_buffer(void **state)
 	struct pl_config cfg;
 	struct pl_stats st = { 0 };
 	struct mid_out *o = calloc(1, sizeof(*o));
-	struct pl_tail_env env = { mid_publish, mid_flush, mid_should_pause, o, "h", &st };
+	struct pl_tail_env env = { mid_publish, mid_flush, mid_should_pause, o, "h", &st, NULL };
 	char pat[200], path[200], sub[100];
 	struct pl_tail *t;
 	pthread_t th;
@@ -698,6 +733,254 @@ static void test_tailer_pause_inside_a_buffer(void **state)
 	free(o);
 }
 
+static void *stop_later(void *arg)
+{
+	usleep(2500 * 1000);
+	pl_tail_stop(arg);
+	return NULL;
+}
+
+/* Two links to "." and one to ".." under a "**" pattern: each directory is scanned once,
+ * each loop reported once, every line read once under its real path. */
+static void test_tailer_symlink_loops(void **state)
+{
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct fake_out *o = calloc(1, sizeof(*o));
+	struct pl_tail_env env = { fake_publish, fake_flush, NULL, o, "h", &st, NULL };
+	char dir[200], sub[240], pat[240], path[260], link[260];
+	struct pl_tail *t;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/loops", tmpdir);
+	snprintf(sub, sizeof(sub), "%s/a", dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	snprintf(path, sizeof(path), "%s/app.log", sub);
+	write_file(path, "one\ntwo\n", false);
+	snprintf(link, sizeof(link), "%s/x", dir);
+	assert_int_equal(symlink(".", link), 0);
+	snprintf(link, sizeof(link), "%s/y", dir);
+	assert_int_equal(symlink(".", link), 0);
+	snprintf(link, sizeof(link), "%s/up", sub);
+	assert_int_equal(symlink("..", link), 0);
+	snprintf(pat, sizeof(pat), "%s/**/*.log", dir);
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(dir);
+	assert_int_equal(pl_config_tail_add(&cfg, pat), 0);
+
+	t = pl_tail_open(&cfg, &env);
+	assert_non_null(t);
+	o->t = t;
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 2);
+	assert_string_equal(o->lines[0], "one");
+	assert_string_equal(o->lines[1], "two");
+	assert_int_equal(st.tail_files_seen, 1);
+	assert_int_equal(st.tail_dir_loops, 3);
+	assert_int_equal(st.tail_scan_limited, 0);
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+}
+
+/* A scan stops at its work limit (counted), and gives up at once when the process is
+ * stopping (env.quit), so a SIGTERM is heard during a scan of a huge tree. */
+static void test_tailer_scan_limits_and_quit(void **state)
+{
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct fake_out *o = calloc(1, sizeof(*o));
+	volatile sig_atomic_t quit = 0;
+	struct pl_tail_env env = { fake_publish, fake_flush, NULL, o, "h", &st, &quit };
+	char dir[200], sub[240], pat[240], path[260];
+	struct pl_tail *t;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/wide", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	for (int i = 0; i < 30; i++) {
+		snprintf(sub, sizeof(sub), "%s/d%02d", dir, i);
+		assert_int_equal(mkdir(sub, 0755), 0);
+		snprintf(path, sizeof(path), "%s/app.log", sub);
+		write_file(path, "x\n", false);
+	}
+	snprintf(pat, sizeof(pat), "%s/**/*.log", dir);
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(dir);
+	assert_int_equal(pl_config_tail_add(&cfg, pat), 0);
+
+	t = pl_tail_open(&cfg, &env);
+	assert_non_null(t);
+	o->t = t;
+	pl_tail_set_scan_limits(t, 10, 1000);   /* the base and 9 of its 30 directories */
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 9);
+	assert_int_equal(st.tail_files_seen, 9);
+	assert_int_equal(st.tail_scan_limited, 1);
+	pl_tail_close(t);
+
+	memset(&st, 0, sizeof(st));
+	o->n = 0;
+	t = pl_tail_open(&cfg, &env);
+	assert_non_null(t);
+	o->t = t;
+	pl_tail_set_scan_limits(t, 1000, 12);   /* entries: the 30 subdirectories */
+	run_for_a_moment(t);
+	assert_true(st.tail_files_seen > 0 && st.tail_files_seen < 30);
+	assert_int_equal(st.tail_scan_limited, 1);
+	pl_tail_close(t);
+
+	/* The process is stopping: no scan goes on. */
+	memset(&st, 0, sizeof(st));
+	o->n = 0;
+	quit = 1;
+	t = pl_tail_open(&cfg, &env);
+	assert_non_null(t);
+	o->t = t;
+	run_for_a_moment(t);
+	assert_int_equal(o->n, 0);
+	assert_int_equal(st.tail_files_seen, 0);
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+}
+
+/* More files than the descriptor limit allows: the rest wait, are counted, and are read
+ * as close_inactive closes the idle ones. In a child process: the hard limit is lowered
+ * and cannot be raised again without CAP_SYS_RESOURCE. Exit status: the failed check.
+ * limit 0: no change. */
+struct appender {
+	const char *dir;
+	int n;
+};
+
+/* start_position end: lines written after start-up, while most files wait. */
+static void *append_later(void *arg)
+{
+	const struct appender *a = arg;
+	char path[260], text[32];
+
+	usleep(300 * 1000);
+	for (int i = 0; i < a->n; i++) {
+		snprintf(path, sizeof(path), "%s/f%03d.log", a->dir, i);
+		snprintf(text, sizeof(text), "late %d\n", i);
+		write_file(path, text, true);
+	}
+	return NULL;
+}
+
+static int many_files_child(const char *dir, int n, rlim_t limit, const char *prefix)
+{
+	struct appender app = { dir, n };
+	pthread_t wr;
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct fake_out *o = calloc(1, sizeof(*o));
+	struct pl_tail_env env = { fake_publish, fake_flush, NULL, o, "h", &st, NULL };
+	struct rlimit small = { limit, limit };
+	char pat[240];
+	struct pl_tail *t;
+	pthread_t th;
+
+	snprintf(pat, sizeof(pat), "%s/*.log", dir);
+	if (!o || pl_config_defaults(&cfg) != 0)
+		return 2;
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(dir);
+	cfg.tail.close_inactive_ns = 100 * 1000000ULL;
+	if (pl_config_tail_add(&cfg, pat) != 0 || (limit && setrlimit(RLIMIT_NOFILE, &small) != 0))
+		return 3;
+	cfg.tail.inputs[0].start_at_end = strcmp(prefix, "late ") == 0;
+	if (cfg.tail.inputs[0].start_at_end && pthread_create(&wr, NULL, append_later, &app) != 0)
+		return 6;
+	t = pl_tail_open(&cfg, &env);
+	if (!t)
+		return 4;
+	o->t = t;
+	if (pthread_create(&th, NULL, stop_later, t) != 0 || pl_tail_run(t) != 0)
+		return 5;
+	pthread_join(th, NULL);
+	if (cfg.tail.inputs[0].start_at_end)
+		pthread_join(wr, NULL);
+	if (o->n != n)
+		return 10;                  /* every file read, once */
+	for (int i = 0; i < n; i++)
+		if (strncmp(o->lines[i], prefix, strlen(prefix)) != 0)
+			return 11;          /* only what was not delivered before */
+	if (st.tail_files_seen != (uint64_t)n)
+		return 12;
+	if (st.tail_files_waiting != 0)
+		return 13;                  /* none waits any more */
+	if (limit && st.tail_errors == 0)
+		return 14;                  /* the waits were counted */
+	if (limit && st.tail_idle_closed == 0)
+		return 15;                  /* idle files made room */
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+	return 0;
+}
+
+static void test_tailer_more_files_than_descriptors(void **state)
+{
+	char dir[200], path[260], text[32];
+	int n = 120, status = -1;
+	pid_t pid;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/many", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/f%03d.log", dir, i);
+		snprintf(text, sizeof(text), "line %d\n", i);
+		write_file(path, text, false);
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(many_files_child(dir, n, 100, "line "));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* Restarted short of descriptors: files that wait keep their registry rows through
+	 * the start-up prune, so they resume where delivery stopped (no line read twice).
+	 * The prune drops rows written before the start's second: let one pass. */
+	sleep(2);
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/f%03d.log", dir, i);
+		snprintf(text, sizeof(text), "more %d\n", i);
+		write_file(path, text, true);
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(many_files_child(dir, n, 100, "more "));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* start_position end, new files: those that waited for a descriptor start at the
+	 * size they had when found, so what was there is skipped and what came later is not. */
+	snprintf(dir, sizeof(dir), "%s/many_end", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/f%03d.log", dir, i);
+		snprintf(text, sizeof(text), "old %d\n", i);
+		write_file(path, text, false);
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(many_files_child(dir, n, 100, "late "));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +999,10 @@ int main(void)
 		cmocka_unit_test(test_tailer_unacked_is_resent),
 		cmocka_unit_test(test_tailer_pause),
 		cmocka_unit_test(test_tailer_pause_inside_a_buffer),
+		cmocka_unit_test(test_warn_limit),
+		cmocka_unit_test(test_tailer_symlink_loops),
+		cmocka_unit_test(test_tailer_scan_limits_and_quit),
+		cmocka_unit_test(test_tailer_more_files_than_descriptors),
 	};
 
 	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
