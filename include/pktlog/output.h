@@ -20,8 +20,22 @@ typedef void (*pl_output_ack_fn)(void *ack_token, int ok, void *arg);
 struct pl_output *pl_output_open(const struct pl_config *cfg, struct pl_stats *stats,
 				 pl_output_ack_fn ack, void *ack_arg);
 
-/* Queue one event. key/topic may be NULL. Returns 0, or -1 when it could not be taken
- * (counted in stats; the ack is then never called). */
+/* Before anything is opened: a closed stdin, stdout or stderr is held with /dev/null so no
+ * file or socket takes its number (a console output then fails to open: stdout is closed). */
+void pl_output_guard_stdio(void);
+
+/* Retry mode (a daemon: live capture, the tailer): a console or file write that fails keeps
+ * its records and is retried with backoff (the file reopened) from pl_output_poll; sources
+ * are asked to pause meanwhile. Off (a replay): the first failure is final. */
+void pl_output_set_retry(struct pl_output *o, bool retry);
+
+/* True once the output failed for good (a replay's write error, a closed pipe on stdout):
+ * the caller stops and exits 1. */
+bool pl_output_broken(const struct pl_output *o);
+
+/* Queue one event. key/topic may be NULL. Returns 0, or -1 when it could not be taken:
+ * an event with an ack token is then still the source's to send again (the ack is never
+ * called for it); one without is dropped and counted (output_dropped, spool_drops...). */
 int pl_output_publish(struct pl_output *o, const char *bytes, size_t len,
 		      const char *key, const char *topic, void *ack_token);
 
