@@ -49,6 +49,7 @@ struct pl_spool {
 	bool loaded;
 	struct pl_spool_pos acked;
 	int cursor_fd;
+	bool cursor_failed;          /* said once per spell of failed cursor writes */
 };
 
 /* ---- record format ---- */
@@ -302,8 +303,19 @@ static void save_cursor(struct pl_spool *s)
 		return;
 	snprintf(line, sizeof(line), "%020" PRIu64 " %020" PRIu64 "\n", s->acked.seg, s->acked.off);
 	/* No fsync: a lost cursor only means re-sending a little more (at-least-once). */
-	if (pwrite(s->cursor_fd, line, CURSOR_LEN, 0) != CURSOR_LEN)
-		pl_debug("spool %s: cursor not saved: %s", s->dir, strerror(errno));
+	ssize_t n = pwrite(s->cursor_fd, line, CURSOR_LEN, 0);
+	int err = n < 0 ? errno : ENOSPC;
+
+	if (n == CURSOR_LEN) {
+		s->cursor_failed = false;
+		return;
+	}
+	if (!s->cursor_failed)
+		pl_warn("spool %s: cursor not saved: %s; after a restart, records already delivered "
+			"may be sent again", s->dir, strerror(err));
+	s->cursor_failed = true;
+	if (s->st)
+		s->st->output_errors++;
 }
 
 static void load_cursor(struct pl_spool *s)
