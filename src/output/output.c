@@ -4,9 +4,9 @@
  * write(2); an event counts as written, and its ack token is returned, only once all of its
  * bytes are. A failed write never acks: a file is cut back to its last whole record (also
  * on open, after a crash mid-write), and the records not written stay in the buffer. A
- * daemon (retry mode) retries them with backoff, reopening the file; a replay's first
- * failure is final. Must not render or inspect events. Kafka (src/output/kafka.c) plugs in
- * behind the same calls. */
+ * daemon (retry mode) retries them with backoff (reopening a file whose path now names
+ * another); a replay's first failure is final. Must not render or inspect events. Kafka
+ * (src/output/kafka.c) plugs in behind the same calls. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,7 +27,7 @@
 
 struct pl_output {
 	enum pl_output_type type;
-	int fd;                     /* -1: not open (a file being reopened) */
+	int fd;                     /* -1: none (null, kafka) */
 	char *name;                 /* for messages: "stdout" or the path */
 	char *buf;                  /* whole records, each ending in '\n', not yet written */
 	size_t len, cap;
@@ -295,10 +295,26 @@ static void failed(struct pl_output *o, int err)
 	o->backoff = o->failing ? PL_MIN(o->backoff * 2, BACKOFF_MAX_NS) : BACKOFF_MIN_NS;
 	o->failing = true;
 	o->retry_at = now + o->backoff;
-	if (o->type == PL_OUTPUT_FILE) {
-		close(o->fd);     /* reopened on the next try: the file may have been moved or fixed */
-		o->fd = -1;
-	}
+}
+
+/* Before a retry: when the path now names another file (moved, deleted, recreated), write
+ * to that one. Otherwise (or when it cannot be opened, e.g. after giving up root) the same
+ * descriptor is tried again: a file system that has room again takes the writes. */
+static void reopen_if_moved(struct pl_output *o)
+{
+	struct stat cur, path;
+	int fd;
+
+	if (fstat(o->fd, &cur) == 0 && stat(o->name, &path) == 0 &&
+	    cur.st_dev == path.st_dev && cur.st_ino == path.st_ino)
+		return;
+	fd = open(o->name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return;
+	close(o->fd);
+	o->fd = fd;
+	pl_info("output %s: reopened", o->name);
+	trim_torn_tail(o);
 }
 
 /* Write the buffer out. 0 when it is empty afterwards, -1 otherwise. */
@@ -307,10 +323,8 @@ static int write_pending(struct pl_output *o)
 	size_t done = 0, whole;
 	int err = 0;
 
-	if (o->fd < 0 && open_file(o) < 0) {
-		failed(o, errno);
-		return -1;
-	}
+	if (o->failing && o->type == PL_OUTPUT_FILE)
+		reopen_if_moved(o);
 	while (done < o->len) {
 		ssize_t n = write(o->fd, o->buf + done, o->len - done);
 

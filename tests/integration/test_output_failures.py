@@ -301,3 +301,66 @@ def test_spool_on_full_tmpfs_accounts_for_every_event(broker, tmp_path):
         assert re.search(r"; (\d+) spooled records delivered", err).group(1) == str(spooled), err[-2000:]
     finally:
         subprocess.run(["umount", "-l", str(data)], check=True)
+
+
+# ---- item 6, live capture: a capture daemon keeps the events its output could not write ----
+
+def test_live_capture_output_fills_then_frees(tiny_fs, tmp_path):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            self.wfile.write(b"ok\n")
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    web = srv.server_address[1]
+    fs, remount = tiny_fs
+    out = fs / "out.json"
+    with open(fs / "filler", "wb") as f:      # the file system is full before pktlog starts
+        try:
+            f.write(b"\0" * (1 << 20))
+        except OSError:
+            pass
+    port = free_port()
+    cfg = tmp_path / "live.yml"
+    cfg.write_text('metrics:\n  listen: "127.0.0.1:%d"\n  heartbeat: false\n'
+                   "protocols:\n  http:\n    ports: [%d]\n  mysql:\n    enabled: false\n" % (port, web))
+    errpath = tmp_path / "stderr"
+    p = subprocess.Popen([PKTLOG, "-v", "--config", str(cfg), "--data-dir", str(tmp_path / "data"),
+                          "--iface", "lo", "--output", "file:%s" % out],
+                         stdout=subprocess.DEVNULL, stderr=open(errpath, "w"), env=ENV)
+    try:
+        time.sleep(1.5)   # capture armed
+        assert p.poll() is None, errpath.read_text()
+        n = 30
+        for i in range(n):
+            urllib.request.urlopen("http://127.0.0.1:%d/r?i=%d" % (web, i), timeout=5).read()
+        failing = wait_for(lambda: (lambda s: s if s.get("pktlog_output_errors_total", 0) > 0
+                                    else None)(scrape(port)))
+        assert failing, errpath.read_text()[-3000:]
+        assert whole_lines(out) == []
+        os.unlink(fs / "filler")
+        wait_for(lambda: len(whole_lines(out)) >= n, timeout=30)
+        ids = sorted(int(e["url"]["query"][2:]) for e in whole_lines(out))
+        assert ids == list(range(n)), (ids, errpath.read_text()[-3000:])
+        assert failing.get("pktlog_output_healthy") == 0, failing
+        m = wait_for(lambda: (lambda s: s if s.get("pktlog_output_healthy") == 1 else None)(scrape(port)))
+        assert m, errpath.read_text()[-3000:]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=60)
+        srv.shutdown()
+    err = errpath.read_text()
+    clean(err)
+    assert rc == 0, err[-3000:]
+    assert len(whole_lines(out)) == n
+    assert "write failed: No space left on device" in err and "writing again" in err
+    line, _ = delivery(err)
+    assert "%d written + 0 dropped" % n in line, line
