@@ -364,3 +364,56 @@ def test_live_capture_output_fills_then_frees(tiny_fs, tmp_path):
     assert "write failed: No space left on device" in err and "writing again" in err
     line, _ = delivery(err)
     assert "%d written + 0 dropped" % n in line, line
+
+
+# ---- the tailer with Kafka away and a full spool: refused, not acked as failed ----
+
+def test_tailer_kafka_away_full_spool_holds_offsets(tmp_path):
+    """Kafka away, the spool at its max_bytes: the tailer's records are refused (it waits
+    and reads them again), never acknowledged as failed (which stopped its offsets until a
+    restart). When the broker comes, every line arrives and nothing is dropped."""
+    bdir = tmp_path / "kafka"
+    bdir.mkdir()
+    port = free_port()
+    (bdir / "port").write_text("%d\n" % port)     # broker.sh keeps a port it finds here
+    (bdir / "cport").write_text("%d\n" % free_port())
+    addr = "127.0.0.1:%d" % port
+    log = tmp_path / "app.log"
+    n = 1500
+    with open(log, "w") as f:        # 2 KB lines: 64 of them (between two pause checks) overfill
+        for i in range(n):
+            f.write("seq %06d %s\n" % (i, "y" * 2000))
+    cfg = tmp_path / "k.yml"
+    cfg.write_text("output:\n  kafka:\n    brokers: \"%s\"\n    topic: tailspool\n"
+                   "    message_timeout: 3s\n    flush_timeout: 3s\n"
+                   "  spool:\n    max_bytes: 262144\n    segment_bytes: 65536\n" % addr)
+    errpath = tmp_path / "stderr"
+    p = subprocess.Popen([PKTLOG, "-v", "--config", str(cfg), "--data-dir", str(tmp_path / "data"),
+                          "--tail", str(log)], stdout=subprocess.DEVNULL,
+                         stderr=open(errpath, "w"), env=ENV)
+    started = False
+    try:
+        time.sleep(8)                                  # the spool fills; the tailer waits
+        assert p.poll() is None, errpath.read_text()[-3000:]
+        out = subprocess.run([BROKER, "start", str(bdir)], capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, out.stderr
+        started = True
+        assert topic_count(addr, "tailspool", n, timeout=120) >= n, errpath.read_text()[-3000:]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=60)
+        msgs = subprocess.run(["kcat", "-b", addr, "-C", "-t", "tailspool", "-e", "-q", "-f", "%s\n"],
+                              capture_output=True, text=True, timeout=60).stdout if started else ""
+        if started:
+            subprocess.run([BROKER, "stop", str(bdir)], check=True, timeout=60)
+    err = errpath.read_text()
+    clean(err)
+    assert rc == 0, err[-3000:]
+    assert "offsets stop advancing" not in err, err[-3000:]
+    seqs = {json.loads(l)["message"].split()[1] for l in msgs.splitlines() if l.strip()}
+    assert seqs == {"%06d" % i for i in range(n)}
+    # Refused and read again, so not dropped: neither said nor counted as dropped.
+    assert "the spool is full" not in err
+    assert re.search(r"spool: \d+ records written, \d+ bytes held, 0 dropped \(full\)", err), err[-2000:]
+    line, _ = delivery(err)
+    assert "+ 0 dropped (spool full) + 0 dropped (spool write error)" in line, line
