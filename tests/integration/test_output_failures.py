@@ -417,3 +417,27 @@ def test_tailer_kafka_away_full_spool_holds_offsets(tmp_path):
     assert re.search(r"spool: \d+ records written, \d+ bytes held, 0 dropped \(full\)", err), err[-2000:]
     line, _ = delivery(err)
     assert "+ 0 dropped (spool full) + 0 dropped (spool write error)" in line, line
+
+
+def test_tailer_to_broken_pipe_exits_1(tmp_path):
+    """pktlog --tail F | head -c 100: a daemon whose stdout reader left stops with exit 1 and
+    a message naming stdout, instead of running on while delivering nothing."""
+    log = tmp_path / "app.log"
+    with open(log, "w") as f:
+        for i in range(5000):
+            f.write("line %06d %s\n" % (i, "z" * 100))
+    p = subprocess.Popen([PKTLOG, "--data-dir", str(tmp_path / "data"), "--tail", str(log)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    head = subprocess.Popen(["head", "-c", "100"], stdin=p.stdout, stdout=subprocess.DEVNULL)
+    p.stdout.close()
+    try:
+        rc = p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("pktlog kept running with its stdout reader gone")
+    err = p.stderr.read().decode()
+    head.wait(timeout=10)
+    clean(err)
+    assert rc == 1, (rc, err[-3000:])
+    assert "output stdout: write failed: Broken pipe" in err
