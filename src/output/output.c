@@ -456,6 +456,15 @@ int pl_output_close(struct pl_output *o)
 		return 0;
 	if (o->kafka) {
 		rc = pl_kafka_close(o->kafka);
+		/* A replay that had to drop events (a full spool, Kafka refusing them) did not
+		 * deliver its capture: exit 1. A daemon's drops are in its counters. */
+		if (!o->retry && (o->stats->spool_drops || o->stats->output_rejected)) {
+			pl_err("output kafka: %llu events dropped (spool full: %llu, refused by Kafka: %llu)",
+			       (unsigned long long)(o->stats->spool_drops + o->stats->output_rejected),
+			       (unsigned long long)o->stats->spool_drops,
+			       (unsigned long long)o->stats->output_rejected);
+			rc = -1;
+		}
 		free(o->name);
 		free(o);
 		return rc;

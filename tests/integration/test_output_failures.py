@@ -441,3 +441,22 @@ def test_tailer_to_broken_pipe_exits_1(tmp_path):
     clean(err)
     assert rc == 1, (rc, err[-3000:])
     assert "output stdout: write failed: Broken pipe" in err
+
+
+def test_replay_into_a_full_spool_exits_1(tmp_path):
+    """Kafka away and output.spool.max_bytes reached: a replay that drops events says so,
+    counts them as dropped (spool full) in an identity that adds up, and exits 1."""
+    cfg = ("output:\n  kafka:\n    brokers: \"%s\"\n    topic: t\n    message_timeout: 3s\n"
+           "    flush_timeout: 3s\n  spool:\n    max_bytes: 131072\n    segment_bytes: 65536\n"
+           % closed_port()) + MYSQL
+    p = subprocess.run(pktlog(["-v", "--data-dir", str(tmp_path / "data"), "--pcap", BURST], cfg,
+                              str(tmp_path)), capture_output=True, text=True, env=ENV, timeout=300)
+    clean(p.stderr)
+    assert p.returncode == 1, p.stderr[-3000:]
+    assert "the spool is full" in p.stderr
+    line, _ = delivery(p.stderr)
+    m = re.search(r"(\d+) events taken = 0 delivered \+ (\d+) spooled \+ 0 in flight \+ "
+                  r"(\d+) dropped \(spool full\) \+ 0 dropped \(spool write error\)", line)
+    assert m, line
+    taken, spooled, full = map(int, m.groups())
+    assert taken == BURST_EVENTS and full > 0 and spooled + full == taken
