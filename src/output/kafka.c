@@ -121,7 +121,8 @@ static void count_drop(struct pl_kafka *k, int rc)
 		k->full_logged = true;
 		return;
 	}
-	/* A write error (logged by the spool with its errno) or a record too large for it. */
+	/* A write error (logged by the spool with its errno); a record too large for the spool
+	 * (only possible in respool, with a message.max.bytes above 1 MiB). */
 	k->st->spool_drops_error++;
 	k->lost++;
 }
@@ -152,9 +153,24 @@ static int spool_try(struct pl_kafka *k, const void *bytes, size_t len, const vo
 	return rc;
 }
 
+/* An event that can never be sent (larger than librdkafka's message.max.bytes or the spool's
+ * record limit, or beyond MAX_TOPICS topics): dropped, counted and logged. Its ack token is
+ * returned as done: holding it would stop the tailer's offsets for good (a restart reads the
+ * same record again), and no retry can make it fit. Returns 0 (taken). */
+static int reject(struct pl_kafka *k, void *token, const char *topic, size_t len, const char *why)
+{
+	k->st->output_accepted++;
+	k->st->output_rejected++;
+	if (should_log(k, -1001))
+		pl_err("kafka: an event of %zu bytes for %s is dropped: %s (counted in output_rejected)",
+		       len, topic, why);
+	ack(k, token, 1);
+	return 0;
+}
+
 /* A new event (from publish) goes to the spool. One with an ack token that the spool cannot
- * take is refused, not dropped: its source (the tailer) keeps its offset and reads it again
- * later. Others are dropped and counted. 0, or -1. */
+ * take now is refused, not dropped: its source (the tailer) keeps its offset and reads it
+ * again later. Others are dropped and counted. 0, or -1. */
 static int spool_new(struct pl_kafka *k, const void *bytes, size_t len, const void *key,
 		     size_t klen, const char *topic, void *token)
 {
@@ -164,7 +180,9 @@ static int spool_new(struct pl_kafka *k, const void *bytes, size_t len, const vo
 		k->st->output_accepted++;
 		return 0;
 	}
-	if (token && k->ack && rc != PL_SPOOL_TOO_BIG)
+	if (rc == PL_SPOOL_TOO_BIG)
+		return reject(k, token, topic, len, "larger than a spool record may be");
+	if (token && k->ack)
 		return -1;
 	k->st->output_accepted++;
 	count_drop(k, rc);
@@ -471,12 +489,8 @@ int pl_kafka_publish(struct pl_kafka *k, const char *bytes, size_t len,
 	if (k->spooling || k->closing)
 		return spool_new(k, bytes, len, key, klen, name, ack_token);
 	rkt = get_topic(k, name);
-	if (!rkt) {
-		k->st->output_accepted++;
-		k->st->output_rejected++;
-		ack(k, ack_token, 0);
-		return -1;
-	}
+	if (!rkt)
+		return reject(k, ack_token, name, len, "no topic handle (more topics than pktlog keeps)");
 	if (produce(k, rkt, bytes, len, klen ? key : NULL, klen, ack_token)) {
 		k->st->output_accepted++;
 		return 0;
@@ -496,12 +510,7 @@ int pl_kafka_publish(struct pl_kafka *k, const char *bytes, size_t len,
 		report_failure(k, rd_kafka_last_error(), name);
 		return spool_new(k, bytes, len, key, klen, name, ack_token);
 	}
-	if (should_log(k, rd_kafka_last_error()))
-		pl_err("kafka: cannot produce to %s: %s", name, rd_kafka_err2str(rd_kafka_last_error()));
-	k->st->output_accepted++;
-	k->st->output_rejected++;
-	ack(k, ack_token, 0);
-	return -1;
+	return reject(k, ack_token, name, len, rd_kafka_err2str(rd_kafka_last_error()));
 }
 
 /* ---- set-up ---- */

@@ -460,3 +460,32 @@ def test_replay_into_a_full_spool_exits_1(tmp_path):
     assert m, line
     taken, spooled, full = map(int, m.groups())
     assert taken == BURST_EVENTS and full > 0 and spooled + full == taken
+
+
+def test_tailer_kafka_record_too_large_does_not_stop_offsets(tmp_path):
+    """A 1.5 MB line with the default max_line_bytes (1 MiB pieces): the first piece is
+    larger than any Kafka message or spool record can be. It is dropped and counted
+    (output_rejected); the tailer goes on, its offsets advancing past it. Before, the
+    record was acknowledged as failed and the tailer's offsets stopped for good (a restart
+    read the same line again)."""
+    log = tmp_path / "app.log"
+    with open(log, "w") as f:
+        f.write("before\n" + "L" * 1500000 + "\nafter\n")
+    cfg = tmp_path / "k.yml"
+    cfg.write_text("output:\n  kafka:\n    brokers: \"%s\"\n    topic: big\n"
+                   "    message_timeout: 3s\n    flush_timeout: 3s\n" % closed_port())
+    errpath = tmp_path / "stderr"
+    p = subprocess.Popen([PKTLOG, "-v", "--config", str(cfg), "--data-dir", str(tmp_path / "data"),
+                          "--tail", str(log)], stdout=subprocess.DEVNULL,
+                         stderr=open(errpath, "w"), env=ENV)
+    time.sleep(8)      # start-up check (3 s), read, spool, fsync interval, commit
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=60)
+    err = errpath.read_text()
+    clean(err)
+    assert rc == 0, err[-3000:]
+    assert "offsets stop advancing" not in err, err[-3000:]
+    assert "is dropped: larger than a spool record may be" in err, err[-3000:]
+    assert "4 records (4 delivered)" in err, err[-3000:]
+    line, _ = delivery(err)
+    assert "4 events taken = 0 delivered + 3 spooled" in line and "+ 1 rejected by Kafka" in line, line
