@@ -18,9 +18,10 @@ static struct flow_counts flow_counts(const struct pl_stats *s, bool kafka)
 	struct flow_counts f;
 
 	f.received = s->events + s->tail_records;                 /* made by the sources */
-	f.accepted = kafka ? s->output_accepted : s->output_written; /* taken by the output */
-	f.attempt = kafka ? s->output_accepted + s->output_retried : s->output_written;
-	f.success = kafka ? s->output_delivered : s->output_written - s->output_errors;
+	f.accepted = s->output_accepted;                             /* taken by the output */
+	f.attempt = kafka ? s->output_accepted + s->output_retried : s->output_accepted;
+	/* Console/file: output_written counts only events whose bytes were all written. */
+	f.success = kafka ? s->output_delivered : s->output_written;
 	return f;
 }
 

@@ -274,6 +274,17 @@ static void progress_show(struct progress *pg, struct pl_capture *c, const struc
 		(unsigned long long)pl->stats.events, secs, last ? "\n" : "   ");
 }
 
+/* The output failed for good (a broken pipe, a replay's write error): stop, exit 1. */
+static bool output_broken(struct pipeline *pl)
+{
+	bool b;
+
+	pthread_mutex_lock(&out_lock);
+	b = pl_output_broken(pl->out);
+	pthread_mutex_unlock(&out_lock);
+	return b;
+}
+
 /* Returns 0 when the file was read to its end, 1 when it could not be (already logged). */
 static int replay_file(struct pipeline *pl, const char *path)
 {
@@ -295,6 +306,10 @@ static int replay_file(struct pipeline *pl, const char *path)
 			break;
 		if (rc == PL_CAPTURE_ERROR) {
 			status = 1;
+			break;
+		}
+		if (output_broken(pl)) {
+			status = 1;     /* the output said why; the rest would only be counted lost */
 			break;
 		}
 	}
@@ -443,6 +458,8 @@ static int run_workers(struct pipeline *pl, struct worker *ws, int n)
 			reload_requested = 0;
 			reload_config(pl);
 		}
+		if (output_broken(pl))
+			status = stop_requested = 1;
 	}
 	stop_requested = 1;
 	for (int i = 0; i < started; i++)
@@ -582,12 +599,14 @@ static int tail_wait(struct pipeline *pl)
 			reload_requested = 0;
 			reload_config(pl);
 		}
+		if (output_broken(pl))
+			stop_requested = 1;
 	}
 	pl_tail_stop(tail.t);
 	pthread_join(tail.thread, NULL);
 	pl_stats_add(&pl->stats, &tail.stats);
 	memset(&tail.stats, 0, sizeof(tail.stats));   /* counted once, in pl->stats now */
-	return tail.status;
+	return tail.status || output_broken(pl);
 }
 
 /* --- counters for readers: the metrics endpoint, heartbeats, SIGUSR1 --- */
@@ -888,6 +907,7 @@ int main(int argc, char **argv)
 	static struct pipeline pl;
 	char err[1024];
 
+	pl_output_guard_stdio();
 	if (!pcaps || !tails) {
 		free(pcaps);
 		free(tails);
@@ -984,6 +1004,8 @@ int main(int argc, char **argv)
 	pl.render = malloc(PL_RENDER_BUF);
 	pl.out = topics_set(pl.cfg.output.kafka.topic) == 0 ?
 		 pl_output_open(&pl.cfg, &pl.stats, tail_ack, NULL) : NULL;
+	if (pl.out)   /* a daemon retries a failing output; a replay stops at its first failure */
+		pl_output_set_retry(pl.out, iface || pl.cfg.tail.n_inputs);
 	pl.env = (struct pl_proto_env){ &pl.cfg, &pl.stats, emit_event, &pl };
 	pl.flows = pl.out && pl.render ? pl_flow_table_new(&pl.cfg, &pl.env) : NULL;
 	if (!pl.flows) {
@@ -1016,8 +1038,14 @@ int main(int argc, char **argv)
 		status |= tail_wait(&pl);
 	if (pl_output_flush(pl.out) != 0)
 		status = 1;
-	if (verbose)
+	/* Closed before the summary: Kafka's last deliveries and spooling are counted in it. */
+	if (pl_output_close(pl.out) != 0)
+		status = status ? status : 1;
+	pl.out = NULL;
+	if (verbose) {
 		pl_stats_summary(&pl.stats, stderr);
+		pl_stats_delivery(&pl.stats, pl.cfg.output.type == PL_OUTPUT_KAFKA, stderr);
+	}
 out:
 	service_stop(&pl);
 	pl_flow_table_free(pl.flows);

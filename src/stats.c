@@ -61,7 +61,9 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 	if (st->output_errors || st->events_truncated)
 		fprintf(f, " (%llu output errors, %llu events too large)",
 			(unsigned long long)st->output_errors, (unsigned long long)st->events_truncated);
-	if (st->output_accepted)
+	if (st->output_accepted && (st->output_delivered || st->output_failed || st->spool_records ||
+				    st->spool_bytes || st->output_inflight || st->spool_drops ||
+				    st->spool_drops_error || st->output_rejected))
 		fprintf(f, "; kafka: %llu accepted, %llu delivered, %llu failed, %llu re-sent from the spool, "
 			"%llu in flight; spool: %llu records written, %llu bytes held, %llu dropped (full), "
 			"%llu corrupt skipped",
@@ -91,5 +93,32 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 			(unsigned long long)st->tail_files_waiting,
 			(unsigned long long)st->tail_dir_loops,
 			(unsigned long long)st->tail_scan_limited);
+	fputs(".\n", f);
+}
+
+void pl_stats_delivery(const struct pl_stats *st, bool kafka, FILE *f)
+{
+	uint64_t direct = st->output_delivered - PL_MIN(st->output_delivered, st->spool_delivered);
+	uint64_t sum = st->spool_drops + st->spool_drops_error + st->output_dropped +
+		       st->output_rejected;
+
+	if (kafka) {
+		sum += direct + st->spool_records + st->output_inflight;
+		fprintf(f, "pktlog: delivery: %llu events taken = %llu delivered + %llu spooled + "
+			"%llu in flight + %llu dropped (spool full) + %llu dropped (spool write error) + "
+			"%llu rejected by Kafka; %llu spooled records delivered",
+			(unsigned long long)st->output_accepted, (unsigned long long)direct,
+			(unsigned long long)st->spool_records, (unsigned long long)st->output_inflight,
+			(unsigned long long)st->spool_drops, (unsigned long long)st->spool_drops_error,
+			(unsigned long long)st->output_rejected, (unsigned long long)st->spool_delivered);
+	} else {
+		sum += st->output_written;
+		fprintf(f, "pktlog: delivery: %llu events taken = %llu written + %llu dropped "
+			"(output failed); %llu write errors",
+			(unsigned long long)st->output_accepted, (unsigned long long)st->output_written,
+			(unsigned long long)st->output_dropped, (unsigned long long)st->output_errors);
+	}
+	if (sum != st->output_accepted)
+		fprintf(f, " (DOES NOT ADD UP: the parts sum to %llu)", (unsigned long long)sum);
 	fputs(".\n", f);
 }

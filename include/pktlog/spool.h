@@ -84,8 +84,12 @@ bool pl_spool_at_end(const struct pl_spool *s);
 /* Bytes held in segment files. */
 uint64_t pl_spool_bytes(const struct pl_spool *s);
 
-/* True when a source that can wait (the tailer) should stop reading: above 90% full. */
+/* True when a source that can wait (the tailer) should stop reading: above 90% full, or an
+ * append failed less than half a second ago. */
 bool pl_spool_should_pause(const struct pl_spool *s);
+
+/* True while appends fail (a full disk): the last one did not work. */
+bool pl_spool_failing(const struct pl_spool *s);
 
 /* Sync, save the cursor and close. NULL is fine. */
 void pl_spool_close(struct pl_spool *s);

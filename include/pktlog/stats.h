@@ -100,6 +100,14 @@ struct pl_stats {
 	uint64_t spool_bytes;         /* gauge: bytes in the spool's segment files */
 	uint64_t spool_drops;         /* events dropped because the spool was full */
 	uint64_t spool_corrupt;       /* corrupt records or torn tails skipped while draining */
+
+	/* delivery accounting: output_accepted = written (console/file) or delivered directly
+	 * (output_delivered - spool_delivered) + spool_records + every dropped_* + pending */
+	uint64_t output_dropped;      /* console/file: events lost because the output failed */
+	uint64_t output_rejected;     /* kafka: events refused for good (too large, invalid) */
+	uint64_t spool_drops_error;   /* events dropped because the spool could not write them */
+	uint64_t spool_delivered;     /* spooled records delivered (part of output_delivered) */
+	uint64_t output_healthy;      /* gauge: 1 writing or delivering, 0 failing */
 };
 
 /* Add every counter of src into dst (gauges too). */
@@ -107,5 +115,9 @@ void pl_stats_add(struct pl_stats *dst, const struct pl_stats *src);
 
 /* Write a one-paragraph human summary (used at exit with -v). */
 void pl_stats_summary(const struct pl_stats *st, FILE *f);
+
+/* One line saying where every event the output took went (taken = written/delivered +
+ * spooled + dropped by reason), and whether the parts add up. After the output is closed. */
+void pl_stats_delivery(const struct pl_stats *st, bool kafka, FILE *f);
 
 #endif

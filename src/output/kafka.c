@@ -110,38 +110,83 @@ static void ack_synced(struct pl_kafka *k)
 
 /* ---- the spool side ---- */
 
-static int spool_event(struct pl_kafka *k, const void *bytes, size_t len, const void *key,
-		       size_t klen, const char *topic, void *token)
+/* The event could not be spooled: counted by reason. */
+static void count_drop(struct pl_kafka *k, int rc)
 {
-	int rc = pl_spool_append(k->spool, bytes, len, key, klen, topic, strlen(topic));
-
 	if (rc == PL_SPOOL_FULL) {
 		k->st->spool_drops++;
 		if (!k->full_logged)
 			pl_warn("kafka: the spool is full (output.spool.max_bytes): dropping the newest events");
 		k->full_logged = true;
-		ack(k, token, 0);
-		return -1;
+		return;
 	}
+	/* A write error (logged by the spool with its errno); a record too large for the spool
+	 * (only possible in respool, with a message.max.bytes above 1 MiB). */
+	k->st->spool_drops_error++;
+	k->lost++;
+}
+
+/* Append one event to the spool and see to its ack. Returns the pl_spool_status; on failure
+ * nothing is counted or acked here: the caller decides (drop, refuse, keep in memory). */
+static int spool_try(struct pl_kafka *k, const void *bytes, size_t len, const void *key,
+		     size_t klen, const char *topic, void *token)
+{
+	int rc = pl_spool_append(k->spool, bytes, len, key, klen, topic, strlen(topic));
+
 	if (rc != PL_SPOOL_OK) {
-		k->st->output_errors++;
-		k->lost++;
-		ack(k, token, 0);
-		return -1;
+		k->st->output_healthy = 0;
+		return rc;
 	}
 	k->full_logged = false;
 	k->spooling = true;
 	if (!token || !k->ack)
-		return 0;
+		return rc;
 	if (pl_spool_durable(k->spool)) {
 		ack(k, token, 1);
-		return 0;
+		return rc;
 	}
 	if (k->nsync == SYNC_TOKENS && pl_spool_sync(k->spool) == 0)
 		ack_synced(k);
 	if (k->nsync < SYNC_TOKENS)
 		k->sync_tokens[k->nsync++] = token;
+	return rc;
+}
+
+/* An event that can never be sent (larger than librdkafka's message.max.bytes or the spool's
+ * record limit, or beyond MAX_TOPICS topics): dropped, counted and logged. Its ack token is
+ * returned as done: holding it would stop the tailer's offsets for good (a restart reads the
+ * same record again), and no retry can make it fit. Returns 0 (taken). */
+static int reject(struct pl_kafka *k, void *token, const char *topic, size_t len, const char *why)
+{
+	k->st->output_accepted++;
+	k->st->output_rejected++;
+	if (should_log(k, -1001))
+		pl_err("kafka: an event of %zu bytes for %s is dropped: %s (counted in output_rejected)",
+		       len, topic, why);
+	ack(k, token, 1);
 	return 0;
+}
+
+/* A new event (from publish) goes to the spool. One with an ack token that the spool cannot
+ * take now is refused, not dropped: its source (the tailer) keeps its offset and reads it
+ * again later. Others are dropped and counted. 0, or -1. */
+static int spool_new(struct pl_kafka *k, const void *bytes, size_t len, const void *key,
+		     size_t klen, const char *topic, void *token)
+{
+	int rc = spool_try(k, bytes, len, key, klen, topic, token);
+
+	if (rc == PL_SPOOL_OK) {
+		k->st->output_accepted++;
+		return 0;
+	}
+	if (rc == PL_SPOOL_TOO_BIG)
+		return reject(k, token, topic, len, "larger than a spool record may be");
+	if (token && k->ack)
+		return -1;
+	k->st->output_accepted++;
+	count_drop(k, rc);
+	ack(k, token, 0);
+	return -1;
 }
 
 /* ---- topics ---- */
@@ -186,6 +231,27 @@ static void report_failure(struct pl_kafka *k, rd_kafka_resp_err_t err, const ch
 			topic, rd_kafka_err2str(err));
 }
 
+/* A direct message whose delivery failed goes to the spool. When the spool cannot take it
+ * (a full disk) it goes back into librdkafka's queue rather than being lost, while the queue
+ * has room and pktlog is not closing; only then is it dropped, counted by reason. */
+static void respool(struct pl_kafka *k, const rd_kafka_message_t *m)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	int rc = spool_try(k, m->payload, m->len, m->key, m->key_len, topic, m->_private);
+
+	if (rc == PL_SPOOL_OK)
+		return;
+	if (!k->closing && rc != PL_SPOOL_TOO_BIG &&
+	    rd_kafka_produce(m->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, m->payload, m->len,
+			     m->key, m->key_len, m->_private) == 0) {
+		k->st->output_inflight++;
+		k->out_bytes += m->len + m->key_len + MSG_OVERHEAD;
+		return;
+	}
+	count_drop(k, rc);
+	ack(k, m->_private, 0);
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
 	struct pl_kafka *k = opaque;
@@ -195,12 +261,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	k->out_bytes -= PL_MIN(k->out_bytes, m->len + m->key_len + MSG_OVERHEAD);
 	if (m->err) {
 		k->st->output_failed++;
+		k->st->output_healthy = 0;
 		/* Re-sending these may store them twice: the only duplicates a running pktlog makes. */
 		if (rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
 			k->maybe_stored++;
 		report_failure(k, m->err, rd_kafka_topic_name(m->rkt));
 	} else {
 		k->st->output_delivered++;
+		k->st->output_healthy = 1;
 		k->down = false;
 	}
 	if (is_slot(k, m->_private)) {
@@ -210,13 +278,15 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 		k->spool_inflight--;
 		if (m->err)
 			k->drain_failed = true;
+		else
+			k->st->spool_delivered++;
 		return;
 	}
 	if (!m->err) {
 		ack(k, m->_private, 1);
 		return;
 	}
-	spool_event(k, m->payload, m->len, m->key, m->key_len, rd_kafka_topic_name(m->rkt), m->_private);
+	respool(k, m);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -226,6 +296,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
 		k->spooling = k->down = true;   /* new events go to disk, not into memory */
+		k->st->output_healthy = 0;
 		if (should_log(k, err))
 			pl_err("kafka: all brokers (%s) are down; spooling events and retrying", k->brokers);
 		return;
@@ -414,35 +485,31 @@ int pl_kafka_publish(struct pl_kafka *k, const char *bytes, size_t len,
 	size_t klen = key ? strlen(key) : 0;
 	rd_kafka_topic_t *rkt;
 
-	k->st->output_accepted++;
 	if (k->spooling || k->closing)
-		return spool_event(k, bytes, len, key, klen, name, ack_token);
+		return spool_new(k, bytes, len, key, klen, name, ack_token);
 	rkt = get_topic(k, name);
-	if (!rkt) {
-		k->st->output_errors++;
-		ack(k, ack_token, 0);
-		return -1;
-	}
-	if (produce(k, rkt, bytes, len, klen ? key : NULL, klen, ack_token))
+	if (!rkt)
+		return reject(k, ack_token, name, len, "no topic handle (more topics than pktlog keeps)");
+	if (produce(k, rkt, bytes, len, klen ? key : NULL, klen, ack_token)) {
+		k->st->output_accepted++;
 		return 0;
+	}
 	if (rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 		/* Delivery reports not served yet still hold queue slots: serving them (never
 		 * blocking) often makes room, and the disk round trip is far dearer. */
 		rd_kafka_poll(k->rk, 0);
-		if (!k->spooling && produce(k, rkt, bytes, len, klen ? key : NULL, klen, ack_token))
+		if (!k->spooling && produce(k, rkt, bytes, len, klen ? key : NULL, klen, ack_token)) {
+			k->st->output_accepted++;
 			return 0;
-		return spool_event(k, bytes, len, key, klen, name, ack_token);
+		}
+		return spool_new(k, bytes, len, key, klen, name, ack_token);
 	}
 	if (!permanent(rd_kafka_last_error())) {
 		/* Refused for now (topic unknown or not allowed yet): the spool keeps it. */
 		report_failure(k, rd_kafka_last_error(), name);
-		return spool_event(k, bytes, len, key, klen, name, ack_token);
+		return spool_new(k, bytes, len, key, klen, name, ack_token);
 	}
-	if (should_log(k, rd_kafka_last_error()))
-		pl_err("kafka: cannot produce to %s: %s", name, rd_kafka_err2str(rd_kafka_last_error()));
-	k->st->output_errors++;
-	ack(k, ack_token, 0);
-	return -1;
+	return reject(k, ack_token, name, len, rd_kafka_err2str(rd_kafka_last_error()));
 }
 
 /* ---- set-up ---- */
@@ -536,6 +603,7 @@ static void check_cluster(struct pl_kafka *k)
 	pl_err("kafka: brokers %s do not answer (%s); events are spooled and sent when they do",
 	       k->brokers, rd_kafka_err2str(err));
 	k->spooling = k->down = true;
+	k->st->output_healthy = 0;
 }
 
 static struct pl_spool *open_spool(const struct pl_config *cfg, struct pl_stats *st)

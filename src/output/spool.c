@@ -39,7 +39,9 @@ struct pl_spool {
 	int wfd;                     /* -1: no write segment yet (opened on the first append) */
 	bool dirty;                  /* appended since the last fsync */
 	uint64_t last_sync_ns;
-	bool io_failed;
+	bool io_failed;              /* the last append failed: a waiting source waits a while */
+	uint64_t io_retry_ns;        /* ...until then */
+	uint64_t io_logged_ns, io_suppressed;
 	/* reader: the segment being read is loaded whole into buf */
 	uint8_t *buf;
 	size_t bufcap, buflen;
@@ -47,6 +49,7 @@ struct pl_spool {
 	bool loaded;
 	struct pl_spool_pos acked;
 	int cursor_fd;
+	bool cursor_failed;          /* said once per spell of failed cursor writes */
 };
 
 /* ---- record format ---- */
@@ -300,8 +303,19 @@ static void save_cursor(struct pl_spool *s)
 		return;
 	snprintf(line, sizeof(line), "%020" PRIu64 " %020" PRIu64 "\n", s->acked.seg, s->acked.off);
 	/* No fsync: a lost cursor only means re-sending a little more (at-least-once). */
-	if (pwrite(s->cursor_fd, line, CURSOR_LEN, 0) != CURSOR_LEN)
-		pl_debug("spool %s: cursor not saved: %s", s->dir, strerror(errno));
+	ssize_t n = pwrite(s->cursor_fd, line, CURSOR_LEN, 0);
+	int err = n < 0 ? errno : ENOSPC;
+
+	if (n == CURSOR_LEN) {
+		s->cursor_failed = false;
+		return;
+	}
+	if (!s->cursor_failed)
+		pl_warn("spool %s: cursor not saved: %s; after a restart, records already delivered "
+			"may be sent again", s->dir, strerror(err));
+	s->cursor_failed = true;
+	if (s->st)
+		s->st->output_errors++;
 }
 
 static void load_cursor(struct pl_spool *s)
@@ -422,13 +436,68 @@ fail:
 
 /* ---- writing ---- */
 
-static void io_error(struct pl_spool *s, const char *what)
+#define IO_LOG_EVERY_NS (10 * PL_NS_PER_SEC)
+#define IO_PAUSE_NS (PL_NS_PER_SEC / 2)
+
+/* err is the errno saved at the failing call (later calls, ftruncate included, change it).
+ * One line per spell of failures, then one every IO_LOG_EVERY_NS with the count between. */
+static void io_error(struct pl_spool *s, const char *what, int err)
 {
-	if (!s->io_failed)
-		pl_err("spool %s: %s failed: %s", s->dir, what, strerror(errno));
+	uint64_t now = now_ns();
+
 	s->io_failed = true;
+	s->io_retry_ns = now + IO_PAUSE_NS;
 	if (s->st)
 		s->st->output_errors++;
+	if (s->io_logged_ns && now - s->io_logged_ns < IO_LOG_EVERY_NS) {
+		s->io_suppressed++;
+		return;
+	}
+	s->io_logged_ns = now;
+	if (s->io_suppressed)
+		pl_err("spool %s: %s failed: %s (%llu more failures since the last message)", s->dir,
+		       what, strerror(err), (unsigned long long)s->io_suppressed);
+	else
+		pl_err("spool %s: %s failed: %s", s->dir, what, strerror(err));
+	s->io_suppressed = 0;
+}
+
+static void io_ok(struct pl_spool *s)
+{
+	if (!s->io_failed)
+		return;
+	pl_info("spool %s: writing again", s->dir);
+	s->io_failed = false;
+	s->io_logged_ns = s->io_suppressed = 0;
+}
+
+/* writev until every byte is out; -1 with errno from the call that failed. Returns the bytes
+ * written in *done either way. */
+static int writev_all(int fd, struct iovec *iov, int n, size_t *done)
+{
+	*done = 0;
+	while (n > 0) {
+		ssize_t w = writev(fd, iov, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		*done += (size_t)w;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
 }
 
 static int close_write_seg(struct pl_spool *s)
@@ -452,7 +521,7 @@ static int open_write_seg(struct pl_spool *s)
 	char name[32];
 
 	if (close_write_seg(s) < 0)
-		io_error(s, "fsync");
+		io_error(s, "fsync", errno);
 	seg_name(name, sizeof(name), id);
 	s->wfd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
 	if (s->wfd < 0)
@@ -483,7 +552,7 @@ int pl_spool_append(struct pl_spool *s, const void *payload, size_t len,
 	uint8_t hdr[PL_SPOOL_HDR + BODY_HDR];
 	size_t rec = PL_SPOOL_HDR + BODY_HDR + klen + tlen + len;
 	struct iovec iov[4];
-	ssize_t n;
+	size_t done;
 
 	if (klen > UINT16_MAX || tlen > UINT16_MAX || rec - PL_SPOOL_HDR > PL_SPOOL_MAX_RECORD)
 		return PL_SPOOL_TOO_BIG;
@@ -491,7 +560,7 @@ int pl_spool_append(struct pl_spool *s, const void *payload, size_t len,
 		return PL_SPOOL_FULL;
 	if ((s->wfd < 0 || s->segs[s->nsegs - 1].size >= s->opts.segment_bytes) &&
 	    open_write_seg(s) < 0) {
-		io_error(s, "creating a segment");
+		io_error(s, "creating a segment", errno);
 		return PL_SPOOL_IO;
 	}
 	pl_spool_encode_header(hdr, payload, len, key, klen, topic, tlen);
@@ -499,14 +568,14 @@ int pl_spool_append(struct pl_spool *s, const void *payload, size_t len,
 	iov[1] = (struct iovec){ (void *)key, klen };
 	iov[2] = (struct iovec){ (void *)topic, tlen };
 	iov[3] = (struct iovec){ (void *)payload, len };
-	n = writev(s->wfd, iov, 4);
-	if (n != (ssize_t)rec) {
+	if (writev_all(s->wfd, iov, 4, &done) < 0) {
 		/* Cut a partial record off so the segment still ends on a boundary. */
-		io_error(s, "write");
-		if (ftruncate(s->wfd, (off_t)s->segs[s->nsegs - 1].size) < 0)
+		io_error(s, "write", errno);
+		if (done && ftruncate(s->wfd, (off_t)s->segs[s->nsegs - 1].size) < 0)
 			close_write_seg(s);
 		return PL_SPOOL_IO;
 	}
+	io_ok(s);
 	s->segs[s->nsegs - 1].size += rec;
 	s->total += rec;
 	s->dirty = true;
@@ -514,8 +583,10 @@ int pl_spool_append(struct pl_spool *s, const void *payload, size_t len,
 		s->st->spool_records++;
 		s->st->spool_bytes = s->total;
 	}
-	if (s->opts.fsync == PL_SPOOL_FSYNC_ALWAYS && pl_spool_sync(s) < 0)
-		return PL_SPOOL_IO;
+	/* A failed fsync is logged and counted, but the record is in the segment (and counted in
+	 * spool_records): it stays dirty, so its ack waits for a sync that works. */
+	if (s->opts.fsync == PL_SPOOL_FSYNC_ALWAYS)
+		pl_spool_sync(s);
 	return PL_SPOOL_OK;
 }
 
@@ -530,7 +601,7 @@ int pl_spool_sync(struct pl_spool *s)
 	if (!s->dirty || s->wfd < 0)
 		return 0;
 	if (fdatasync(s->wfd) < 0) {
-		io_error(s, "fsync");
+		io_error(s, "fsync", errno);
 		return -1;
 	}
 	s->dirty = false;
@@ -670,7 +741,16 @@ uint64_t pl_spool_bytes(const struct pl_spool *s)
 
 bool pl_spool_should_pause(const struct pl_spool *s)
 {
+	/* After a failed append (a full disk) a source that can wait waits a moment rather
+	 * than lose events; it tries again after IO_PAUSE_NS. */
+	if (s->io_failed && now_ns() < s->io_retry_ns)
+		return true;
 	return s->total >= s->opts.max_bytes - s->opts.max_bytes / 10;
+}
+
+bool pl_spool_failing(const struct pl_spool *s)
+{
+	return s->io_failed;
 }
 
 void pl_spool_close(struct pl_spool *s)
@@ -678,7 +758,7 @@ void pl_spool_close(struct pl_spool *s)
 	if (!s)
 		return;
 	if (s->dirty && s->wfd >= 0 && fdatasync(s->wfd) < 0)
-		io_error(s, "fsync");
+		io_error(s, "fsync", errno);
 	s->dirty = false;
 	close_write_seg(s);
 	/* An empty spool leaves no segment behind: the next start has nothing to scan. */

@@ -210,6 +210,8 @@ def summary(err):
     m = re.search(r"kafka: (\d+) accepted, (\d+) delivered, (\d+) failed, (\d+) re-sent from the "
                   r"spool, \d+ in flight; spool: (\d+) records written", err)
     assert m, err[-2000:]
+    # Every event taken is delivered, spooled or dropped with a reason (the delivery line).
+    assert "pktlog: delivery: " in err and "DOES NOT ADD UP" not in err, err[-2000:]
     acc, dlv, failed, resent, written = map(int, m.groups())
     return dict(accepted=acc, delivered=dlv, failed=failed, resent=resent, written=written)
 

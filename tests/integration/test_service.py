@@ -79,7 +79,10 @@ def test_metrics_endpoint_matches_events_written(tmp_path):
               ["--pcap", os.path.join(PCAPS, "http_concurrent.pcap"), "--tail", str(logf),
                "--output", f"file:{out}"])
     try:
+        # output_written counts events once their bytes are written (not when taken): it can
+        # trail events_total by one metrics tick.
         m = wait_for(lambda: (lambda s: s if s and s.get("pktlog_tail_records_acked_total", 0) >= 25
+                              and s.get("pktlog_output_written_total", 0) >= 125
                               else None)(scrape(port)))
         assert m, (tmp_path / "stderr").read_text()
         events = lines(out)

@@ -1,7 +1,11 @@
 /* test_spool.c – unit tests for src/output/spool.c: order, restart, bounds, damage. */
 #include "unit.h"
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include "pktlog/spool.h"
 
@@ -265,6 +269,55 @@ static void test_idle_spool_is_empty(void **state)
 	pl_spool_close(s);
 }
 
+/* A segment that cannot grow (RLIMIT_FSIZE: a real write failure, partway through a record):
+ * the append fails with the errno of the failing write, not a stale one (a short writev sets
+ * none), the segment keeps only whole records, and every record appended before reads back. */
+static void test_write_error_errno_and_whole_records(void **state)
+{
+	struct pl_stats st = { 0 };
+	struct pl_spool *s = open_spool(&st, 1 << 20, 1 << 20);
+	struct rlimit old, lim;
+	char logbuf[4096] = { 0 };
+	int logfd[2], saved_err = dup(STDERR_FILENO), ok = 0, rc = PL_SPOOL_OK;
+	char payload[300];
+
+	memset(payload, 'p', sizeof(payload));
+	assert_int_equal(pipe(logfd), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1000;                  /* three records of ~320 bytes, then part of one */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	dup2(logfd[1], STDERR_FILENO);
+	errno = ENOTTY;                       /* what the log showed */
+	for (int i = 0; i < 10 && rc == PL_SPOOL_OK; i++) {
+		rc = pl_spool_append(s, payload, sizeof(payload), "k", 1, "topic", 5);
+		ok += rc == PL_SPOOL_OK;
+	}
+	dup2(saved_err, STDERR_FILENO);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	close(logfd[1]);
+	assert_true(read(logfd[0], logbuf, sizeof(logbuf) - 1) > 0);
+	close(logfd[0]);
+	close(saved_err);
+	assert_int_equal(rc, PL_SPOOL_IO);
+	assert_int_equal(ok, 3);
+	assert_non_null(strstr(logbuf, "write failed: File too large"));
+	assert_null(strstr(logbuf, "Inappropriate ioctl"));
+	assert_true(pl_spool_should_pause(s));   /* a source that can wait waits a moment */
+	assert_int_equal(st.spool_records, 3);
+	assert_int_equal(st.output_errors, 1);
+	struct pl_spool_rec r;
+	int n = 0;
+	while (pl_spool_read(s, &r) == 1) {
+		assert_int_equal(r.len, sizeof(payload));
+		n++;
+	}
+	assert_int_equal(n, 3);
+	assert_int_equal(st.spool_corrupt, 0);
+	pl_spool_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bounds),
 		cmocka_unit_test(test_crc_lengths),
 		cmocka_unit_test_setup_teardown(test_idle_spool_is_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_error_errno_and_whole_records, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
