@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -152,11 +153,18 @@ class Cluster:
         assert len(offs) == len(parts), out.stdout
         return sum(offs)
 
-    def consume(self, topic):
-        """Every message of the topic, as parsed JSON (kcat -C from the beginning to the end)."""
-        out = self.kcat("-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\\n", timeout=180)
+    def consume(self, topic, offsets=False):
+        """Every message of the topic, as parsed JSON (kcat -C from the beginning to the end);
+        offsets=True: (partition, offset, timestamp, event) tuples."""
+        out = self.kcat("-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%p %o %T %s\\n",
+                        timeout=180)
         assert out.returncode == 0, out.stderr[-2000:]
-        return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+        rows = []
+        for line in out.stdout.splitlines():
+            if line.strip():
+                p, o, t, ev = line.split(" ", 3)
+                rows.append((int(p), int(o), int(t), json.loads(ev)))
+        return rows if offsets else [r[3] for r in rows]
 
 
 # ---- pktlog ----
@@ -180,6 +188,10 @@ class Pktlog:
         cfg = os.path.join(self.dir, "pktlog.yml")
         text = kafka_section(boot, topic)
         argv = [PKTLOG, "--config", cfg, "--data-dir", os.path.join(self.dir, "data"), "-v"]
+        # KC_DEBUG=live|tail: librdkafka's msg/eos/broker log for that process (diagnosis)
+        if os.environ.get("KC_DEBUG") == mode:
+            argv.append("-v")
+            text = text.replace("metrics:", "    properties:\n      debug: msg,eos,broker,topic\nmetrics:", 1)
         if mode == "live":
             text += ln.config(ebpf="on")
             argv += ["--iface", ln.VSRV]
@@ -232,11 +244,22 @@ class Pktlog:
         assert rc == 0, "exit %d:\n%s" % (rc, err[-4000:])
         return err
 
+    def registry(self):
+        """{path: offset} of the tailer's registry (data/tail.db)."""
+        db = sqlite3.connect(os.path.join(self.dir, "data", "tail.db"))
+        try:
+            return dict(db.execute("SELECT path, offset FROM files"))
+        finally:
+            db.close()
+
     def cleanup(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self.err.close()
+        if os.environ.get("KC_KEEP"):
+            print("kept", self.dir)
+            return
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -255,6 +278,9 @@ def summary(err):
     st = dict(zip(keys, map(int, m.groups())))
     m = re.search(r"kafka: (\d+) failed deliveries may have been stored", err)
     st["maybe_stored"] = int(m.group(1)) if m else 0
+    m = re.search(r"; tail: \d+ files, \d+ bytes, (\d+) lines, (\d+) records \((\d+) delivered\)", err)
+    if m:
+        st["tail_lines"], st["tail_records"], st["tail_acked"] = map(int, m.groups())
     return st
 
 
