@@ -77,8 +77,11 @@ class Case:
         end = time.time() + timeout
         while time.time() < end:
             parts = self.c.metadata(self.topic)["parts"]
-            if parts and parts[0][0] > 0 and self.c.end_offsets(self.topic) > 0:
-                return parts[0]
+            try:
+                if parts and parts[0][0] > 0 and self.c.end_offsets(self.topic) > 0:
+                    return parts[0]
+            except AssertionError:
+                pass          # created a moment ago: ask again
             time.sleep(0.3)
         raise AssertionError("nothing reached %s within %ds:\n%s\n%s" % (
             self.topic, timeout, self.live.stderr()[-2000:], self.tail.stderr()[-2000:]))
