@@ -156,12 +156,11 @@ class Case:
         s = self.stats
         TIMES.append("%s: everything delivered %.1f s after %s, %.1f s after the last event was "
                      "produced (case %.1f s); %d messages for %d requests + %d lines; spooled "
-                     "%d+%d, re-sent %d+%d, may be stored %d+%d%s"
+                     "%d+%d, failed reports %d+%d, re-sent %d+%d, may be stored %d+%d%s"
                      % (self.topic, took, name, self.delivered - self.produced, total, self.msgs,
-                        len(self.want_http),
-                        len(self.want_lines), s["live"]["written"], s["tail"]["written"],
-                        s["live"]["resent"], s["tail"]["resent"], s["live"]["maybe_stored"],
-                        s["tail"]["maybe_stored"], extra))
+                        len(self.want_http), len(self.want_lines),
+                        *(s[p][k] for k in ("written", "failed", "resent", "maybe_stored")
+                          for p in ("live", "tail")), extra))
         print(TIMES[-1])
 
     def cleanup(self):
