@@ -454,7 +454,9 @@ void pl_kafka_poll(struct pl_kafka *k)
 {
 	rd_kafka_poll(k->rk, 0);
 	advance_acks(k);
-	if (pl_spool_tick(k->spool, mono_ns()))
+	/* The spool may have been made durable without a tick (a drained segment is fsynced as
+	 * it is closed): the acks waiting for that fsync are due now, not at the next outage. */
+	if (pl_spool_tick(k->spool, mono_ns()) || (k->nsync && pl_spool_durable(k->spool)))
 		ack_synced(k);
 	drain(k);
 }

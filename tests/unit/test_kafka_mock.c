@@ -273,6 +273,30 @@ static void test_waiting_source_pauses_on_undelivered_bytes(void **state)
 		assert_int_equal(count[i], 1);
 }
 
+/* Events spooled after a failed delivery are acknowledged once the spool is on disk. When the
+ * spool drains before its next fsync tick, the emptied segment is fsynced as it is closed: the
+ * acks are due then, not at the next outage or at close (test_kafka_cluster.py found a tailer's
+ * offsets stuck that way, and a tailer stops reading at tail.max_inflight). */
+static void test_spooled_acks_after_a_drain_before_the_fsync_tick(void **state)
+{
+	struct fixture *f = *state;
+	static const rd_kafka_resp_err_t refuse[] = { RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED };
+	struct pl_kafka *k;
+
+	f->cfg.output.spool.fsync = PL_SPOOL_FSYNC_INTERVAL;
+	f->cfg.output.spool.fsync_interval_ns = 60 * PL_NS_PER_SEC;
+	rd_kafka_mock_push_request_errors_array(f->mc, PRODUCE_API, 1, refuse);
+	k = pl_kafka_open(&f->cfg, &f->st, on_ack, f);
+	assert_non_null(k);
+	publish(f, k, NEVENTS);
+	poll_for(f, k, NEVENTS, 30000, true);
+	assert_true(f->st.spool_records > 0);
+	assert_int_equal(f->st.spool_bytes, 0);
+	poll_for(f, k, NEVENTS, 200, false);
+	assert_int_equal(f->acks_ok, NEVENTS);
+	close_and_check_acks(f, k, NEVENTS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +306,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outage_longer_than_a_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiting_source_pauses_on_undelivered_bytes, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_spooled_acks_after_a_drain_before_the_fsync_tick,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
