@@ -1128,6 +1128,99 @@ static void test_fast_path_agrees(void **st)
 	assert_true(fast_total >= 40);
 }
 
+/* Issue 13 (memory per flow): connection states, records and buffers count toward
+ * protocols.http.max_memory_mb. Thousands of connections that each sent half a request head
+ * stay within 1 MiB: the idlest connections' states go first, their unfinished requests are
+ * reported marked and counted, and a dropped connection resynchronises on its next request. */
+#define HALF_CONNS 6000
+static int n_dropped_ev, n_other_ev;
+
+static void count_emit(const struct pl_event *ev, void *arg)
+{
+	bool dropped = false;
+
+	for (int i = 0; i < ev->n_errors; i++)
+		if (strstr(ev->errors[i].p, "max_memory_mb"))
+			dropped = true;
+	if (dropped) {
+		assert_true(ev->http.has_request);
+		assert_int_equal(ev->http.path.len, strlen("/half"));
+		n_dropped_ev++;
+	} else {
+		n_other_ev++;
+	}
+}
+
+static void test_state_bound(void **st)
+{
+	static void *stubs[HALF_CONNS];
+	struct pl_proto_env cenv = { &cfg, &stats, count_emit, NULL };
+	const char *half = "GET /half HTTP/1.1\r\nHost: example.com\r\nUser-Agent: half/1.0\r\n";
+	const char *rest = "Accept: */*\r\n\r\nGET /next HTTP/1.1\r\nHost: example.com\r\n\r\n";
+
+	cfg.http.max_memory_mb = 1;
+	n_dropped_ev = n_other_ev = 0;
+	for (int i = 0; i < HALF_CONNS; i++) {
+		stubs[i] = calloc(1, pl_http_ops.state_size(&cfg));
+		assert_non_null(stubs[i]);
+		assert_int_equal(pl_http_ops.init(stubs[i], &conn, &cenv), 0);
+		pl_http_ops.data(stubs[i], PL_DIR_TO_SERVER, (const uint8_t *)half, strlen(half),
+				 1000 + (uint64_t)i);
+	}
+	/* ~1 KiB per half-open request: most of the 6,000 did not fit in 1 MiB */
+	assert_true(stats.proto_state_dropped >= HALF_CONNS / 2);
+	assert_true(stats.proto_state_dropped < HALF_CONNS);
+	assert_int_equal(n_dropped_ev, (int)stats.proto_state_dropped);
+	assert_int_equal(n_other_ev, 0);
+	/* the first (idlest) connection lost its head: the rest of it is skipped, the next
+	 * request is found and reported (unanswered at close) */
+	pl_http_ops.data(stubs[0], PL_DIR_TO_SERVER, (const uint8_t *)rest, strlen(rest), 50000);
+	/* the last (most recent) one kept its head: it completes as if nothing happened */
+	pl_http_ops.data(stubs[HALF_CONNS - 1], PL_DIR_TO_SERVER, (const uint8_t *)rest,
+			 strlen(rest), 50000);
+	for (int i = 0; i < HALF_CONNS; i++) {
+		pl_http_ops.close(stubs[i], PL_CLOSE_FIN, 60000);
+		free(stubs[i]);
+	}
+	/* every connection's half request went out once: dropped (marked) or at close; plus
+	 * the two /next requests and the completed /half of the last connection */
+	assert_int_equal(n_dropped_ev + n_other_ev, HALF_CONNS + 2);
+	pl_http_ops.thread_cleanup();
+}
+
+/* A connection idle at message boundaries hands its state back (idle call) and takes it up
+ * again exactly where it was: the events are those of an uninterrupted connection. */
+static void test_state_idle_release(void **st)
+{
+	char before[3][LINE_MAX_LEN];
+
+	for (int pass = 0; pass < 2; pass++) {
+		conn_close(0);
+		conn_open();
+		tx(PL_DIR_TO_SERVER, GET1, 1000);
+		tx(PL_DIR_TO_CLIENT, RESP1, 2000);
+		if (pass)
+			pl_http_ops.idle(state, 2 * PL_NS_PER_SEC);
+		tx(PL_DIR_TO_SERVER, GET2, 3 * PL_NS_PER_SEC);
+		tx(PL_DIR_TO_CLIENT, RESP404, 3 * PL_NS_PER_SEC + 10);
+		if (pass) {
+			pl_http_ops.idle(state, 5 * PL_NS_PER_SEC);
+			/* the stub's first word is its state pointer: handed back */
+			assert_null(*(void **)state);
+		}
+		tx(PL_DIR_TO_SERVER, GET3, 6 * PL_NS_PER_SEC);
+		tx(PL_DIR_TO_CLIENT, RESP3, 6 * PL_NS_PER_SEC + 10);
+		assert_int_equal(n_ev, 3);
+		for (int i = 0; i < 3; i++) {
+			if (pass)
+				assert_string_equal(ev_line[i], before[i]);
+			else
+				strcpy(before[i], ev_line[i]);
+		}
+	}
+	assert_int_equal(stats.proto_state_dropped, 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1148,7 +1241,8 @@ int main(void)
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
 		T(test_url_truncated),
-		T(test_every_split), T(test_fast_path_agrees),
+		T(test_every_split), T(test_fast_path_agrees), T(test_state_bound),
+		T(test_state_idle_release),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
