@@ -4,11 +4,15 @@
 
   flowmem_gen.py half N OUT   handshake, then half an HTTP request head (no blank line)
   flowmem_gen.py syn N OUT    the client's SYN only (the baseline: no protocol state)
+  flowmem_gen.py finish N OUT as half; then each connection, in the same order, ends its
+                              head, is answered (200, 2-byte body) and closes (FIN both ways)
 """
 import random
 import struct
 import sys
 
+REST = b"Accept-Language: en\r\n\r\n"
+RESP = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 HALF = (b"GET /shop/item?id=%d HTTP/1.1\r\nHost: shop.example.com\r\n"
         b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) flowmem\r\nAccept: */*\r\n")
 
@@ -47,6 +51,7 @@ def main():
             f.write(struct.pack("<IIII", t // 1_000_000, t % 1_000_000, len(pkt), len(pkt)))
             f.write(pkt)
 
+        conns = []
         for i in range(n):
             client = bytes([10, 1 + (i >> 16) % 250, (i >> 8) & 255, i & 255])
             sport = 1024 + rng.randrange(60000)
@@ -56,7 +61,19 @@ def main():
                 continue
             put(frame(server, client, 80, sport, sisn, cisn + 1, 0x12))
             put(frame(client, server, sport, 80, cisn + 1, sisn + 1, 0x10))
-            put(frame(client, server, sport, 80, cisn + 1, sisn + 1, 0x18, HALF % i))
+            head = HALF % i
+            put(frame(client, server, sport, 80, cisn + 1, sisn + 1, 0x18, head))
+            conns.append((client, sport, cisn + 1 + len(head), sisn + 1))
+        if mode != "finish":
+            return
+        for client, sport, cseq, sseq in conns:
+            put(frame(client, server, sport, 80, cseq, sseq, 0x18, REST))
+            cseq += len(REST)
+            put(frame(server, client, 80, sport, sseq, cseq, 0x18, RESP))
+            sseq += len(RESP)
+            put(frame(client, server, sport, 80, cseq, sseq, 0x11))
+            put(frame(server, client, 80, sport, sseq, cseq + 1, 0x11))
+            put(frame(client, server, sport, 80, cseq + 1, sseq + 1, 0x10))
 
 
 if __name__ == "__main__":
