@@ -1192,6 +1192,8 @@ static void test_state_bound(void **st)
  * again exactly where it was: the events are those of an uninterrupted connection. */
 static void test_state_idle_release(void **st)
 {
+	assert_true(pl_http_ops.state_size(&cfg) <= 64);
+	assert_null(*(void **)state);   /* nothing until bytes arrive */
 	char before[3][LINE_MAX_LEN];
 
 	for (int pass = 0; pass < 2; pass++) {
