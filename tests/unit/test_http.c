@@ -1188,6 +1188,83 @@ static void test_state_bound(void **st)
 	pl_http_ops.thread_cleanup();
 }
 
+/* The bound under churn: 200 connections fed random pieces of pipelined requests with big
+ * headers, responses (early ones too), holes, idle calls and closes, at max_memory_mb 1, so
+ * that states are dropped in every phase of a message. Nothing may crash or leak (ASan). */
+static void churn_emit(const struct pl_event *ev, void *arg)
+{
+	assert_int_equal(ev->type, PL_EV_HTTP);
+	assert_true(ev->http.has_request || ev->http.has_response);
+	n_other_ev++;
+}
+
+static void test_state_bound_churn(void **st)
+{
+	enum { CONNS = 200, STEPS = 40000 };
+	static void *stubs[CONNS];
+	static size_t off[CONNS][2];
+	static char req[24000];
+	struct pl_proto_env cenv = { &cfg, &stats, churn_emit, NULL };
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-R: 1\r\n\r\nhello"
+			   "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: "
+			   "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+	uint64_t rng = 13, ts = 1000;
+	size_t rl = strlen(resp), ql;
+
+	cfg.http.max_memory_mb = 1;
+	cfg.http.send_all_headers = true;
+	n_other_ev = 0;
+	ql = (size_t)snprintf(req, sizeof(req), "POST /half?a=b HTTP/1.1\r\nHost: h\r\nX-A: %07000d\r\n"
+			      "X-B: %07000d\r\nContent-Length: 10\r\n\r\n0123456789GET /half HTTP/1.1\r\n"
+			      "Host: h\r\nX-C: %05000d\r\n\r\n", 1, 2, 3);
+	for (int i = 0; i < CONNS; i++) {
+		stubs[i] = calloc(1, pl_http_ops.state_size(&cfg));
+		assert_int_equal(pl_http_ops.init(stubs[i], &conn, &cenv), 0);
+	}
+	for (int k = 0; k < STEPS; k++) {
+		int i, d, op;
+		size_t len, have;
+		const char *src;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		i = (int)((rng >> 33) % CONNS);
+		d = (int)((rng >> 20) & 1);
+		op = (int)((rng >> 24) % 64);
+		ts += 1000 + ((rng >> 40) & 0xffff);
+		if (op == 0) {
+			pl_http_ops.gap(stubs[i], (enum pl_dir)d, 1 + ((rng >> 45) & 255), ts);
+			continue;
+		}
+		if (op == 1) {
+			ts += 2 * PL_NS_PER_SEC;
+			pl_http_ops.idle(stubs[i], ts);
+			continue;
+		}
+		if (op == 2) {
+			pl_http_ops.close(stubs[i], PL_CLOSE_FIN, ts);
+			memset(stubs[i], 0, pl_http_ops.state_size(&cfg));
+			assert_int_equal(pl_http_ops.init(stubs[i], &conn, &cenv), 0);
+			off[i][0] = off[i][1] = 0;
+			continue;
+		}
+		src = d ? resp : req;
+		have = (d ? rl : ql) - off[i][d];
+		len = PL_MIN(have, (size_t)1 + ((rng >> 48) % 3000));
+		pl_http_ops.data(stubs[i], (enum pl_dir)d, (const uint8_t *)src + off[i][d], len, ts);
+		off[i][d] = (off[i][d] + len) % (d ? rl : ql);
+	}
+	fprintf(stderr, "churn: %llu states dropped, %llu requests, %llu responses, %d events\n",
+		(unsigned long long)stats.proto_state_dropped, (unsigned long long)stats.http_requests,
+		(unsigned long long)stats.http_responses, n_other_ev);
+	assert_true(stats.proto_state_dropped > 100);
+	assert_true(stats.http_requests > 100);
+	for (int i = 0; i < CONNS; i++) {
+		pl_http_ops.close(stubs[i], PL_CLOSE_END, ts);
+		free(stubs[i]);
+	}
+	pl_http_ops.thread_cleanup();
+}
+
 /* A connection idle at message boundaries hands its state back (idle call) and takes it up
  * again exactly where it was: the events are those of an uninterrupted connection. */
 static void test_state_idle_release(void **st)
@@ -1244,6 +1321,7 @@ int main(void)
 		T(test_eof_in_head), T(test_empty_reason_phrase),
 		T(test_url_truncated),
 		T(test_every_split), T(test_fast_path_agrees), T(test_state_bound),
+		T(test_state_bound_churn),
 		T(test_state_idle_release),
 	};
 
