@@ -71,6 +71,7 @@ static const struct metric metrics[] = {
 	C(mysql_statements_evicted, "Prepared statements forgotten (protocols.mysql.max_statements)."),
 	C(http_memory_limited, "Times protocols.http.max_memory_mb refused to keep more bytes."),
 	C(http_truncated, "HTTP messages whose URL or kept headers were truncated."),
+	C(proto_state_dropped, "Connections whose protocol state was dropped (protocols.http.max_memory_mb, or no memory)."),
 	C(events, "Events rendered."),
 	C(events_truncated, "Events too large to render, dropped."),
 	C(output_written, "Events written (console, file) or handed to Kafka."),

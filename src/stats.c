@@ -58,6 +58,9 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 			(unsigned long long)st->mysql_parse_errors, (unsigned long long)st->mysql_resyncs,
 			(unsigned long long)st->mysql_tls_skipped,
 			(unsigned long long)st->mysql_compressed_skipped);
+	if (st->proto_state_dropped)
+		fprintf(f, "; %llu connections' protocol state dropped (memory bounds)",
+			(unsigned long long)st->proto_state_dropped);
 	if (st->output_errors || st->events_truncated)
 		fprintf(f, " (%llu output errors, %llu events too large)",
 			(unsigned long long)st->output_errors, (unsigned long long)st->events_truncated);

@@ -83,7 +83,7 @@ struct pl_config {
 		uint32_t max_message_size;   /* protocols.http.max_message_size, 10485760: header bytes kept per message */
 		uint32_t max_pending;        /* protocols.http.max_pending_requests, 64: per connection */
 		uint32_t max_url_length;     /* protocols.http.max_url_length, 8192 */
-		uint32_t max_memory_mb;      /* protocols.http.max_memory_mb, 64: kept request/response bytes, per capture thread */
+		uint32_t max_memory_mb;      /* protocols.http.max_memory_mb, 64: HTTP connection states, records, kept bytes, per capture thread */
 		char *send_headers[PL_MAX_HEADERS]; /* protocols.http.send_headers, lower-cased names, [] */
 		int n_send_headers;
 		bool send_all_headers;       /* protocols.http.send_all_headers, false */

@@ -61,6 +61,7 @@ struct pl_stats {
 	uint64_t mysql_statements_evicted; /* prepared statements forgotten (max_statements) */
 	uint64_t http_memory_limited; /* protocols.http.max_memory_mb reached: kept bytes refused */
 	uint64_t http_truncated;      /* URL, kept header bytes or header count cut to their caps */
+	uint64_t proto_state_dropped; /* connections whose protocol state was dropped: memory bound or no memory */
 
 	/* tailer (src/tail/) */
 	uint64_t tail_files_open;     /* gauge: files with an open descriptor */

@@ -19,7 +19,9 @@
 #define HTTP_VALUE_MAX 8192u      /* one kept header value */
 #define HTTP_PHRASE_MAX 256u
 #define HTTP_NAME_MAX 128u
-#define HTTP_BUF_INIT 512u
+#define HTTP_BUF_INIT 128u
+#define HTTP_HDR_INIT 4u         /* kept header slots a record starts with */
+#define HTTP_EVICT_SCAN 64u       /* idlest connections dropped at most per refused allocation */
 #define HTTP_FREELIST_MAX 256u    /* records kept for reuse per thread */
 #define HTTP_USER_MAX 128u
 
@@ -31,6 +33,7 @@ enum {
 	NOTE_EOF = 4,      /* the connection (or the capture) ended inside the message */
 	NOTE_LIMIT = 8,    /* the head is longer than http-parser's limit (HTTP_MAX_HEADER_SIZE) */
 	NOTE_STALLED = 16, /* request: answered, body still arriving when the transaction timed out */
+	NOTE_MEMORY = 32,  /* the connection's state was dropped at protocols.http.max_memory_mb */
 };
 enum { MODE_HUNT = 0, MODE_SYNC, MODE_DEAD };
 enum { HS_NONE = 0, HS_FIELD, HS_VALUE };
@@ -75,9 +78,13 @@ struct hmsg {
 	struct span url, phrase, ctype, host, ua, referer, xff, user;
 	bool has_ctype, has_host, has_ua, has_referer, has_xff, has_user, has_clen;
 	int n_hdr;
+	uint32_t len;
+	/* kept across reuse (msg_get clears what is above) */
 	char *buf;
-	uint32_t len, cap;
-	struct kept_hdr hdr[PL_EVENT_MAX_HEADERS];   /* last: only hdr[0..n_hdr) is ever read */
+	uint32_t cap;
+	uint32_t hdr_cap;
+	struct kept_hdr *hdr;     /* hdr_cap slots, grown up to PL_EVENT_MAX_HEADERS */
+	char name[HTTP_NAME_MAX]; /* the header name being parsed (lower-cased) */
 };
 
 struct hconn;
@@ -85,29 +92,28 @@ struct hconn;
 struct hside {
 	http_parser p;
 	struct hconn *c;
-	int dir;
-	int mode;
-	bool first;               /* nothing synced yet: the stream may start mid-message */
-	bool line_start;
-	uint8_t pfx[16];
-	uint8_t npfx;
 	uint64_t pfx_ts;
 	uint64_t ts;              /* packet time of the bytes being parsed */
 	uint64_t last_ts;         /* packet time of this direction's latest bytes */
 	uint64_t acc;             /* bytes fed since the last message boundary */
-	bool in_msg, in_body, done;
-	bool fresh;               /* http-parser is at a message start: the fast path may run */
 	uint64_t fast_left;       /* body bytes still due of a message the fast path began */
 	struct hmsg *cur;
-	/* header being parsed */
-	int hstate;
-	char name[HTTP_NAME_MAX];
-	uint32_t name_len;
-	bool name_long;
-	enum hkind hkind;
-	bool hsend, hstore;
-	uint8_t hredact;
+	/* header being parsed (its name is in cur->name) */
 	struct span hname, hval;
+	uint32_t name_len;
+	uint8_t pfx[16];
+	uint8_t npfx;
+	uint8_t dir;
+	uint8_t mode;
+	uint8_t hstate;
+	int8_t hkind;             /* enum hkind */
+	uint8_t hredact;
+	bool first;               /* nothing synced yet: the stream may start mid-message */
+	bool line_start;
+	bool in_msg, in_body, done;
+	bool fresh;               /* http-parser is at a message start: the fast path may run */
+	bool name_long;
+	bool hsend, hstore;
 };
 
 struct hconn {
@@ -124,31 +130,72 @@ struct hconn {
 	uint32_t n_orph;
 	uint32_t keep_cap;
 	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
+	struct hstub *stub;       /* the flow's stub that points here */
+	struct hconn *lru_prev, *lru_next;   /* per thread, most recently active first */
 };
+
+/* What the flow entry holds (proto.h's state). The connection's parser state (hconn) is
+ * allocated when its bytes arrive and handed back when it holds nothing (idle at message
+ * boundaries) or when protocols.http.max_memory_mb needs it for busier connections; `rest`
+ * keeps what each side's parser must resume with (REST_* bits). */
+struct hstub {
+	struct hconn *c;
+	const struct pl_conn *conn;
+	const struct pl_proto_env *env;
+	uint8_t rest[2];
+	bool refused;             /* the last allocation failed: counted once */
+};
+/* rest: the side's mode in the low 2 bits; zero is a connection never seen. */
+enum { REST_SEEN = 4 /* not `first` */, REST_MIDLINE = 8 /* not `line_start` */ };
 
 /* --- record free list (per thread: one flow table per capture worker) --- */
 
 static _Thread_local struct hmsg *free_head;
 static _Thread_local uint32_t free_n;
-/* Bytes of message buffers allocated by this thread, live or on the free list; bounded
- * by protocols.http.max_memory_mb. */
-static _Thread_local uint64_t buf_bytes;
+static _Thread_local struct hconn *cfree_head;   /* chained by lru_next */
+static _Thread_local uint32_t cfree_n;
+/* Live connection states, most recently active first: the tail is dropped first. */
+static _Thread_local struct hconn *lru_head, *lru_tail;
+/* Bytes this thread holds for HTTP: connection states, records, their header slots and
+ * buffers, live or on the free lists; bounded by protocols.http.max_memory_mb. */
+static _Thread_local uint64_t mem_bytes;
 
-static struct hmsg *msg_get(void)
+static size_t msg_bytes(const struct hmsg *m)
+{
+	return sizeof(*m) + m->cap + m->hdr_cap * sizeof(struct kept_hdr);
+}
+
+static void msg_free(struct hmsg *m)
+{
+	mem_bytes -= msg_bytes(m);
+	free(m->buf);
+	free(m->hdr);
+	free(m);
+}
+
+static void trim_free(void);
+static bool mem_reserve(const struct pl_proto_env *env, const struct hconn *self, size_t need,
+			bool kept);
+
+/* A cleared record: from the free list, or new within the budget (NULL when refused). */
+static struct hmsg *msg_get(struct hconn *c)
 {
 	struct hmsg *m = free_head;
-	char *buf;
-	uint32_t cap;
 
-	if (!m)
-		return calloc(1, sizeof(*m));
+	if (!m) {
+		if (!mem_reserve(c->env, c, sizeof(*m), false)) {
+			c->env->stats->http_memory_limited++;
+			return NULL;
+		}
+		m = calloc(1, sizeof(*m));
+		if (m)
+			mem_bytes += sizeof(*m);
+		return m;
+	}
 	free_head = m->next;
 	free_n--;
-	buf = m->buf;
-	cap = m->cap;
-	memset(m, 0, offsetof(struct hmsg, hdr));
-	m->buf = buf;
-	m->cap = cap;
+	memset(m, 0, offsetof(struct hmsg, buf));
+	m->len = 0;
 	return m;
 }
 
@@ -157,9 +204,7 @@ static void msg_put(struct hmsg *m)
 	if (!m)
 		return;
 	if (free_n >= HTTP_FREELIST_MAX) {
-		buf_bytes -= m->cap;
-		free(m->buf);
-		free(m);
+		msg_free(m);
 		return;
 	}
 	m->next = free_head;
@@ -185,7 +230,7 @@ static uint32_t msg_append(struct hconn *c, struct hmsg *m, const char *p, size_
 
 		while (ncap < m->len + n)
 			ncap *= 2;
-		if (buf_bytes + (ncap - m->cap) > (uint64_t)c->env->cfg->http.max_memory_mb << 20) {
+		if (!mem_reserve(c->env, c, ncap - m->cap, true)) {
 			c->env->stats->http_memory_limited++;
 			if (!m->truncated) {
 				m->truncated = true;
@@ -196,7 +241,7 @@ static uint32_t msg_append(struct hconn *c, struct hmsg *m, const char *p, size_
 		nb = realloc(m->buf, ncap);
 		if (!nb)
 			return 0;
-		buf_bytes += ncap - m->cap;
+		mem_bytes += ncap - m->cap;
 		m->buf = nb;
 		m->cap = ncap;
 	}
@@ -399,6 +444,11 @@ static const struct { uint8_t note; const char *head[2], *rest[2]; } note_text[]
 	{ NOTE_STALLED,
 	  { "Request body still arriving when the transaction timed out", "" },
 	  { "Request body still arriving when the transaction timed out", "" } },
+	{ NOTE_MEMORY,
+	  { "Request head dropped unfinished (protocols.http.max_memory_mb)",
+	    "Response head dropped unfinished (protocols.http.max_memory_mb)" },
+	  { "Request dropped unfinished (protocols.http.max_memory_mb)",
+	    "Response dropped unfinished (protocols.http.max_memory_mb)" } },
 };
 
 static void add_notes(struct pl_event *ev, const struct hmsg *m, int is_resp)
@@ -792,7 +842,7 @@ static int on_begin(struct hside *s)
 {
 	if (s->cur)
 		release_msg(s->c, s->cur);   /* rare: a message abandoned unfinished */
-	s->cur = msg_get();
+	s->cur = msg_get(s->c);
 	if (!s->cur)
 		return -1;
 	s->cur->start_ns = s->ts;
@@ -920,12 +970,12 @@ static void header_begin_value(struct hside *s, enum hkind known)
 	const struct pl_config *cfg = s->c->env->cfg;
 	bool req = s->dir == PL_DIR_TO_SERVER;
 	enum hkind k = known != HK_NONE ? known :
-		       s->name_long ? HK_OTHER : classify(s->name, s->name_len);
+		       s->name_long ? HK_OTHER : classify(s->cur->name, s->name_len);
 	bool need = false;
 
 	s->hkind = k;
 	s->hsend = k == HK_CLEN || k == HK_CTYPE || cfg->http.send_all_headers ||
-		   in_send_list(cfg, s->name, s->name_len);
+		   in_send_list(cfg, s->cur->name, s->name_len);
 	s->hredact = RED_NONE;
 	if ((k == HK_AUTH || k == HK_PROXY_AUTH) && cfg->http.redact_authorization)
 		s->hredact = RED_STAR;
@@ -947,7 +997,7 @@ static void header_begin_value(struct hside *s, enum hkind known)
 	s->hstore = need || (s->hsend && s->hredact == RED_NONE);
 	s->hname = (struct span){ s->cur->len, 0 };
 	if (s->hsend)
-		field_append(s->c, s->cur, &s->hname, s->name, s->name_len, HTTP_NAME_MAX);
+		field_append(s->c, s->cur, &s->hname, s->cur->name, s->name_len, HTTP_NAME_MAX);
 	/* set here, not on first append, so an empty value still has a valid start */
 	s->hval = (struct span){ s->cur->len, 0 };
 }
@@ -1010,6 +1060,30 @@ static void header_auth(struct hside *s, struct hmsg *m)
 	m->has_user = m->user.len > 0;
 }
 
+/* One more kept header slot: the record's slots double (from HTTP_HDR_INIT) within the
+ * budget. False, marked and counted, when refused. */
+static bool hdr_grow(struct hconn *c, struct hmsg *m)
+{
+	uint32_t ncap = m->hdr_cap ? PL_MIN(m->hdr_cap * 2, (uint32_t)PL_EVENT_MAX_HEADERS)
+				   : HTTP_HDR_INIT;
+	size_t more = (ncap - m->hdr_cap) * sizeof(struct kept_hdr);
+	struct kept_hdr *nh;
+
+	if (!mem_reserve(c->env, c, more, true) ||
+	    !(nh = realloc(m->hdr, ncap * sizeof(struct kept_hdr)))) {
+		c->env->stats->http_memory_limited++;
+		if (!m->truncated) {
+			m->truncated = true;
+			c->env->stats->http_truncated++;
+		}
+		return false;
+	}
+	mem_bytes += more;
+	m->hdr = nh;
+	m->hdr_cap = ncap;
+	return true;
+}
+
 /* Repeated headers: the first one names the field (as Packetbeat does). */
 static void take_first(const struct hside *s, bool *has, struct span *dst)
 {
@@ -1052,7 +1126,8 @@ static void header_end(struct hside *s)
 	default:
 		break;
 	}
-	if (s->hsend && m->n_hdr < PL_EVENT_MAX_HEADERS && s->hname.len)
+	if (s->hsend && m->n_hdr < PL_EVENT_MAX_HEADERS && s->hname.len &&
+	    (m->n_hdr < (int)m->hdr_cap || hdr_grow(s->c, m)))
 		m->hdr[m->n_hdr++] = (struct kept_hdr){ s->hname, s->hval, s->hredact };
 	s->hstate = HS_NONE;
 }
@@ -1088,10 +1163,10 @@ static void on_header_field(struct hside *s, const char *at, size_t len)
 		s->name_len = 0;
 		s->name_long = false;
 	}
-	size_t room = sizeof(s->name) - s->name_len;
+	size_t room = sizeof(s->cur->name) - s->name_len;
 	size_t k = len < room ? len : room;
 
-	lower_copy(s->name + s->name_len, at, k);
+	lower_copy(s->cur->name + s->name_len, at, k);
 	s->name_len += (uint32_t)k;
 	if (k < len)
 		s->name_long = true;
@@ -1663,9 +1738,8 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 	return n;
 }
 
-static void http_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+static void conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
 {
-	struct hconn *c = state;
 	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
 
 	expire(c, ts);
@@ -1705,9 +1779,8 @@ static uint64_t skip_body(struct hconn *c, struct hside *s, uint64_t len, uint64
 	return len;
 }
 
-static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
+static void conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
-	struct hconn *c = state;
 	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
 
 	if (s->mode == MODE_DEAD || len == 0)
@@ -1738,11 +1811,6 @@ static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 	start_hunt(c, s, true);
 }
 
-static void http_idle(void *state, uint64_t now)
-{
-	expire(state, now);
-}
-
 static void end_side(struct hconn *c, struct hside *s, uint64_t ts)
 {
 	if (s->mode != MODE_SYNC || !s->in_msg)
@@ -1763,10 +1831,8 @@ static void end_side(struct hconn *c, struct hside *s, uint64_t ts)
 	fail_current(c, s, NOTE_EOF);
 }
 
-static void http_close(void *state, enum pl_close_reason why, uint64_t ts)
+static void conn_close(struct hconn *c, uint64_t ts)
 {
-	struct hconn *c = state;
-
 	end_side(c, &c->side[PL_DIR_TO_CLIENT], ts);
 	end_side(c, &c->side[PL_DIR_TO_SERVER], ts);
 	while (c->pend_head)
@@ -1780,41 +1846,297 @@ static void http_close(void *state, enum pl_close_reason why, uint64_t ts)
 	}
 }
 
-static size_t http_state_size(const struct pl_config *cfg)
+/* --- connection states: allocated while needed, within protocols.http.max_memory_mb --- */
+
+static void lru_unlink(struct hconn *c)
 {
-	return sizeof(struct hconn);
+	if (c->lru_prev)
+		c->lru_prev->lru_next = c->lru_next;
+	else
+		lru_head = c->lru_next;
+	if (c->lru_next)
+		c->lru_next->lru_prev = c->lru_prev;
+	else
+		lru_tail = c->lru_prev;
+	c->lru_prev = c->lru_next = NULL;
 }
 
-static int http_init(void *state, const struct pl_conn *conn, const struct pl_proto_env *env)
+static void lru_push(struct hconn *c)
 {
-	struct hconn *c = state;
+	c->lru_prev = NULL;
+	c->lru_next = lru_head;
+	if (lru_head)
+		lru_head->lru_prev = c;
+	lru_head = c;
+	if (!lru_tail)
+		lru_tail = c;
+}
 
-	c->conn = conn;
-	c->env = env;
-	c->keep_cap = PL_MIN(HTTP_KEEP_MAX, env->cfg->http.max_message_size);
+static inline void lru_touch(struct hconn *c)
+{
+	if (lru_head == c)
+		return;
+	lru_unlink(c);
+	lru_push(c);
+}
+
+static uint8_t side_rest(const struct hside *s)
+{
+	return (uint8_t)(s->mode | (s->first ? 0 : REST_SEEN) | (s->line_start ? 0 : REST_MIDLINE));
+}
+
+/* Nothing but parser positions at message boundaries: the state can go and come back
+ * exactly as it was. */
+static bool conn_idle_at_boundary(const struct hconn *c)
+{
+	if (c->pend_head || c->orph_head || c->late || c->interim_bytes)
+		return false;
+	for (int d = 0; d < 2; d++) {
+		const struct hside *s = &c->side[d];
+
+		if (s->cur || s->in_msg || s->fast_left || s->acc)
+			return false;
+		if (s->mode == MODE_SYNC && !s->fresh)
+			return false;
+		if (s->mode == MODE_HUNT && s->npfx)
+			return false;
+	}
+	return true;
+}
+
+/* Hand a state that holds nothing back: its stub remembers where each side resumes. */
+static void conn_put(struct hconn *c)
+{
+	struct hstub *b = c->stub;
+
+	for (int d = 0; d < 2; d++)
+		b->rest[d] = side_rest(&c->side[d]);
+	b->c = NULL;
+	lru_unlink(c);
+	if (cfree_n >= HTTP_FREELIST_MAX) {
+		mem_bytes -= sizeof(*c);
+		free(c);
+		return;
+	}
+	c->lru_next = cfree_head;
+	cfree_head = c;
+	cfree_n++;
+}
+
+/* The budget needs this connection's state: what it holds goes out now, marked, and its
+ * streams resynchronise at the next message start they show. */
+static void conn_drop(struct hconn *c)
+{
+	c->env->stats->proto_state_dropped++;
+	for (int d = PL_DIR_TO_CLIENT; d >= PL_DIR_TO_SERVER; d--) {
+		struct hside *s = &c->side[d];
+		struct hmsg *m = s->cur;
+		bool mid = s->in_msg || s->acc || (s->mode == MODE_SYNC && !s->fresh) ||
+			   (s->mode == MODE_HUNT && s->npfx);
+
+		s->cur = NULL;
+		s->in_msg = s->in_body = false;
+		s->fast_left = 0;
+		s->acc = 0;
+		s->npfx = 0;
+		if (mid && s->mode != MODE_DEAD) {
+			s->mode = MODE_HUNT;
+			s->first = false;
+			s->line_start = false;
+		}
+		if (!m)
+			continue;
+		if (!m->start_line_done && !m->headers_done) {
+			release_msg(c, m);
+			continue;
+		}
+		m->notes |= NOTE_MEMORY;
+		if (!m->end_ns)
+			m->end_ns = s->last_ts;
+		if (d == PL_DIR_TO_CLIENT) {
+			if (c->pend_head)
+				emit_txn(c, pend_pop(c), m, NULL);
+			else
+				emit_unmatched_response(c, m);
+		} else if (m->emitted) {
+			release_msg(c, m);   /* went out when it stalled; a response it holds too */
+		} else if (!m->resp) {
+			emit_unmatched_request(c, m);
+		} else {
+			struct hmsg *r = m->resp;
+
+			m->resp = NULL;
+			emit_txn(c, m, r, NULL);
+		}
+	}
+	while (c->pend_head) {
+		struct hmsg *m = pend_pop(c);
+
+		m->notes |= NOTE_MEMORY;
+		emit_unmatched_request(c, m);
+	}
+	while (c->orph_head) {
+		struct hmsg *m = orph_pop(c);
+
+		m->notes |= NOTE_MEMORY;
+		emit_unmatched_response(c, m);
+	}
+	c->late = 0;
+	c->interim_bytes = 0;
+}
+
+static void trim_free(void)
+{
+	while (free_head) {
+		struct hmsg *m = free_head;
+
+		free_head = m->next;
+		msg_free(m);
+	}
+	free_n = 0;
+	while (cfree_head) {
+		struct hconn *c = cfree_head;
+
+		cfree_head = c->lru_next;
+		mem_bytes -= sizeof(*c);
+		free(c);
+	}
+	cfree_n = 0;
+}
+
+/* Room for `need` more bytes within protocols.http.max_memory_mb, made if needed by
+ * handing back the idlest connections' states (never self's). Kept bytes (buffers, header
+ * slots) may use 7/8 of the budget, so records and states always find room for what they
+ * report. */
+static bool mem_reserve(const struct pl_proto_env *env, const struct hconn *self, size_t need,
+			bool kept)
+{
+	uint64_t lim = (uint64_t)env->cfg->http.max_memory_mb << 20;
+
+	if (kept)
+		lim -= lim / 8;
+	if (mem_bytes + need <= lim)
+		return true;
+	trim_free();
+	for (uint32_t i = 0; i < HTTP_EVICT_SCAN && mem_bytes + need > lim; i++) {
+		struct hconn *v = lru_tail;
+
+		if (v && v == self)
+			v = v->lru_prev;
+
+		if (!v)
+			break;
+		if (!conn_idle_at_boundary(v))
+			conn_drop(v);
+		conn_put(v);
+		trim_free();
+	}
+	return mem_bytes + need <= lim;
+}
+
+/* The stub's state, made (or remade where the stub says) when bytes arrive; NULL when the
+ * budget or malloc refuses it: the side's bytes are then lost, counted once. */
+static struct hconn *stub_conn(struct hstub *b, enum pl_dir dir)
+{
+	struct hconn *c = cfree_head;
+
+	if (b->c)
+		return b->c;
+	if (c) {
+		cfree_head = c->lru_next;
+		cfree_n--;
+	} else if (mem_reserve(b->env, NULL, sizeof(*c), false) && (c = malloc(sizeof(*c)))) {
+		mem_bytes += sizeof(*c);
+	} else {
+		if (!b->refused)
+			b->env->stats->proto_state_dropped++;
+		b->refused = true;
+		if ((b->rest[dir] & 3) != MODE_DEAD)
+			b->rest[dir] = MODE_HUNT | REST_SEEN | REST_MIDLINE;
+		return NULL;
+	}
+	memset(c, 0, sizeof(*c));
+	b->refused = false;
+	b->c = c;
+	c->stub = b;
+	c->conn = b->conn;
+	c->env = b->env;
+	c->keep_cap = PL_MIN(HTTP_KEEP_MAX, b->env->cfg->http.max_message_size);
 	for (int d = 0; d < 2; d++) {
 		struct hside *s = &c->side[d];
 
 		s->c = c;
 		s->dir = d;
-		s->mode = MODE_HUNT;
-		s->first = true;
-		s->line_start = true;
+		s->mode = b->rest[d] & 3;
+		s->first = !(b->rest[d] & REST_SEEN);
+		s->line_start = !(b->rest[d] & REST_MIDLINE);
 		parser_reset(c, s);
 	}
+	lru_push(c);
+	return c;
+}
+
+static void http_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+	struct hconn *c = stub_conn(state, dir);
+
+	if (!c)
+		return;
+	lru_touch(c);
+	conn_data(c, dir, p, n, ts);
+}
+
+static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
+{
+	struct hconn *c = stub_conn(state, dir);
+
+	if (!c)
+		return;
+	lru_touch(c);
+	conn_gap(c, dir, len, ts);
+}
+
+/* Quiet for a while (the flow layer calls this after a second of packet time without
+ * data): time out what waits, and hand the state back if nothing is left in it. */
+static void http_idle(void *state, uint64_t now)
+{
+	struct hstub *b = state;
+
+	if (!b->c)
+		return;
+	expire(b->c, now);
+	if (conn_idle_at_boundary(b->c))
+		conn_put(b->c);
+}
+
+static void http_close(void *state, enum pl_close_reason why, uint64_t ts)
+{
+	struct hstub *b = state;
+
+	if (!b->c)
+		return;
+	conn_close(b->c, ts);
+	conn_put(b->c);
+}
+
+/* The flow entry holds only the stub: a connection without bytes costs nothing more. */
+static size_t http_state_size(const struct pl_config *cfg)
+{
+	return sizeof(struct hstub);
+}
+
+static int http_init(void *state, const struct pl_conn *conn, const struct pl_proto_env *env)
+{
+	struct hstub *b = state;
+
+	b->conn = conn;
+	b->env = env;
 	return 0;
 }
 
 static void http_thread_cleanup(void)
 {
-	while (free_head) {
-		struct hmsg *m = free_head;
-		free_head = m->next;
-		buf_bytes -= m->cap;
-		free(m->buf);
-		free(m);
-	}
-	free_n = 0;
+	trim_free();
 }
 
 const struct pl_proto_ops pl_http_ops = {

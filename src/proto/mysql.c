@@ -213,6 +213,15 @@ struct mconn {
 	uint64_t stmt_seq;
 };
 
+/* What the flow entry holds (proto.h's state): the connection's state is allocated when
+ * its first bytes arrive. */
+struct mstub {
+	struct mconn *c;
+	const struct pl_conn *conn;
+	const struct pl_proto_env *env;
+	bool failed;                 /* no memory for c: the connection is ignored */
+};
+
 /* --- bounds-checked reader --- */
 
 struct rd {
@@ -2085,9 +2094,8 @@ static void first_bytes(struct mconn *c, int d, const uint8_t *p, size_t n)
 	s->mode = MODE_HUNT;
 }
 
-static void mysql_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+static void conn_data(struct mconn *c, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
 {
-	struct mconn *c = state;
 	int d = dir == PL_DIR_TO_CLIENT;
 	struct mside *s = &c->side[d];
 
@@ -2118,9 +2126,8 @@ static struct mtxn *resp_in_progress(struct mconn *c)
 	return NULL;
 }
 
-static void mysql_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
+static void conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
-	struct mconn *c = state;
 	int d = dir == PL_DIR_TO_CLIENT;
 	struct mtxn *t;
 
@@ -2147,12 +2154,14 @@ static void mysql_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 
 static void mysql_idle(void *state, uint64_t now)
 {
-	expire(state, now);
+	struct mstub *b = state;
+
+	if (b->c)
+		expire(b->c, now);
 }
 
-static void mysql_close(void *state, enum pl_close_reason why, uint64_t ts)
+static void conn_close(struct mconn *c)
 {
-	struct mconn *c = state;
 	struct mtxn *t = resp_in_progress(c);
 
 	if (t && t != c->resp) {
@@ -2178,14 +2187,9 @@ static void mysql_close(void *state, enum pl_close_reason why, uint64_t ts)
 	}
 }
 
-static size_t mysql_state_size(const struct pl_config *cfg)
+/* Set up a connection's state when its first bytes (or its first hole) arrive. */
+static int conn_init(struct mconn *c, const struct pl_conn *conn, const struct pl_proto_env *env)
 {
-	return sizeof(struct mconn);
-}
-
-static int mysql_init(void *state, const struct pl_conn *conn, const struct pl_proto_env *env)
-{
-	struct mconn *c = state;
 	uint32_t ckeep = PL_MAX(env->cfg->mysql.max_query_length + 64u, MY_CLIENT_KEEP_MIN);
 
 	c->conn = conn;
@@ -2206,6 +2210,68 @@ static int mysql_init(void *state, const struct pl_conn *conn, const struct pl_p
 		}
 	}
 	return 0;
+}
+
+/* The flow entry holds only this stub: a connection that never carries a byte (a SYN
+ * flood, an idle handshake) costs no parser state and no buffers. */
+static size_t mysql_state_size(const struct pl_config *cfg)
+{
+	return sizeof(struct mstub);
+}
+
+static int mysql_init(void *state, const struct pl_conn *conn, const struct pl_proto_env *env)
+{
+	struct mstub *b = state;
+
+	b->conn = conn;
+	b->env = env;
+	return 0;
+}
+
+/* The connection's state, made on first use; NULL when there is no memory for it (the
+ * connection is then ignored from here on, and counted). */
+static struct mconn *stub_conn(struct mstub *b)
+{
+	struct mconn *c;
+
+	if (b->c || b->failed)
+		return b->c;
+	c = calloc(1, sizeof(*c));
+	if (!c || conn_init(c, b->conn, b->env) != 0) {
+		free(c);
+		b->failed = true;
+		b->env->stats->proto_state_dropped++;
+		return NULL;
+	}
+	b->c = c;
+	return c;
+}
+
+static void mysql_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+	struct mconn *c = stub_conn(state);
+
+	if (c)
+		conn_data(c, dir, p, n, ts);
+}
+
+static void mysql_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
+{
+	struct mconn *c = stub_conn(state);
+
+	if (c)
+		conn_gap(c, dir, len, ts);
+}
+
+static void mysql_close(void *state, enum pl_close_reason why, uint64_t ts)
+{
+	struct mstub *b = state;
+
+	if (!b->c)
+		return;
+	conn_close(b->c);
+	free(b->c);
+	b->c = NULL;
 }
 
 static void mysql_thread_cleanup(void)

@@ -1128,6 +1128,178 @@ static void test_fast_path_agrees(void **st)
 	assert_true(fast_total >= 40);
 }
 
+/* Issue 13 (memory per flow): connection states, records and buffers count toward
+ * protocols.http.max_memory_mb. Thousands of connections that each sent half a request head
+ * stay within 1 MiB: the idlest connections' states go first, their unfinished requests are
+ * reported marked and counted, and a dropped connection resynchronises on its next request. */
+#define HALF_CONNS 6000
+static int n_dropped_ev, n_other_ev;
+
+static void count_emit(const struct pl_event *ev, void *arg)
+{
+	bool dropped = false;
+
+	for (int i = 0; i < ev->n_errors; i++)
+		if (strstr(ev->errors[i].p, "max_memory_mb"))
+			dropped = true;
+	if (dropped) {
+		assert_true(ev->http.has_request);
+		assert_int_equal(ev->http.path.len, strlen("/half"));
+		n_dropped_ev++;
+	} else {
+		n_other_ev++;
+	}
+}
+
+static void test_state_bound(void **st)
+{
+	static void *stubs[HALF_CONNS];
+	struct pl_proto_env cenv = { &cfg, &stats, count_emit, NULL };
+	const char *half = "GET /half HTTP/1.1\r\nHost: example.com\r\nUser-Agent: half/1.0\r\n";
+	const char *rest = "Accept: */*\r\n\r\nGET /next HTTP/1.1\r\nHost: example.com\r\n\r\n";
+
+	cfg.http.max_memory_mb = 1;
+	n_dropped_ev = n_other_ev = 0;
+	for (int i = 0; i < HALF_CONNS; i++) {
+		stubs[i] = calloc(1, pl_http_ops.state_size(&cfg));
+		assert_non_null(stubs[i]);
+		assert_int_equal(pl_http_ops.init(stubs[i], &conn, &cenv), 0);
+		pl_http_ops.data(stubs[i], PL_DIR_TO_SERVER, (const uint8_t *)half, strlen(half),
+				 1000 + (uint64_t)i);
+	}
+	/* ~1 KiB per half-open request: most of the 6,000 did not fit in 1 MiB */
+	assert_true(stats.proto_state_dropped >= HALF_CONNS / 2);
+	assert_true(stats.proto_state_dropped < HALF_CONNS);
+	assert_int_equal(n_dropped_ev, (int)stats.proto_state_dropped);
+	assert_int_equal(n_other_ev, 0);
+	/* the first (idlest) connection lost its head: the rest of it is skipped, the next
+	 * request is found and reported (unanswered at close) */
+	pl_http_ops.data(stubs[0], PL_DIR_TO_SERVER, (const uint8_t *)rest, strlen(rest), 50000);
+	/* the last (most recent) one kept its head: it completes as if nothing happened */
+	pl_http_ops.data(stubs[HALF_CONNS - 1], PL_DIR_TO_SERVER, (const uint8_t *)rest,
+			 strlen(rest), 50000);
+	for (int i = 0; i < HALF_CONNS; i++) {
+		pl_http_ops.close(stubs[i], PL_CLOSE_FIN, 60000);
+		free(stubs[i]);
+	}
+	/* every connection's half request went out once: dropped (marked) or at close; plus
+	 * the two /next requests and the completed /half of the last connection */
+	assert_int_equal(n_dropped_ev + n_other_ev, HALF_CONNS + 2);
+	pl_http_ops.thread_cleanup();
+}
+
+/* The bound under churn: 200 connections fed random pieces of pipelined requests with big
+ * headers, responses (early ones too), holes, idle calls and closes, at max_memory_mb 1, so
+ * that states are dropped in every phase of a message. Nothing may crash or leak (ASan). */
+static void churn_emit(const struct pl_event *ev, void *arg)
+{
+	assert_int_equal(ev->type, PL_EV_HTTP);
+	assert_true(ev->http.has_request || ev->http.has_response);
+	n_other_ev++;
+}
+
+static void test_state_bound_churn(void **st)
+{
+	enum { CONNS = 200, STEPS = 40000 };
+	static void *stubs[CONNS];
+	static size_t off[CONNS][2];
+	static char req[24000];
+	struct pl_proto_env cenv = { &cfg, &stats, churn_emit, NULL };
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-R: 1\r\n\r\nhello"
+			   "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: "
+			   "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+	uint64_t rng = 13, ts = 1000;
+	size_t rl = strlen(resp), ql;
+
+	cfg.http.max_memory_mb = 1;
+	cfg.http.send_all_headers = true;
+	n_other_ev = 0;
+	ql = (size_t)snprintf(req, sizeof(req), "POST /half?a=b HTTP/1.1\r\nHost: h\r\nX-A: %07000d\r\n"
+			      "X-B: %07000d\r\nContent-Length: 10\r\n\r\n0123456789GET /half HTTP/1.1\r\n"
+			      "Host: h\r\nX-C: %05000d\r\n\r\n", 1, 2, 3);
+	for (int i = 0; i < CONNS; i++) {
+		stubs[i] = calloc(1, pl_http_ops.state_size(&cfg));
+		assert_int_equal(pl_http_ops.init(stubs[i], &conn, &cenv), 0);
+	}
+	for (int k = 0; k < STEPS; k++) {
+		int i, d, op;
+		size_t len, have;
+		const char *src;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		i = (int)((rng >> 33) % CONNS);
+		d = (int)((rng >> 20) & 1);
+		op = (int)((rng >> 24) % 64);
+		ts += 1000 + ((rng >> 40) & 0xffff);
+		if (op == 0) {
+			pl_http_ops.gap(stubs[i], (enum pl_dir)d, 1 + ((rng >> 45) & 255), ts);
+			continue;
+		}
+		if (op == 1) {
+			ts += 2 * PL_NS_PER_SEC;
+			pl_http_ops.idle(stubs[i], ts);
+			continue;
+		}
+		if (op == 2) {
+			pl_http_ops.close(stubs[i], PL_CLOSE_FIN, ts);
+			memset(stubs[i], 0, pl_http_ops.state_size(&cfg));
+			assert_int_equal(pl_http_ops.init(stubs[i], &conn, &cenv), 0);
+			off[i][0] = off[i][1] = 0;
+			continue;
+		}
+		src = d ? resp : req;
+		have = (d ? rl : ql) - off[i][d];
+		len = PL_MIN(have, (size_t)1 + ((rng >> 48) % 3000));
+		pl_http_ops.data(stubs[i], (enum pl_dir)d, (const uint8_t *)src + off[i][d], len, ts);
+		off[i][d] = (off[i][d] + len) % (d ? rl : ql);
+	}
+	fprintf(stderr, "churn: %llu states dropped, %llu requests, %llu responses, %d events\n",
+		(unsigned long long)stats.proto_state_dropped, (unsigned long long)stats.http_requests,
+		(unsigned long long)stats.http_responses, n_other_ev);
+	assert_true(stats.proto_state_dropped > 100);
+	assert_true(stats.http_requests > 100);
+	for (int i = 0; i < CONNS; i++) {
+		pl_http_ops.close(stubs[i], PL_CLOSE_END, ts);
+		free(stubs[i]);
+	}
+	pl_http_ops.thread_cleanup();
+}
+
+/* A connection idle at message boundaries hands its state back (idle call) and takes it up
+ * again exactly where it was: the events are those of an uninterrupted connection. */
+static void test_state_idle_release(void **st)
+{
+	assert_true(pl_http_ops.state_size(&cfg) <= 64);
+	assert_null(*(void **)state);   /* nothing until bytes arrive */
+	char before[3][LINE_MAX_LEN];
+
+	for (int pass = 0; pass < 2; pass++) {
+		conn_close(0);
+		conn_open();
+		tx(PL_DIR_TO_SERVER, GET1, 1000);
+		tx(PL_DIR_TO_CLIENT, RESP1, 2000);
+		if (pass)
+			pl_http_ops.idle(state, 2 * PL_NS_PER_SEC);
+		tx(PL_DIR_TO_SERVER, GET2, 3 * PL_NS_PER_SEC);
+		tx(PL_DIR_TO_CLIENT, RESP404, 3 * PL_NS_PER_SEC + 10);
+		if (pass) {
+			pl_http_ops.idle(state, 5 * PL_NS_PER_SEC);
+			/* the stub's first word is its state pointer: handed back */
+			assert_null(*(void **)state);
+		}
+		tx(PL_DIR_TO_SERVER, GET3, 6 * PL_NS_PER_SEC);
+		tx(PL_DIR_TO_CLIENT, RESP3, 6 * PL_NS_PER_SEC + 10);
+		assert_int_equal(n_ev, 3);
+		for (int i = 0; i < 3; i++) {
+			if (pass)
+				assert_string_equal(ev_line[i], before[i]);
+			else
+				strcpy(before[i], ev_line[i]);
+		}
+	}
+	assert_int_equal(stats.proto_state_dropped, 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1148,7 +1320,9 @@ int main(void)
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
 		T(test_url_truncated),
-		T(test_every_split), T(test_fast_path_agrees),
+		T(test_every_split), T(test_fast_path_agrees), T(test_state_bound),
+		T(test_state_bound_churn),
+		T(test_state_idle_release),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1923,11 +1923,28 @@ static void test_zstd_skipped(void **st)
 	assert_int_equal(n_ev, 0);
 }
 
+/* Issue 13 (memory per flow): the flow entry holds a small stub; the connection's state and
+ * its buffers (10 KiB) are made when its first bytes arrive, not at the SYN, and go at close. */
+static void test_state_made_on_first_bytes(void **st)
+{
+	static const uint8_t ping[] = { 1, 0, 0, 0, 0x0e };
+
+	assert_true(pl_mysql_ops.state_size(&cfg) <= 64);
+	assert_null(*(void **)state);   /* the stub's first word is the state pointer */
+	pl_mysql_ops.data(state, PL_DIR_TO_SERVER, ping, sizeof(ping), 1000);
+	assert_non_null(*(void **)state);
+	pl_mysql_ops.close(state, PL_CLOSE_FIN, 2000);
+	assert_null(*(void **)state);
+	free(state);
+	state = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_login_and_query),
+		T(test_state_made_on_first_bytes),
 		T(test_resultset_eof),
 		T(test_resultset_deprecate_eof),
 		T(test_error),
