@@ -1384,22 +1384,44 @@ bad:
 	return -1;
 }
 
+/* What a path names when it is not a regular file, for the error message. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	return "a special file";
+}
+
+/* A FIFO or a device would block open() or read() forever: only a regular file is read,
+ * checked before opening (stat) and again on the descriptor, opened non-blocking. */
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
 	size_t got = 0;
-	int fd, e = 0;
+	int fd = -1, e = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (stat(path, &st) < 0) {
+		e = errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode))
+		goto not_regular;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		e = errno;
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-		goto out;
-	}
+	if (!S_ISREG(st.st_mode))
+		goto not_regular;
 	if ((uint64_t)st.st_size > CONFIG_MAX_BYTES) {
 		e = EFBIG;
 		goto out;
@@ -1422,6 +1444,14 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
 		got += (size_t)n;
 	}
 	buf[got] = '\0';
+	goto out;
+not_regular:
+	if (fd >= 0)
+		close(fd);
+	if (err && errlen)
+		snprintf(err, errlen, "%s: cannot read: %s, not a regular file", path,
+			 file_kind(st.st_mode));
+	return -1;
 out:
 	if (fd >= 0)
 		close(fd);

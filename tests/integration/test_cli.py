@@ -84,6 +84,20 @@ def test_config_missing(tmp_path):
     assert r.rc == 2 and "none.yml" in r.stderr
 
 
+def test_config_fifo_or_device_is_refused_at_once(tmp_path):
+    """issue 13: a FIFO named by --config used to block open() forever (no writer)."""
+    fifo = tmp_path / "pktlog.yml"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    r = run(["--config", str(fifo), "--pcap", PCAP], timeout=20)
+    assert r.rc == 2 and f"{fifo}: cannot read: a FIFO, not a regular file" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 10
+    r = run(["--config", "/dev/zero", "--pcap", PCAP], timeout=20)
+    assert r.rc == 2 and "/dev/zero: cannot read: a character device" in r.stderr, r.stderr
+    r = run(["--config", str(tmp_path), "--pcap", PCAP], timeout=20)
+    assert r.rc == 2 and f"{tmp_path}: cannot read: a directory" in r.stderr, r.stderr
+
+
 def test_verbose_summary():
     r = run(["--pcap", PCAP, "-v", "--output", "null"])
     assert r.rc == 0
