@@ -879,12 +879,18 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *data_dir = NULL, *output = NULL, *iface = NULL;
-	const char **pcaps = calloc((size_t)argc + 1, sizeof(*pcaps));
-	const char **tails = calloc((size_t)argc + 1, sizeof(*tails));
+	const char **pcaps, **tails;
 	int n_pcaps = 0, n_tails = 0, verbose = 0, opt, status = 0;
 	static struct pipeline pl;
 	char err[1024];
 
+	/* Before anything else: a SIGHUP or SIGUSR1 during start-up (which can take seconds,
+	 * e.g. the Kafka cluster check) must not kill the process. The handlers only set
+	 * flags; the main loops act on them once start-up is over (a reload asked for now is
+	 * applied then). */
+	install_signals();
+	pcaps = calloc((size_t)argc + 1, sizeof(*pcaps));
+	tails = calloc((size_t)argc + 1, sizeof(*tails));
 	if (!pcaps || !tails) {
 		free(pcaps);
 		free(tails);
@@ -987,7 +993,6 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	install_signals();
 	if (service_start(&pl) != 0) {
 		status = 1;
 		goto out;

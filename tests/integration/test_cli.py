@@ -187,3 +187,51 @@ def test_missing_library_is_a_clean_error(tmp_path):
              "--output", "null"], env=env)
     assert r.rc == 1
     assert f"the tailer's registry needs {soname('sqlite3')}: " in r.stderr
+
+
+def test_signals_during_startup_do_not_kill(tmp_path):
+    """issue 13: SIGHUP/SIGUSR1 during start-up used to kill pktlog (exit 129/138); with an
+    unreachable Kafka broker start-up takes over 2 s (the cluster check). Signals are
+    handled from main()'s first instruction and a reload asked for during start-up is
+    applied once start-up ends (here: it adds a second tail input)."""
+    (tmp_path / "a.log").write_text("line a\n")
+    (tmp_path / "b.log").write_text("line b\n")
+    cfg = tmp_path / "pktlog.yml"
+
+    def write_cfg(names):
+        cfg.write_text("output:\n  kafka:\n    brokers: \"127.0.0.1:1\"\n"
+                       "    flush_timeout: 100ms\n"
+                       "tail:\n  inputs:\n" +
+                       "".join(f"    - paths: [\"{tmp_path / n}\"]\n      "
+                               "start_position: beginning\n" for n in names))
+
+    write_cfg(["a.log"])
+    p = subprocess.Popen([PKTLOG, "-v", "--config", str(cfg), "--data-dir",
+                          str(tmp_path / "data")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, text=True)
+    try:
+        # In main() and inside start-up: librdkafka is mapped when the Kafka output opens,
+        # and the cluster check that follows lasts seconds with no broker.
+        end = time.monotonic() + 20
+        while "rdkafka" not in mapped_libs(p.pid) and time.monotonic() < end:
+            time.sleep(0.005)
+        t0 = time.monotonic()
+        changed = False
+        while time.monotonic() - t0 < 3.5 and p.poll() is None:
+            for sig in (signal.SIGHUP, signal.SIGUSR1):
+                p.send_signal(sig)
+                time.sleep(0.01)
+            if not changed and time.monotonic() - t0 > 0.5:
+                write_cfg(["a.log", "b.log"])     # read long before; start-up goes on
+                changed = True
+        time.sleep(1.5)
+        assert p.poll() is None, f"pktlog died with {p.returncode}"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, (p.returncode, err[-3000:])
+    assert "Sanitizer" not in err and "runtime error" not in err, err[-3000:]
+    assert "do not answer" in err, err[-3000:]      # the broker was unreachable: a long start
+    assert f"SIGHUP: {cfg} reloaded" in err, err[-3000:]
+    assert "tail: 2 files" in err.splitlines()[-1] or \
+        any("summary:" in l and "tail: 2 files" in l for l in err.splitlines()), err[-3000:]
