@@ -225,7 +225,7 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char 
 }
 
 /* "127.0.0.1:9464", "[::1]:9464" → a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+int pl_metrics_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon = strrchr(listen, ':');
@@ -263,7 +263,7 @@ struct pl_metrics *pl_metrics_start(const char *listen, char *err, size_t errlen
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
-	int af = parse_listen(listen, &ss, &slen);
+	int af = pl_metrics_parse_listen(listen, &ss, &slen);
 	struct pl_metrics *m;
 
 	if (af < 0) {

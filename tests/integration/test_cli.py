@@ -79,6 +79,27 @@ def test_config_unknown_key(tmp_path):
     assert f"{cfg}:2: flows.max_flow:" in r.stderr
 
 
+def test_config_values_checked_at_load(tmp_path):
+    """issue 13: a bad metrics.listen, capture.bpf_filter or capture.user failed later with
+    exit 1 and no file:line (or, for the filter, was silently ignored by a replay)."""
+    cases = [
+        ("metrics:\n  listen: \"localhost:99999\"\n", 2, "metrics.listen"),
+        ("metrics:\n  listen: \"127.0.0.1\"\n", 2, "metrics.listen"),
+        ("capture:\n  bpf_filter: \"tcp port banana\"\n", 2, "capture.bpf_filter"),
+        ("capture:\n  snaplen: 1500\n  user: \"no-such-user-pktlog\"\n", 3, "capture.user"),
+    ]
+    for text, line, key in cases:
+        cfg = tmp_path / "bad.yml"
+        cfg.write_text(text)
+        r = run(["--config", str(cfg), "--pcap", PCAP, "--output", "null"])
+        assert r.rc == 2 and f"{cfg}:{line}: {key}:" in r.stderr, (text, r.rc, r.stderr)
+    good = tmp_path / "good.yml"
+    good.write_text("capture:\n  bpf_filter: \"not host 192.0.2.1\"\n  user: \"nobody\"\n"
+                    "metrics:\n  listen: \"[::1]:0\"\n")
+    r = run(["--config", str(good), "--pcap", PCAP, "--output", "null"])
+    assert r.rc == 0, r.stderr
+
+
 def test_config_missing(tmp_path):
     r = run(["--config", str(tmp_path / "none.yml"), "--pcap", PCAP])
     assert r.rc == 2 and "none.yml" in r.stderr
