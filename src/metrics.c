@@ -326,3 +326,8 @@ size_t pl_metrics_table_offset(size_t i)
 {
 	return metrics[i].off;
 }
+
+const char *pl_metrics_table_name(size_t i)
+{
+	return metrics[i].name;
+}

@@ -40,5 +40,7 @@ void pl_metrics_stop(struct pl_metrics *m);
  * checks that together with decode[] they cover every counter exactly once). */
 size_t pl_metrics_table_size(void);
 size_t pl_metrics_table_offset(size_t i);
+/* Row i's counter name (the struct pl_stats field; the -v summary lists them by it). */
+const char *pl_metrics_table_name(size_t i);
 
 #endif
