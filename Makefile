@@ -3,7 +3,8 @@
 #   make          build ./pktlog (optimised)
 #   make run      install what is missing (Debian 12, as root), build, run on conf/pktlog.yml
 #   make test     install what is missing, build with ASan+UBSan, run every test
-#   make fuzz     run each libFuzzer harness for FUZZ_SECONDS (default 60)
+#   make fuzz     run each libFuzzer harness for FUZZ_SECONDS (default 300), then MUTANTS
+#                 mutated real captures through build/asan/pktlog
 #   make bench    run the benchmarks in bench/
 
 CC      ?= cc
@@ -32,7 +33,8 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 300
+MUTANTS ?= 5000
 
 .PHONY: all run test unit integration fuzz fuzz-build bench deps test-deps clean asan install uninstall
 
@@ -107,8 +109,9 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
 
-fuzz: deps-test fuzz-build
+fuzz: deps-test fuzz-build build/asan/pktlog
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
+	python3 tests/fuzz/mutate_pcaps.py --seed $$(date +%s) --count $(MUTANTS)
 
 # --- set-up on a fresh Debian 12 (as root); a no-op when everything is there ---
 deps:
