@@ -222,6 +222,9 @@ def replay(pktlog, path, timeout):
                            capture_output=True, text=True, errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired:
         return False, f"timed out after {timeout}s"
+    except OSError as e:          # the binary is being relinked: once more, a moment later
+        time.sleep(2)
+        return replay(pktlog, path, timeout) if e.errno in (13, 26) else (False, str(e))
     err = p.stderr
     if "Sanitizer" in err or "runtime error" in err:
         lines = [l for l in err.splitlines() if "ERROR" in l or "runtime error" in l or " #" in l]
