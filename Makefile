@@ -103,11 +103,11 @@ fuzz-build: $(FUZZ_BIN)
 
 build/fuzz/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) $(DL_CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) $(DL_CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -c -o $@ $<
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
 
 fuzz: deps-test fuzz-build build/asan/pktlog
 	tests/fuzz/run.sh $(FUZZ_SECONDS)

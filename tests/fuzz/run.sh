@@ -11,6 +11,9 @@
 # to build/fuzz/summary.txt (bench/RESULTS.md records the long runs).
 # Fails when any harness finds a crash, leak or timeout, or a regression input fails.
 set -eu
+# A UBSan report must fail the run like an ASan report (the Makefile builds the harnesses
+# with -fno-sanitize-recover=undefined; this covers harnesses built before that).
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 secs=${1:-60}
 [ $# -gt 0 ] && shift
 cd "$(dirname "$0")/../.."
