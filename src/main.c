@@ -910,6 +910,9 @@ static void install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* A reload or counters request must not make a system call of start-up (or of a
+	 * library) fail with EINTR: those two restart; SIGTERM/SIGINT still interrupt. */
+	sa.sa_flags = SA_RESTART;
 	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = on_usr1;
