@@ -3,7 +3,8 @@
 #   make          build ./pktlog (optimised)
 #   make run      install what is missing (Debian 12, as root), build, run on conf/pktlog.yml
 #   make test     install what is missing, build with ASan+UBSan, run every test
-#   make fuzz     run each libFuzzer harness for FUZZ_SECONDS (default 60)
+#   make fuzz     run each libFuzzer harness for FUZZ_SECONDS (default 300), then MUTANTS
+#                 mutated real captures through build/asan/pktlog
 #   make bench    run the benchmarks in bench/
 #   make install  install under PREFIX (default /usr/local); DESTDIR honoured
 #   make deb      build pktlog_<version>_<arch>.deb with debhelper (debian/) from a copy of the tree
@@ -38,7 +39,8 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 300
+MUTANTS ?= 5000
 
 # --- the version: VERSION holds it (X.Y.Z), and nothing else does. build/gen/pktlog/version.h
 # gives it to the code (PL_VERSION: agent.version of every event); describe.h adds what git
@@ -124,14 +126,15 @@ fuzz-build: $(FUZZ_BIN)
 
 build/fuzz/%.o: %.c | $(GEN_HDRS)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined $(DEPFLAGS) -c -o $@ $<
+	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined $(DEPFLAGS) -c -o $@ $<
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ) | $(GEN_HDRS)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $(DEPFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+	$(CLANG) $(CSTD) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(DEPFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
 
-fuzz: deps-test fuzz-build
+fuzz: deps-test fuzz-build build/asan/pktlog
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
+	python3 tests/fuzz/mutate_pcaps.py --seed $$(date +%s) --count $(MUTANTS)
 
 # --- set-up on a fresh Debian 12 (as root); a no-op when everything is there ---
 deps:

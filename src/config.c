@@ -9,11 +9,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <pwd.h>
 #include <regex.h>
+#include <pcap/pcap.h>
 #include <yaml.h>
 #include <librdkafka/rdkafka.h>
 
 #include "pktlog/config.h"
+#include "pktlog/metrics.h"
 
 /* A config file is a few kilobytes; the cap keeps a wrong path (a log, a disk image) from
  * being slurped into memory. */
@@ -53,6 +56,9 @@ struct option {
 
 enum { SLOT_HTTP, SLOT_MYSQL, N_SLOTS };
 enum { ENUM_KEY, ENUM_COMPRESSION, ENUM_ACKS, ENUM_FSYNC, ENUM_EBPF };
+/* OPT_STRING values checked at load (aux): a filter that compiles, a user that exists, an
+ * address that parses. */
+enum { STR_ANY, STR_BPF, STR_USER, STR_LISTEN };
 
 #define OFF(field) offsetof(struct pl_config, field)
 
@@ -62,11 +68,11 @@ static const struct option options[] = {
 	{ "capture.snaplen", OPT_U32, OFF(capture.snaplen), 64, 262144, 0, 0 },
 	{ "capture.buffer_size_mb", OPT_U32, OFF(capture.buffer_mb), 1, 4096, 0, 0 },
 	{ "capture.promiscuous", OPT_BOOL, OFF(capture.promisc), 0, 0, 0, 0 },
-	{ "capture.bpf_filter", OPT_STRING, OFF(capture.bpf_filter), 0, 0, OPT_NULLABLE, 0 },
+	{ "capture.bpf_filter", OPT_STRING, OFF(capture.bpf_filter), 0, 0, OPT_NULLABLE, STR_BPF },
 	{ "capture.workers", OPT_U32, OFF(capture.workers), 1, 64, 0, 0 },
 	{ "capture.ebpf", OPT_ENUM, OFF(capture.ebpf), 0, 0, 0, ENUM_EBPF },
 	{ "capture.immediate", OPT_BOOL, OFF(capture.immediate), 0, 0, 0, 0 },
-	{ "capture.user", OPT_STRING, OFF(capture.user), 0, 0, OPT_NULLABLE, 0 },
+	{ "capture.user", OPT_STRING, OFF(capture.user), 0, 0, OPT_NULLABLE, STR_USER },
 	{ "flows", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "flows.max_flows", OPT_U32, OFF(flows.max_flows), 1, 16777216, 0, 0 },
 	{ "flows.stream_buffer_bytes", OPT_U32, OFF(flows.stream_buffer_bytes), 0, 1073741824, 0, 0 },
@@ -126,7 +132,7 @@ static const struct option options[] = {
 	{ "tail.commit_interval", OPT_DURATION, OFF(tail.commit_interval_ns), 0, 0, 0, 0 },
 	{ "tail.max_inflight", OPT_U32, OFF(tail.max_inflight), 16, 16777216, 0, 0 },
 	{ "metrics", OPT_SECTION, 0, 0, 0, 0, 0 },
-	{ "metrics.listen", OPT_STRING, OFF(metrics.listen), 0, 0, OPT_NULLABLE, 0 },
+	{ "metrics.listen", OPT_STRING, OFF(metrics.listen), 0, 0, OPT_NULLABLE, STR_LISTEN },
 	{ "metrics.heartbeat", OPT_BOOL, OFF(metrics.heartbeat), 0, 0, 0, 0 },
 	{ "metrics.heartbeat_interval", OPT_DURATION, OFF(metrics.heartbeat_interval_ns), 0, 0, 0, 0 },
 	{ "metrics.heartbeat_topic", OPT_STRING, OFF(metrics.heartbeat_topic), 0, 0, 0, 0 },
@@ -462,6 +468,58 @@ bool pl_port_list_has(const struct pl_port_list *l, uint16_t port)
 
 /* ---- value setters, one per option type ---- */
 
+/* capture.bpf_filter must compile (on Ethernet, as live capture on most interfaces will);
+ * checked here so a replay refuses it too, not only a live capture. */
+static int check_bpf(struct ctx *c, const char *expr, const yaml_node_t *v, const char *key)
+{
+	pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
+	struct bpf_program prog;
+	int rc = 0;
+
+	if (!p)
+		return fail(c, node_line(v), key, "out of memory");
+	if (pcap_compile(p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0)
+		rc = fail(c, node_line(v), key, "invalid filter \"%s\": %s", expr, pcap_geterr(p));
+	else
+		pcap_freecode(&prog);
+	pcap_close(p);
+	return rc;
+}
+
+static int check_user(struct ctx *c, const char *user, const yaml_node_t *v, const char *key)
+{
+	errno = 0;
+	if (getpwnam(user))
+		return 0;
+	if (errno && errno != ENOENT && errno != ESRCH)
+		return fail(c, node_line(v), key, "cannot look up user \"%s\": %s", user,
+			    strerror(errno));
+	return fail(c, node_line(v), key, "no user \"%s\" on this system (\"\" keeps the user "
+		    "pktlog was started as)", user);
+}
+
+static int check_listen(struct ctx *c, const char *listen, const yaml_node_t *v, const char *key)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (pl_metrics_parse_listen(listen, &ss, &len) < 0)
+		return fail(c, node_line(v), key, "expected HOST:PORT with an IPv4 address or "
+			    "[IPv6] and a port 0-65535, found \"%s\"", listen);
+	return 0;
+}
+
+static int check_string(struct ctx *c, int kind, const char *str, const yaml_node_t *v,
+			const char *key)
+{
+	switch (kind) {
+	case STR_BPF: return check_bpf(c, str, v, key);
+	case STR_USER: return check_user(c, str, v, key);
+	case STR_LISTEN: return check_listen(c, str, v, key);
+	default: return 0;
+	}
+}
+
 static int set_string(struct ctx *c, const struct option *o, const yaml_node_t *v, const char *key)
 {
 	char **dst = (char **)((char *)c->cfg + o->off);
@@ -475,6 +533,8 @@ static int set_string(struct ctx *c, const struct option *o, const yaml_node_t *
 	} else {
 		if (strlen(sval(v)) != slen(v))
 			return fail(c, node_line(v), key, "contains a NUL byte");
+		if (check_string(c, o->aux, sval(v), v, key) < 0)
+			return -1;
 		copy = strdup(sval(v));
 		if (!copy)
 			return fail(c, node_line(v), key, "out of memory");
@@ -1377,22 +1437,44 @@ bad:
 	return -1;
 }
 
+/* What a path names when it is not a regular file, for the error message. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	return "a special file";
+}
+
+/* A FIFO or a device would block open() or read() forever: only a regular file is read,
+ * checked before opening (stat) and again on the descriptor, opened non-blocking. */
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
 	size_t got = 0;
-	int fd, e = 0;
+	int fd = -1, e = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (stat(path, &st) < 0) {
+		e = errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode))
+		goto not_regular;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		e = errno;
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-		goto out;
-	}
+	if (!S_ISREG(st.st_mode))
+		goto not_regular;
 	if ((uint64_t)st.st_size > CONFIG_MAX_BYTES) {
 		e = EFBIG;
 		goto out;
@@ -1415,6 +1497,14 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
 		got += (size_t)n;
 	}
 	buf[got] = '\0';
+	goto out;
+not_regular:
+	if (fd >= 0)
+		close(fd);
+	if (err && errlen)
+		snprintf(err, errlen, "%s: cannot read: %s, not a regular file", path,
+			 file_kind(st.st_mode));
+	return -1;
 out:
 	if (fd >= 0)
 		close(fd);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <pcap/pcap.h>
 #include "pktlog/capture.h"
 #include "pktlog/config.h"
 #include "pktlog/decode.h"
@@ -285,15 +286,66 @@ static bool output_broken(struct pipeline *pl)
 	return b;
 }
 
+/* What a replayed file could not decode, per reason (the counters have them too): frames
+ * that are damaged or of an unsupported link type are named at the end of the file, and
+ * a file of which not one frame decoded is a failure (1). Frames that are not IP or not
+ * TCP are ordinary traffic: counted, not reported. */
+static int report_skips(const struct pipeline *pl, const uint64_t *before, const char *path,
+			int linktype)
+{
+	static const int damaged[] = { PL_DEC_TRUNCATED, PL_DEC_BAD_LINKTYPE, PL_DEC_BAD_IP,
+				       PL_DEC_BAD_TCP };
+	const uint64_t *now = pl->stats.decode;
+	uint64_t frames = 0, bad = 0, ok = now[PL_DEC_OK] - before[PL_DEC_OK];
+	char why[512] = "";
+	size_t n = 0;
+
+	for (int i = 0; i < PL_DEC__COUNT; i++)
+		frames += now[i] - before[i];
+	for (size_t i = 0; i < PL_ARRAY_LEN(damaged); i++) {
+		uint64_t d = now[damaged[i]] - before[damaged[i]];
+		if (!d || n >= sizeof(why))
+			continue;
+		bad += d;
+		n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%llu %s", n ? ", " : "",
+				      (unsigned long long)d, pl_decode_result_name(damaged[i]));
+		if (damaged[i] == PL_DEC_BAD_LINKTYPE && n < sizeof(why)) {
+			const char *name = pcap_datalink_val_to_name(linktype);
+			n += (size_t)snprintf(why + n, sizeof(why) - n, " (link type %d%s%s is not one "
+					      "pktlog decodes)", linktype, name ? ", " : "",
+					      name ? name : "");
+		}
+	}
+	if (!frames) {
+		pl_warn("%s: the capture holds no packets", path);
+		return 0;
+	}
+	if (!bad) {
+		if (!ok)
+			pl_warn("%s: no TCP segment among %llu frames", path, (unsigned long long)frames);
+		return 0;
+	}
+	if (!ok) {
+		pl_err("%s: nothing could be decoded: all %llu frames skipped: %s", path,
+		       (unsigned long long)frames, why);
+		return 1;
+	}
+	pl_warn("%s: %llu of %llu frames skipped as undecodable: %s", path,
+		(unsigned long long)bad, (unsigned long long)frames, why);
+	return 0;
+}
+
 /* Returns 0 when the file was read to its end, 1 when it could not be (already logged). */
 static int replay_file(struct pipeline *pl, const char *path)
 {
 	struct pl_capture *c = pl_capture_open_file(path);
 	struct progress pg = { isatty(STDERR_FILENO) == 1, mono_ns(), mono_ns() + PL_NS_PER_SEC };
+	uint64_t before[PL_DEC__COUNT];
 	int rc, status = 0;
 
 	if (!c)
 		return 1;
+	memcpy(before, pl->stats.decode, sizeof(before));
 	pl_info("%s: replaying", path);
 	while (!stop_requested) {
 		rc = pl_capture_next(c, PL_FILE_BATCH, 0, on_frame, pl);
@@ -314,6 +366,8 @@ static int replay_file(struct pipeline *pl, const char *path)
 		}
 	}
 	progress_show(&pg, c, pl, path, true);   /* the final line, on a terminal only */
+	if (!stop_requested && report_skips(pl, before, path, pl_capture_linktype(c)) != 0)
+		status = 1;
 	pl_capture_close(c);
 	return status;
 }
@@ -878,6 +932,9 @@ static void install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* A reload or counters request must not make a system call of start-up (or of a
+	 * library) fail with EINTR: those two restart; SIGTERM/SIGINT still interrupt. */
+	sa.sa_flags = SA_RESTART;
 	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = on_usr1;
@@ -901,13 +958,19 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *data_dir = NULL, *output = NULL, *iface = NULL;
-	const char **pcaps = calloc((size_t)argc + 1, sizeof(*pcaps));
-	const char **tails = calloc((size_t)argc + 1, sizeof(*tails));
+	const char **pcaps, **tails;
 	int n_pcaps = 0, n_tails = 0, verbose = 0, opt, status = 0;
 	static struct pipeline pl;
 	char err[1024];
 
+	/* Before anything else: a SIGHUP or SIGUSR1 during start-up (which can take seconds,
+	 * e.g. the Kafka cluster check) must not kill the process. The handlers only set
+	 * flags; the main loops act on them once start-up is over (a reload asked for now is
+	 * applied then). */
+	install_signals();
 	pl_output_guard_stdio();
+	pcaps = calloc((size_t)argc + 1, sizeof(*pcaps));
+	tails = calloc((size_t)argc + 1, sizeof(*tails));
 	if (!pcaps || !tails) {
 		free(pcaps);
 		free(tails);
@@ -1012,7 +1075,6 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	install_signals();
 	if (service_start(&pl) != 0) {
 		status = 1;
 		goto out;

@@ -233,7 +233,7 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char 
 }
 
 /* "127.0.0.1:9464", "[::1]:9464" → a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+int pl_metrics_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon = strrchr(listen, ':');
@@ -271,7 +271,7 @@ struct pl_metrics *pl_metrics_start(const char *listen, char *err, size_t errlen
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
-	int af = parse_listen(listen, &ss, &slen);
+	int af = pl_metrics_parse_listen(listen, &ss, &slen);
 	struct pl_metrics *m;
 
 	if (af < 0) {
@@ -331,4 +331,9 @@ size_t pl_metrics_table_size(void)
 size_t pl_metrics_table_offset(size_t i)
 {
 	return metrics[i].off;
+}
+
+const char *pl_metrics_table_name(size_t i)
+{
+	return metrics[i].name;
 }

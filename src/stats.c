@@ -1,4 +1,9 @@
-/* stats.c – summing and printing pktlog's counters (include/pktlog/stats.h). */
+/* stats.c – summing and printing pktlog's counters (include/pktlog/stats.h).
+ *
+ * The summary's list of counters walks metrics.c's table (the one /metrics and heartbeats
+ * use, checked by test_metrics to cover every field), so a new counter cannot be left out. */
+#include <string.h>
+#include "pktlog/metrics.h"
 #include "pktlog/stats.h"
 
 void pl_stats_add(struct pl_stats *dst, const struct pl_stats *src)
@@ -10,6 +15,31 @@ void pl_stats_add(struct pl_stats *dst, const struct pl_stats *src)
 
 	for (size_t i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++)
 		d[i] += s[i];
+}
+
+/* Every counter that is not zero, by name, on one line. */
+static void nonzero_counters(const struct pl_stats *st, FILE *f)
+{
+	const char *base = (const char *)st, *sep = "pktlog: counters:";
+
+	for (int i = 0; i < PL_DEC__COUNT; i++) {
+		if (!st->decode[i])
+			continue;
+		fprintf(f, "%s decode_%s %llu", sep, pl_decode_result_name(i),
+			(unsigned long long)st->decode[i]);
+		sep = ",";
+	}
+	for (size_t i = 0; i < pl_metrics_table_size(); i++) {
+		uint64_t v;
+
+		memcpy(&v, base + pl_metrics_table_offset(i), sizeof(v));
+		if (!v)
+			continue;
+		fprintf(f, "%s %s %llu", sep, pl_metrics_table_name(i), (unsigned long long)v);
+		sep = ",";
+	}
+	if (*sep == ',')
+		fputs("\n", f);
 }
 
 void pl_stats_summary(const struct pl_stats *st, FILE *f)
@@ -124,4 +154,5 @@ void pl_stats_delivery(const struct pl_stats *st, bool kafka, FILE *f)
 	if (sum != st->output_accepted)
 		fprintf(f, " (DOES NOT ADD UP: the parts sum to %llu)", (unsigned long long)sum);
 	fputs(".\n", f);
+	nonzero_counters(st, f);
 }

@@ -35,6 +35,9 @@ size_t pl_capture_filter(const struct pl_config *cfg, char *out, size_t cap);
 #define PL_CAPTURE_ERROR (-1)
 int pl_capture_next(struct pl_capture *c, int max, int timeout_ms, pl_frame_fn fn, void *arg);
 
+/* The capture's link type (a DLT_ value), as frames are handed to pl_frame_fn. */
+int pl_capture_linktype(const struct pl_capture *c);
+
 /* Kernel drop count for a live capture (0 for files). */
 uint64_t pl_capture_drops(struct pl_capture *c);
 

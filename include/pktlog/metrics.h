@@ -6,6 +6,7 @@
 #ifndef PKTLOG_METRICS_H
 #define PKTLOG_METRICS_H
 
+#include <sys/socket.h>
 #include "pktlog/stats.h"
 
 struct pl_metrics;
@@ -22,6 +23,10 @@ size_t pl_metrics_json(const struct pl_stats *st, char *buf, size_t cap);
  * one). Returns NULL and writes a message naming the address into err on failure. */
 struct pl_metrics *pl_metrics_start(const char *listen, char *err, size_t errlen);
 
+/* Parse metrics.listen ("HOST:PORT", IPv4 or [IPv6]) into a socket address; returns the
+ * address family, or -1 when it does not parse (config.c checks it at load). */
+int pl_metrics_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len);
+
 /* The port actually bound (useful with port 0). */
 uint16_t pl_metrics_port(const struct pl_metrics *m);
 
@@ -35,5 +40,7 @@ void pl_metrics_stop(struct pl_metrics *m);
  * checks that together with decode[] they cover every counter exactly once). */
 size_t pl_metrics_table_size(void);
 size_t pl_metrics_table_offset(size_t i);
+/* Row i's counter name (the struct pl_stats field; the -v summary lists them by it). */
+const char *pl_metrics_table_name(size_t i);
 
 #endif

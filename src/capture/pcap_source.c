@@ -488,6 +488,11 @@ uint64_t pl_capture_drops(struct pl_capture *c)
 	return (uint64_t)ps.ps_drop + ps.ps_ifdrop;
 }
 
+int pl_capture_linktype(const struct pl_capture *c)
+{
+	return c->linktype;
+}
+
 void pl_capture_progress(struct pl_capture *c, uint64_t *done, uint64_t *total)
 {
 	long pos = c->file ? ftell(c->file) : 0;

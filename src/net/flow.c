@@ -6,8 +6,9 @@
  * Must not: look inside payloads, use the wall clock, or grow beyond flows.max_flows
  * entries and flows.stream_buffer_bytes of buffered segments per direction.
  *
- * Sequence arithmetic is modulo 2^32: positions are compared as signed 32-bit
- * differences from the next expected sequence number of their direction. */
+ * Sequence arithmetic is RFC 1982 serial-number arithmetic modulo 2^32, on unsigned
+ * numbers only (seq_after/seq_before/seq_dist): positions are compared with the next
+ * expected sequence number of their direction. */
 #include <endian.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,9 +209,37 @@ static void touch(struct pl_flow_table *t, struct flow *f)
 
 /* --- out-of-order buffer ------------------------------------------------------------- */
 
-static int32_t seq_diff(uint32_t a, uint32_t b)
+/* RFC 1982 serial-number arithmetic on 32-bit sequence numbers, unsigned throughout (no
+ * signed overflow, no abs(INT_MIN)). a is after b when 0 < a - b < 2^31; two numbers
+ * exactly 2^31 apart are neither before nor after each other. */
+#define SEQ_HALF 0x80000000u
+
+static bool seq_after(uint32_t a, uint32_t b)
 {
-	return (int32_t)(a - b);
+	uint32_t d = a - b;
+
+	return d != 0 && d < SEQ_HALF;
+}
+
+static bool seq_before(uint32_t a, uint32_t b)
+{
+	return seq_after(b, a);
+}
+
+/* How far apart a and b are, whichever comes first (at most 2^31). */
+static uint32_t seq_dist(uint32_t a, uint32_t b)
+{
+	uint32_t d = a - b;
+
+	return d <= SEQ_HALF ? d : b - a;
+}
+
+/* a - b as a signed 64-bit offset (b's neighbourhood: -2^31 .. 2^31 - 1). */
+static int64_t seq_offset(uint32_t a, uint32_t b)
+{
+	uint32_t d = a - b;
+
+	return d < SEQ_HALF ? (int64_t)d : -(int64_t)(b - a);
 }
 
 static void seg_free(struct pl_flow_table *t, struct stream *s, struct seg *g)
@@ -257,12 +286,11 @@ static void drain_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
 
 	while (s->ooo) {
 		struct seg *g = s->ooo;
-		int32_t d = seq_diff(g->seq, s->next_seq);
 
-		if (d > 0)
+		if (seq_after(g->seq, s->next_seq))
 			return;
 		s->ooo = g->next;
-		uint32_t skip = (uint32_t)-d;
+		uint32_t skip = s->next_seq - g->seq;
 		if (skip < g->len) {
 			deliver_data(t, f, dir, g->data + skip, g->len - skip);
 			deliver_gap(t, f, dir, g->lost);
@@ -280,9 +308,8 @@ static void skip_to_first_ooo(struct pl_flow_table *t, struct flow *f, enum pl_d
 
 	if (!s->ooo)
 		return;
-	int32_t d = seq_diff(s->ooo->seq, s->next_seq);
-	if (d > 0)
-		deliver_gap(t, f, dir, (uint32_t)d);
+	if (seq_after(s->ooo->seq, s->next_seq))
+		deliver_gap(t, f, dir, s->ooo->seq - s->next_seq);
 	drain_ooo(t, f, dir);
 }
 
@@ -316,13 +343,13 @@ static void ooo_insert(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
 		uint32_t piece_end = end;
 
 		if (next) {
-			int32_t a = seq_diff(next->seq, seq);
-			int32_t b = a + (int32_t)(next->len + next->lost);
-			if (b <= (int32_t)cur) {       /* wholly before what is left */
+			int64_t a = seq_offset(next->seq, seq);
+			int64_t b = a + (int64_t)next->len + next->lost;
+			if (b <= (int64_t)cur) {       /* wholly before what is left */
 				link = &next->next;
 				continue;
 			}
-			if (a <= (int32_t)cur) {       /* overlaps our front: skip its bytes */
+			if (a <= (int64_t)cur) {       /* overlaps our front: skip its bytes */
 				cur = (uint32_t)b;
 				link = &next->next;
 				continue;
@@ -358,8 +385,8 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 	if (pkt->tcp_flags & PL_TCP_SYN) {
 		s->syn = true;
 		s->isn = seq;
-		if (!s->started || seq_diff(seq + 1, s->next_seq) > 0 ||
-		    (uint32_t)abs(seq_diff(seq + 1, s->next_seq)) > PL_SEQ_RESYNC_WINDOW) {
+		if (!s->started || seq_after(seq + 1, s->next_seq) ||
+		    seq_dist(seq + 1, s->next_seq) > PL_SEQ_RESYNC_WINDOW) {
 			s->next_seq = seq + 1;
 			s->started = true;
 		}
@@ -373,16 +400,14 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 	if (len + lost == 0)
 		return;
 
-	int32_t d = seq_diff(seq, s->next_seq);
-	if ((uint32_t)abs(d) > PL_SEQ_RESYNC_WINDOW) {
+	if (seq_dist(seq, s->next_seq) > PL_SEQ_RESYNC_WINDOW) {
 		/* Not this stream's neighbourhood: a reused tuple or a wild segment. */
 		stream_drop_ooo(t, s);
 		s->next_seq = seq;
-		d = 0;
 	}
 	uint32_t total = len + lost;
-	if (d < 0) {
-		uint32_t old = (uint32_t)-d;
+	if (seq_before(seq, s->next_seq)) {
+		uint32_t old = s->next_seq - seq;
 		if (old >= total) {
 			t->stats->tcp_retrans_bytes += total;
 			return;
@@ -395,9 +420,9 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 			lost -= old - len;
 			len = 0;
 		}
-		d = 0;
+		seq = s->next_seq;
 	}
-	if (d == 0) {
+	if (seq == s->next_seq) {
 		deliver_data(t, f, dir, p, len);
 		deliver_gap(t, f, dir, lost);
 		if (s->ooo)
@@ -412,16 +437,15 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 		t->stats->tcp_ooo_overflow++;
 		skip_to_first_ooo(t, f, dir);
 	}
-	d = seq_diff(seq, s->next_seq);
-	if (d > 0 && len <= cap && t->stats->tcp_ooo_bytes_buffered + len <= table_cap) {
+	bool ahead = seq_after(seq, s->next_seq);
+	if (ahead && len <= cap && t->stats->tcp_ooo_bytes_buffered + len <= table_cap) {
 		ooo_insert(t, f, dir, seq, p, len, lost);
 		return;
 	}
-	if (d > 0) {
+	if (ahead) {
 		/* Larger than the whole budget: the hole before it is given up now. */
 		t->stats->tcp_ooo_overflow++;
-		deliver_gap(t, f, dir, (uint32_t)d);
-		d = 0;
+		deliver_gap(t, f, dir, seq - s->next_seq);
 	}
 	/* The buffer drain moved next_seq onto or past this segment: retry as in-order. */
 	struct pl_packet again = *pkt;
@@ -440,8 +464,8 @@ static void stream_finish(struct pl_flow_table *t, struct flow *f, enum pl_dir d
 
 	while (s->ooo)
 		skip_to_first_ooo(t, f, dir);
-	if (s->fin && seq_diff(s->fin_seq, s->next_seq) > 0)
-		deliver_gap(t, f, dir, (uint32_t)seq_diff(s->fin_seq, s->next_seq));
+	if (s->fin && seq_after(s->fin_seq, s->next_seq))
+		deliver_gap(t, f, dir, s->fin_seq - s->next_seq);
 }
 
 /* --- flow lifecycle ------------------------------------------------------------------ */

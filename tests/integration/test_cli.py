@@ -2,7 +2,9 @@
 config errors naming file:line and key. Also here: the libraries it is linked with."""
 import os
 import re
+import signal
 import subprocess
+import time
 
 from conftest import PCAPS, PKTLOG, ROOT, run
 
@@ -77,9 +79,44 @@ def test_config_unknown_key(tmp_path):
     assert f"{cfg}:2: flows.max_flow:" in r.stderr
 
 
+def test_config_values_checked_at_load(tmp_path):
+    """issue 13: a bad metrics.listen, capture.bpf_filter or capture.user failed later with
+    exit 1 and no file:line (or, for the filter, was silently ignored by a replay)."""
+    cases = [
+        ("metrics:\n  listen: \"localhost:99999\"\n", 2, "metrics.listen"),
+        ("metrics:\n  listen: \"127.0.0.1\"\n", 2, "metrics.listen"),
+        ("capture:\n  bpf_filter: \"tcp port banana\"\n", 2, "capture.bpf_filter"),
+        ("capture:\n  snaplen: 1500\n  user: \"no-such-user-pktlog\"\n", 3, "capture.user"),
+    ]
+    for text, line, key in cases:
+        cfg = tmp_path / "bad.yml"
+        cfg.write_text(text)
+        r = run(["--config", str(cfg), "--pcap", PCAP, "--output", "null"])
+        assert r.rc == 2 and f"{cfg}:{line}: {key}:" in r.stderr, (text, r.rc, r.stderr)
+    good = tmp_path / "good.yml"
+    good.write_text("capture:\n  bpf_filter: \"not host 192.0.2.1\"\n  user: \"nobody\"\n"
+                    "metrics:\n  listen: \"[::1]:0\"\n")
+    r = run(["--config", str(good), "--pcap", PCAP, "--output", "null"])
+    assert r.rc == 0, r.stderr
+
+
 def test_config_missing(tmp_path):
     r = run(["--config", str(tmp_path / "none.yml"), "--pcap", PCAP])
     assert r.rc == 2 and "none.yml" in r.stderr
+
+
+def test_config_fifo_or_device_is_refused_at_once(tmp_path):
+    """issue 13: a FIFO named by --config used to block open() forever (no writer)."""
+    fifo = tmp_path / "pktlog.yml"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    r = run(["--config", str(fifo), "--pcap", PCAP], timeout=20)
+    assert r.rc == 2 and f"{fifo}: cannot read: a FIFO, not a regular file" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 10
+    r = run(["--config", "/dev/zero", "--pcap", PCAP], timeout=20)
+    assert r.rc == 2 and "/dev/zero: cannot read: a character device" in r.stderr, r.stderr
+    r = run(["--config", str(tmp_path), "--pcap", PCAP], timeout=20)
+    assert r.rc == 2 and f"{tmp_path}: cannot read: a directory" in r.stderr, r.stderr
 
 
 def test_verbose_summary():
@@ -100,3 +137,47 @@ def test_libraries_are_linked():
                           check=True).stdout
     own = re.findall(r" [TW] ((?:rd_kafka|MHD|sqlite3|bpf|libbpf)_\w+)$", syms, re.M)
     assert own == []
+
+
+def test_signals_during_startup_do_not_kill(tmp_path):
+    """issue 13: SIGHUP/SIGUSR1 during start-up used to kill pktlog (exit 129/138); with an
+    unreachable Kafka broker start-up takes over 2 s (the cluster check). Signals are
+    handled from main()'s first instruction and a reload asked for during start-up is
+    applied once start-up ends (here: it adds a second tail input)."""
+    (tmp_path / "a.log").write_text("line a\n")
+    (tmp_path / "b.log").write_text("line b\n")
+    cfg = tmp_path / "pktlog.yml"
+
+    def write_cfg(names):
+        cfg.write_text("output:\n  kafka:\n    brokers: \"127.0.0.1:1\"\n"
+                       "    flush_timeout: 100ms\n"
+                       "tail:\n  inputs:\n" +
+                       "".join(f"    - paths: [\"{tmp_path / n}\"]\n      "
+                               "start_position: beginning\n" for n in names))
+
+    write_cfg(["a.log"])
+    p = subprocess.Popen([PKTLOG, "-v", "--config", str(cfg), "--data-dir",
+                          str(tmp_path / "data")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, text=True)
+    try:
+        # From main()'s first instructions on, through the seconds of the cluster check.
+        t0 = time.monotonic()
+        changed = False
+        while time.monotonic() - t0 < 3.5 and p.poll() is None:
+            for sig in (signal.SIGHUP, signal.SIGUSR1):
+                p.send_signal(sig)
+                time.sleep(0.01)
+            if not changed and time.monotonic() - t0 > 0.5:
+                write_cfg(["a.log", "b.log"])     # read long before; start-up goes on
+                changed = True
+        time.sleep(1.5)
+        assert p.poll() is None, f"pktlog died with {p.returncode}"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, (p.returncode, err[-3000:])
+    assert "Sanitizer" not in err and "runtime error" not in err, err[-3000:]
+    assert "do not answer" in err, err[-3000:]      # the broker was unreachable: a long start
+    assert f"SIGHUP: {cfg} reloaded" in err, err[-3000:]
+    assert "tail: 2 files" in err.splitlines()[-1] or \
+        any("summary:" in l and "tail: 2 files" in l for l in err.splitlines()), err[-3000:]

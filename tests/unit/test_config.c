@@ -100,15 +100,24 @@ static void expect_error_prefix(const char *yml, const char *prefix)
 
 static void test_capture_live_options(void **state)
 {
-	static const char yml[] = "capture:\n  workers: 4\n  ebpf: off\n  immediate: true\n  user: \"pktlog\"\n";
+	static const char yml[] = "capture:\n  workers: 4\n  ebpf: off\n  immediate: true\n  user: \"root\"\n";
 	struct pl_config cfg = { 0 };
 
 	assert_int_equal(pl_config_load_buffer(NAME, yml, strlen(yml), &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.capture.workers, 4);
 	assert_int_equal(cfg.capture.ebpf, PL_EBPF_OFF);
 	assert_true(cfg.capture.immediate);
-	assert_string_equal(cfg.capture.user, "pktlog");
+	assert_string_equal(cfg.capture.user, "root");
 	pl_config_free(&cfg);
+	/* issue 13: checked at load, with file:line:key, not when capture starts. */
+	expect_error("capture:\n  user: \"no-such-user-pktlog\"\n",
+		     NAME ":2: capture.user: no user \"no-such-user-pktlog\" on this system "
+		     "(\"\" keeps the user pktlog was started as)");
+	expect_error_prefix("capture:\n\n  bpf_filter: \"tcp port banana\"\n",
+			    NAME ":3: capture.bpf_filter: invalid filter \"tcp port banana\": ");
+	expect_error_prefix("metrics:\n  listen: \"localhost:9464\"\n", NAME ":2: metrics.listen: ");
+	expect_error_prefix("metrics:\n  listen: \"127.0.0.1:65536\"\n", NAME ":2: metrics.listen: ");
+	expect_error_prefix("metrics:\n  listen: \"[::1\"\n", NAME ":2: metrics.listen: ");
 	expect_error("capture:\n  ebpf: maybe\n",
 		     NAME ":2: capture.ebpf: expected auto, on or off, found \"maybe\"");
 	expect_error_prefix("capture:\n  workers: 0\n", NAME ":2: capture.workers: ");
@@ -520,7 +529,7 @@ static void test_unreadable_file(void **state)
 	assert_string_equal(err, "/nonexistent/pktlog.yml: cannot read: No such file or directory");
 	assert_is_defaults(&cfg);
 	assert_int_equal(pl_config_load("conf", &cfg, err, sizeof(err)), -1);
-	assert_string_equal(err, "conf: cannot read: Is a directory");
+	assert_string_equal(err, "conf: cannot read: a directory, not a regular file");
 	assert_is_defaults(&cfg);
 	pl_config_free(&cfg);
 }

@@ -365,6 +365,34 @@ static void test_sequence_wraparound(void **s)
 	pl_flow_table_free(t);
 }
 
+/* issue 13: a segment (or SYN) exactly 2^31 from the expected sequence number is neither
+ * before nor after it (RFC 1982): it is a resync, with no abs(INT_MIN) on the way. */
+static void test_seq_exactly_half_space_away(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1001, 0, "abc", 3, 2);
+	seg(t, true, 40000, 1004u + 0x80000000u, 0, "xyz", 3, 3);     /* 2^31 ahead of 1004 */
+	assert_int_equal(R.len[0], 6);
+	assert_memory_equal(R.data[0], "abcxyz", 6);
+	assert_int_equal(R.n_gaps[0], 0);
+	seg(t, true, 40000, 1007u, 0, "uvw", 3, 4);                   /* 2^31 behind again */
+	assert_int_equal(R.len[0], 9);
+	assert_memory_equal(R.data[0], "abcxyzuvw", 9);
+	/* A new SYN whose seq + 1 is exactly 2^31 from next_seq starts over there. */
+	seg(t, false, 40000, 5001, 0, "HTTP", 4, 5);
+	seg(t, false, 40000, 5004u + 0x80000000u, PL_TCP_SYN, NULL, 0, 6);
+	seg(t, false, 40000, 5005u + 0x80000000u, 0, "/1.1", 4, 7);
+	assert_int_equal(R.len[1], 8);
+	assert_memory_equal(R.data[1], "HTTP/1.1", 8);
+	/* Buffered segments 2^31 around the expected byte are handled the same way. */
+	seg(t, true, 40000, 1020u, 0, "later", 5, 8);
+	seg(t, true, 40000, 1010u + 0x80000000u, 0, "far", 3, 9);
+	assert_int_equal(R.len[0], 12);
+	pl_flow_table_free(t);
+}
+
 /* Any order, with duplicates and overlaps, must give back the original bytes. */
 static void test_shuffled_segments(void **s)
 {
@@ -597,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_max_flows_evicts_oldest),
 		cmocka_unit_test(test_snaplen_cut_is_gap),
 		cmocka_unit_test(test_sequence_wraparound),
+		cmocka_unit_test(test_seq_exactly_half_space_away),
 		cmocka_unit_test(test_shuffled_segments),
 		cmocka_unit_test(test_fast_path_agrees),
 	};
