@@ -127,6 +127,7 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 			(unsigned long long)st->tail_dir_loops,
 			(unsigned long long)st->tail_scan_limited);
 	fputs(".\n", f);
+	nonzero_counters(st, f);
 }
 
 void pl_stats_delivery(const struct pl_stats *st, bool kafka, FILE *f)
