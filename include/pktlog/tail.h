@@ -201,6 +201,7 @@ struct pl_tail_cjoin {
 	bool truncated;               /* bytes beyond max_bytes dropped */
 	uint8_t stream;
 	uint64_t off;                 /* raw offset of the first piece */
+	uint64_t end;                 /* raw offset past the last piece */
 	uint64_t ts_ns;               /* the first piece's time */
 };
 
@@ -226,6 +227,10 @@ uint64_t pl_tail_cdec_pending_off(const struct pl_tail_cdec *d);
  * Returns 0, or -1 on ENOMEM (nothing emitted). */
 int pl_tail_cdec_line(struct pl_tail_cdec *d, const struct pl_tail_line *raw,
 		      pl_tail_line_fn emit, void *arg);
+
+/* The file ends here (rotated away, deleted, closed): emit the lines still being joined,
+ * marked with an error note, as nothing will complete them in this file. */
+void pl_tail_cdec_flush(struct pl_tail_cdec *d, pl_tail_line_fn emit, void *arg);
 
 /* The format a file's first line shows: DOCKER ('{'), CRI (its shape) or RAW. */
 int pl_tail_format_detect(const char *p, size_t len);

@@ -542,9 +542,24 @@ int pl_tail_cdec_line(struct pl_tail_cdec *d, const struct pl_tail_line *raw,
 	if (append(d, j, &pc) < 0)
 		return -1;
 	j->pieces++;
+	j->end = raw->end;
 	if (!pc.partial)
 		emit_join(d, j, raw->end, NULL, emit, arg);
 	return 0;
+}
+
+void pl_tail_cdec_flush(struct pl_tail_cdec *d, pl_tail_line_fn emit, void *arg)
+{
+	static const char note[] = "container: partial line not completed in this file (rotated or ended)";
+
+	for (;;) {
+		struct pl_tail_cjoin *j = d->j[0].pieces && (!d->j[1].pieces || d->j[0].off < d->j[1].off) ?
+					  &d->j[0] : d->j[1].pieces ? &d->j[1] : NULL;
+		if (!j)
+			return;
+		d->errors++;
+		emit_join(d, j, j->end, note, emit, arg);
+	}
 }
 
 /* ---- metadata from the path ---- */

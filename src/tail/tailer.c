@@ -1292,6 +1292,24 @@ static uint64_t idle_limit(const struct pl_tail *t)
 				 t->cfg->tail.close_inactive_ns;
 }
 
+/* A rotated-away file is read to its end: a line the runtime split and continued in the
+ * next file (it rotates between pieces) goes out as far as it got, marked. False when the
+ * output did not take it (read again later). */
+static bool flush_joins(struct pl_tail *t, struct tfile *f)
+{
+	struct read_ctx c = { t, f };
+
+	if (pl_tail_cdec_pending_off(&f->dec) == UINT64_MAX)
+		return true;
+	pl_tail_cdec_flush(&f->dec, on_app_line, &c);
+	if (f->in->ml.mode != PL_TAIL_ML_NONE && !f->stalled)
+		pl_tail_ml_flush(&f->rec, emit_record, &c);
+	if (!f->stalled)
+		return true;
+	restart_at(f, f->stall_off);
+	return false;
+}
+
 static void check_file(struct pl_tail *t, struct tfile *f)
 {
 	struct stat st, pst;
@@ -1321,6 +1339,8 @@ static void check_file(struct pl_tail *t, struct tfile *f)
 			 pst.st_dev != st.st_dev))
 		mark_gone(t, f);
 	if (f->gone && t->now_ns - f->last_change_ns >= t->cfg->tail.close_removed_ns) {
+		if (!flush_joins(t, f))
+			return;
 		close_fd(t, f);
 	} else if (!f->gone && t->now_ns - f->last_change_ns >= idle_limit(t)) {
 		close_fd(t, f);
