@@ -82,8 +82,8 @@ bool pl_tail_parse_time(const char *s, size_t n, uint64_t *ns)
 	}
 	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
 	t -= sign * (int64_t)(oh * 3600 + om * 60);
-	if (t < 0)
-		return false;
+	if (t < 0 || (t == 0 && frac == 0))
+		return false;   /* the epoch itself: 0 means "no time" to the renderer */
 	*ns = (uint64_t)t * PL_NS_PER_SEC + frac;
 	return true;
 }
