@@ -79,6 +79,10 @@ struct tfile {
 	struct pl_tail_cdec dec;       /* format: raw passes lines through */
 	struct pl_tail_meta *meta;     /* container formats: what the path tells; else NULL */
 	bool compressed;               /* gzip (kubelet's rotated logs): never read */
+	/* Bytes read from read_off on but not taken (a stall): fed again before f is read on,
+	 * so no byte is read twice; freed once taken. */
+	char *keep;
+	size_t keep_len;
 };
 
 struct inflight {
@@ -128,6 +132,8 @@ struct pl_tail {
 	struct tfile *by_id[PATH_BUCKETS];
 	char *rbuf;
 	size_t rbuf_len;
+	char *pre;                     /* the partial line before a read buffer, kept for a stall */
+	size_t pre_cap;
 	char *render;
 	size_t render_cap;
 	uint64_t now_ns, wall_ns;
@@ -573,6 +579,7 @@ static void restart_at(struct tfile *f, uint64_t off)
 	f->rec.truncated = false;
 	f->read_off = off;
 	f->stalled = false;
+	f->keep_len = 0;
 }
 
 /* The head that identifies f; a read error is counted and warned like any other. */
@@ -635,6 +642,66 @@ static bool gzipped(struct pl_tail *t, struct tfile *f, size_t n)
 	return true;
 }
 
+/* The partial line lines.c holds before a buffer is fed ([*pre_off, off) of the file), copied
+ * so that a stall on it keeps its bytes. Returns its length, 0 when none (or no memory). */
+static size_t save_partial(struct pl_tail *t, struct tfile *f, uint64_t off, uint64_t *pre_off)
+{
+	const struct pl_tail_lines *ls = &f->lines;
+
+	/* A long partial line (beyond a read buffer) is not copied at every read: a stall on
+	 * it reads it again. */
+	if (!ls->len || ls->skipping || ls->off + ls->len != off || ls->len > t->rbuf_len)
+		return 0;
+	if (ls->len > t->pre_cap) {
+		char *p = realloc(t->pre, ls->len);
+		if (!p)
+			return 0;
+		t->pre = p;
+		t->pre_cap = ls->len;
+	}
+	memcpy(t->pre, ls->buf, ls->len);
+	*pre_off = ls->off;
+	return ls->len;
+}
+
+/* A stall in the buffer `data` (n bytes at file offset off): rewind to the stall, keeping
+ * the bytes from there on (with the partial line saved before it) to feed again, so they
+ * are not read again. A stall further back (a multi-line record, a joined container line
+ * begun in an earlier buffer) reads from there again. */
+static void keep_unconsumed(struct pl_tail *t, struct tfile *f, const char *data, size_t n,
+			    uint64_t off, size_t pre_len, uint64_t pre_off)
+{
+	uint64_t from = f->stall_off;
+	const char *tail = data, *head = NULL;
+	size_t tlen = n, hlen = 0;
+
+	restart_at(f, from);
+	if (from >= off) {
+		tail = data + (from - off);
+		tlen = (size_t)(off + n - from);
+	} else if (pre_len && from >= pre_off) {
+		head = t->pre + (from - pre_off);
+		hlen = (size_t)(off - from);
+	} else {
+		return;
+	}
+	if (data == f->keep) {
+		/* Fed from the kept bytes themselves: what is left is a suffix (no partial line
+		 * came before them, restart_at cleared it). */
+		memmove(f->keep, tail, tlen);
+		f->keep_len = tlen;
+		return;
+	}
+	free(f->keep);
+	f->keep = malloc(hlen + tlen);
+	if (!f->keep)
+		return;     /* read again */
+	if (hlen)
+		memcpy(f->keep, head, hlen);
+	memcpy(f->keep + hlen, tail, tlen);
+	f->keep_len = hlen + tlen;
+}
+
 /* Read one file; returns true when it has more to read than this turn allowed. */
 static bool read_file(struct pl_tail *t, struct tfile *f)
 {
@@ -645,8 +712,16 @@ static bool read_file(struct pl_tail *t, struct tfile *f)
 	if (f->fd < 0 || f->compressed || truncated(t, f))
 		return false;
 	while (turns--) {
-		ssize_t n = pread(f->fd, t->rbuf, t->rbuf_len, (off_t)f->read_off);
+		const char *data = f->keep;
+		ssize_t n = (ssize_t)f->keep_len;
+		bool kept = n > 0;
+		uint64_t pre_off = 0;
+		size_t pre_len;
 
+		if (!kept) {
+			n = pread(f->fd, t->rbuf, t->rbuf_len, (off_t)f->read_off);
+			data = t->rbuf;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -657,17 +732,26 @@ static bool read_file(struct pl_tail *t, struct tfile *f)
 		}
 		if (n == 0)
 			return false;
-		t->st->tail_bytes_read += (uint64_t)n;
-		f->last_change_ns = t->now_ns;
-		if (gzipped(t, f, (size_t)n))
-			return false;
-		if (pl_tail_lines_feed(&f->lines, t->rbuf, (size_t)n, f->read_off, on_line, &c) < 0)
+		if (!kept) {
+			t->st->tail_bytes_read += (uint64_t)n;
+			f->last_change_ns = t->now_ns;
+			if (gzipped(t, f, (size_t)n))
+				return false;
+		}
+		pre_len = save_partial(t, f, f->read_off, &pre_off);
+		if (pl_tail_lines_feed(&f->lines, data, (size_t)n, f->read_off, on_line, &c) < 0)
 			stall(f, f->read_off);
 		if (f->stalled) {
-			restart_at(f, f->stall_off);
+			keep_unconsumed(t, f, data, (size_t)n, f->read_off, pre_len, pre_off);
 			return true;
 		}
 		f->read_off += (uint64_t)n;
+		if (kept) {
+			free(f->keep);
+			f->keep = NULL;
+			f->keep_len = 0;
+			continue;
+		}
 		if ((size_t)n < t->rbuf_len)
 			return false;
 	}
@@ -1373,6 +1457,7 @@ static void free_file(struct pl_tail *t, struct tfile *f)
 	pl_tail_rec_free(&f->rec);
 	pl_tail_cdec_free(&f->dec);
 	free(f->meta);
+	free(f->keep);
 	free(f->path);
 	free(f);
 }
@@ -1889,6 +1974,7 @@ void pl_tail_close(struct pl_tail *t)
 	free(t->dirs);
 	free(t->scan.slots);
 	free(t->ring);
+	free(t->pre);
 	free(t->rbuf);
 	free(t->render);
 	free(t->tpl.buf);

@@ -16,6 +16,14 @@
 
 /* ---- helpers ---- */
 
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
 #define MAX_GOT 64
 
 struct got {
@@ -923,6 +931,7 @@ struct mid_out {
 	int n_tokens, n, hold_at, n_at_release;
 	bool in_order;
 	volatile bool hold;
+	int pulse, next_pause, pause_asks;   /* pulse: pause after every `pulse` records */
 };
 
 static int mid_publish(void *arg, const char *json, size_t len, const char *key,
@@ -954,6 +963,17 @@ static bool mid_should_pause(void *arg)
 {
 	struct mid_out *o = arg;
 
+	if (o->pulse) {
+		/* Each pause holds for a few asks (the tailer asks again after a flush). */
+		if (o->pause_asks)
+			return o->pause_asks-- > 0;
+		if (o->n >= o->next_pause) {
+			o->next_pause = o->n + o->pulse;
+			o->pause_asks = 3;
+			return true;
+		}
+		return false;
+	}
 	return o->hold && o->n >= o->hold_at;
 }
 
@@ -1008,6 +1028,70 @@ static void test_tailer_pause_inside_a_buffer(void **state)
 	assert_int_equal(o->n, 3000);
 	assert_int_equal(st.tail_lines, 3000);
 	assert_int_equal(st.tail_records_acked, 3000);
+	/* The rest of the buffer was kept, not read again. */
+	assert_int_equal(st.tail_bytes_read, file_size(path));
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+}
+
+static void *stop_when_done(void *arg)
+{
+	struct mid_out *o = arg;
+
+	for (int i = 0; i < 3000 && o->n < o->hold_at; i++)
+		usleep(10 * 1000);
+	usleep(200 * 1000);
+	pl_tail_stop(o->t);
+	return NULL;
+}
+
+/* Many pauses, small reads (lines cross the read buffers' edges), a pause after every 50
+ * records: every line once, in order, and no byte of the file read twice. */
+static void test_tailer_pauses_read_each_byte_once(void **state)
+{
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct mid_out *o = calloc(1, sizeof(*o));
+	struct pl_tail_env env = { mid_publish, mid_flush, mid_should_pause, o, "h", &st, NULL };
+	char pat[200], path[200], sub[100];
+	struct pl_tail *t;
+	pthread_t th;
+	FILE *f;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/pulse", tmpdir);
+	mkdir(sub, 0755);
+	snprintf(path, sizeof(path), "%s/p.log", sub);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 20000; i++)
+		fprintf(f, "line %d %.*s\n", i, (i * 37) % 300,
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	fclose(f);
+	snprintf(pat, sizeof(pat), "%s/*.log", sub);
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(sub);
+	cfg.tail.read_buffer_bytes = 4096;
+	assert_int_equal(pl_config_tail_add(&cfg, pat), 0);
+	o->pulse = 50;
+	o->next_pause = 50;
+	o->hold_at = 20000;
+	o->in_order = true;
+	t = pl_tail_open(&cfg, &env);
+	o->t = t;
+	assert_int_equal(pthread_create(&th, NULL, stop_when_done, o), 0);
+	assert_int_equal(pl_tail_run(t), 0);
+	pthread_join(th, NULL);
+	assert_true(o->in_order);
+	assert_int_equal(o->n, 20000);
+	assert_int_equal(st.tail_lines, 20000);
+	assert_true(st.tail_paused >= 100);
+	assert_int_equal(st.tail_bytes_read, file_size(path));
 	pl_tail_close(t);
 	pl_config_free(&cfg);
 	free(o);
@@ -1286,6 +1370,7 @@ int main(void)
 		cmocka_unit_test(test_tailer_unacked_is_resent),
 		cmocka_unit_test(test_tailer_pause),
 		cmocka_unit_test(test_tailer_pause_inside_a_buffer),
+		cmocka_unit_test(test_tailer_pauses_read_each_byte_once),
 		cmocka_unit_test(test_warn_limit),
 		cmocka_unit_test(test_tailer_symlink_loops),
 		cmocka_unit_test(test_tailer_scan_limits_and_quit),
