@@ -376,3 +376,40 @@ def test_format_option_is_validated(tmp_path):
                         str(tmp_path / "data")], capture_output=True, text=True, env=ENV, timeout=30)
     assert p.returncode == 2, p.stderr
     assert "%s:4: tail.inputs.format: expected raw, docker, cri or auto" % cfg in p.stderr, p.stderr
+
+
+def test_sigkill_while_a_line_is_being_joined(tmp_path):
+    """SIGKILL while a split line waits for its last piece (and lines of the other stream
+    arrived meanwhile): the registry does not pass the line's first piece, so after a restart
+    the line arrives whole (the other stream's lines may come twice: at-least-once)."""
+    import signal
+    work = str(tmp_path)
+    root = os.path.join(work, "var")
+    docker = Docker(root, CID, max_size=10**9)
+    cfg = container_cfg([(root + "/containers/*/*-json.log", "docker")])
+    long_line = "begun before the kill " + "K" * (2 * PIECE)
+    pieces = chunks(long_line.encode(), PIECE)
+    docker.write(docker.obj("first\n", "stdout"))
+    docker.write(docker.obj(pieces[0].decode(), "stderr"))
+    for i in range(5):
+        docker.write(docker.obj("meanwhile %d\n" % i, "stdout"))
+    t = Tailer(work, [], config=cfg)
+    assert wait_for(lambda: sum(e["message"].startswith("meanwhile") for e in tailed(work)) == 5)
+    time.sleep(0.6)               # commit_interval 200ms: whatever is delivered is committed
+    t.stop(sig=signal.SIGKILL)
+    docker.write(docker.obj(pieces[1].decode(), "stderr"))
+    docker.write(docker.obj(pieces[2].decode() + "\n", "stderr"))
+    docker.write(docker.obj("after\n", "stdout"))
+    t = Tailer(work, [], config=cfg)
+    try:
+        assert wait_for(lambda: any(e["message"] == "after" for e in tailed(work)))
+    finally:
+        docker.close()
+        t.stop()
+    msgs = [e["message"] for e in tailed(work)]
+    assert msgs.count(long_line) == 1
+    assert not [m for m in msgs if m.startswith("K") or (m.startswith("begun") and m != long_line)]
+    assert msgs.count("first") == 1                     # before the line: committed
+    for i in range(5):
+        assert 1 <= msgs.count("meanwhile %d" % i) <= 2
+    assert msgs.count("after") == 1

@@ -1,6 +1,7 @@
-/* test_tail.c – unit tests of the tailer: globs, line splitting, multiline joining, the
- * offset registry and file identity, rendering, rate-limited warnings, and the tailer loop
- * against a fake output (symlink loops, more files than descriptors). */
+/* test_tail.c – unit tests of the tailer: globs, line splitting, multiline joining, container
+ * formats (Docker, CRI, auto, metadata), the offset registry and file identity, rendering,
+ * rate-limited warnings, and the tailer loop against a fake output (symlink loops, more files
+ * than descriptors, pauses that must not make it read a byte twice). */
 #include "unit.h"
 #include <fcntl.h>
 #include <errno.h>
