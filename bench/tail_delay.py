@@ -3,7 +3,7 @@
   write PATH RATE SECS   append "lat N APPEND_NS xxx…" lines to PATH at RATE lines/s
   stamp                  read pktlog events (JSON, one a line) on stdin; print, in ms,
                          "receive - append" and "@timestamp - append" (pktlog's read delay)
-  summary FILE [COL]     print "p50 p99 count" of column COL (0: to Kafka, 1: read) of FILE
+  summary FILE [COL]     print "p50 p99 count p99.9" of column COL (0: to Kafka, 1: read) of FILE
 """
 import datetime
 import json
@@ -49,11 +49,12 @@ def stamp():
 def summary(path, col=0):
     vals = sorted(float(x.split()[col]) for x in open(path) if x.strip())
     if not vals:
-        print("nan nan 0")
+        print("nan nan 0 nan")
         return
     p50 = vals[len(vals) // 2]
     p99 = vals[min(len(vals) - 1, int(len(vals) * 0.99))]
-    print("%.1f %.1f %d" % (p50, p99, len(vals)))
+    p999 = vals[min(len(vals) - 1, int(len(vals) * 0.999))]
+    print("%.1f %.1f %d %.1f" % (p50, p99, len(vals), p999))
 
 
 if __name__ == "__main__":

@@ -1115,6 +1115,23 @@ static int tail_choice(struct ctx *c, const yaml_node_t *v, const char *key, con
 		    show(sval(v), slen(v), buf, sizeof(buf)));
 }
 
+static int tail_format(struct ctx *c, const yaml_node_t *v, const char *key, int *out)
+{
+	static const char *const names[] = { "raw", "docker", "cri", "auto" };
+	char buf[SHOW_MAX + 1];
+
+	if (want_scalar(c, v, key, "raw, docker, cri or auto") < 0)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(sval(v), names[i]) == 0) {
+			*out = i;   /* PL_TAIL_FORMAT_* in this order */
+			return 0;
+		}
+	}
+	return fail(c, node_line(v), key, "expected raw, docker, cri or auto, found \"%s\"",
+		    show(sval(v), slen(v), buf, sizeof(buf)));
+}
+
 static int tail_regex(struct ctx *c, const yaml_node_t *v, const char *key, char **out)
 {
 	regex_t re;
@@ -1190,8 +1207,10 @@ static int tail_input_key(struct ctx *c, const yaml_node_t *k, const yaml_node_t
 		return tail_choice(c, val, key, "split", "truncate", &in->truncate_long_lines);
 	if (strcmp(name, "multiline") == 0)
 		return tail_multiline(c, val, key, in);
+	if (strcmp(name, "format") == 0)
+		return tail_format(c, val, key, &in->format);
 	return fail(c, node_line(k), key, "unknown option (expected paths, exclude, topic, fields, "
-		    "start_position, max_line_bytes, long_lines or multiline)");
+		    "start_position, max_line_bytes, long_lines, multiline or format)");
 }
 
 static int tail_input(struct ctx *c, const yaml_node_t *map, const char *prefix,

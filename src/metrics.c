@@ -110,6 +110,9 @@ static const struct metric metrics[] = {
 	G(tail_files_waiting, "Tailed files that could not be opened (no descriptor, no permission), retried."),
 	C(tail_dir_loops, "Directory (symlink) loops found under tail patterns and not followed."),
 	C(tail_scan_limited, "Tail directory scans stopped at their work limit."),
+	C(tail_format_errors, "Container-format lines that could not be decoded: shipped raw with error.message."),
+	C(tail_lines_joined, "Partial container-log pieces (Docker 16 KiB splits, CRI P) joined to a line."),
+	C(tail_files_compressed, "Gzip-compressed files under container-format inputs, skipped."),
 };
 
 #undef C

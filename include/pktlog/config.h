@@ -35,6 +35,9 @@ enum pl_spool_fsync { PL_SPOOL_FSYNC_ALWAYS = 0, PL_SPOOL_FSYNC_INTERVAL, PL_SPO
 #define PL_TAIL_MAX_PATHS 16
 #define PL_TAIL_MAX_FIELDS 16
 
+/* tail.inputs[].format: how each line of a file is wrapped. */
+enum { PL_TAIL_FORMAT_RAW = 0, PL_TAIL_FORMAT_DOCKER, PL_TAIL_FORMAT_CRI, PL_TAIL_FORMAT_AUTO };
+
 /* One entry of tail.inputs (or one --tail PATTERN). */
 struct pl_tail_input {
 	char *paths[PL_TAIL_MAX_PATHS];  /* paths: globs, "**" recurses; at least one */
@@ -52,6 +55,7 @@ struct pl_tail_input {
 	bool ml_indent;                  /* multiline.indent_continues, false */
 	uint32_t ml_max_lines;           /* multiline.max_lines, 500 */
 	uint64_t ml_timeout_ns;          /* multiline.timeout, 5s */
+	int format;                      /* format: raw | docker | cri | auto, raw (PL_TAIL_FORMAT_*) */
 };
 
 struct pl_config {

@@ -84,6 +84,9 @@ struct pl_stats {
 	uint64_t tail_files_waiting;  /* gauge: files that could not be opened (EMFILE, EACCES…), retried */
 	uint64_t tail_dir_loops;      /* directory (symlink) loops found under "**", not followed */
 	uint64_t tail_scan_limited;   /* directory scans stopped at their work limit */
+	uint64_t tail_format_errors;  /* container-format lines not decodable: shipped raw, error.message */
+	uint64_t tail_lines_joined;   /* partial pieces (Docker 16 KiB splits, CRI P) joined to a line */
+	uint64_t tail_files_compressed; /* gzip files under container inputs: skipped */
 
 	/* events and output */
 	uint64_t events;              /* rendered */

@@ -113,6 +113,10 @@ struct pl_tail_line {
 	uint64_t off, end;
 	bool truncated;               /* bytes beyond the cap were dropped */
 	bool split;                   /* a piece of a longer line (split mode) */
+	/* Container formats (container.c); zero for raw lines. */
+	uint64_t ts_ns;               /* the runtime's time of the line (@timestamp); 0: none */
+	uint8_t stream;               /* PL_TAIL_STREAM_*, 0: none */
+	const char *error;            /* error.message: shipped raw, could not be decoded */
 };
 
 typedef void (*pl_tail_line_fn)(void *arg, const struct pl_tail_line *line);
@@ -160,6 +164,9 @@ struct pl_tail_rec {
 	uint64_t off, end;
 	uint64_t last_ns;             /* when the last line was added */
 	bool truncated;
+	uint64_t ts_ns;               /* of the first line (container formats) */
+	uint8_t stream;
+	const char *error;
 };
 
 /* pattern: POSIX extended regex (mode PATTERN). Returns 0, or -1 with a message in err. */
@@ -179,6 +186,100 @@ void pl_tail_ml_flush(struct pl_tail_rec *r, pl_tail_line_fn emit, void *arg);
 
 /* True when a record is waiting and its timeout has passed. */
 bool pl_tail_ml_expired(const struct pl_tail_ml *ml, const struct pl_tail_rec *r, uint64_t now_ns);
+
+/* ---- container runtimes' log formats (src/tail/container.c) ---- */
+
+#define PL_TAIL_STREAM_STDOUT 1
+#define PL_TAIL_STREAM_STDERR 2
+
+/* A line being joined from partial pieces (Docker's 16 KiB splits, CRI's P tag): one per
+ * stream, as the runtimes interleave stdout and stderr. */
+struct pl_tail_cjoin {
+	char *buf;
+	size_t len, cap;
+	uint32_t pieces;              /* 0: no line in progress */
+	bool truncated;               /* bytes beyond max_bytes dropped */
+	uint8_t stream;
+	uint64_t off;                 /* raw offset of the first piece */
+	uint64_t end;                 /* raw offset past the last piece */
+	uint64_t ts_ns;               /* the first piece's time */
+};
+
+/* Per-file decoder: the format (PL_TAIL_FORMAT_*; AUTO until the first line decides). */
+struct pl_tail_cdec {
+	int format;
+	uint32_t max_bytes;           /* max_line_bytes: a joined line's cap */
+	struct pl_tail_cjoin j[2];
+	uint64_t errors;              /* lines shipped raw with an error note (running count) */
+	uint64_t joined;              /* pieces joined to an earlier one (running count) */
+};
+
+void pl_tail_cdec_init(struct pl_tail_cdec *d, int format, uint32_t max_bytes);
+void pl_tail_cdec_free(struct pl_tail_cdec *d);
+/* Forget the lines being joined (a rewind reads their pieces again). */
+void pl_tail_cdec_reset(struct pl_tail_cdec *d);
+/* Raw offset of the earliest line being joined, or UINT64_MAX. */
+uint64_t pl_tail_cdec_pending_off(const struct pl_tail_cdec *d);
+
+/* Decode one raw line (from lines.c) and emit each complete application line: message
+ * unescaped, without the runtime's newline, ts_ns and stream set; a line that cannot be
+ * decoded is emitted as it is, with `error` set. A RAW decoder emits lines unchanged.
+ * Returns 0, or -1 on ENOMEM (nothing emitted). */
+int pl_tail_cdec_line(struct pl_tail_cdec *d, const struct pl_tail_line *raw,
+		      pl_tail_line_fn emit, void *arg);
+
+/* The file ends here (rotated away, deleted, closed): emit the lines still being joined,
+ * marked with an error note, as nothing will complete them in this file. */
+void pl_tail_cdec_flush(struct pl_tail_cdec *d, pl_tail_line_fn emit, void *arg);
+
+/* The format a file's first line shows: DOCKER ('{'), CRI (its shape) or RAW. */
+int pl_tail_format_detect(const char *p, size_t len);
+
+/* An RFC 3339 time (as the runtimes write it, any precision, Z or ±hh:mm) in ns since
+ * the epoch; false when it is not one. */
+bool pl_tail_parse_time(const char *s, size_t n, uint64_t *ns);
+
+/* What a container log's path (and Docker's config.v2.json beside it) tells: empty strings
+ * for what is not known. */
+struct pl_tail_meta {
+	char container_id[80];
+	char container_name[256];
+	char container_image[256];
+	char k8s_namespace[256];
+	char k8s_pod[256];
+	char k8s_uid[64];
+	char k8s_container[256];
+};
+
+#define PL_TAIL_META_CACHE 32
+
+/* config.v2.json reads, per container id, kept for a minute. */
+struct pl_tail_meta_cache {
+	struct pl_tail_meta_entry {
+		char id[80], name[256], image[256];
+		uint64_t at_ns;               /* monotonic; 0: free */
+	} e[PL_TAIL_META_CACHE];
+	unsigned next;
+};
+
+/* Fill m for path: Kubernetes' .../<ns>_<pod>_<uid>/<container>/<N>.log[.*], or Docker's
+ * .../<id>/<id>-json.log[.N] (name and image from <id>/config.v2.json, through c). */
+void pl_tail_meta_for(struct pl_tail_meta_cache *c, const char *path, uint64_t now_ns,
+		      struct pl_tail_meta *m);
+
+/* "Name" (without Docker's leading '/') and "Config"."Image" of a config.v2.json. */
+void pl_tail_docker_config(const char *p, size_t n, struct pl_tail_meta *m);
+
+/* The cap lines.c applies to a file's raw lines: max_line_bytes, and for container formats
+ * room for the runtime's wrapper around a 16 KiB piece (JSON escapes grow it up to 6x). */
+static inline uint32_t pl_tail_raw_cap(const struct pl_tail_input *in)
+{
+	return in->format == PL_TAIL_FORMAT_RAW ? in->max_line_bytes :
+	       in->max_line_bytes + 6 * 16384 + 4096;
+}
+
+/* Does the name end in .gz (rotated and compressed by kubelet or logrotate)? */
+bool pl_tail_is_compressed_name(const char *path);
 
 /* ---- the offset registry (src/tail/registry.c) ---- */
 

@@ -42,7 +42,7 @@ static int reserve(struct pl_tail_lines *ls, size_t need)
 static void emit_line(const char *p, size_t len, uint64_t off, uint64_t end, bool trunc,
 		      bool split, bool ended, pl_tail_line_fn emit, void *arg)
 {
-	struct pl_tail_line l = { p, len, off, end, trunc, split };
+	struct pl_tail_line l = { p, len, off, end, trunc, split, 0, 0, NULL };
 
 	/* CRLF files: the CR belongs to the line ending, not the message. */
 	if (ended && l.len && l.p[l.len - 1] == '\r')

@@ -78,7 +78,8 @@ void pl_tail_ml_flush(struct pl_tail_rec *r, pl_tail_line_fn emit, void *arg)
 
 	if (!r->lines)
 		return;
-	out = (struct pl_tail_line){ r->buf, r->len, r->off, r->end, r->truncated, false };
+	out = (struct pl_tail_line){ r->buf, r->len, r->off, r->end, r->truncated, false,
+				     r->ts_ns, r->stream, r->error };
 	r->lines = 0;
 	r->len = 0;
 	r->truncated = false;
@@ -123,8 +124,12 @@ int pl_tail_ml_add(struct pl_tail_ml *ml, struct pl_tail_rec *r, const struct pl
 		return -1;
 	if (append(ml, r, line->p, line->len) < 0)
 		return -1;
-	if (!r->lines)
+	if (!r->lines) {
 		r->off = line->off;
+		r->ts_ns = line->ts_ns;
+		r->stream = line->stream;
+		r->error = line->error;
+	}
 	r->end = line->end;
 	r->truncated |= line->truncated;
 	r->lines++;

@@ -80,16 +80,54 @@ static void flags(struct out *o, const struct pl_tail_line *rec, bool multiline)
 	put(o, "]", 1);
 }
 
-/* `","log":{"file":{"path":"…"},"offset":` */
+/* `,"log":{"file":{"path":"…"},"offset":` */
 static void put_mid(struct out *o, const char *path)
 {
-	puts_(o, "\",\"log\":{\"file\":{\"path\":\"");
+	puts_(o, ",\"log\":{\"file\":{\"path\":\"");
 	put_escaped(o, path, strlen(path));
 	puts_(o, "\"},\"offset\":");
 }
 
+static void meta_str(struct out *o, bool *first, const char *key, const char *v)
+{
+	if (!v[0])
+		return;
+	if (!*first)
+		put(o, ",", 1);
+	*first = false;
+	kv_str(o, key, v, strlen(v));
+}
+
+/* `,"container":{"id":…,"name":…,"image":{"name":…}},"kubernetes":{…}` for what is known. */
+static void put_meta(struct out *o, const struct pl_tail_meta *m)
+{
+	bool first = true;
+
+	if (!m)
+		return;
+	if (m->container_id[0]) {
+		puts_(o, ",\"container\":{");
+		meta_str(o, &first, "\"id\":", m->container_id);
+		meta_str(o, &first, "\"name\":", m->container_name);
+		if (m->container_image[0]) {
+			kv_str(o, ",\"image\":{\"name\":", m->container_image,
+			       strlen(m->container_image));
+			put(o, "}", 1);
+		}
+		put(o, "}", 1);
+	}
+	if (m->k8s_namespace[0]) {
+		kv_str(o, ",\"kubernetes\":{\"namespace\":", m->k8s_namespace, strlen(m->k8s_namespace));
+		kv_str(o, ",\"pod\":{\"name\":", m->k8s_pod, strlen(m->k8s_pod));
+		kv_str(o, ",\"uid\":", m->k8s_uid, strlen(m->k8s_uid));
+		kv_str(o, "},\"container\":{\"name\":", m->k8s_container, strlen(m->k8s_container));
+		puts_(o, "}}");
+	}
+}
+
 /* What follows the flags: `},"host":{…},"input":{…},"fields":{…}}` */
-static void put_end(struct out *o, const char *host_name, const struct pl_tail_fields *fields)
+static void put_end(struct out *o, const char *host_name, const struct pl_tail_fields *fields,
+		    const struct pl_tail_meta *meta)
 {
 	int i;
 
@@ -99,6 +137,7 @@ static void put_end(struct out *o, const char *host_name, const struct pl_tail_f
 	if (host_name)
 		put(o, "}", 1);
 	puts_(o, ",\"input\":{\"type\":\"log\"}");
+	put_meta(o, meta);
 	if (fields && fields->n) {
 		puts_(o, ",\"fields\":{");
 		for (i = 0; i < fields->n; i++) {
@@ -112,13 +151,32 @@ static void put_end(struct out *o, const char *host_name, const struct pl_tail_f
 	put(o, "}", 1);
 }
 
-/* `{"@timestamp":"…","message":"…` */
+/* `{"@timestamp":"…","message":"…"`, then what a container format gave: the stream, the
+ * read time as event.created when @timestamp is the runtime's, an error note. */
 static void put_head(struct out *o, const char *ts, size_t ts_len, const struct pl_tail_line *rec)
 {
+	char rt[40];
+
 	puts_(o, "{\"@timestamp\":\"");
-	put(o, ts, ts_len);
+	if (rec->ts_ns)
+		put(o, rt, pl_format_time(rec->ts_ns, rt));
+	else
+		put(o, ts, ts_len);
 	puts_(o, "\",\"message\":\"");
 	put_escaped(o, rec->p, rec->len);
+	put(o, "\"", 1);
+	if (rec->stream)
+		puts_(o, rec->stream == PL_TAIL_STREAM_STDOUT ? ",\"stream\":\"stdout\"" :
+		      ",\"stream\":\"stderr\"");
+	if (rec->ts_ns) {
+		puts_(o, ",\"event\":{\"created\":\"");
+		put(o, ts, ts_len);
+		puts_(o, "\"}");
+	}
+	if (rec->error) {
+		kv_str(o, ",\"error\":{\"message\":", rec->error, strlen(rec->error));
+		put(o, "}", 1);
+	}
 }
 
 size_t pl_tail_render(char *buf, size_t cap, uint64_t now_ns, const struct pl_tail_line *rec,
@@ -133,18 +191,18 @@ size_t pl_tail_render(char *buf, size_t cap, uint64_t now_ns, const struct pl_ta
 	put_mid(&o, path);
 	put_u64(&o, rec->off);
 	flags(&o, rec, multiline);
-	put_end(&o, host_name, fields);
+	put_end(&o, host_name, fields, NULL);
 	return o.full ? 0 : o.len;
 }
 
 int pl_tail_tpl_build(struct pl_tail_tpl *tpl, const char *path, const char *host_name,
-		      const struct pl_tail_fields *fields)
+		      const struct pl_tail_fields *fields, const struct pl_tail_meta *meta)
 {
 	struct out o = { tpl->buf, 0, tpl->cap, false };
 
 	put_mid(&o, path);
 	tpl->mid_len = o.len;
-	put_end(&o, host_name, fields);
+	put_end(&o, host_name, fields, meta);
 	tpl->end_len = o.len - tpl->mid_len;
 	return o.full ? -1 : 0;
 }

@@ -12,13 +12,13 @@
 struct pl_tail_tpl {
 	char *buf;                    /* caller's buffer: the middle part, then the end part */
 	size_t cap;
-	size_t mid_len;               /* `","log":{"file":{"path":"…"},"offset":` */
-	size_t end_len;               /* `},"host":…,"input":…,"fields":{…}}` */
+	size_t mid_len;               /* `,"log":{"file":{"path":"…"},"offset":` */
+	size_t end_len;               /* `},"host":…,"input":…,container/kubernetes,"fields":{…}}` */
 };
 
 /* Render the parts that do not change into tpl->buf; returns 0, or -1 when it does not fit. */
 int pl_tail_tpl_build(struct pl_tail_tpl *tpl, const char *path, const char *host_name,
-		      const struct pl_tail_fields *fields);
+		      const struct pl_tail_fields *fields, const struct pl_tail_meta *meta);
 
 /* One record with a prepared template and a formatted timestamp (pl_format_time). Returns the
  * length, or 0 when buf is too small. */

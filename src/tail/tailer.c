@@ -2,7 +2,7 @@
  * subdirectories, IN_Q_OVERFLOW rescans), reading, rotation (rename, copytruncate,
  * delete), idle closing, back-pressure, the acked-prefix bookkeeping that drives the
  * offset registry, and SIGHUP input changes applied between reads. Must not render JSON itself (render.c), split lines (lines.c), join
- * them (multiline.c) or know which output is behind env. */
+ * them (multiline.c), decode container formats (container.c) or know which output is behind env. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +76,13 @@ struct tfile {
 	uint64_t last_change_ns;       /* monotonic: last time bytes arrived */
 	struct pl_tail_lines lines;
 	struct pl_tail_rec rec;
+	struct pl_tail_cdec dec;       /* format: raw passes lines through */
+	struct pl_tail_meta *meta;     /* container formats: what the path tells; else NULL */
+	bool compressed;               /* gzip (kubelet's rotated logs): never read */
+	/* Bytes read from read_off on but not taken (a stall): fed again before f is read on,
+	 * so no byte is read twice; freed once taken. */
+	char *keep;
+	size_t keep_len;
 };
 
 struct inflight {
@@ -125,6 +132,8 @@ struct pl_tail {
 	struct tfile *by_id[PATH_BUCKETS];
 	char *rbuf;
 	size_t rbuf_len;
+	char *pre;                     /* the partial line before a read buffer, kept for a stall */
+	size_t pre_cap;
 	char *render;
 	size_t render_cap;
 	uint64_t now_ns, wall_ns;
@@ -167,6 +176,7 @@ struct pl_tail {
 	uint64_t last_retry_ns;
 
 	struct scan scan;
+	struct pl_tail_meta_cache meta_cache;
 	uint64_t loops_warned[LOOPS_WARNED_MAX];
 	int n_loops_warned;
 	struct pl_tail_limit warn_fds, warn_dirs, warn_watch, warn_overflow, warn_scan;
@@ -394,6 +404,8 @@ static int inputs_init(struct pl_tail *t)
 
 static void stall(struct tfile *f, uint64_t off)
 {
+	/* A line being joined from pieces began earlier: read its pieces again too. */
+	off = PL_MIN(off, pl_tail_cdec_pending_off(&f->dec));
 	if (!f->stalled || off < f->stall_off)
 		f->stall_off = off;
 	f->stalled = true;
@@ -405,7 +417,7 @@ static bool tpl_for(struct pl_tail *t, struct tfile *f)
 	if (t->tpl_f == f && t->tpl_path == f->path && t->tpl_in == f->in)
 		return true;
 	t->tpl_f = NULL;
-	if (pl_tail_tpl_build(&t->tpl, f->path, t->env.host_name, &f->in->fields) < 0)
+	if (pl_tail_tpl_build(&t->tpl, f->path, t->env.host_name, &f->in->fields, f->meta) < 0)
 		return false;
 	t->tpl_f = f;
 	t->tpl_path = f->path;
@@ -516,7 +528,8 @@ static void emit_record(void *arg, const struct pl_tail_line *rec)
 	publish_record(c->t, c->f, rec);
 }
 
-static void on_line(void *arg, const struct pl_tail_line *line)
+/* One application line: a raw line, or what a container format's decoder made of one. */
+static void on_app_line(void *arg, const struct pl_tail_line *line)
 {
 	struct read_ctx *c = arg;
 	struct tfile *f = c->f;
@@ -533,6 +546,24 @@ static void on_line(void *arg, const struct pl_tail_line *line)
 	st->tail_lines++;
 	st->tail_lines_split += line->split;
 	st->tail_lines_truncated += line->truncated;
+	st->tail_format_errors += line->error != NULL;
+}
+
+static void on_line(void *arg, const struct pl_tail_line *line)
+{
+	struct read_ctx *c = arg;
+	struct tfile *f = c->f;
+
+	if (f->stalled)
+		return;
+	if (f->dec.format == PL_TAIL_FORMAT_RAW) {
+		on_app_line(arg, line);
+		return;
+	}
+	if (pl_tail_cdec_line(&f->dec, line, on_app_line, c) < 0)
+		stall(f, line->off);
+	c->t->st->tail_lines_joined += f->dec.joined;
+	f->dec.joined = 0;
 }
 
 /* Forget partial state and read again from `off` (rewind after a stall, truncation). */
@@ -541,12 +572,14 @@ static void restart_at(struct tfile *f, uint64_t off)
 	const struct pl_tail_input *in = f->in->cfg;
 
 	pl_tail_lines_free(&f->lines);
-	pl_tail_lines_init(&f->lines, in->max_line_bytes, in->truncate_long_lines, off);
+	pl_tail_lines_init(&f->lines, pl_tail_raw_cap(in), in->truncate_long_lines, off);
+	pl_tail_cdec_reset(&f->dec);
 	f->rec.lines = 0;
 	f->rec.len = 0;
 	f->rec.truncated = false;
 	f->read_off = off;
 	f->stalled = false;
+	f->keep_len = 0;
 }
 
 /* The head that identifies f; a read error is counted and warned like any other. */
@@ -592,6 +625,83 @@ static bool truncated(struct pl_tail *t, struct tfile *f)
 	return true;
 }
 
+/* Container formats: a file that starts with gzip's magic (kubelet compresses rotated logs,
+ * under a temporary name first) is skipped, counted once. */
+static bool gzipped(struct pl_tail *t, struct tfile *f, size_t n)
+{
+	if (f->dec.format == PL_TAIL_FORMAT_RAW && f->in->cfg->format == PL_TAIL_FORMAT_RAW)
+		return false;
+	if (!f->compressed && (f->read_off != 0 || n < 2 || (unsigned char)t->rbuf[0] != 0x1f ||
+			       (unsigned char)t->rbuf[1] != 0x8b))
+		return false;
+	if (!f->compressed) {
+		f->compressed = true;
+		t->st->tail_files_compressed++;
+		pl_info("%s: gzip-compressed, not read", f->path);
+	}
+	return true;
+}
+
+/* The partial line lines.c holds before a buffer is fed ([*pre_off, off) of the file), copied
+ * so that a stall on it keeps its bytes. Returns its length, 0 when none (or no memory). */
+static size_t save_partial(struct pl_tail *t, struct tfile *f, uint64_t off, uint64_t *pre_off)
+{
+	const struct pl_tail_lines *ls = &f->lines;
+
+	/* A long partial line (beyond a read buffer) is not copied at every read: a stall on
+	 * it reads it again. */
+	if (!ls->len || ls->skipping || ls->off + ls->len != off || ls->len > t->rbuf_len)
+		return 0;
+	if (ls->len > t->pre_cap) {
+		char *p = realloc(t->pre, ls->len);
+		if (!p)
+			return 0;
+		t->pre = p;
+		t->pre_cap = ls->len;
+	}
+	memcpy(t->pre, ls->buf, ls->len);
+	*pre_off = ls->off;
+	return ls->len;
+}
+
+/* A stall in the buffer `data` (n bytes at file offset off): rewind to the stall, keeping
+ * the bytes from there on (with the partial line saved before it) to feed again, so they
+ * are not read again. A stall further back (a multi-line record, a joined container line
+ * begun in an earlier buffer) reads from there again. */
+static void keep_unconsumed(struct pl_tail *t, struct tfile *f, const char *data, size_t n,
+			    uint64_t off, size_t pre_len, uint64_t pre_off)
+{
+	uint64_t from = f->stall_off;
+	const char *tail = data, *head = NULL;
+	size_t tlen = n, hlen = 0;
+
+	restart_at(f, from);
+	if (from >= off) {
+		tail = data + (from - off);
+		tlen = (size_t)(off + n - from);
+	} else if (pre_len && from >= pre_off) {
+		head = t->pre + (from - pre_off);
+		hlen = (size_t)(off - from);
+	} else {
+		return;
+	}
+	if (data == f->keep) {
+		/* Fed from the kept bytes themselves: what is left is a suffix (no partial line
+		 * came before them, restart_at cleared it). */
+		memmove(f->keep, tail, tlen);
+		f->keep_len = tlen;
+		return;
+	}
+	free(f->keep);
+	f->keep = malloc(hlen + tlen);
+	if (!f->keep)
+		return;     /* read again */
+	if (hlen)
+		memcpy(f->keep, head, hlen);
+	memcpy(f->keep + hlen, tail, tlen);
+	f->keep_len = hlen + tlen;
+}
+
 /* Read one file; returns true when it has more to read than this turn allowed. */
 static bool read_file(struct pl_tail *t, struct tfile *f)
 {
@@ -599,11 +709,19 @@ static bool read_file(struct pl_tail *t, struct tfile *f)
 	int turns = READS_PER_TURN;
 
 	f->want_read = false;
-	if (f->fd < 0 || truncated(t, f))
+	if (f->fd < 0 || f->compressed || truncated(t, f))
 		return false;
 	while (turns--) {
-		ssize_t n = pread(f->fd, t->rbuf, t->rbuf_len, (off_t)f->read_off);
+		const char *data = f->keep;
+		ssize_t n = (ssize_t)f->keep_len;
+		bool kept = n > 0;
+		uint64_t pre_off = 0;
+		size_t pre_len;
 
+		if (!kept) {
+			n = pread(f->fd, t->rbuf, t->rbuf_len, (off_t)f->read_off);
+			data = t->rbuf;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -614,15 +732,26 @@ static bool read_file(struct pl_tail *t, struct tfile *f)
 		}
 		if (n == 0)
 			return false;
-		t->st->tail_bytes_read += (uint64_t)n;
-		f->last_change_ns = t->now_ns;
-		if (pl_tail_lines_feed(&f->lines, t->rbuf, (size_t)n, f->read_off, on_line, &c) < 0)
+		if (!kept) {
+			t->st->tail_bytes_read += (uint64_t)n;
+			f->last_change_ns = t->now_ns;
+			if (gzipped(t, f, (size_t)n))
+				return false;
+		}
+		pre_len = save_partial(t, f, f->read_off, &pre_off);
+		if (pl_tail_lines_feed(&f->lines, data, (size_t)n, f->read_off, on_line, &c) < 0)
 			stall(f, f->read_off);
 		if (f->stalled) {
-			restart_at(f, f->stall_off);
+			keep_unconsumed(t, f, data, (size_t)n, f->read_off, pre_len, pre_off);
 			return true;
 		}
 		f->read_off += (uint64_t)n;
+		if (kept) {
+			free(f->keep);
+			f->keep = NULL;
+			f->keep_len = 0;
+			continue;
+		}
 		if ((size_t)n < t->rbuf_len)
 			return false;
 	}
@@ -749,6 +878,18 @@ static bool reopen(struct pl_tail *t, struct tfile *f)
 	return true;
 }
 
+/* f's lines are (from now on) in cfg's format: a decoder, and container metadata. */
+static void set_format(struct pl_tail *t, struct tfile *f, const struct pl_tail_input *cfg)
+{
+	pl_tail_cdec_free(&f->dec);
+	pl_tail_cdec_init(&f->dec, cfg->format, cfg->max_line_bytes);
+	free(f->meta);
+	f->meta = NULL;
+	if (cfg->format != PL_TAIL_FORMAT_RAW && (f->meta = malloc(sizeof(*f->meta))))
+		pl_tail_meta_for(&t->meta_cache, f->path, t->now_ns, f->meta);
+	t->tpl_f = NULL;
+}
+
 /* A new file: followed from now on, read once it has a descriptor. */
 static struct tfile *add_file(struct pl_tail *t, const char *path, struct tinput *in,
 			      const struct stat *st)
@@ -764,6 +905,7 @@ static struct tfile *add_file(struct pl_tail *t, const char *path, struct tinput
 	}
 	f->fd = -1;
 	f->in = in;
+	set_format(t, f, in->cfg);
 	f->id.dev = (uint64_t)st->st_dev;
 	f->id.ino = (uint64_t)st->st_ino;
 	f->end_at_add = (t->starting || in->fresh) && in->cfg->start_at_end ?
@@ -828,6 +970,8 @@ static void consider(struct pl_tail *t, const char *path)
 
 	if (!in || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return;
+	if (in->cfg->format != PL_TAIL_FORMAT_RAW && pl_tail_is_compressed_name(path))
+		return;   /* kubelet's (or logrotate's) rotated and compressed logs */
 	f = find_path(t, path);
 	if (f && f->id.dev == (uint64_t)st.st_dev && f->id.ino == (uint64_t)st.st_ino) {
 		if (f->fd < 0)
@@ -1232,6 +1376,24 @@ static uint64_t idle_limit(const struct pl_tail *t)
 				 t->cfg->tail.close_inactive_ns;
 }
 
+/* A rotated-away file is read to its end: a line the runtime split and continued in the
+ * next file (it rotates between pieces) goes out as far as it got, marked. False when the
+ * output did not take it (read again later). */
+static bool flush_joins(struct pl_tail *t, struct tfile *f)
+{
+	struct read_ctx c = { t, f };
+
+	if (pl_tail_cdec_pending_off(&f->dec) == UINT64_MAX)
+		return true;
+	pl_tail_cdec_flush(&f->dec, on_app_line, &c);
+	if (f->in->ml.mode != PL_TAIL_ML_NONE && !f->stalled)
+		pl_tail_ml_flush(&f->rec, emit_record, &c);
+	if (!f->stalled)
+		return true;
+	restart_at(f, f->stall_off);
+	return false;
+}
+
 static void check_file(struct pl_tail *t, struct tfile *f)
 {
 	struct stat st, pst;
@@ -1261,6 +1423,8 @@ static void check_file(struct pl_tail *t, struct tfile *f)
 			 pst.st_dev != st.st_dev))
 		mark_gone(t, f);
 	if (f->gone && t->now_ns - f->last_change_ns >= t->cfg->tail.close_removed_ns) {
+		if (!flush_joins(t, f))
+			return;
 		close_fd(t, f);
 	} else if (!f->gone && t->now_ns - f->last_change_ns >= idle_limit(t)) {
 		close_fd(t, f);
@@ -1291,6 +1455,9 @@ static void free_file(struct pl_tail *t, struct tfile *f)
 	id_unlink(t, f);
 	pl_tail_lines_free(&f->lines);
 	pl_tail_rec_free(&f->rec);
+	pl_tail_cdec_free(&f->dec);
+	free(f->meta);
+	free(f->keep);
 	free(f->path);
 	free(f);
 }
@@ -1538,7 +1705,7 @@ static size_t max_line(const struct pl_config *cfg)
 	size_t m = 0;
 
 	for (int i = 0; i < cfg->tail.n_inputs; i++)
-		m = PL_MAX(m, (size_t)cfg->tail.inputs[i].max_line_bytes);
+		m = PL_MAX(m, (size_t)pl_tail_raw_cap(&cfg->tail.inputs[i]));
 	return m;
 }
 
@@ -1572,7 +1739,7 @@ static bool ml_same(const struct pl_tail_input *a, const struct pl_tail_input *b
 {
 	return same_str(a->ml_pattern, b->ml_pattern) && a->ml_indent == b->ml_indent &&
 	       a->ml_max_lines == b->ml_max_lines && a->ml_timeout_ns == b->ml_timeout_ns &&
-	       a->max_line_bytes == b->max_line_bytes;
+	       a->max_line_bytes == b->max_line_bytes && a->format == b->format;
 }
 
 static bool same_paths(const struct pl_tail_input *a, const struct pl_tail_input *b)
@@ -1669,6 +1836,8 @@ static int apply_reload(struct pl_tail *t, const struct pl_config *nc)
 			dropped++;
 		} else if (!ml_same(f->in->cfg, in->cfg)) {
 			flush_record(t, f);
+			if (f->in->cfg->format != in->cfg->format)
+				set_format(t, f, in->cfg);
 		}
 	}
 	/* From here on the old inputs are gone: files point into the new set. */
@@ -1805,6 +1974,7 @@ void pl_tail_close(struct pl_tail *t)
 	free(t->dirs);
 	free(t->scan.slots);
 	free(t->ring);
+	free(t->pre);
 	free(t->rbuf);
 	free(t->render);
 	free(t->tpl.buf);

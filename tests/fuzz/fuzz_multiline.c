@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	z.render2 = malloc(z.render_cap);
 	z.tpl.cap = 4096;
 	z.tpl.buf = malloc(z.tpl.cap);
-	if (pl_tail_tpl_build(&z.tpl, "/p", "h", NULL) != 0)
+	if (pl_tail_tpl_build(&z.tpl, "/p", "h", NULL, NULL) != 0)
 		abort();
 	while (pos < size) {
 		size_t chunk = 1 + data[pos] % 37;

@@ -1,6 +1,7 @@
-/* test_tail.c – unit tests of the tailer: globs, line splitting, multiline joining, the
- * offset registry and file identity, rendering, rate-limited warnings, and the tailer loop
- * against a fake output (symlink loops, more files than descriptors). */
+/* test_tail.c – unit tests of the tailer: globs, line splitting, multiline joining, container
+ * formats (Docker, CRI, auto, metadata), the offset registry and file identity, rendering,
+ * rate-limited warnings, and the tailer loop against a fake output (symlink loops, more files
+ * than descriptors, pauses that must not make it read a byte twice). */
 #include "unit.h"
 #include <fcntl.h>
 #include <errno.h>
@@ -15,6 +16,14 @@
 #include "../../src/tail/render.h"
 
 /* ---- helpers ---- */
+
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
 
 #define MAX_GOT 64
 
@@ -152,7 +161,7 @@ static void ml_feed(struct pl_tail_ml *ml, struct pl_tail_rec *r, const char *co
 
 	for (int i = 0; i < n; i++) {
 		size_t len = strlen(lines[i]);
-		struct pl_tail_line l = { lines[i], len, off, off + len + 1, false, false };
+		struct pl_tail_line l = { lines[i], len, off, off + len + 1, false, false, 0, 0, NULL };
 		assert_int_equal(pl_tail_ml_add(ml, r, &l, 1000, collect, g), 0);
 		off += len + 1;
 	}
@@ -334,6 +343,286 @@ static void test_identity(void **state)
 	assert_int_not_equal(pl_tail_fp_hash("a", 1), pl_tail_fp_hash("b", 1));
 }
 
+/* ---- container formats ---- */
+
+struct cgot {
+	char text[MAX_GOT][512];
+	size_t len[MAX_GOT];
+	uint64_t off[MAX_GOT], end[MAX_GOT], ts[MAX_GOT];
+	uint8_t stream[MAX_GOT];
+	bool trunc[MAX_GOT];
+	const char *err[MAX_GOT];
+	int n;
+};
+
+static void ccollect(void *arg, const struct pl_tail_line *l)
+{
+	struct cgot *g = arg;
+
+	assert_true(g->n < MAX_GOT);
+	snprintf(g->text[g->n], sizeof(g->text[0]), "%.*s", (int)l->len, l->p);
+	g->len[g->n] = l->len;
+	g->off[g->n] = l->off;
+	g->end[g->n] = l->end;
+	g->ts[g->n] = l->ts_ns;
+	g->stream[g->n] = l->stream;
+	g->trunc[g->n] = l->truncated;
+	g->err[g->n] = l->error;
+	g->n++;
+}
+
+/* Feed whole lines (each followed by '\n' in the "file") through lines.c and a decoder. */
+struct cfeed {
+	struct pl_tail_cdec d;
+	struct cgot *g;
+};
+
+static void cfeed_line(void *arg, const struct pl_tail_line *l)
+{
+	struct cfeed *c = arg;
+
+	assert_int_equal(pl_tail_cdec_line(&c->d, l, ccollect, c->g), 0);
+}
+
+static void cdecode(int format, uint32_t max, const char *text, struct cgot *g)
+{
+	struct cfeed c = { .g = g };
+	struct pl_tail_lines ls;
+
+	memset(g, 0, sizeof(*g));
+	pl_tail_cdec_init(&c.d, format, max);
+	pl_tail_lines_init(&ls, 1 << 20, false, 0);
+	assert_int_equal(pl_tail_lines_feed(&ls, text, strlen(text), 0, cfeed_line, &c), 0);
+	pl_tail_lines_free(&ls);
+	pl_tail_cdec_free(&c.d);
+}
+
+static void test_parse_time(void **state)
+{
+	uint64_t ns;
+
+	(void)state;
+	assert_true(pl_tail_parse_time("2026-11-23T11:32:04.123456789Z", 30, &ns));
+	assert_true(ns == 1795433524123456789ULL);
+	assert_true(pl_tail_parse_time("2026-11-23T11:32:04Z", 20, &ns));
+	assert_true(ns == 1795433524000000000ULL);
+	assert_true(pl_tail_parse_time("2026-11-23T12:32:04.5+01:00", 27, &ns));
+	assert_true(ns == 1795433524500000000ULL);
+	assert_true(pl_tail_parse_time("2026-11-23T11:32:04.1234567891Z", 31, &ns));
+	assert_true(ns == 1795433524123456789ULL);
+	assert_false(pl_tail_parse_time("2026-11-23 11:32:04Z", 20, &ns));
+	assert_false(pl_tail_parse_time("2026-13-23T11:32:04Z", 20, &ns));
+	assert_false(pl_tail_parse_time("2026-11-23T11:32:04.Z", 21, &ns));
+	assert_false(pl_tail_parse_time("2026-11-23T11:32:04", 19, &ns));
+	assert_false(pl_tail_parse_time("2026-11-23T11:32:04+0100", 24, &ns));
+}
+
+static void test_docker_format(void **state)
+{
+	static struct cgot g;
+	const char *log =
+		"{\"log\":\"hello \\\"w\\\" \\u00e9 \\ud83d\\ude00 \\\\\\n\",\"stream\":\"stdout\","
+		"\"time\":\"2026-11-23T11:32:04.123456789Z\"}\n"
+		/* a 3-piece line on stderr, a stdout line between its pieces */
+		"{\"log\":\"part1-\",\"stream\":\"stderr\",\"time\":\"2026-11-23T11:32:05Z\"}\n"
+		"{\"log\":\"out\\n\",\"stream\":\"stdout\",\"attrs\":{\"a\":[1,{\"b\":null}]},"
+		"\"time\":\"2026-11-23T11:32:05Z\"}\n"
+		"{\"log\":\"part2-\",\"stream\":\"stderr\",\"time\":\"2026-11-23T11:32:05Z\"}\n"
+		"{\"log\":\"part3\\n\",\"stream\":\"stderr\",\"time\":\"2026-11-23T11:32:06Z\"}\n"
+		"{\"log\":\"cut {\"log\":\"x\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-23T11:32:06Z\"}\n"
+		"{\"log\":\"\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-23T11:32:07Z\"}\n"
+		"{\"log\":\"ends in a backslash n \\\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-23T11:32:07Z\"}\n"
+		"{\"log\":\"y\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-23T11:32:07Z\"}\n";
+
+	(void)state;
+	cdecode(PL_TAIL_FORMAT_DOCKER, 1 << 20, log, &g);
+	assert_int_equal(g.n, 6);
+	assert_string_equal(g.text[0], "hello \"w\" \xc3\xa9 \xf0\x9f\x98\x80 \\");
+	assert_int_equal(g.stream[0], PL_TAIL_STREAM_STDOUT);
+	assert_true(g.ts[0] == 1795433524123456789ULL);
+	assert_null(g.err[0]);
+	/* stdout's line ends where stderr's pending line began: a restart must read it again */
+	assert_string_equal(g.text[1], "out");
+	assert_int_equal(g.stream[1], PL_TAIL_STREAM_STDOUT);
+	assert_true(g.end[1] == g.off[2]);
+	assert_string_equal(g.text[2], "part1-part2-part3");
+	assert_int_equal(g.stream[2], PL_TAIL_STREAM_STDERR);
+	assert_true(g.ts[2] == 1795433525000000000ULL);
+	/* the object cut by the runtime and the next written on its line: shipped raw */
+	assert_string_equal(g.text[3],
+		"{\"log\":\"cut {\"log\":\"x\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-23T11:32:06Z\"}");
+	assert_non_null(g.err[3]);
+	assert_int_equal(g.ts[3], 0);
+	assert_string_equal(g.text[4], "");
+	assert_null(g.err[4]);
+	/* "\\n" is a backslash and an n, not the runtime's newline: joined with the next */
+	assert_string_equal(g.text[5], "ends in a backslash n \\ny");
+}
+
+static void test_docker_join_cap(void **state)
+{
+	static struct cgot g;
+	char log[4096];
+	int n = 0;
+
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		n += snprintf(log + n, sizeof(log) - (size_t)n,
+			      "{\"log\":\"0123456789%s\",\"stream\":\"stdout\",\"time\":\"2026-01-01T00:00:00Z\"}\n",
+			      i == 4 ? "\\n" : "");
+	n += snprintf(log + n, sizeof(log) - (size_t)n,
+		      "{\"log\":\"next\\n\",\"stream\":\"stdout\",\"time\":\"2026-01-01T00:00:00Z\"}\n");
+	cdecode(PL_TAIL_FORMAT_DOCKER, 25, log, &g);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.text[0], "0123456789012345678901234");
+	assert_true(g.trunc[0]);
+	assert_int_equal(g.off[0], 0);
+	assert_string_equal(g.text[1], "next");
+	assert_false(g.trunc[1]);
+	assert_true(g.end[0] == g.off[1]);
+}
+
+static void test_cri_format(void **state)
+{
+	static struct cgot g;
+	const char *log =
+		"2026-11-23T11:32:04.123456789Z stdout F hello world\n"
+		"2026-11-23T11:32:05.000000001Z stderr P err-a \n"
+		"2026-11-23T11:32:05.000000002Z stdout F between\n"
+		"2026-11-23T11:32:05.000000003Z stderr P err-b\n"
+		"2026-11-23T11:32:05.000000004Z stderr F  err-c\n"
+		"2026-11-23T11:32:06Z stdout F \n"
+		"2026-11-23T11:32:06Z stdout F\n"
+		"not a cri line\n"
+		"2026-11-23T11:32:06+02:00 stdout F:x tagged\n"
+		"2026-11-23T11:32:06Z stdin F bad stream\n";
+
+	(void)state;
+	cdecode(PL_TAIL_FORMAT_CRI, 1 << 20, log, &g);
+	assert_int_equal(g.n, 8);
+	assert_string_equal(g.text[0], "hello world");
+	assert_true(g.ts[0] == 1795433524123456789ULL);
+	assert_string_equal(g.text[1], "between");
+	assert_string_equal(g.text[2], "err-a err-b err-c");
+	assert_int_equal(g.stream[2], PL_TAIL_STREAM_STDERR);
+	assert_true(g.ts[2] == 1795433525000000001ULL);
+	assert_string_equal(g.text[3], "");
+	assert_string_equal(g.text[4], "");
+	assert_string_equal(g.text[5], "not a cri line");
+	assert_non_null(g.err[5]);
+	assert_string_equal(g.text[6], "tagged");
+	assert_true(g.ts[6] == 1795433526000000000ULL - 7200 * PL_NS_PER_SEC);
+	assert_non_null(g.err[7]);
+}
+
+static void test_format_auto(void **state)
+{
+	static struct cgot g;
+
+	(void)state;
+	assert_int_equal(pl_tail_format_detect("{\"log\":\"x\"}", 11), PL_TAIL_FORMAT_DOCKER);
+	assert_int_equal(pl_tail_format_detect("2026-11-23T11:32:04Z stdout F x", 31), PL_TAIL_FORMAT_CRI);
+	assert_int_equal(pl_tail_format_detect("plain text", 10), PL_TAIL_FORMAT_RAW);
+	cdecode(PL_TAIL_FORMAT_AUTO, 1 << 20, "2026-11-23T11:32:04Z stdout F x\n"
+		"2026-11-23T11:32:04Z stdout F y\n", &g);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.text[1], "y");
+	cdecode(PL_TAIL_FORMAT_AUTO, 1 << 20, "plain\n2026-11-23T11:32:04Z stdout F y\n", &g);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.text[1], "2026-11-23T11:32:04Z stdout F y");
+	assert_null(g.err[1]);
+}
+
+static void test_container_meta(void **state)
+{
+	static struct pl_tail_meta_cache cache;
+	struct pl_tail_meta m;
+	char dir[] = "/tmp/pl_meta_XXXXXX", sub[256], path[512];
+	const char *id = "4f1c2e9a8b7d6c5e4f1c2e9a8b7d6c5e4f1c2e9a8b7d6c5e4f1c2e9a8b7d6c5e";
+	FILE *f;
+
+	(void)state;
+	pl_tail_meta_for(&cache, "/var/log/pods/shop_web-7d9f_0b1c-22/nginx/3.log", 1, &m);
+	assert_string_equal(m.k8s_namespace, "shop");
+	assert_string_equal(m.k8s_pod, "web-7d9f");
+	assert_string_equal(m.k8s_uid, "0b1c-22");
+	assert_string_equal(m.k8s_container, "nginx");
+	assert_string_equal(m.container_id, "");
+	pl_tail_meta_for(&cache, "/var/log/pods/shop_web_0b1c/nginx/3.log.20261123-113204", 1, &m);
+	assert_string_equal(m.k8s_container, "nginx");
+	pl_tail_meta_for(&cache, "/var/log/pods/shop-web-0b1c/nginx/3.log", 1, &m);
+	assert_string_equal(m.k8s_namespace, "");
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/%s", dir, id);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	snprintf(path, sizeof(path), "%s/config.v2.json", sub);
+	f = fopen(path, "w");
+	fputs("{\"State\":{\"Running\":true,\"Name\":\"no\"},\"ID\":\"x\",\"Config\":{\"Hostname\":\"h\","
+	      "\"Env\":[\"A=1\"],\"Labels\":{},\"Image\":\"nginx:1.25\"},\"Image\":\"sha256:ab\","
+	      "\"Name\":\"/web\\u0031\"}", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/%s-json.log", sub, id);
+	pl_tail_meta_for(&cache, path, 10, &m);
+	assert_string_equal(m.container_id, id);
+	assert_string_equal(m.container_name, "web1");
+	assert_string_equal(m.container_image, "nginx:1.25");
+	/* cached: the file's removal is not seen within the minute */
+	snprintf(path, sizeof(path), "%s/config.v2.json", sub);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s-json.log.1", sub, id);
+	pl_tail_meta_for(&cache, path, 20, &m);
+	assert_string_equal(m.container_name, "web1");
+	pl_tail_meta_for(&cache, path, 20 + 61 * PL_NS_PER_SEC, &m);
+	assert_string_equal(m.container_id, id);
+	assert_string_equal(m.container_name, "");
+	/* not Docker's shape */
+	pl_tail_meta_for(&cache, "/x/abc/abc-json.log", 1, &m);
+	assert_string_equal(m.container_id, "");
+	rmdir(sub);
+	rmdir(dir);
+}
+
+static void test_render_container(void **state)
+{
+	static struct pl_tail_meta m;
+	struct pl_tail_tpl tpl;
+	char tbuf[4096], buf[2048], ts[32];
+	struct pl_tail_line l = { "hi", 2, 5, 9, false, false, 1795433524123456789ULL,
+				  PL_TAIL_STREAM_STDERR, NULL };
+	size_t n;
+
+	(void)state;
+	strcpy(m.container_id, "abc123abc123");
+	strcpy(m.container_image, "nginx");
+	strcpy(m.k8s_namespace, "ns");
+	strcpy(m.k8s_pod, "p");
+	strcpy(m.k8s_uid, "u");
+	strcpy(m.k8s_container, "c");
+	tpl.buf = tbuf;
+	tpl.cap = sizeof(tbuf);
+	assert_int_equal(pl_tail_tpl_build(&tpl, "/l", "h", NULL, &m), 0);
+	n = pl_tail_render_tpl(buf, sizeof(buf), ts, pl_format_time(1795433530000000000ULL, ts), &l,
+			       false, &tpl);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf,
+		"{\"@timestamp\":\"2026-11-23T11:32:04.123456789Z\",\"message\":\"hi\","
+		"\"stream\":\"stderr\",\"event\":{\"created\":\"2026-11-23T11:32:10.000000000Z\"},"
+		"\"log\":{\"file\":{\"path\":\"/l\"},\"offset\":5},\"host\":{\"name\":\"h\"},"
+		"\"input\":{\"type\":\"log\"},\"container\":{\"id\":\"abc123abc123\",\"image\":{\"name\":\"nginx\"}},"
+		"\"kubernetes\":{\"namespace\":\"ns\",\"pod\":{\"name\":\"p\",\"uid\":\"u\"},"
+		"\"container\":{\"name\":\"c\"}}}");
+	l.ts_ns = 0;
+	l.stream = 0;
+	l.error = "cri: no valid time";
+	n = pl_tail_render_tpl(buf, sizeof(buf), ts, pl_format_time(1795433530000000000ULL, ts), &l,
+			       false, &tpl);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "\"message\":\"hi\",\"error\":{\"message\":\"cri: no valid time\"},\"log\""));
+	assert_non_null(strstr(buf, "{\"@timestamp\":\"2026-11-23T11:32:10.000000000Z\""));
+}
+
 /* ---- rendering ---- */
 
 static void test_render(void **state)
@@ -342,7 +631,7 @@ static void test_render(void **state)
 	static const char *const vals[] = { "shop", "we\"b" };
 	struct pl_tail_fields fields = { keys, vals, 2 };
 	const char msg[] = "a\"b\\c\td\x01 \xff\xc3\xa9 \xed\xa0\x80!";
-	struct pl_tail_line l = { msg, sizeof(msg) - 1, 77, 100, true, false };
+	struct pl_tail_line l = { msg, sizeof(msg) - 1, 77, 100, true, false, 0, 0, NULL };
 	char buf[1024];
 	size_t n;
 
@@ -381,7 +670,7 @@ static void test_render_template(void **state)
 		const struct pl_tail_fields *fl = round & 2 ? &nofields : &fields;
 		const char *path = round & 1 ? "/v/\x01a\\b.log" : "/var/log/nginx/access.log";
 
-		assert_int_equal(pl_tail_tpl_build(&tpl, path, host, fl), 0);
+		assert_int_equal(pl_tail_tpl_build(&tpl, path, host, fl, NULL), 0);
 		for (int c = 0; c < 256; c++) {
 			for (size_t pos = 0; pos < 20; pos++) {
 				size_t len = 17 + (pos + (size_t)c) % 20, na, nb;
@@ -390,7 +679,7 @@ static void test_render_template(void **state)
 					msg[i] = (char)('a' + (seed = seed * 1103515245 + 12345) % 26);
 				if (pos < len)
 					msg[pos] = (char)c;
-				l = (struct pl_tail_line){ msg, len, 1000 + pos, 2000, c & 1, (c & 2) != 0 };
+				l = (struct pl_tail_line){ msg, len, 1000 + pos, 2000, c & 1, (c & 2) != 0, 0, 0, NULL };
 				na = pl_tail_render(a, sizeof(a), now, &l, c & 4, path, host, fl);
 				nb = pl_tail_render_tpl(b, sizeof(b), ts, ts_len, &l, c & 4, &tpl);
 				assert_true(na > 0);
@@ -403,7 +692,7 @@ static void test_render_template(void **state)
 	}
 	/* A template that does not fit its buffer is refused. */
 	tpl.cap = 10;
-	assert_int_equal(pl_tail_tpl_build(&tpl, "/var/log/x.log", "h", &fields), -1);
+	assert_int_equal(pl_tail_tpl_build(&tpl, "/var/log/x.log", "h", &fields, NULL), -1);
 }
 
 /* ---- rate-limited warnings ---- */
@@ -643,6 +932,7 @@ struct mid_out {
 	int n_tokens, n, hold_at, n_at_release;
 	bool in_order;
 	volatile bool hold;
+	int pulse, next_pause, pause_asks;   /* pulse: pause after every `pulse` records */
 };
 
 static int mid_publish(void *arg, const char *json, size_t len, const char *key,
@@ -674,6 +964,17 @@ static bool mid_should_pause(void *arg)
 {
 	struct mid_out *o = arg;
 
+	if (o->pulse) {
+		/* Each pause holds for a few asks (the tailer asks again after a flush). */
+		if (o->pause_asks)
+			return o->pause_asks-- > 0;
+		if (o->n >= o->next_pause) {
+			o->next_pause = o->n + o->pulse;
+			o->pause_asks = 3;
+			return true;
+		}
+		return false;
+	}
 	return o->hold && o->n >= o->hold_at;
 }
 
@@ -728,6 +1029,70 @@ static void test_tailer_pause_inside_a_buffer(void **state)
 	assert_int_equal(o->n, 3000);
 	assert_int_equal(st.tail_lines, 3000);
 	assert_int_equal(st.tail_records_acked, 3000);
+	/* The rest of the buffer was kept, not read again. */
+	assert_int_equal(st.tail_bytes_read, file_size(path));
+	pl_tail_close(t);
+	pl_config_free(&cfg);
+	free(o);
+}
+
+static void *stop_when_done(void *arg)
+{
+	struct mid_out *o = arg;
+
+	for (int i = 0; i < 3000 && o->n < o->hold_at; i++)
+		usleep(10 * 1000);
+	usleep(200 * 1000);
+	pl_tail_stop(o->t);
+	return NULL;
+}
+
+/* Many pauses, small reads (lines cross the read buffers' edges), a pause after every 50
+ * records: every line once, in order, and no byte of the file read twice. */
+static void test_tailer_pauses_read_each_byte_once(void **state)
+{
+	struct pl_config cfg;
+	struct pl_stats st = { 0 };
+	struct mid_out *o = calloc(1, sizeof(*o));
+	struct pl_tail_env env = { mid_publish, mid_flush, mid_should_pause, o, "h", &st, NULL };
+	char pat[200], path[200], sub[100];
+	struct pl_tail *t;
+	pthread_t th;
+	FILE *f;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/pulse", tmpdir);
+	mkdir(sub, 0755);
+	snprintf(path, sizeof(path), "%s/p.log", sub);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 20000; i++)
+		fprintf(f, "line %d %.*s\n", i, (i * 37) % 300,
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	fclose(f);
+	snprintf(pat, sizeof(pat), "%s/*.log", sub);
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	free(cfg.data_dir);
+	cfg.data_dir = strdup(sub);
+	cfg.tail.read_buffer_bytes = 4096;
+	assert_int_equal(pl_config_tail_add(&cfg, pat), 0);
+	o->pulse = 50;
+	o->next_pause = 50;
+	o->hold_at = 20000;
+	o->in_order = true;
+	t = pl_tail_open(&cfg, &env);
+	o->t = t;
+	assert_int_equal(pthread_create(&th, NULL, stop_when_done, o), 0);
+	assert_int_equal(pl_tail_run(t), 0);
+	pthread_join(th, NULL);
+	assert_true(o->in_order);
+	assert_int_equal(o->n, 20000);
+	assert_int_equal(st.tail_lines, 20000);
+	assert_true(st.tail_paused >= 100);
+	assert_int_equal(st.tail_bytes_read, file_size(path));
 	pl_tail_close(t);
 	pl_config_free(&cfg);
 	free(o);
@@ -995,10 +1360,18 @@ int main(void)
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_render_template),
+		cmocka_unit_test(test_parse_time),
+		cmocka_unit_test(test_docker_format),
+		cmocka_unit_test(test_docker_join_cap),
+		cmocka_unit_test(test_cri_format),
+		cmocka_unit_test(test_format_auto),
+		cmocka_unit_test(test_container_meta),
+		cmocka_unit_test(test_render_container),
 		cmocka_unit_test(test_tailer_resume),
 		cmocka_unit_test(test_tailer_unacked_is_resent),
 		cmocka_unit_test(test_tailer_pause),
 		cmocka_unit_test(test_tailer_pause_inside_a_buffer),
+		cmocka_unit_test(test_tailer_pauses_read_each_byte_once),
 		cmocka_unit_test(test_warn_limit),
 		cmocka_unit_test(test_tailer_symlink_loops),
 		cmocka_unit_test(test_tailer_scan_limits_and_quit),
