@@ -108,7 +108,10 @@ enum {
 	RS_FIRST = 0, RS_COLDEFS, RS_ROWS, RS_PREPARE_OK, RS_PREPARE, RS_AUTH, RS_INFILE,
 	RS_FIELDLIST, RS_SIMPLE,
 };
-enum { NOTE_LOSS_RESP = 1, NOTE_LOSS_REQ = 2, NOTE_PARSE = 4, NOTE_UNMATCHED = 8, NOTE_REQ_PARSE = 16 };
+enum {
+	NOTE_LOSS_RESP = 1, NOTE_LOSS_REQ = 2, NOTE_PARSE = 4, NOTE_UNMATCHED = 8, NOTE_REQ_PARSE = 16,
+	NOTE_CUT_REQ = 32, NOTE_CUT_RESP = 64,   /* bytes inside a packet are not in the capture */
+};
 
 struct span { uint32_t off, len; };
 
@@ -173,6 +176,7 @@ struct mpkt {
 	uint32_t first_len;          /* payload length of the first physical packet */
 	uint64_t ts;                 /* first byte of the header */
 	uint64_t wire;               /* bytes on the wire, headers included */
+	bool cut;                    /* some payload bytes are not in the capture (a gap) */
 };
 
 struct mside {
@@ -181,6 +185,8 @@ struct mside {
 	uint8_t nhdr;
 	bool cont;                   /* the last packet was 16 MB: this one continues it */
 	bool started;                /* some bytes of this direction were seen */
+	bool cut;                    /* a gap fell inside this message's payload: buf holds
+				      * only what came before it */
 	uint32_t plen, got;
 	uint8_t seq, first_seq;
 	uint32_t first_len;
@@ -552,6 +558,10 @@ static void emit_txn(struct mconn *c, struct mtxn *t)
 		pl_event_add_error(&ev, "Parse error in the response");
 	if (t->notes & NOTE_REQ_PARSE)
 		pl_event_add_error(&ev, "Parse error in the request");
+	if (t->notes & NOTE_CUT_REQ)
+		pl_event_add_error(&ev, "Request truncated in the capture");
+	if (t->notes & NOTE_CUT_RESP)
+		pl_event_add_error(&ev, "Response truncated in the capture");
 	ev.ok = !t->is_error && (t->has_response || no_reply) &&
 		!(t->notes & (NOTE_UNMATCHED | NOTE_PARSE));
 	/* Packetbeat's mysql_with_gap: loss inside the rows keeps an OK status */
@@ -673,6 +683,7 @@ static void side_reset(struct mside *s)
 {
 	s->nhdr = 0;
 	s->cont = false;
+	s->cut = false;
 	s->plen = s->got = 0;
 	s->len = 0;
 	s->wire = s->total = 0;
@@ -970,6 +981,12 @@ static void rs_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	if (b == 0xfb && t->cmd == COM_QUERY) {
 		t->rs = RS_INFILE;      /* the client sends the file, then the server answers */
 		t->has_response = false; /* a request for the file: the answer comes after it */
+		return;
+	}
+	if (m->cut) {
+		/* a result set's column count, cut: what follows cannot be walked */
+		finish_response(c, t);
+		start_hunt(c, PL_DIR_TO_CLIENT);
 		return;
 	}
 	n = rd_lenenc(&r, NULL);
@@ -1283,6 +1300,8 @@ static void server_msg(struct mconn *c, const struct mpkt *m)
 		return;
 	}
 	t->next_seq = (uint8_t)(m->last_seq + 1);
+	if (m->cut && t != c->resp)
+		t->notes |= NOTE_CUT_RESP;
 	if (is_progress(c, m)) {
 		t->server_bytes += m->wire;     /* not the answer yet: no response time */
 		return;
@@ -1739,6 +1758,8 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		return;
 	c->env->stats->mysql_requests++;
 	t->cmd = m->p[0];
+	if (m->cut)
+		t->notes |= NOTE_CUT_REQ;
 	t->start_ns = m->ts;
 	t->req_end_ns = m->ts;
 	t->client_bytes = m->wire;
@@ -1893,6 +1914,8 @@ static void client_msg(struct mconn *c, const struct mpkt *m)
 	if (h && (h->rs == RS_INFILE || h->rs == RS_AUTH) && m->first_seq == h->next_seq) {
 		h->client_bytes += m->wire;
 		h->next_seq = (uint8_t)(m->last_seq + 1);
+		if (m->cut)
+			h->notes |= NOTE_CUT_REQ;
 		return;
 	}
 	c->env->stats->mysql_parse_errors++;
@@ -1966,6 +1989,27 @@ static bool unasked(const struct mconn *c, int dir)
 	       !c->late && !c->absorb_eof;
 }
 
+/* The packet being read is complete (or, `now`, abandoned after a gap): hand the message
+ * over unless a 16 MB packet says it continues. */
+static void packet_end(struct mconn *c, int dir, uint64_t ts, bool now)
+{
+	struct mside *s = &c->side[dir];
+
+	s->wire += 4u + s->plen;
+	s->total += s->plen;
+	s->nhdr = 0;
+	s->cont = s->plen == MY_MAX_PACKET;
+	if (s->cont && !now)
+		return;
+	struct mpkt m = { s->buf, s->len, s->total, s->first_seq, s->seq, s->first_len,
+			  s->msg_ts, s->wire, s->cut };
+	s->cont = false;
+	s->cut = false;
+	deliver(c, dir, &m);
+	if (dir == PL_DIR_TO_SERVER && c->tail && c->tail->start_ns == m.ts)
+		c->tail->req_end_ns = ts;
+}
+
 /* Consume bytes of one direction in sync; stops early when the side leaves sync. */
 static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
@@ -1999,10 +2043,11 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 				s->msg_ts = s->hdr_ts;
 				s->wire = s->total = 0;
 				s->len = 0;
+				s->cut = false;
 			}
 		}
 		size_t k = PL_MIN(n, (size_t)(s->plen - s->got));
-		size_t keep = PL_MIN(k, (size_t)(s->cap - s->len));
+		size_t keep = s->cut ? 0 : PL_MIN(k, (size_t)(s->cap - s->len));
 		if (keep) {
 			memcpy(s->buf + s->len, p, keep);
 			s->len += (uint32_t)keep;
@@ -2012,17 +2057,7 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 		n -= k;
 		if (s->got < s->plen)
 			continue;
-		s->wire += 4u + s->plen;
-		s->total += s->plen;
-		s->nhdr = 0;
-		s->cont = s->plen == MY_MAX_PACKET;
-		if (s->cont)
-			continue;
-		struct mpkt m = { s->buf, s->len, s->total, s->first_seq, s->seq, s->first_len,
-				  s->msg_ts, s->wire };
-		deliver(c, dir, &m);
-		if (dir == PL_DIR_TO_SERVER && c->tail && c->tail->start_ns == m.ts)
-			c->tail->req_end_ns = ts;
+		packet_end(c, dir, ts, false);
 	}
 }
 
@@ -2118,6 +2153,28 @@ static struct mtxn *resp_in_progress(struct mconn *c)
 	return NULL;
 }
 
+/* A gap that starts inside a packet's payload: the header said where the packet ends, so
+ * the framing survives a hole that ends there too (a snap length cut, a lost frame inside
+ * a long packet). The packet goes on marked cut, with only the bytes before the hole.
+ * Returns how much of the hole lies past the packet: those bytes hold a header, so the
+ * packet is handed over at once and the caller resynchronises. */
+static uint64_t gap_in_packet(struct mconn *c, int d, uint64_t len, uint64_t ts)
+{
+	struct mside *s = &c->side[d];
+	uint64_t k;
+
+	if (s->mode != MODE_SYNC || s->nhdr < 4 || s->got >= s->plen)
+		return len;
+	k = PL_MIN(len, (uint64_t)(s->plen - s->got));
+	s->got += (uint32_t)k;
+	s->cut = true;
+	if (s->got < s->plen)
+		return 0;
+	len -= k;
+	packet_end(c, d, ts, len > 0);
+	return len;
+}
+
 static void mysql_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
 	struct mconn *c = state;
@@ -2125,6 +2182,9 @@ static void mysql_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 	struct mtxn *t;
 
 	if (c->side[d].mode == MODE_DEAD || len == 0)
+		return;
+	len = gap_in_packet(c, d, len, ts);
+	if (len == 0 || c->side[d].mode == MODE_DEAD)
 		return;
 	if (c->phase < PH_CMD)
 		c->phase = PH_CMD;      /* the handshake cannot be followed any more */
