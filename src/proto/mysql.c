@@ -1901,6 +1901,12 @@ static void client_msg(struct mconn *c, const struct mpkt *m)
 		return;
 	}
 	if (c->phase == PH_AUTH) {
+		/* auth rounds continue the login's sequence; a sequence id 0 is the first
+		 * command, shown before the server's OK (frames reordered in the capture) */
+		if (m->first_seq == 0 && c->login) {
+			new_command(c, m);
+			return;
+		}
 		if (c->login)
 			c->login->client_bytes += m->wire;
 		return;
