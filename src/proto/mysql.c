@@ -213,6 +213,7 @@ struct mconn {
 	struct mtxn *resp;           /* response being read when it answers nobody */
 	struct mtxn *login;
 	bool absorb_eof;             /* a prepare's trailing EOF may follow */
+	bool orphan;                 /* a response came while no command waited for one */
 	uint8_t absorb_seq;
 	struct mstmt *stmts;
 	uint32_t n_stmts;
@@ -1266,6 +1267,35 @@ static bool is_progress(const struct mconn *c, const struct mpkt *m)
 	return !c->caps_known || (c->ext_caps & EXT_PROGRESS) || (c->client_caps & (1u << 29));
 }
 
+/* A server packet belongs to nothing we know (lost or unparsed bytes before it): the
+ * response it was read for ends with a note, and the direction resynchronises. */
+static void resp_mismatch(struct mconn *c, struct mtxn *t)
+{
+	c->env->stats->mysql_parse_errors++;
+	if (t != c->resp) {
+		t->notes |= NOTE_PARSE;
+		if (t->server_bytes == 0)
+			t->notes |= NOTE_UNMATCHED;
+		finish_response(c, t);
+	}
+	start_hunt(c, PL_DIR_TO_CLIENT);
+}
+
+/* A server packet's header is in: its sequence id must be the one the response expects
+ * (checked before its payload is read, so a wrong length cannot swallow what follows). */
+static bool resp_seq_ok(struct mconn *c, uint8_t seq)
+{
+	struct mtxn *t;
+
+	if (c->phase != PH_CMD || c->absorb_eof)
+		return true;
+	t = c->resp ? c->resp : (c->late == 0 ? c->head : NULL);
+	if (!t || seq == t->next_seq)
+		return true;
+	resp_mismatch(c, t);
+	return false;
+}
+
 static void server_msg(struct mconn *c, const struct mpkt *m)
 {
 	struct mtxn *t;
@@ -1288,15 +1318,7 @@ static void server_msg(struct mconn *c, const struct mpkt *m)
 	if (!t)
 		return;
 	if (m->first_seq != t->next_seq) {
-		/* the packet belongs to nothing we know: lost or unparsed bytes before it */
-		c->env->stats->mysql_parse_errors++;
-		if (t != c->resp) {
-			t->notes |= NOTE_PARSE;
-			if (t->server_bytes == 0)
-				t->notes |= NOTE_UNMATCHED;
-			finish_response(c, t);
-		}
-		start_hunt(c, PL_DIR_TO_CLIENT);
+		resp_mismatch(c, t);
 		return;
 	}
 	t->next_seq = (uint8_t)(m->last_seq + 1);
@@ -1772,6 +1794,8 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 			t->notes |= NOTE_REQ_PARSE;
 		set_query(t, txt.p, txt.len);
 		set_method_from_sql(t, txt.p, txt.len);
+		if (m->cut && skip_lead(txt.p, txt.len) + t->method_len >= txt.len)
+			set_method_name(t, COM_QUERY);  /* the keyword may go on past the cut */
 		break;
 	case COM_STMT_PREPARE:
 	case COM_INIT_DB:
@@ -1803,6 +1827,15 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		txn_put(t);
 		return;
 	}
+	if (c->orphan && !c->head && !c->late) {
+		/* a response came with nothing asked, then this command: the capture may show
+		 * them swapped, or the response answered a command it lost. Either way this
+		 * command's response is unknown; pairing it with the next one would shift */
+		c->orphan = false;
+		emit_unmatched(c, t);
+		return;
+	}
+	c->orphan = false;
 	pend_push(c, t);
 }
 
@@ -2040,9 +2073,12 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 			if (!s->cont && unasked(c, dir)) {
 				/* nothing was asked: do not let a stray length swallow what follows */
 				c->env->stats->mysql_unmatched_responses++;
+				c->orphan = true;
 				start_hunt(c, dir);
 				return;
 			}
+			if (!s->cont && dir == PL_DIR_TO_CLIENT && !resp_seq_ok(c, s->seq))
+				return;
 			if (!s->cont) {
 				s->first_seq = s->seq;
 				s->first_len = s->plen;
