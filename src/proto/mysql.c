@@ -559,9 +559,9 @@ static void emit_txn(struct mconn *c, struct mtxn *t)
 		pl_event_add_error(&ev, "Parse error in the response");
 	if (t->notes & NOTE_REQ_PARSE)
 		pl_event_add_error(&ev, "Parse error in the request");
-	if (t->notes & NOTE_CUT_REQ)
+	if ((t->notes & (NOTE_CUT_REQ | NOTE_LOSS_REQ)) == NOTE_CUT_REQ)
 		pl_event_add_error(&ev, "Request truncated in the capture");
-	if (t->notes & NOTE_CUT_RESP)
+	if ((t->notes & (NOTE_CUT_RESP | NOTE_LOSS_RESP)) == NOTE_CUT_RESP)
 		pl_event_add_error(&ev, "Response truncated in the capture");
 	ev.ok = !t->is_error && (t->has_response || no_reply) &&
 		!(t->notes & (NOTE_UNMATCHED | NOTE_PARSE));
