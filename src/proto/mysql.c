@@ -18,7 +18,18 @@
  * - QUIT, STMT_CLOSE and STMT_SEND_LONG_DATA have no response: their event is emitted
  *   when the command is complete, status OK, without mysql.* response fields.
  * - A response with no pending request is counted (mysql_unmatched_responses) and not
- *   emitted, as Packetbeat does: it carries no statement to report.
+ *   emitted, as Packetbeat does: it carries no statement to report. The next command's
+ *   response is then unknown (the capture may show the two swapped): that command is an
+ *   "Unmatched request" at once, so no response is ever given to the wrong command.
+ * - Gaps (loss, snap length): a gap inside a packet's payload keeps the framing (the
+ *   header said where the packet ends). The packet is read as far as it was captured:
+ *   a cut command is an event with the captured start of its text ("Request truncated in
+ *   the capture"; method QUERY when the keyword itself may be cut), a cut response packet
+ *   keeps what was captured ("Response truncated in the capture"). A gap that swallows a
+ *   header ends the response being read ("Packet loss while capturing the response") and
+ *   that direction resynchronises: a command packet (sequence id 0, a plausible length
+ *   and command byte) at the start of a segment, a response only with the sequence id its
+ *   command expects.
  * - Binary-protocol rows are counted but not rendered into `response`.
  * - MariaDB: the greeting's "5.5.5-" version prefix is dropped (the real version is kept
  *   for the log); the extended capabilities (reserved bytes of greeting and login) are
