@@ -198,6 +198,7 @@ struct mside {
 	bool started;                /* some bytes of this direction were seen */
 	bool cut;                    /* a gap fell inside this message's payload: buf holds
 				      * only what came before it */
+	bool end_due;                /* a gap ended the packet: frame() hands it over */
 	uint32_t plen, got;
 	uint8_t seq, first_seq;
 	uint32_t first_len;
@@ -696,6 +697,7 @@ static void side_reset(struct mside *s)
 	s->nhdr = 0;
 	s->cont = false;
 	s->cut = false;
+	s->end_due = false;
 	s->plen = s->got = 0;
 	s->len = 0;
 	s->wire = s->total = 0;
@@ -2039,33 +2041,13 @@ static bool unasked(const struct mconn *c, int dir)
 	       !c->late && !c->absorb_eof;
 }
 
-/* The packet being read is complete (or, `now`, abandoned after a gap): hand the message
- * over unless a 16 MB packet says it continues. */
-static void packet_end(struct mconn *c, int dir, uint64_t ts, bool now)
-{
-	struct mside *s = &c->side[dir];
-
-	s->wire += 4u + s->plen;
-	s->total += s->plen;
-	s->nhdr = 0;
-	s->cont = s->plen == MY_MAX_PACKET;
-	if (s->cont && !now)
-		return;
-	struct mpkt m = { s->buf, s->len, s->total, s->first_seq, s->seq, s->first_len,
-			  s->msg_ts, s->wire, s->cut };
-	s->cont = false;
-	s->cut = false;
-	deliver(c, dir, &m);
-	if (dir == PL_DIR_TO_SERVER && c->tail && c->tail->start_ns == m.ts)
-		c->tail->req_end_ns = ts;
-}
-
 /* Consume bytes of one direction in sync; stops early when the side leaves sync. */
 static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct mside *s = &c->side[dir];
 
-	while (n > 0 && s->mode == MODE_SYNC) {
+	/* end_due: a gap reached this packet's end (see gap_in_packet): hand it over now */
+	while ((n > 0 || s->end_due) && s->mode == MODE_SYNC) {
 		if (s->nhdr < 4) {
 			if (s->nhdr == 0)
 				s->hdr_ts = ts;
@@ -2110,7 +2092,21 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 		n -= k;
 		if (s->got < s->plen)
 			continue;
-		packet_end(c, dir, ts, false);
+		bool now = s->end_due;
+		s->end_due = false;
+		s->wire += 4u + s->plen;
+		s->total += s->plen;
+		s->nhdr = 0;
+		s->cont = s->plen == MY_MAX_PACKET;
+		if (s->cont && !now)
+			continue;
+		struct mpkt m = { s->buf, s->len, s->total, s->first_seq, s->seq, s->first_len,
+				  s->msg_ts, s->wire, s->cut };
+		s->cont = false;
+		s->cut = false;
+		deliver(c, dir, &m);
+		if (dir == PL_DIR_TO_SERVER && c->tail && c->tail->start_ns == m.ts)
+			c->tail->req_end_ns = ts;
 	}
 }
 
@@ -2224,7 +2220,10 @@ static uint64_t gap_in_packet(struct mconn *c, int d, uint64_t len, uint64_t ts)
 	if (s->got < s->plen)
 		return 0;
 	len -= k;
-	packet_end(c, d, ts, len > 0);
+	if (s->plen == MY_MAX_PACKET && len == 0)
+		return 0;       /* the next header follows in the data: frame() goes on */
+	s->end_due = true;
+	frame(c, d, NULL, 0, ts);
 	return len;
 }
 
