@@ -318,7 +318,14 @@ def expected_events(recs):
 def score_run(tally, full, variant_pcap, variant, records, client_log, events, port, on_bad):
     import pcaplib
     conns = pcaplib.connections(full, port)
-    vconns = {c.key: c for c in pcaplib.connections(variant_pcap, port)} if variant_pcap is not full else None
+    # A client port may be reused within a round: the k-th connection of a 4-tuple in the
+    # variant is the k-th of the full capture (the variants keep every SYN, FIN and RST).
+    vconns, nth = None, collections.Counter()
+    if variant_pcap is not full:
+        vconns, seen = {}, collections.Counter()
+        for vc in pcaplib.connections(variant_pcap, port):
+            vconns[(vc.key, seen[vc.key])] = vc
+            seen[vc.key] += 1
     by_thread = collections.defaultdict(list)
     for r in records:
         by_thread[r["thread"]].append(r)
@@ -332,7 +339,8 @@ def score_run(tally, full, variant_pcap, variant, records, client_log, events, p
     for c in conns:
         th = greeting_thread(c)
         recs = truth_for_thread(by_thread.get(th, []), client_log.get(th)) if th is not None else []
-        vc = c if vconns is None else vconns.get(c.key)
+        vc = c if vconns is None else vconns.get((c.key, nth[c.key]))
+        nth[c.key] += 1
         # In start order; QUIT last among equals (pktlog gives events it flushes at the close
         # the close's time).
         evs = sorted(emap.get(id(c), []), key=lambda e: (event_time(e), e.get("method") == "QUIT"))
