@@ -2238,6 +2238,16 @@ static void mysql_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 	len = gap_in_packet(c, d, len, ts);
 	if (len == 0 || c->side[d].mode == MODE_DEAD)
 		return;
+	if (d == PL_DIR_TO_CLIENT && ((c->phase == PH_AUTH && c->login) || !c->side[d].started)) {
+		/* the hole holds the greeting or the login's answer, not a command's: the
+		 * commands already sent keep their own responses, which follow */
+		c->side[d].started = true;
+		txn_put(c->login);
+		c->login = NULL;
+		c->phase = PH_CMD;
+		start_hunt(c, d);
+		return;
+	}
 	if (c->phase < PH_CMD)
 		c->phase = PH_CMD;      /* the handshake cannot be followed any more */
 	if (d == PL_DIR_TO_SERVER && c->late == 0 && c->head && c->head->rs == RS_INFILE)
