@@ -2209,6 +2209,7 @@ static struct mtxn *resp_in_progress(struct mconn *c)
  * packet is handed over at once and the caller resynchronises. */
 static uint64_t gap_in_packet(struct mconn *c, int d, uint64_t len, uint64_t ts)
 {
+	static const uint8_t none[1];   /* frame() is given no bytes, never a null pointer */
 	struct mside *s = &c->side[d];
 	uint64_t k;
 
@@ -2223,7 +2224,7 @@ static uint64_t gap_in_packet(struct mconn *c, int d, uint64_t len, uint64_t ts)
 	if (s->plen == MY_MAX_PACKET && len == 0)
 		return 0;       /* the next header follows in the data: frame() goes on */
 	s->end_due = true;
-	frame(c, d, NULL, 0, ts);
+	frame(c, d, none, 0, ts);
 	return len;
 }
 
