@@ -2184,8 +2184,13 @@ static void mysql_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n,
 	}
 	if (s->mode == MODE_HUNT) {
 		bool ok = d == PL_DIR_TO_SERVER ? plausible_command(p, n) : plausible_response(c, p, n);
-		if (!ok)
+		if (!ok) {
+			/* a response's first packet while nothing waits: as in frame() */
+			if (d == PL_DIR_TO_CLIENT && c->phase == PH_CMD && !c->head && !c->late &&
+			    n >= 5 && p[3] == 1 && (p[0] | p[1] | p[2]) != 0)
+				c->orphan = true;
 			return;
+		}
 		s->mode = MODE_SYNC;
 		side_reset(s);
 	}

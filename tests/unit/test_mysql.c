@@ -1362,6 +1362,33 @@ static void test_response_before_request(void **st)
 	has(2, "aff=7|");
 }
 
+/* Two such swaps in a row: the second response comes while the first one's made the
+ * server side look for a packet start; it must count as unasked too. */
+static void test_two_responses_before_requests(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_ok(1, 5, 0, 2, 0);
+	seg(S, 10);
+	b_query("UPDATE t SET a = 1");
+	seg(C, 11);
+	b_ok(1, 6, 0, 2, 0);
+	seg(S, 12);
+	b_query("UPDATE t SET a = 2");
+	seg(C, 13);
+	b_query("UPDATE t SET a = 3");
+	seg(C, 14);
+	b_ok(1, 7, 0, 2, 0);
+	seg(S, 15);
+	play_all();
+	assert_int_equal(n_ev, 3);
+	has(0, "query=UPDATE t SET a = 1|");
+	has(0, "err=Unmatched request|");
+	has(1, "query=UPDATE t SET a = 2|");
+	has(1, "err=Unmatched request|");
+	has(2, "query=UPDATE t SET a = 3|");
+	has(2, "aff=7|");
+}
+
 static void test_midstream(void **st)
 {
 	/* the capture starts inside a result set, then a whole exchange follows */
@@ -2163,6 +2190,7 @@ int main(void)
 		T(test_loss_inside_long_statement),
 		T(test_command_before_login_ok),
 		T(test_response_before_request),
+		T(test_two_responses_before_requests),
 		T(test_gap_at_login),
 		T(test_gap_at_greeting),
 		T(test_midstream),
