@@ -18,7 +18,18 @@
  * - QUIT, STMT_CLOSE and STMT_SEND_LONG_DATA have no response: their event is emitted
  *   when the command is complete, status OK, without mysql.* response fields.
  * - A response with no pending request is counted (mysql_unmatched_responses) and not
- *   emitted, as Packetbeat does: it carries no statement to report.
+ *   emitted, as Packetbeat does: it carries no statement to report. The next command's
+ *   response is then unknown (the capture may show the two swapped): that command is an
+ *   "Unmatched request" at once, so no response is ever given to the wrong command.
+ * - Gaps (loss, snap length): a gap inside a packet's payload keeps the framing (the
+ *   header said where the packet ends). The packet is read as far as it was captured:
+ *   a cut command is an event with the captured start of its text ("Request truncated in
+ *   the capture"; method QUERY when the keyword itself may be cut), a cut response packet
+ *   keeps what was captured ("Response truncated in the capture"). A gap that swallows a
+ *   header ends the response being read ("Packet loss while capturing the response") and
+ *   that direction resynchronises: a command packet (sequence id 0, a plausible length
+ *   and command byte) at the start of a segment, a response only with the sequence id its
+ *   command expects.
  * - Binary-protocol rows are counted but not rendered into `response`.
  * - MariaDB: the greeting's "5.5.5-" version prefix is dropped (the real version is kept
  *   for the log); the extended capabilities (reserved bytes of greeting and login) are
@@ -108,7 +119,10 @@ enum {
 	RS_FIRST = 0, RS_COLDEFS, RS_ROWS, RS_PREPARE_OK, RS_PREPARE, RS_AUTH, RS_INFILE,
 	RS_FIELDLIST, RS_SIMPLE,
 };
-enum { NOTE_LOSS_RESP = 1, NOTE_LOSS_REQ = 2, NOTE_PARSE = 4, NOTE_UNMATCHED = 8, NOTE_REQ_PARSE = 16 };
+enum {
+	NOTE_LOSS_RESP = 1, NOTE_LOSS_REQ = 2, NOTE_PARSE = 4, NOTE_UNMATCHED = 8, NOTE_REQ_PARSE = 16,
+	NOTE_CUT_REQ = 32, NOTE_CUT_RESP = 64,   /* bytes inside a packet are not in the capture */
+};
 
 struct span { uint32_t off, len; };
 
@@ -173,6 +187,7 @@ struct mpkt {
 	uint32_t first_len;          /* payload length of the first physical packet */
 	uint64_t ts;                 /* first byte of the header */
 	uint64_t wire;               /* bytes on the wire, headers included */
+	bool cut;                    /* some payload bytes are not in the capture (a gap) */
 };
 
 struct mside {
@@ -181,6 +196,9 @@ struct mside {
 	uint8_t nhdr;
 	bool cont;                   /* the last packet was 16 MB: this one continues it */
 	bool started;                /* some bytes of this direction were seen */
+	bool cut;                    /* a gap fell inside this message's payload: buf holds
+				      * only what came before it */
+	bool end_due;                /* a gap ended the packet: frame() hands it over */
 	uint32_t plen, got;
 	uint8_t seq, first_seq;
 	uint32_t first_len;
@@ -207,6 +225,7 @@ struct mconn {
 	struct mtxn *resp;           /* response being read when it answers nobody */
 	struct mtxn *login;
 	bool absorb_eof;             /* a prepare's trailing EOF may follow */
+	bool orphan;                 /* a response came while no command waited for one */
 	uint8_t absorb_seq;
 	struct mstmt *stmts;
 	uint32_t n_stmts;
@@ -561,6 +580,10 @@ static void emit_txn(struct mconn *c, struct mtxn *t)
 		pl_event_add_error(&ev, "Parse error in the response");
 	if (t->notes & NOTE_REQ_PARSE)
 		pl_event_add_error(&ev, "Parse error in the request");
+	if ((t->notes & (NOTE_CUT_REQ | NOTE_LOSS_REQ)) == NOTE_CUT_REQ)
+		pl_event_add_error(&ev, "Request truncated in the capture");
+	if ((t->notes & (NOTE_CUT_RESP | NOTE_LOSS_RESP)) == NOTE_CUT_RESP)
+		pl_event_add_error(&ev, "Response truncated in the capture");
 	ev.ok = !t->is_error && (t->has_response || no_reply) &&
 		!(t->notes & (NOTE_UNMATCHED | NOTE_PARSE));
 	/* Packetbeat's mysql_with_gap: loss inside the rows keeps an OK status */
@@ -682,6 +705,8 @@ static void side_reset(struct mside *s)
 {
 	s->nhdr = 0;
 	s->cont = false;
+	s->cut = false;
+	s->end_due = false;
 	s->plen = s->got = 0;
 	s->len = 0;
 	s->wire = s->total = 0;
@@ -981,6 +1006,12 @@ static void rs_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 		t->has_response = false; /* a request for the file: the answer comes after it */
 		return;
 	}
+	if (m->cut) {
+		/* a result set's column count, cut: what follows cannot be walked */
+		finish_response(c, t);
+		start_hunt(c, PL_DIR_TO_CLIENT);
+		return;
+	}
 	n = rd_lenenc(&r, NULL);
 	meta = read_meta_follows(c, &r, m);
 	if (r.bad || n == 0 || meta < 0 || m->len != m->total) {
@@ -1258,6 +1289,35 @@ static bool is_progress(const struct mconn *c, const struct mpkt *m)
 	return !c->caps_known || (c->ext_caps & EXT_PROGRESS) || (c->client_caps & (1u << 29));
 }
 
+/* A server packet belongs to nothing we know (lost or unparsed bytes before it): the
+ * response it was read for ends with a note, and the direction resynchronises. */
+static void resp_mismatch(struct mconn *c, struct mtxn *t)
+{
+	c->env->stats->mysql_parse_errors++;
+	if (t != c->resp) {
+		t->notes |= NOTE_PARSE;
+		if (t->server_bytes == 0)
+			t->notes |= NOTE_UNMATCHED;
+		finish_response(c, t);
+	}
+	start_hunt(c, PL_DIR_TO_CLIENT);
+}
+
+/* A server packet's header is in: its sequence id must be the one the response expects
+ * (checked before its payload is read, so a wrong length cannot swallow what follows). */
+static bool resp_seq_ok(struct mconn *c, uint8_t seq)
+{
+	struct mtxn *t;
+
+	if (c->phase != PH_CMD || c->absorb_eof)
+		return true;
+	t = c->resp ? c->resp : (c->late == 0 ? c->head : NULL);
+	if (!t || seq == t->next_seq)
+		return true;
+	resp_mismatch(c, t);
+	return false;
+}
+
 static void server_msg(struct mconn *c, const struct mpkt *m)
 {
 	struct mtxn *t;
@@ -1280,18 +1340,12 @@ static void server_msg(struct mconn *c, const struct mpkt *m)
 	if (!t)
 		return;
 	if (m->first_seq != t->next_seq) {
-		/* the packet belongs to nothing we know: lost or unparsed bytes before it */
-		c->env->stats->mysql_parse_errors++;
-		if (t != c->resp) {
-			t->notes |= NOTE_PARSE;
-			if (t->server_bytes == 0)
-				t->notes |= NOTE_UNMATCHED;
-			finish_response(c, t);
-		}
-		start_hunt(c, PL_DIR_TO_CLIENT);
+		resp_mismatch(c, t);
 		return;
 	}
 	t->next_seq = (uint8_t)(m->last_seq + 1);
+	if (m->cut && t != c->resp)
+		t->notes |= NOTE_CUT_RESP;
 	if (is_progress(c, m)) {
 		t->server_bytes += m->wire;     /* not the answer yet: no response time */
 		return;
@@ -1748,6 +1802,8 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		return;
 	c->env->stats->mysql_requests++;
 	t->cmd = m->p[0];
+	if (m->cut)
+		t->notes |= NOTE_CUT_REQ;
 	t->start_ns = m->ts;
 	t->req_end_ns = m->ts;
 	t->client_bytes = m->wire;
@@ -1760,6 +1816,8 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 			t->notes |= NOTE_REQ_PARSE;
 		set_query(t, txt.p, txt.len);
 		set_method_from_sql(t, txt.p, txt.len);
+		if (m->cut && skip_lead(txt.p, txt.len) + t->method_len >= txt.len)
+			set_method_name(t, COM_QUERY);  /* the keyword may go on past the cut */
 		break;
 	case COM_STMT_PREPARE:
 	case COM_INIT_DB:
@@ -1791,6 +1849,15 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		txn_put(t);
 		return;
 	}
+	if (c->orphan && !c->head && !c->late) {
+		/* a response came with nothing asked, then this command: the capture may show
+		 * them swapped, or the response answered a command it lost. Either way this
+		 * command's response is unknown; pairing it with the next one would shift */
+		c->orphan = false;
+		emit_unmatched(c, t);
+		return;
+	}
+	c->orphan = false;
 	pend_push(c, t);
 }
 
@@ -1889,6 +1956,12 @@ static void client_msg(struct mconn *c, const struct mpkt *m)
 		return;
 	}
 	if (c->phase == PH_AUTH) {
+		/* auth rounds continue the login's sequence; a sequence id 0 is the first
+		 * command, shown before the server's OK (frames reordered in the capture) */
+		if (m->first_seq == 0 && c->login) {
+			new_command(c, m);
+			return;
+		}
 		if (c->login)
 			c->login->client_bytes += m->wire;
 		return;
@@ -1902,6 +1975,8 @@ static void client_msg(struct mconn *c, const struct mpkt *m)
 	if (h && (h->rs == RS_INFILE || h->rs == RS_AUTH) && m->first_seq == h->next_seq) {
 		h->client_bytes += m->wire;
 		h->next_seq = (uint8_t)(m->last_seq + 1);
+		if (m->cut)
+			h->notes |= NOTE_CUT_REQ;
 		return;
 	}
 	c->env->stats->mysql_parse_errors++;
@@ -1980,7 +2055,8 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 {
 	struct mside *s = &c->side[dir];
 
-	while (n > 0 && s->mode == MODE_SYNC) {
+	/* end_due: a gap reached this packet's end (see gap_in_packet): hand it over now */
+	while ((n > 0 || s->end_due) && s->mode == MODE_SYNC) {
 		if (s->nhdr < 4) {
 			if (s->nhdr == 0)
 				s->hdr_ts = ts;
@@ -1999,19 +2075,23 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 			if (!s->cont && unasked(c, dir)) {
 				/* nothing was asked: do not let a stray length swallow what follows */
 				c->env->stats->mysql_unmatched_responses++;
+				c->orphan = true;
 				start_hunt(c, dir);
 				return;
 			}
+			if (!s->cont && dir == PL_DIR_TO_CLIENT && !resp_seq_ok(c, s->seq))
+				return;
 			if (!s->cont) {
 				s->first_seq = s->seq;
 				s->first_len = s->plen;
 				s->msg_ts = s->hdr_ts;
 				s->wire = s->total = 0;
 				s->len = 0;
+				s->cut = false;
 			}
 		}
 		size_t k = PL_MIN(n, (size_t)(s->plen - s->got));
-		size_t keep = PL_MIN(k, (size_t)(s->cap - s->len));
+		size_t keep = s->cut ? 0 : PL_MIN(k, (size_t)(s->cap - s->len));
 		if (keep) {
 			memcpy(s->buf + s->len, p, keep);
 			s->len += (uint32_t)keep;
@@ -2021,14 +2101,18 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 		n -= k;
 		if (s->got < s->plen)
 			continue;
+		bool now = s->end_due;
+		s->end_due = false;
 		s->wire += 4u + s->plen;
 		s->total += s->plen;
 		s->nhdr = 0;
 		s->cont = s->plen == MY_MAX_PACKET;
-		if (s->cont)
+		if (s->cont && !now)
 			continue;
 		struct mpkt m = { s->buf, s->len, s->total, s->first_seq, s->seq, s->first_len,
-				  s->msg_ts, s->wire };
+				  s->msg_ts, s->wire, s->cut };
+		s->cont = false;
+		s->cut = false;
 		deliver(c, dir, &m);
 		if (dir == PL_DIR_TO_SERVER && c->tail && c->tail->start_ns == m.ts)
 			c->tail->req_end_ns = ts;
@@ -2108,8 +2192,13 @@ static void conn_data(struct mconn *c, enum pl_dir dir, const uint8_t *p, size_t
 	}
 	if (s->mode == MODE_HUNT) {
 		bool ok = d == PL_DIR_TO_SERVER ? plausible_command(p, n) : plausible_response(c, p, n);
-		if (!ok)
+		if (!ok) {
+			/* a response's first packet while nothing waits: as in frame() */
+			if (d == PL_DIR_TO_CLIENT && c->phase == PH_CMD && !c->head && !c->late &&
+			    n >= 5 && p[3] == 1 && (p[0] | p[1] | p[2]) != 0)
+				c->orphan = true;
 			return;
+		}
 		s->mode = MODE_SYNC;
 		side_reset(s);
 	}
@@ -2126,6 +2215,32 @@ static struct mtxn *resp_in_progress(struct mconn *c)
 	return NULL;
 }
 
+/* A gap that starts inside a packet's payload: the header said where the packet ends, so
+ * the framing survives a hole that ends there too (a snap length cut, a lost frame inside
+ * a long packet). The packet goes on marked cut, with only the bytes before the hole.
+ * Returns how much of the hole lies past the packet: those bytes hold a header, so the
+ * packet is handed over at once and the caller resynchronises. */
+static uint64_t gap_in_packet(struct mconn *c, int d, uint64_t len, uint64_t ts)
+{
+	static const uint8_t none[1];   /* frame() is given no bytes, never a null pointer */
+	struct mside *s = &c->side[d];
+	uint64_t k;
+
+	if (s->mode != MODE_SYNC || s->nhdr < 4 || s->got >= s->plen)
+		return len;
+	k = PL_MIN(len, (uint64_t)(s->plen - s->got));
+	s->got += (uint32_t)k;
+	s->cut = true;
+	if (s->got < s->plen)
+		return 0;
+	len -= k;
+	if (s->plen == MY_MAX_PACKET && len == 0)
+		return 0;       /* the next header follows in the data: frame() goes on */
+	s->end_due = true;
+	frame(c, d, none, 0, ts);
+	return len;
+}
+
 static void conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
 	int d = dir == PL_DIR_TO_CLIENT;
@@ -2133,6 +2248,19 @@ static void conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts
 
 	if (c->side[d].mode == MODE_DEAD || len == 0)
 		return;
+	len = gap_in_packet(c, d, len, ts);
+	if (len == 0 || c->side[d].mode == MODE_DEAD)
+		return;
+	if (d == PL_DIR_TO_CLIENT && ((c->phase == PH_AUTH && c->login) || !c->side[d].started)) {
+		/* the hole holds the greeting or the login's answer, not a command's: the
+		 * commands already sent keep their own responses, which follow */
+		c->side[d].started = true;
+		txn_put(c->login);
+		c->login = NULL;
+		c->phase = PH_CMD;
+		start_hunt(c, d);
+		return;
+	}
 	if (c->phase < PH_CMD)
 		c->phase = PH_CMD;      /* the handshake cannot be followed any more */
 	if (d == PL_DIR_TO_SERVER && c->late == 0 && c->head && c->head->rs == RS_INFILE)

@@ -150,6 +150,8 @@ def make_score(cut_variant, loss_variant=False):
         if (cut_variant or loss_variant) and s == 0 and ef["query"] is None and ef["method"] == "STMT_EXECUTE" \
                 and t["command"] == "Execute":
             return 1                # the cut capture lost the PREPARE: no SQL, but no lie
+        if t.get("_start_lost"):
+            return 0                # the capture lacks its command's first bytes: no event can be it
         return s if (s >= 2 or (tf["query"] is None and s == 1)) else 0
     return score
 
@@ -175,7 +177,9 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             arg = r["argument"].encode()
             while k < len(cmds):
                 st, en, b = cmds[k]
-                if b == want and (b not in (0x03, 0x16) or data[st + 5:st + 5 + min(len(arg), 64)] == arg[:64]):
+                # the general log drops the statement's leading blanks
+                txt = data[st + 5:st + 5 + 96].lstrip(b" \t\r\n")
+                if b == want and (b not in (0x03, 0x16) or txt[:min(len(arg), 64)] == arg[:64]):
                     break
                 k += 1
             if k == len(cmds):
@@ -184,6 +188,10 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             k += 1
             held[i] = vconn.c2s.held(st, st + 5) if cut_variant else vconn.c2s.held(st, min(en, st + 200))
             cut[i] = not vconn.c2s.held(st, en)
+            if not vconn.c2s.held(st, st + 5):
+                # Its header and command byte are not in the capture: an event that looks
+                # like it (same prepared text) is a neighbour's, not this one's.
+                recs[i] = dict(r, _start_lost=True)
     pairs = align(recs, evs, make_score(cut_variant, loss_variant))
     bad = []
     pt, pe = {i for i, _ in pairs}, {j for _, j in pairs}
@@ -318,7 +326,14 @@ def expected_events(recs):
 def score_run(tally, full, variant_pcap, variant, records, client_log, events, port, on_bad):
     import pcaplib
     conns = pcaplib.connections(full, port)
-    vconns = {c.key: c for c in pcaplib.connections(variant_pcap, port)} if variant_pcap is not full else None
+    # A client port may be reused within a round: the k-th connection of a 4-tuple in the
+    # variant is the k-th of the full capture (the variants keep every SYN, FIN and RST).
+    vconns, nth = None, collections.Counter()
+    if variant_pcap is not full:
+        vconns, seen = {}, collections.Counter()
+        for vc in pcaplib.connections(variant_pcap, port):
+            vconns[(vc.key, seen[vc.key])] = vc
+            seen[vc.key] += 1
     by_thread = collections.defaultdict(list)
     for r in records:
         by_thread[r["thread"]].append(r)
@@ -332,7 +347,8 @@ def score_run(tally, full, variant_pcap, variant, records, client_log, events, p
     for c in conns:
         th = greeting_thread(c)
         recs = truth_for_thread(by_thread.get(th, []), client_log.get(th)) if th is not None else []
-        vc = c if vconns is None else vconns.get(c.key)
+        vc = c if vconns is None else vconns.get((c.key, nth[c.key]))
+        nth[c.key] += 1
         # In start order; QUIT last among equals (pktlog gives events it flushes at the close
         # the close's time).
         evs = sorted(emap.get(id(c), []), key=lambda e: (event_time(e), e.get("method") == "QUIT"))
