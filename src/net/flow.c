@@ -694,6 +694,19 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 
 	enum pl_dir dir = (src_is_a == f->client_is_a) ? PL_DIR_TO_SERVER : PL_DIR_TO_CLIENT;
 	struct stream *s = &f->st[dir];
+	struct stream *o = &f->st[!dir];
+
+	/* The peer has acknowledged bytes of a hole in the other direction: the capture lost
+	 * them and no retransmission will bring them, so the hole is reported now, not when
+	 * the out-of-order buffer fills or the connection ends (which would hand the protocol
+	 * everything after it late, with wrong times). */
+	if ((pkt->tcp_flags & PL_TCP_ACK) && o->ooo && seq_after(pkt->ack, o->next_seq) &&
+	    seq_after(o->ooo->seq, o->next_seq)) {
+		uint32_t acked = pkt->ack - o->next_seq, upto = o->ooo->seq - o->next_seq;
+
+		deliver_gap(t, f, (enum pl_dir)!dir, acked < upto ? acked : upto);
+		drain_ooo(t, f, (enum pl_dir)!dir);
+	}
 
 	/* The common segment on an established stream: no SYN, nothing cut by the snap
 	 * length, nothing buffered, and either no payload or exactly the next bytes.

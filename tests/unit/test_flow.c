@@ -77,6 +77,9 @@ static struct pl_flow_table *table(uint32_t buf_bytes, uint32_t max_flows)
 	return t;
 }
 
+/* The acknowledgement number seg() puts in its packets (0 unless a test sets it). */
+static uint32_t seg_ack;
+
 /* Client 10.0.0.1:cport <-> server 10.0.0.2:80. */
 static void seg(struct pl_flow_table *t, bool to_server, uint16_t cport, uint32_t seq, uint8_t flags,
 		const char *data, uint32_t len, uint64_t ts_ms)
@@ -91,6 +94,7 @@ static void seg(struct pl_flow_table *t, bool to_server, uint16_t cport, uint32_
 	p.sport = to_server ? cport : 80;
 	p.dport = to_server ? 80 : cport;
 	p.seq = seq;
+	p.ack = seg_ack;
 	p.tcp_flags = flags | PL_TCP_ACK;
 	if (flags & PL_TCP_SYN && to_server)
 		p.tcp_flags = PL_TCP_SYN;
@@ -245,6 +249,29 @@ static void test_hole_before_fin_reported_on_close(void **s)
 	assert_int_equal(R.len[1], 12);
 	assert_memory_equal(R.data[1], "abc###ghi###", 12);
 	assert_int_equal(R.n_gaps[1], 2);
+	pl_flow_table_free(t);
+}
+
+/* A hole the peer has acknowledged will never be filled: it is reported at that ACK, and
+ * what was buffered behind it goes on at once, not at close or when the buffer fills. */
+static void test_acked_hole_reported_at_once(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, false, 40000, 5001, 0, "abc", 3, 2);
+	seg(t, false, 40000, 5007, 0, "ghi", 3, 2);         /* def lost in the capture */
+	assert_int_equal(R.len[1], 3);
+	seg_ack = 5005;                                      /* d and e acknowledged */
+	seg(t, true, 40000, 1001, 0, NULL, 0, 3);
+	seg_ack = 5010;                                      /* all of it */
+	seg(t, true, 40000, 1001, 0, NULL, 0, 3);
+	seg_ack = 0;
+	assert_int_equal(R.closes, 0);
+	assert_int_equal(R.len[1], 9);
+	assert_memory_equal(R.data[1], "abc###ghi", 9);
+	assert_int_equal(R.n_gaps[1], 2);
+	assert_int_equal(stats.tcp_ooo_bytes_buffered, 0);
 	pl_flow_table_free(t);
 }
 
@@ -618,6 +645,7 @@ int main(void)
 		cmocka_unit_test(test_zero_buffer_means_immediate_gap),
 		cmocka_unit_test(test_table_budget_shared_by_streams),
 		cmocka_unit_test(test_hole_before_fin_reported_on_close),
+		cmocka_unit_test(test_acked_hole_reported_at_once),
 		cmocka_unit_test(test_rst_closes),
 		cmocka_unit_test(test_midstream_pickup_by_port),
 		cmocka_unit_test(test_unconfigured_port_ignored),
