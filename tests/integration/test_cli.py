@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from conftest import PCAPS, PKTLOG, ROOT, run
+from conftest import ENV, PCAPS, PKTLOG, ROOT, run
 
 PCAP = os.path.join(PCAPS, "http_keepalive.pcap")
 
@@ -139,6 +139,18 @@ def test_libraries_are_linked():
     assert own == []
 
 
+def caught(pid, sig):
+    """Whether process pid has a handler for sig (SigCgt in /proc/pid/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except FileNotFoundError:
+        pass
+    return False
+
+
 def test_signals_during_startup_do_not_kill(tmp_path):
     """issue 13: SIGHUP/SIGUSR1 during start-up used to kill pktlog (exit 129/138); with an
     unreachable Kafka broker start-up takes over 2 s (the cluster check). Signals are
@@ -160,7 +172,12 @@ def test_signals_during_startup_do_not_kill(tmp_path):
                           str(tmp_path / "data")],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, text=True)
     try:
-        # From main()'s first instructions on, through the seconds of the cluster check.
+        # From main()'s first instructions on (before them the kernel's default action
+        # applies to any process: wait until /proc says SIGHUP is caught), through the
+        # seconds of the cluster check.
+        end = time.monotonic() + 20
+        while not caught(p.pid, signal.SIGHUP) and time.monotonic() < end:
+            time.sleep(0.001)
         t0 = time.monotonic()
         changed = False
         while time.monotonic() - t0 < 3.5 and p.poll() is None:
