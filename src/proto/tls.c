@@ -269,16 +269,19 @@ static void client_hello(struct hs *h, const uint8_t *p, size_t n, uint64_t ts)
 	struct rd r = { p, p + n, false };
 	struct pl_tls_hello x = { 0 };
 	uint16_t types[MAX_EXTS];
-	unsigned nc;
+	unsigned nc, sid_len;
+	const uint8_t *sid;
 	char b[PL_TLS_JA4_LEN + 1];
 
 	x.ext_types = types;
 	x.version = (uint16_t)get16(&r);
 	take(&r, 32);
-	h->sid_len = (uint8_t)PL_MIN(get8(&r), 32u);
-	const uint8_t *sid = take(&r, h->sid_len);
-	if (sid)
-		memcpy(h->sid, sid, h->sid_len);
+	sid_len = get8(&r);
+	sid = take(&r, sid_len);
+	if (sid && sid_len <= sizeof(h->sid)) {
+		memcpy(h->sid, sid, sid_len);
+		h->sid_len = (uint8_t)sid_len;
+	}
 	nc = get16(&r);
 	x.ciphers = (struct pl_tls_list){ take(&r, nc), nc / 2 };
 	take(&r, get8(&r));         /* compression methods */
