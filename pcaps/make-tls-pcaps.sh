@@ -14,8 +14,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ALL=(curl_tls12 curl_tls13 sclient_ciphers python_ssl resume_tls12 resume_tls13 alert_cipher
-     alert_unknown_ca_tls12 alert_unknown_ca_tls13 client_cert)
+# PKTLOG_TLS_OUT: where the captures go (the tests write theirs to a temp dir)
+OUT=${PKTLOG_TLS_OUT:-$HERE}
+ALL=(curl_tls12 curl_tls13 curl_ecdsa_tls12 sclient_ciphers python_ssl resume_tls12 resume_tls13
+     early_data alert_cipher alert_unknown_ca_tls12 alert_unknown_ca_tls13 client_cert)
 RSA_PORT=9243 EC_PORT=8883 MTLS_PORT=5223
 
 die() { echo "make-tls-pcaps: $*" >&2; exit 1; }
@@ -26,6 +28,7 @@ for p in $RSA_PORT $EC_PORT $MTLS_PORT; do
 done
 
 WORK=$(mktemp -d /tmp/pktlog-tls.XXXXXX)
+chmod 755 "$WORK"       # nginx's workers (www-data) read the document root
 NGINX_PID=
 TCPDUMP_PID=
 cleanup() {
@@ -90,6 +93,7 @@ http {
         listen 127.0.0.1:$EC_PORT ssl;
         server_name pktlog.test;
         ssl_certificate $WORK/ec.pem; ssl_certificate_key $WORK/ec.key;
+        ssl_early_data on;
         access_log $WORK/logs/access.jsonl tls;
         root $WORK/www;
     }
@@ -115,7 +119,7 @@ EOF
 
 capture_start() {
     : > "$WORK/logs/access.jsonl"
-    tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -Z root -w "$HERE/$1.pcap.tmp" \
+    tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -Z root -w "$OUT/$1.pcap.tmp" \
         "tcp port $RSA_PORT or tcp port $EC_PORT or tcp port $MTLS_PORT" 2>"$WORK/tcpdump.log" &
     TCPDUMP_PID=$!
     for _ in $(seq 50); do
@@ -131,9 +135,9 @@ capture_stop() {
     TCPDUMP_PID=
     grep -q '^0 packets dropped by kernel' "$WORK/tcpdump.log" ||
         die "tcpdump dropped packets: $(cat "$WORK/tcpdump.log")"
-    mv "$HERE/$1.pcap.tmp" "$HERE/$1.pcap"
-    cp "$WORK/logs/access.jsonl" "$HERE/$1.access.jsonl"
-    echo "$1: $(wc -l < "$HERE/$1.access.jsonl") requests logged"
+    mv "$OUT/$1.pcap.tmp" "$OUT/$1.pcap"
+    cp "$WORK/logs/access.jsonl" "$OUT/$1.access.jsonl"
+    echo "$1: $(wc -l < "$OUT/$1.access.jsonl") requests logged"
 }
 
 RESOLVE="--resolve pktlog.test:$RSA_PORT:127.0.0.1 --resolve pktlog.test:$EC_PORT:127.0.0.1"
@@ -144,6 +148,12 @@ GET=$'GET / HTTP/1.1\r\nHost: pktlog.test\r\nConnection: close\r\n\r\n'
 run_case() {
     case $1 in
     curl_tls12) $CURL --cacert "$WORK/ca.pem" --tlsv1.2 --tls-max 1.2 https://pktlog.test:$RSA_PORT/ ;;
+    curl_ecdsa_tls12) $CURL --cacert "$WORK/ca.pem" --tlsv1.2 --tls-max 1.2 https://pktlog.test:$EC_PORT/ ;;
+    early_data)     # a TLS 1.3 ticket, then a resumption sending the request as 0-RTT data
+        printf '%s' "$GET" | SCLIENT $EC_PORT -tls1_3 -sess_out "$WORK/s13" -quiet >/dev/null 2>>"$WORK/sclient.log"
+        printf '%s' "$GET" > "$WORK/early.txt"
+        printf '' | SCLIENT $EC_PORT -tls1_3 -sess_in "$WORK/s13" -early_data "$WORK/early.txt" \
+            >"$WORK/early.out" 2>>"$WORK/sclient.log" || true ;;
     curl_tls13) $CURL --cacert "$WORK/ca.pem" --tlsv1.3 https://pktlog.test:$EC_PORT/ ;;
     sclient_ciphers)
         printf '%s' "$GET" | SCLIENT $RSA_PORT -tls1_2 -cipher ECDHE-RSA-AES256-GCM-SHA384 \

@@ -61,6 +61,7 @@ struct hs {
 	struct side side[2];
 	uint64_t start_ns, end_ns;
 	bool ch_seen, sh_seen, tls13, alerted, gap, truncated, client_ccs_first;
+	bool eoed;                    /* TLS 1.3 EndOfEarlyData seen (by its length) */
 	uint8_t sid[32];
 	uint8_t sid_len;
 	bool ticket_offered;
@@ -773,8 +774,13 @@ static void record_end(struct tconn *c, struct hs *h, enum pl_dir d, uint64_t ts
 		}
 		if (h->tls13 && d == PL_DIR_TO_SERVER && !h->side[PL_DIR_TO_CLIENT].appdata)
 			return;   /* not yet an answer to the server's flight */
+		if (h->tls13 && d == PL_DIR_TO_SERVER && h->ev.early_data_offered && !h->eoed &&
+		    (s->rec_len == 4 + 1 + 16 || s->rec_len == 4 + 1 + 8)) {
+			h->eoed = true;   /* EndOfEarlyData (AEAD tag of 16 or 8): Finished follows */
+			return;
+		}
 		if (h->tls13 && d == PL_DIR_TO_SERVER && s->rec_len <= 24) {
-			/* Too short for a Finished (>= 32 bytes + type + 16-byte tag): the
+			/* Too short for a Finished (>= 32 bytes + type + AEAD tag): the
 			 * client's answer to the server's flight is an encrypted alert. */
 			h->alerted = true;
 			c->env->stats->tls_alerts++;
