@@ -779,6 +779,19 @@ AI void str_array(struct jw *w, const struct pl_str *a, int n)
 	putc_(w, ']');
 }
 
+/* Close an object opened at mark, or take it back when it got no member (an object is
+ * opened after a member, so the comma before it goes too). */
+AI void obj_end_or_drop(struct jw *w, char *mark)
+{
+	if (w->need_comma) {
+		obj_close(w);
+		return;
+	}
+	if (!w->full)
+		w->p = mark;
+	w->need_comma = true;
+}
+
 /* ECS x509.* of one certificate. */
 AI void tls_x509(struct jw *w, const struct pl_tls_x509 *x)
 {
@@ -859,6 +872,8 @@ AI void tls_fields(struct jw *w, const struct pl_event *ev)
 			KV_U64(w, "early_data_bytes", t->early_data_bytes);
 		obj_close(w);
 	}
+	/* tls.client and tls.server are left out when nothing of them was seen */
+	char *mark = w->p;
 	OBJ(w, "client");
 	KV_PSTR(w, "server_name", t->server_name);
 	if (t->n_supported_ciphers) {
@@ -869,13 +884,14 @@ AI void tls_fields(struct jw *w, const struct pl_event *ev)
 	KV_PSTR(w, "ja4", t->ja4);
 	if (t->client_cert)
 		tls_cert(w, t->client_cert);
-	obj_close(w);
+	obj_end_or_drop(w, mark);
+	mark = w->p;
 	OBJ(w, "server");
 	KV_PSTR(w, "ja3s", t->ja3s);
 	KV_PSTR(w, "ja4s", t->ja4s);
 	if (t->server_cert)
 		tls_cert(w, t->server_cert);
-	obj_close(w);
+	obj_end_or_drop(w, mark);
 	obj_close(w);
 }
 
