@@ -823,8 +823,9 @@ static void tls_bytes(struct tconn *c, enum pl_dir d, const uint8_t *p, size_t n
 			s->rec_type = s->hdr[0];
 			s->rec_len = s->rec_left = be16(s->hdr + 3);
 			if (s->rec_type < REC_CCS || s->rec_type > REC_HEARTBEAT || s->hdr[1] != 3 ||
-			    s->rec_len > REC_MAX) {
-				if (!h->ch_seen) {     /* not TLS at all */
+			    s->rec_len > REC_MAX ||
+			    (!h->ch_seen && (d != PL_DIR_TO_SERVER || s->rec_type != REC_HANDSHAKE))) {
+				if (!h->ch_seen) {     /* not TLS, or joined mid-stream */
 					c->env->stats->tls_not_handshake++;
 					c->over = true;
 					release(c);
