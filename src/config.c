@@ -1218,11 +1218,12 @@ static int check_port_overlap(struct ctx *c)
 	return 0;
 }
 
-/* protocols.tls.ports against the http and mysql lists: a port has one protocol. */
+/* protocols.tls.ports against the http and mysql lists: a port has one protocol. A default
+ * tls port that the file names under http or mysql is left to that protocol. */
 static int check_tls_ports(struct ctx *c)
 {
 	static const char *const names[] = { "http", "mysql" };
-	const struct pl_port_list *t = &c->cfg->tls.ports;
+	struct pl_port_list *t = &c->cfg->tls.ports;
 	const struct pl_port_list *other[] = { &c->cfg->http.ports, &c->cfg->mysql.ports };
 
 	for (int s = 0; s < 2; s++)
@@ -1232,6 +1233,15 @@ static int check_tls_ports(struct ctx *c)
 
 				if (t->port[i] != other[s]->port[j])
 					continue;
+				if (!tl && ol) {
+					memmove(&t->port[i], &t->port[i + 1],
+						(size_t)(t->n - i - 1) * sizeof(t->port[0]));
+					memmove(&c->port_line[SLOT_TLS][i], &c->port_line[SLOT_TLS][i + 1],
+						(size_t)(t->n - i - 1) * sizeof(c->port_line[0][0]));
+					t->n--;
+					i--;
+					break;
+				}
 				return fail(c, tl > ol ? tl : ol,
 					    tl > ol ? "protocols.tls.ports" : s ? "protocols.mysql.ports" :
 					    "protocols.http.ports",
