@@ -8,7 +8,8 @@
 #
 # Certificates are made with openssl at start: a CA, an RSA server certificate (port 9243),
 # an ECDSA P-256 one (port 8883), and a client certificate that the server on port 5223
-# requires. The names are pktlog.test (SAN DNS) and 127.0.0.1 (SAN IP); clients connect to
+# requires; the server on port 995 accepts only the group secp384r1 (a HelloRetryRequest for
+# clients that sent an X25519 key share). The names are pktlog.test (SAN DNS) and 127.0.0.1 (SAN IP); clients connect to
 # 127.0.0.1 with SNI pktlog.test. Expected events (tls_<case>.events.jsonl) are made
 # afterwards by replaying each capture, and reviewed against the access log.
 set -euo pipefail
@@ -17,13 +18,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # PKTLOG_TLS_OUT: where the captures go (the tests write theirs to a temp dir)
 OUT=${PKTLOG_TLS_OUT:-$HERE}
 ALL=(curl_tls12 curl_tls13 curl_ecdsa_tls12 sclient_ciphers python_ssl resume_tls12 resume_tls13
-     early_data alert_cipher alert_unknown_ca_tls12 alert_unknown_ca_tls13 client_cert)
-RSA_PORT=9243 EC_PORT=8883 MTLS_PORT=5223
+     early_data hello_retry alert_cipher alert_unknown_ca_tls12 alert_unknown_ca_tls13 client_cert)
+RSA_PORT=9243 EC_PORT=8883 MTLS_PORT=5223 P384_PORT=995
 
 die() { echo "make-tls-pcaps: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (tcpdump on lo needs it)"
 for t in nginx tcpdump openssl curl python3 ss; do command -v $t >/dev/null || die "$t is missing"; done
-for p in $RSA_PORT $EC_PORT $MTLS_PORT; do
+for p in $RSA_PORT $EC_PORT $MTLS_PORT $P384_PORT; do
     [ -z "$(ss -Htln "sport = :$p")" ] || die "port $p is busy"
 done
 
@@ -98,6 +99,14 @@ http {
         root $WORK/www;
     }
     server {
+        listen 127.0.0.1:$P384_PORT ssl;
+        server_name pktlog.test;
+        ssl_certificate $WORK/rsa.pem; ssl_certificate_key $WORK/rsa.key;
+        ssl_ecdh_curve secp384r1;
+        access_log $WORK/logs/access.jsonl tls;
+        root $WORK/www;
+    }
+    server {
         listen 127.0.0.1:$MTLS_PORT ssl;
         server_name pktlog.test;
         ssl_certificate $WORK/rsa.pem; ssl_certificate_key $WORK/rsa.key;
@@ -120,7 +129,7 @@ EOF
 capture_start() {
     : > "$WORK/logs/access.jsonl"
     tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -Z root -w "$OUT/$1.pcap.tmp" \
-        "tcp port $RSA_PORT or tcp port $EC_PORT or tcp port $MTLS_PORT" 2>"$WORK/tcpdump.log" &
+        "tcp port $RSA_PORT or tcp port $EC_PORT or tcp port $MTLS_PORT or tcp port $P384_PORT" 2>"$WORK/tcpdump.log" &
     TCPDUMP_PID=$!
     for _ in $(seq 50); do
         grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null && { sleep 0.2; return 0; }
@@ -154,6 +163,9 @@ run_case() {
         printf '%s' "$GET" > "$WORK/early.txt"
         printf '' | SCLIENT $EC_PORT -tls1_3 -sess_in "$WORK/s13" -early_data "$WORK/early.txt" \
             >"$WORK/early.out" 2>>"$WORK/sclient.log" || true ;;
+    hello_retry)    # an X25519 key share, the server wants secp384r1: HelloRetryRequest
+        printf '%s' "$GET" | SCLIENT $P384_PORT -tls1_3 -groups X25519:secp384r1 -quiet \
+            >/dev/null 2>>"$WORK/sclient.log" ;;
     curl_tls13) $CURL --cacert "$WORK/ca.pem" --tlsv1.3 https://pktlog.test:$EC_PORT/ ;;
     sclient_ciphers)
         printf '%s' "$GET" | SCLIENT $RSA_PORT -tls1_2 -cipher ECDHE-RSA-AES256-GCM-SHA384 \

@@ -760,7 +760,9 @@ static void record_end(struct tconn *c, struct hs *h, enum pl_dir d, uint64_t ts
 
 	switch (s->rec_type) {
 	case REC_CCS:
-		if (!h->tls13 && !s->ccs) {
+		/* before the ServerHello only TLS 1.3's compatibility CCS (after a
+		 * HelloRetryRequest) can come: it starts no encryption */
+		if (h->sh_seen && !h->tls13 && !s->ccs) {
 			s->ccs = true;
 			if (d == PL_DIR_TO_SERVER && !h->side[PL_DIR_TO_CLIENT].ccs)
 				h->client_ccs_first = true;

@@ -9,7 +9,7 @@ import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SERVER_PORTS = {9243, 8883, 5223}
+SERVER_PORTS = {9243, 8883, 5223, 995}
 
 
 def segments(path):

@@ -18,7 +18,7 @@ from conftest import PCAPS, ROOT, get, replay, strip_volatile
 
 CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "tls_*.pcap")))
 CASES = {os.path.basename(c)[4:-5] for c in CAPTURES}
-TLS_PORTS = (9243, 8883, 5223)
+TLS_PORTS = (9243, 8883, 5223, 995)
 
 
 def expected(pcap):
@@ -49,7 +49,7 @@ NGINX_CURVE = {"X25519": "x25519", "prime256v1": "secp256r1", "secp384r1": "secp
 def test_every_case_is_captured():
     assert {"curl_tls12", "curl_tls13", "curl_ecdsa_tls12", "sclient_ciphers", "python_ssl",
             "resume_tls12", "resume_tls13", "early_data", "alert_cipher", "alert_unknown_ca_tls12",
-            "alert_unknown_ca_tls13", "client_cert"} <= CASES
+            "alert_unknown_ca_tls13", "client_cert", "hello_retry"} <= CASES
 
 
 @pytest.mark.parametrize("pcap", CAPTURES, ids=os.path.basename)
@@ -305,3 +305,10 @@ def test_impaired_capture_gives_the_same_handshakes(pcap, tmp_path):
                        e["server"]["bytes"])
     assert [strip(e) for e in r.events] == [strip(e) for e in expected(pcap)]
     assert " 0 gaps" in r.stderr and " 0 out-of-order segments" not in r.stderr, r.stderr
+
+
+def test_hello_retry_request():
+    ev, = one("hello_retry")       # an X25519 key share; the server accepts only secp384r1
+    assert get(ev, "tls.detailed.hello_retry_request") is True
+    assert ev["tls"]["curve"] == "secp384r1" and ev["tls"]["established"] is True
+    assert ev["status"] == "OK" and "error" not in ev
