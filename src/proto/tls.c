@@ -621,7 +621,9 @@ static void check_established(struct tconn *c, struct hs *h, uint64_t ts)
 static void handshake_msg(struct tconn *c, struct hs *h, enum pl_dir d, uint64_t ts)
 {
 	struct side *s = &h->side[d];
+	static const uint8_t empty[1];
 	uint32_t kept = PL_MIN(s->msg_have, s->cap);
+	const uint8_t *body = s->buf ? s->buf : empty;   /* an empty message has no buffer */
 	uint8_t type = s->mh[0];
 	bool first_ch = type == HS_CLIENT_HELLO && d == PL_DIR_TO_SERVER && !h->ch_seen;
 
@@ -634,18 +636,18 @@ static void handshake_msg(struct tconn *c, struct hs *h, enum pl_dir d, uint64_t
 	}
 	if (d == PL_DIR_TO_SERVER) {
 		if (first_ch) {
-			client_hello(h, s->buf, kept, ts);
+			client_hello(h, body, kept, ts);
 		} else if (type == HS_CERTIFICATE && !h->tls13) {
-			certificate(c, h, 1, s->buf, kept);
+			certificate(c, h, 1, body, kept);
 		}
 		return;
 	}
 	if (type == HS_SERVER_HELLO && !h->sh_seen)
-		server_hello(c, h, s->buf, kept);
+		server_hello(c, h, body, kept);
 	else if (type == HS_CERTIFICATE && h->sh_seen && !h->tls13)
-		certificate(c, h, 0, s->buf, kept);
+		certificate(c, h, 0, body, kept);
 	else if (type == HS_SERVER_KEY_EXCHANGE && h->sh_seen)
-		server_key_exchange(h, s->buf, kept);
+		server_key_exchange(h, body, kept);
 }
 
 /* Make room for a message body of len bytes (at most max_handshake_bytes kept). */

@@ -331,6 +331,21 @@ static void test_memory_cap(void **st)
 	n_ev = 0;
 }
 
+/* Empty hello messages (no body, so no buffer was ever made) are malformed, not undefined
+ * behaviour (the fuzzer found a NULL + 0 there). */
+static void test_empty_hellos(void **st)
+{
+	uint8_t ch[] = { 22, 3, 1, 0, 4, 1, 0, 0, 0 };
+	uint8_t sh[] = { 22, 3, 3, 0, 4, 2, 0, 0, 0 };
+	void *s = conn_new();
+
+	pl_tls_ops.data(s, PL_DIR_TO_SERVER, ch, sizeof(ch), 1000);
+	pl_tls_ops.data(s, PL_DIR_TO_CLIENT, sh, sizeof(sh), 2000);
+	close_conn(s);
+	assert_int_equal(n_ev, 1);
+	assert_non_null(strstr(ev_json[0], "\"Malformed ClientHello\",\"Malformed ServerHello\""));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, setup)
@@ -342,6 +357,7 @@ int main(void)
 		T(test_not_tls_makes_no_event),
 		T(test_message_cap),
 		T(test_memory_cap),
+		T(test_empty_hellos),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
