@@ -768,4 +768,6 @@ void pl_flow_table_free(struct pl_flow_table *t)
 		pl_http_ops.thread_cleanup();
 	if (pl_mysql_ops.thread_cleanup)
 		pl_mysql_ops.thread_cleanup();
+	if (pl_tls_ops.thread_cleanup)
+		pl_tls_ops.thread_cleanup();
 }

@@ -6,13 +6,16 @@
  * Records may span segments and handshake messages may span records: each direction keeps
  * the record header being read and the handshake message being read, whose body is kept
  * up to protocols.tls.max_handshake_bytes (the rest is counted, and a certificate is still
- * read when the leaf fits). A connection's handshake state is allocated on its first byte
- * and released when its event is emitted; all of it is counted against
- * protocols.tls.max_memory_mb per capture thread. Nothing is read after the handshake.
+ * read when the leaf fits). A connection's handshake state is taken on its first byte from
+ * a per-thread pool (allocated only when the pool is empty) and given back when its event is
+ * emitted; all of it is counted against protocols.tls.max_memory_mb per capture thread.
+ * Nothing is read after the handshake. libcrypto allocates while it parses a certificate
+ * and computes digests (once per handshake, not per packet).
  * Certificates are parsed by libcrypto (d2i_X509); fingerprints are in tls_fp.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <time.h>
 #include <arpa/inet.h>
 #include <openssl/x509.h>
@@ -536,19 +539,58 @@ static void certificate(struct tconn *c, struct hs *h, int who, const uint8_t *p
 
 /* --- the event ------------------------------------------------------------------------- */
 
-static void release(struct tconn *c)
-{
-	struct hs *h = c->hs;
+/* Handshake states of finished handshakes, kept for the next ones with their message
+ * buffers up to POOL_BUF_MAX bytes: in steady state a handshake allocates nothing here.
+ * Pooled states stay counted in mem_used. */
+#define POOL_MAX 32
+#define POOL_BUF_MAX 16384
+static _Thread_local struct hs *pool[POOL_MAX];
+static _Thread_local int pool_n;
 
-	if (!h)
-		return;
+static void hs_free(struct hs *h)
+{
 	for (int d = 0; d < 2; d++) {
 		mem_used -= h->side[d].cap;
 		free(h->side[d].buf);
 	}
 	mem_used -= sizeof(*h);
 	free(h);
+}
+
+static void release(struct tconn *c)
+{
+	struct hs *h = c->hs;
+
+	if (!h)
+		return;
 	c->hs = NULL;
+	if (pool_n == POOL_MAX) {
+		hs_free(h);
+		return;
+	}
+	for (int d = 0; d < 2; d++)
+		if (h->side[d].cap > POOL_BUF_MAX) {
+			mem_used -= h->side[d].cap;
+			free(h->side[d].buf);
+			h->side[d].buf = NULL;
+			h->side[d].cap = 0;
+		}
+	pool[pool_n++] = h;
+}
+
+/* A zeroed state whose side buffers (if any) are kept. */
+static struct hs *hs_take(void)
+{
+	struct hs *h = pool[--pool_n];
+	uint8_t *buf[2] = { h->side[0].buf, h->side[1].buf };
+	uint32_t cap[2] = { h->side[0].cap, h->side[1].cap };
+
+	memset(h, 0, offsetof(struct hs, arena));   /* the arena is written before it is read */
+	for (int d = 0; d < 2; d++) {
+		h->side[d].buf = buf[d];
+		h->side[d].cap = cap[d];
+	}
+	return h;
 }
 
 static void emit(struct tconn *c, uint64_t ts)
@@ -879,6 +921,10 @@ static struct hs *conn_hs(struct tconn *c)
 {
 	if (c->hs || c->over)
 		return c->hs;
+	if (pool_n) {
+		c->hs = hs_take();
+		return c->hs;
+	}
 	if (mem_used + sizeof(struct hs) > mem_cap(c)) {
 		c->env->stats->tls_memory_limited++;
 		c->env->stats->proto_state_dropped++;
@@ -931,7 +977,14 @@ static void tls_close(void *state, enum pl_close_reason why, uint64_t ts)
 	release(c);
 }
 
+static void tls_thread_cleanup(void)
+{
+	while (pool_n)
+		hs_free(pool[--pool_n]);
+}
+
 const struct pl_proto_ops pl_tls_ops = {
+	.thread_cleanup = tls_thread_cleanup,
 	.name = "tls",
 	.state_size = tls_state_size,
 	.init = tls_init,
