@@ -17,8 +17,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # PKTLOG_TLS_OUT: where the captures go (the tests write theirs to a temp dir)
 OUT=${PKTLOG_TLS_OUT:-$HERE}
-ALL=(curl_tls12 curl_tls13 curl_ecdsa_tls12 sclient_ciphers python_ssl resume_tls12 resume_tls13
-     early_data hello_retry alert_cipher alert_unknown_ca_tls12 alert_unknown_ca_tls13 client_cert)
+ALL=(curl_tls12 curl_tls13 curl_ecdsa_tls12 sclient_ciphers python_ssl resume_tls12 resume_id_tls12
+     resume_tls13 early_data hello_retry alert_cipher alert_unknown_ca_tls12 alert_unknown_ca_tls13 client_cert)
 RSA_PORT=9243 EC_PORT=8883 MTLS_PORT=5223 P384_PORT=995
 
 die() { echo "make-tls-pcaps: $*" >&2; exit 1; }
@@ -185,6 +185,9 @@ PY
     resume_tls12)
         printf '%s' "$GET" | SCLIENT $RSA_PORT -tls1_2 -sess_out "$WORK/s12" -quiet >/dev/null 2>>"$WORK/sclient.log"
         printf '%s' "$GET" | SCLIENT $RSA_PORT -tls1_2 -sess_in "$WORK/s12" -quiet >/dev/null 2>>"$WORK/sclient.log" ;;
+    resume_id_tls12)   # no tickets: the server's session cache, by session id
+        printf '%s' "$GET" | SCLIENT $RSA_PORT -tls1_2 -no_ticket -sess_out "$WORK/sid12" -quiet >/dev/null 2>>"$WORK/sclient.log"
+        printf '%s' "$GET" | SCLIENT $RSA_PORT -tls1_2 -no_ticket -sess_in "$WORK/sid12" -quiet >/dev/null 2>>"$WORK/sclient.log" ;;
     resume_tls13)
         python3 - "$WORK/ca.pem" $EC_PORT <<'PY'
 import socket, ssl, sys

@@ -65,8 +65,6 @@ struct hs {
 	uint64_t start_ns, end_ns;
 	bool ch_seen, sh_seen, tls13, alerted, gap, truncated, client_ccs_first;
 	bool eoed;                    /* TLS 1.3 EndOfEarlyData seen (by its length) */
-	uint8_t sid[32];
-	uint8_t sid_len;
 	bool ticket_offered;
 	uint16_t cipher, version;     /* chosen */
 	struct pl_event_tls ev;
@@ -273,19 +271,13 @@ static void client_hello(struct hs *h, const uint8_t *p, size_t n, uint64_t ts)
 	struct rd r = { p, p + n, false };
 	struct pl_tls_hello x = { 0 };
 	uint16_t types[MAX_EXTS];
-	unsigned nc, sid_len;
-	const uint8_t *sid;
+	unsigned nc;
 	char b[PL_TLS_JA4_LEN + 1];
 
 	x.ext_types = types;
 	x.version = (uint16_t)get16(&r);
 	take(&r, 32);
-	sid_len = get8(&r);
-	sid = take(&r, sid_len);
-	if (sid && sid_len <= sizeof(h->sid)) {
-		memcpy(h->sid, sid, sid_len);
-		h->sid_len = (uint8_t)sid_len;
-	}
+	take(&r, get8(&r));          /* session id */
 	nc = get16(&r);
 	x.ciphers = (struct pl_tls_list){ take(&r, nc), nc / 2 };
 	take(&r, get8(&r));         /* compression methods */
@@ -327,15 +319,13 @@ static void server_hello(struct tconn *c, struct hs *h, const uint8_t *p, size_t
 	struct rd r = { p, p + n, false };
 	struct pl_tls_hello x = { .server = true };
 	uint16_t types[MAX_EXTS];
-	const uint8_t *random, *sid;
-	unsigned sid_len;
+	const uint8_t *random;
 	char b[PL_TLS_JA4_LEN + 1];
 
 	x.ext_types = types;
 	x.version = (uint16_t)get16(&r);
 	random = take(&r, 32);
-	sid_len = get8(&r);
-	sid = take(&r, sid_len);
+	take(&r, get8(&r));          /* session id */
 	x.cipher = (uint16_t)get16(&r);
 	get8(&r);                    /* compression method */
 	if (r.bad || !read_exts(h, &r, &x, types, true)) {
@@ -355,8 +345,6 @@ static void server_hello(struct tconn *c, struct hs *h, const uint8_t *p, size_t
 	h->ev.cipher = cipher_str(h, x.cipher);
 	if (x.alpn_len)
 		h->ev.next_protocol = keep(h, x.alpn, x.alpn_len);
-	if (!h->tls13 && sid_len && sid_len == h->sid_len && memcmp(sid, h->sid, sid_len) == 0)
-		h->ev.resumption = lit("session_id");   /* confirmed by the abbreviated flight */
 	h->ev.ja3s = hex_str(h, b, pl_tls_ja3s(&x, b));
 	h->ev.ja4s = hex_str(h, b, pl_tls_ja4s(&x, b));
 	(void)c;
@@ -650,10 +638,9 @@ static void check_established(struct tconn *c, struct hs *h, uint64_t ts)
 	if (!h->tls13 && !h->client_ccs_first) {
 		/* abbreviated handshake: the server finished first, resuming */
 		h->ev.resumed = true;
-		if (!h->ev.resumption.len)
-			h->ev.resumption = lit(h->ticket_offered ? "session_ticket" : "session_id");
-	} else if (!h->tls13) {
-		h->ev.resumption = PL_STR_NULL;   /* a full handshake after all */
+		/* a ticket offered is what the server resumed (RFC 5077 §3.4: the echoed
+		 * session id then only signals it); without one, the session id */
+		h->ev.resumption = lit(h->ticket_offered ? "session_ticket" : "session_id");
 	}
 	emit(c, ts);
 }

@@ -49,7 +49,7 @@ NGINX_CURVE = {"X25519": "x25519", "prime256v1": "secp256r1", "secp384r1": "secp
 def test_every_case_is_captured():
     assert {"curl_tls12", "curl_tls13", "curl_ecdsa_tls12", "sclient_ciphers", "python_ssl",
             "resume_tls12", "resume_tls13", "early_data", "alert_cipher", "alert_unknown_ca_tls12",
-            "alert_unknown_ca_tls13", "client_cert", "hello_retry"} <= CASES
+            "alert_unknown_ca_tls13", "client_cert", "hello_retry", "resume_id_tls12"} <= CASES
 
 
 @pytest.mark.parametrize("pcap", CAPTURES, ids=os.path.basename)
@@ -154,10 +154,14 @@ def test_certificates_in_clear():
 
 
 def test_resumption_and_early_data():
-    full, again = one("resume_tls12")
+    full, again = one("resume_tls12")   # the second ClientHello carries a 208-byte ticket
+    assert full["tls"]["resumed"] is False and again["tls"]["resumed"] is True
+    assert get(full, "tls.detailed.resumption_method") is None
+    assert get(again, "tls.detailed.resumption_method") == "session_ticket"
+    assert get(again, "tls.server.x509") is None     # an abbreviated handshake sends none
+    full, again = one("resume_id_tls12")   # -no_ticket: the session cache
     assert full["tls"]["resumed"] is False and again["tls"]["resumed"] is True
     assert get(again, "tls.detailed.resumption_method") == "session_id"
-    assert get(again, "tls.server.x509") is None     # an abbreviated handshake sends none
     full, again = one("resume_tls13")
     assert full["tls"]["resumed"] is False
     assert get(again, "tls.detailed.resumption_method") == "psk"
