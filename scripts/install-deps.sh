@@ -4,11 +4,15 @@
 # Idempotent; does nothing (and needs no network) when everything is installed.
 set -eu
 run_pkgs="build-essential pkg-config libpcap-dev libhttp-parser-dev libyaml-dev librdkafka-dev libmicrohttpd-dev libsqlite3-dev clang libbpf-dev bpftool"
+# libcrypto (TLS fingerprints and certificates)
+run_pkgs="$run_pkgs libssl-dev"
 test_pkgs="$run_pkgs systemd clang libclang-rt-14-dev llvm libcmocka-dev python3 python3-pytest nginx-light tcpdump curl iproute2 procps mariadb-server mariadb-client libmariadb-dev openssl default-jre-headless maven kcat apache2-utils util-linux"
 # make deb (debhelper), the package tests (lintian) and the man page check (groff, man).
 test_pkgs="$test_pkgs debhelper lintian groff-base man-db"
 # the truth harness (tests/truth/): its MySQL and HTTP clients.
 test_pkgs="$test_pkgs python3-pymysql python3-requests"
+# the TLS tests: tshark's JA3 and hello fields as the independent reference.
+test_pkgs="$test_pkgs tshark"
 
 case "${1:-run}" in
 run) want=$run_pkgs ;;
@@ -30,5 +34,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "pktlog: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture: no, without a question.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

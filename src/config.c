@@ -54,7 +54,7 @@ struct option {
 	int aux;
 };
 
-enum { SLOT_HTTP, SLOT_MYSQL, N_SLOTS };
+enum { SLOT_HTTP, SLOT_MYSQL, SLOT_TLS, N_SLOTS };
 enum { ENUM_KEY, ENUM_COMPRESSION, ENUM_ACKS, ENUM_FSYNC, ENUM_EBPF };
 /* OPT_STRING values checked at load (aux): a filter that compiles, a user that exists, an
  * address that parses. */
@@ -101,6 +101,11 @@ static const struct option options[] = {
 	{ "protocols.mysql.send_response", OPT_BOOL, OFF(mysql.send_response), 0, 0, 0, 0 },
 	{ "protocols.mysql.max_rows", OPT_U32, OFF(mysql.max_rows), 0, 100000, 0, 0 },
 	{ "protocols.mysql.max_row_length", OPT_U32, OFF(mysql.max_row_length), 16, 1048576, 0, 0 },
+	{ "protocols.tls", OPT_SECTION, 0, 0, 0, 0, 0 },
+	{ "protocols.tls.enabled", OPT_BOOL, OFF(tls.enabled), 0, 0, 0, 0 },
+	{ "protocols.tls.ports", OPT_PORTS, OFF(tls.ports), 0, 0, 0, SLOT_TLS },
+	{ "protocols.tls.max_handshake_bytes", OPT_U32, OFF(tls.max_handshake_bytes), 1024, 16777216, 0, 0 },
+	{ "protocols.tls.max_memory_mb", OPT_U32, OFF(tls.max_memory_mb), 1, 65536, 0, 0 },
 	{ "output", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "output.type", OPT_OUTPUT, OFF(output.type), 0, 0, 0, 0 },
 	{ "output.file", OPT_SECTION, 0, 0, 0, 0, 0 },
@@ -186,6 +191,7 @@ static const struct duration_unit duration_units[] = {
 
 static const uint16_t default_http_ports[] = { 80, 8080, 8000, 5000, 8002 };
 static const uint16_t default_mysql_ports[] = { 3306, 3307 };
+static const uint16_t default_tls_ports[] = { 443, 8443, 993, 995, 5223, 8883, 9243 };
 
 /* Parsing state: the lines are kept so cross-field checks, made after the walk, can
  * still point at the place in the file the user has to change. */
@@ -397,6 +403,10 @@ int pl_config_defaults(struct pl_config *cfg)
 	cfg->mysql.max_statements = 1024;
 	cfg->mysql.max_rows = 10;
 	cfg->mysql.max_row_length = 1024;
+	cfg->tls.enabled = true;
+	set_ports(&cfg->tls.ports, default_tls_ports, PL_ARRAY_LEN(default_tls_ports));
+	cfg->tls.max_handshake_bytes = 65536;
+	cfg->tls.max_memory_mb = 64;
 	cfg->output.type = PL_OUTPUT_CONSOLE;
 	cfg->output.kafka.topic = dup_str("pktlog");
 	cfg->output.kafka.compression = PL_KAFKA_COMP_LZ4;   /* why: conf/pktlog.yml */
@@ -1287,6 +1297,38 @@ static int check_port_overlap(struct ctx *c)
 	return 0;
 }
 
+/* protocols.tls.ports against the http and mysql lists: a port has one protocol. A default
+ * tls port that the file names under http or mysql is left to that protocol. */
+static int check_tls_ports(struct ctx *c)
+{
+	static const char *const names[] = { "http", "mysql" };
+	struct pl_port_list *t = &c->cfg->tls.ports;
+	const struct pl_port_list *other[] = { &c->cfg->http.ports, &c->cfg->mysql.ports };
+
+	for (int s = 0; s < 2; s++)
+		for (int i = 0; i < t->n; i++)
+			for (int j = 0; j < other[s]->n; j++) {
+				unsigned long tl = c->port_line[SLOT_TLS][i], ol = c->port_line[s][j];
+
+				if (t->port[i] != other[s]->port[j])
+					continue;
+				if (!tl && ol) {
+					memmove(&t->port[i], &t->port[i + 1],
+						(size_t)(t->n - i - 1) * sizeof(t->port[0]));
+					memmove(&c->port_line[SLOT_TLS][i], &c->port_line[SLOT_TLS][i + 1],
+						(size_t)(t->n - i - 1) * sizeof(c->port_line[0][0]));
+					t->n--;
+					i--;
+					break;
+				}
+				return fail(c, tl > ol ? tl : ol,
+					    tl > ol ? "protocols.tls.ports" : s ? "protocols.mysql.ports" :
+					    "protocols.http.ports",
+					    "port %u is configured for both %s and tls", t->port[i], names[s]);
+			}
+	return 0;
+}
+
 static int check_kafka(struct ctx *c)
 {
 	struct pl_config *cfg = c->cfg;
@@ -1313,7 +1355,7 @@ static int check_config(struct ctx *c)
 			    "output.type is file but no output.file.path is set");
 	if (check_kafka(c) < 0)
 		return -1;
-	return check_port_overlap(c);
+	return check_port_overlap(c) < 0 ? -1 : check_tls_ports(c);
 }
 
 /* ---- loading ---- */

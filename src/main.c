@@ -51,6 +51,7 @@ struct pipeline {
  * swapped only under out_lock. */
 static struct {
 	char *http, *mysql, *log;
+	char *tls;
 } topics;
 
 /* What the command line overrides, applied again to a configuration reloaded on SIGHUP. */
@@ -195,9 +196,11 @@ static int topics_set(const char *fmt)
 {
 	char *h = expand_topic(fmt, "http"), *m = expand_topic(fmt, "mysql");
 	char *l = expand_topic(fmt, "log");
+	char *t = expand_topic(fmt, "tls");
 
-	if (h && m && l) {
+	if (h && m && l && t) {
 		pthread_mutex_lock(&out_lock);
+		swap_str(&topics.tls, &t);
 		swap_str(&topics.http, &h);
 		swap_str(&topics.mysql, &m);
 		swap_str(&topics.log, &l);
@@ -206,7 +209,8 @@ static int topics_set(const char *fmt)
 	free(h);
 	free(m);
 	free(l);
-	return topics.http && topics.mysql && topics.log ? 0 : -1;
+	free(t);
+	return topics.http && topics.mysql && topics.log && topics.tls ? 0 : -1;
 }
 
 static void emit_event(const struct pl_event *ev, void *arg)
@@ -225,6 +229,8 @@ static void emit_event(const struct pl_event *ev, void *arg)
 		key = event_key(ev, &pl->cfg, keybuf, sizeof(keybuf));
 	pthread_mutex_lock(&out_lock);
 	topic = ev->type == PL_EV_MYSQL ? topics.mysql : topics.http;
+	if (ev->type == PL_EV_TLS)
+		topic = topics.tls;
 	pl_output_publish(pl->out, pl->render, n, key, topic, NULL);
 	pthread_mutex_unlock(&out_lock);
 }
@@ -386,6 +392,7 @@ struct worker {
 static struct {
 	pthread_mutex_t lock;
 	struct pl_port_list http, mysql;
+	struct pl_port_list tls;
 	atomic_uint gen;
 } ports_update = { .lock = PTHREAD_MUTEX_INITIALIZER };
 static atomic_int workers_running;
@@ -402,6 +409,7 @@ static void worker_take_ports(struct worker *w)
 	pthread_mutex_lock(&ports_update.lock);
 	w->pl.cfg.http.ports = ports_update.http;
 	w->pl.cfg.mysql.ports = ports_update.mysql;
+	w->pl.cfg.tls.ports = ports_update.tls;
 	pthread_mutex_unlock(&ports_update.lock);
 	w->ports_gen = gen;
 	pl_capture_update_ports(w->cap, &w->pl.cfg);
@@ -492,6 +500,7 @@ static int run_workers(struct pipeline *pl, struct worker *ws, int n)
 	pthread_mutex_lock(&ports_update.lock);
 	ports_update.http = pl->cfg.http.ports;
 	ports_update.mysql = pl->cfg.mysql.ports;
+	ports_update.tls = pl->cfg.tls.ports;
 	pthread_mutex_unlock(&ports_update.lock);
 	atomic_store(&workers_running, n);
 	for (; started < n; started++) {
@@ -908,6 +917,7 @@ static void reload_config(struct pipeline *pl)
 	pthread_mutex_lock(&ports_update.lock);
 	ports_update.http = nc->http.ports;
 	ports_update.mysql = nc->mysql.ports;
+	ports_update.tls = nc->tls.ports;
 	pthread_mutex_unlock(&ports_update.lock);
 	atomic_fetch_add(&ports_update.gen, 1);
 	if (topics_set(nc->output.kafka.topic) != 0)
@@ -1122,6 +1132,7 @@ out:
 	free(topics.http);
 	free(topics.mysql);
 	free(topics.log);
+	free(topics.tls);
 	pl_config_free(&pl.cfg);
 	free(pcaps);
 	free(tails);

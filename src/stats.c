@@ -88,6 +88,15 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 			(unsigned long long)st->mysql_parse_errors, (unsigned long long)st->mysql_resyncs,
 			(unsigned long long)st->mysql_tls_skipped,
 			(unsigned long long)st->mysql_compressed_skipped);
+	if (st->tls_handshakes || st->tls_not_handshake || st->tls_parse_errors)
+		fprintf(f, "; tls: %llu handshakes, %llu established, %llu resumed, %llu alerts, "
+			"%llu with packet loss, %llu connections without a handshake start, "
+			"%llu parse errors, %llu cut, %llu refused for memory",
+			(unsigned long long)st->tls_handshakes, (unsigned long long)st->tls_established,
+			(unsigned long long)st->tls_resumed, (unsigned long long)st->tls_alerts,
+			(unsigned long long)st->tls_gaps, (unsigned long long)st->tls_not_handshake,
+			(unsigned long long)st->tls_parse_errors, (unsigned long long)st->tls_truncated,
+			(unsigned long long)st->tls_memory_limited);
 	if (st->proto_state_dropped)
 		fprintf(f, "; %llu connections' protocol state dropped (memory bounds)",
 			(unsigned long long)st->proto_state_dropped);

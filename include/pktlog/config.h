@@ -108,6 +108,13 @@ struct pl_config {
 	} mysql;
 
 	struct {
+		bool enabled;                /* protocols.tls.enabled, true */
+		struct pl_port_list ports;   /* protocols.tls.ports, [443, 8443, 993, 995, 5223, 8883, 9243] */
+		uint32_t max_handshake_bytes;/* protocols.tls.max_handshake_bytes, 65536: kept per handshake message */
+		uint32_t max_memory_mb;      /* protocols.tls.max_memory_mb, 64: handshake states and kept messages, per capture thread */
+	} tls;
+
+	struct {
 		enum pl_output_type type;    /* output.type: console | null | file, console */
 		char *file_path;             /* output.file.path, required when type is file */
 		struct {

@@ -9,7 +9,7 @@
 
 #include "pktlog/common.h"
 
-enum pl_event_type { PL_EV_HTTP = 0, PL_EV_MYSQL = 1 };
+enum pl_event_type { PL_EV_HTTP = 0, PL_EV_MYSQL = 1, PL_EV_TLS = 2 };
 
 #define PL_EVENT_MAX_ERRORS 4
 #define PL_EVENT_MAX_HEADERS 40
@@ -74,6 +74,45 @@ struct pl_event_mysql {
 	struct pl_str response;       /* send_response: CSV of column names and the first max_rows rows */
 };
 
+#define PL_TLS_MAX_CIPHERS 128       /* tls.client.supported_ciphers rendered */
+#define PL_TLS_MAX_NAMES 32          /* x509.alternative_names rendered */
+
+/* One X.509 certificate as sent in clear (TLS <= 1.2); empty strings are absent. */
+struct pl_tls_x509 {
+	struct pl_str subject, issuer;       /* distinguished names, RFC 2253 */
+	struct pl_str subject_cn, issuer_cn; /* first common name of each */
+	struct pl_str not_before, not_after; /* RFC 3339 UTC */
+	struct pl_str serial;                /* upper-case hex */
+	struct pl_str key_algorithm;         /* "RSA", "ECDSA", "Ed25519"… */
+	struct pl_str key_curve;             /* EC keys: the curve's name */
+	uint32_t key_size;                   /* bits; 0 = absent */
+	uint32_t version;                    /* X.509 version (3); 0 = absent */
+	const struct pl_str *alt_names;      /* subjectAltName DNS names and addresses */
+	int n_alt_names;
+	struct pl_str sha1, sha256;          /* lower-case hex of the DER certificate */
+};
+
+/* One TLS handshake. Strings and lists are empty (absent) when not seen. */
+struct pl_event_tls {
+	struct pl_str version;               /* "1.2", "1.3", "3.0" (from the ServerHello) */
+	struct pl_str version_protocol;      /* "tls" or "ssl" */
+	struct pl_str cipher;                /* IANA name (or "0x...." when unknown) */
+	struct pl_str curve;                 /* key exchange group */
+	bool has_server_hello;               /* resumed is meaningful */
+	bool established, resumed;
+	struct pl_str resumption;            /* "session_id", "session_ticket", "psk" */
+	bool hello_retry;                    /* a HelloRetryRequest was sent */
+	bool early_data_offered;             /* ClientHello early_data extension */
+	uint64_t early_data_bytes;           /* 0-RTT application records the client sent */
+	struct pl_str next_protocol;         /* ALPN chosen by the server */
+	struct pl_str server_name;           /* SNI */
+	const struct pl_str *supported_ciphers;
+	int n_supported_ciphers;
+	struct pl_str ja3, ja4, ja3s, ja4s;
+	const struct pl_tls_x509 *server_cert; /* leaf certificate, NULL when not seen */
+	const struct pl_tls_x509 *client_cert;
+};
+
 struct pl_event {
 	enum pl_event_type type;
 	bool ok;                      /* status "OK" or "Error" */
@@ -87,6 +126,7 @@ struct pl_event {
 	union {
 		struct pl_event_http http;    /* when type == PL_EV_HTTP */
 		struct pl_event_mysql mysql;  /* when type == PL_EV_MYSQL */
+		struct pl_event_tls tls;      /* when type == PL_EV_TLS */
 	};
 };
 

@@ -62,6 +62,15 @@ struct pl_stats {
 	uint64_t http_memory_limited; /* protocols.http.max_memory_mb reached: kept bytes refused */
 	uint64_t http_truncated;      /* URL, kept header bytes or header count cut to their caps */
 	uint64_t proto_state_dropped; /* connections whose protocol state was dropped: memory bound or no memory */
+	uint64_t tls_handshakes;      /* tls events */
+	uint64_t tls_established;
+	uint64_t tls_resumed;
+	uint64_t tls_alerts;          /* handshakes ended by an alert (in clear, or TLS 1.3's encrypted one) */
+	uint64_t tls_not_handshake;   /* connections on a TLS port whose handshake start was not seen (mid-stream, not TLS) */
+	uint64_t tls_parse_errors;    /* record framing lost, malformed certificates */
+	uint64_t tls_gaps;            /* handshakes with packet loss */
+	uint64_t tls_truncated;       /* messages or fields cut at protocols.tls caps */
+	uint64_t tls_memory_limited;  /* protocols.tls.max_memory_mb reached */
 
 	/* tailer (src/tail/) */
 	uint64_t tail_files_open;     /* gauge: files with an open descriptor */

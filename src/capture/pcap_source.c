@@ -116,6 +116,8 @@ static size_t filter_text(const struct pl_config *cfg, bool with_vlan, char *out
 		n = port_terms(ports, sizeof(ports), n, &cfg->http.ports);
 	if (cfg->mysql.enabled)
 		n = port_terms(ports, sizeof(ports), n, &cfg->mysql.ports);
+	if (cfg->tls.enabled)
+		n = port_terms(ports, sizeof(ports), n, &cfg->tls.ports);
 	if (n >= sizeof(ports))
 		return 0;
 	if (!n)
@@ -154,6 +156,8 @@ static int config_ports(const struct pl_config *cfg, uint16_t *ports, int cap)
 		ports[n++] = cfg->http.ports.port[i];
 	for (int i = 0; cfg->mysql.enabled && i < cfg->mysql.ports.n && n < cap; i++)
 		ports[n++] = cfg->mysql.ports.port[i];
+	for (int i = 0; cfg->tls.enabled && i < cfg->tls.ports.n && n < cap; i++)
+		ports[n++] = cfg->tls.ports.port[i];
 	return n;
 }
 

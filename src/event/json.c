@@ -760,6 +760,141 @@ AI void mysql_fields(struct jw *w, const struct pl_event *ev)
 	KV_PSTR(w, "response", m->response);
 }
 
+AI void put_bool(struct jw *w, bool v)
+{
+	if (v)
+		LIT(w, "true");
+	else
+		LIT(w, "false");
+}
+
+AI void str_array(struct jw *w, const struct pl_str *a, int n)
+{
+	putc_(w, '[');
+	for (int i = 0; i < n; i++) {
+		if (i)
+			putc_(w, ',');
+		put_escaped(w, a[i].p, a[i].len, false);
+	}
+	putc_(w, ']');
+}
+
+/* Close an object opened at mark, or take it back when it got no member (an object is
+ * opened after a member, so the comma before it goes too). */
+AI void obj_end_or_drop(struct jw *w, char *mark)
+{
+	if (w->need_comma) {
+		obj_close(w);
+		return;
+	}
+	if (!w->full)
+		w->p = mark;
+	w->need_comma = true;
+}
+
+/* ECS x509.* of one certificate. */
+AI void tls_x509(struct jw *w, const struct pl_tls_x509 *x)
+{
+	OBJ(w, "x509");
+	KV_U64(w, "version_number", x->version);
+	KV_PSTR(w, "serial_number", x->serial);
+	KV_PSTR(w, "not_before", x->not_before);
+	KV_PSTR(w, "not_after", x->not_after);
+	OBJ(w, "subject");
+	KV_PSTR(w, "distinguished_name", x->subject);
+	if (x->subject_cn.len) {
+		KEY(w, "common_name");
+		str_array(w, &x->subject_cn, 1);
+	}
+	obj_close(w);
+	OBJ(w, "issuer");
+	KV_PSTR(w, "distinguished_name", x->issuer);
+	if (x->issuer_cn.len) {
+		KEY(w, "common_name");
+		str_array(w, &x->issuer_cn, 1);
+	}
+	obj_close(w);
+	if (x->n_alt_names) {
+		KEY(w, "alternative_names");
+		str_array(w, x->alt_names, x->n_alt_names);
+	}
+	KV_PSTR(w, "public_key_algorithm", x->key_algorithm);
+	if (x->key_size)
+		KV_U64(w, "public_key_size", x->key_size);
+	KV_PSTR(w, "public_key_curve", x->key_curve);
+	obj_close(w);
+}
+
+/* tls.client / tls.server fields of a certificate: subject, issuer, dates, hashes, x509. */
+AI void tls_cert(struct jw *w, const struct pl_tls_x509 *x)
+{
+	KV_PSTR(w, "subject", x->subject);
+	KV_PSTR(w, "issuer", x->issuer);
+	KV_PSTR(w, "not_before", x->not_before);
+	KV_PSTR(w, "not_after", x->not_after);
+	if (x->sha1.len || x->sha256.len) {
+		OBJ(w, "hash");
+		KV_PSTR(w, "sha1", x->sha1);
+		KV_PSTR(w, "sha256", x->sha256);
+		obj_close(w);
+	}
+	tls_x509(w, x);
+}
+
+AI void tls_fields(struct jw *w, const struct pl_event *ev)
+{
+	const struct pl_event_tls *t = &ev->tls;
+
+	OBJ(w, "tls");
+	KV_PSTR(w, "version", t->version);
+	KV_PSTR(w, "version_protocol", t->version_protocol);
+	KV_PSTR(w, "cipher", t->cipher);
+	KV_PSTR(w, "curve", t->curve);
+	KEY(w, "established");
+	put_bool(w, t->established);
+	if (t->has_server_hello) {
+		KEY(w, "resumed");
+		put_bool(w, t->resumed);
+	}
+	KV_PSTR(w, "next_protocol", t->next_protocol);
+	if (t->resumption.len || t->hello_retry || t->early_data_offered || t->early_data_bytes) {
+		OBJ(w, "detailed");
+		KV_PSTR(w, "resumption_method", t->resumption);
+		if (t->hello_retry) {
+			KEY(w, "hello_retry_request");
+			put_bool(w, true);
+		}
+		if (t->early_data_offered) {
+			KEY(w, "early_data_offered");
+			put_bool(w, true);
+		}
+		if (t->early_data_bytes)
+			KV_U64(w, "early_data_bytes", t->early_data_bytes);
+		obj_close(w);
+	}
+	/* tls.client and tls.server are left out when nothing of them was seen */
+	char *mark = w->p;
+	OBJ(w, "client");
+	KV_PSTR(w, "server_name", t->server_name);
+	if (t->n_supported_ciphers) {
+		KEY(w, "supported_ciphers");
+		str_array(w, t->supported_ciphers, t->n_supported_ciphers);
+	}
+	KV_PSTR(w, "ja3", t->ja3);
+	KV_PSTR(w, "ja4", t->ja4);
+	if (t->client_cert)
+		tls_cert(w, t->client_cert);
+	obj_end_or_drop(w, mark);
+	mark = w->p;
+	OBJ(w, "server");
+	KV_PSTR(w, "ja3s", t->ja3s);
+	KV_PSTR(w, "ja4s", t->ja4s);
+	if (t->server_cert)
+		tls_cert(w, t->server_cert);
+	obj_end_or_drop(w, mark);
+	obj_close(w);
+}
+
 /* "<name>":"<time>" */
 AI void put_time(struct jw *w, uint64_t ns)
 {
@@ -791,6 +926,7 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	const char *cip = ip_text(0, ev->af, ev->client.ip, &cip_len);
 	const char *sip = ip_text(1, ev->af, ev->server.ip, &sip_len);
 	bool http = ev->type == PL_EV_HTTP;
+	bool tls = ev->type == PL_EV_TLS;
 	struct pl_str domain = http ? ev->http.host : PL_STR_NULL;
 	uint64_t t0 = ev->start_ns ? ev->start_ns : ev->end_ns;
 	char tb[32];
@@ -802,6 +938,8 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	put(&w, tb, tn);
 	if (http)
 		LIT(&w, "\",\"type\":\"http\",\"status\":");
+	else if (tls)
+		LIT(&w, "\",\"type\":\"tls\",\"status\":");
 	else
 		LIT(&w, "\",\"type\":\"mysql\",\"status\":");
 	if (ev->ok)
@@ -812,6 +950,8 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 		"\"type\":[\"connection\",\"protocol\"],\"dataset\":");
 	if (http)
 		LIT(&w, "\"http\"");
+	else if (tls)
+		LIT(&w, "\"tls\"");
 	else
 		LIT(&w, "\"mysql\"");
 	if (ev->start_ns) {
@@ -848,6 +988,8 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 		LIT(&w, ",\"network\":{\"type\":\"ipv4\",\"transport\":\"tcp\",\"protocol\":");
 	if (http)
 		LIT(&w, "\"http\",\"bytes\":");
+	else if (tls)
+		LIT(&w, "\"tls\",\"bytes\":");
 	else
 		LIT(&w, "\"mysql\",\"bytes\":");
 	put_u64(&w, ev->client.bytes + ev->server.bytes);
@@ -868,6 +1010,8 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 
 	if (http)
 		http_fields(&w, ev, sip, sip_len);
+	else if (tls)
+		tls_fields(&w, ev);
 	else
 		mysql_fields(&w, ev);
 
@@ -893,6 +1037,36 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	LIT(&w, ",\"agent\":{\"type\":\"pktlog\",\"version\":\"" PL_VERSION "\"},"
 		"\"ecs\":{\"version\":\"8.0.0\"}}");
 	*wp = w;
+}
+
+static size_t strs_len(const struct pl_str *a, int n)
+{
+	size_t len = 0;
+
+	for (int i = 0; i < n; i++)
+		len += a[i].len + 4;
+	return len;
+}
+
+static size_t x509_len(const struct pl_tls_x509 *x)
+{
+	if (!x)
+		return 0;
+	/* subject, issuer, dates: twice (tls.* and x509.*); fixed text of the certificate */
+	return 2 * (x->subject.len + x->issuer.len + x->not_before.len + x->not_after.len) +
+	       x->subject_cn.len + x->issuer_cn.len + x->serial.len + x->key_algorithm.len +
+	       x->key_curve.len + x->sha1.len + x->sha256.len +
+	       strs_len(x->alt_names, x->n_alt_names) + 512;
+}
+
+/* Bytes of the strings a tls event renders (before escaping). */
+static size_t tls_strings_len(const struct pl_event_tls *t)
+{
+	return t->version.len + t->version_protocol.len + t->cipher.len + t->curve.len +
+	       t->resumption.len + t->next_protocol.len + t->server_name.len + t->ja3.len +
+	       t->ja4.len + t->ja3s.len + t->ja4s.len +
+	       strs_len(t->supported_ciphers, t->n_supported_ciphers) +
+	       x509_len(t->server_cert) + x509_len(t->client_cert) + 512;
 }
 
 /* Sum of the lengths of a message's headers. */
@@ -929,6 +1103,8 @@ static size_t bound(const struct pl_event *ev, struct cstr_lens cl)
 			n += headers_len(&h->request);
 		if (h->has_response)
 			n += headers_len(&h->response);
+	} else if (ev->type == PL_EV_TLS) {
+		n += tls_strings_len(&ev->tls);
 	} else {
 		const struct pl_event_mysql *m = &ev->mysql;
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write pcaps/<name>.events.jsonl from pktlog's current output for each capture given
-(default: every capture in pcaps/, HTTP and MySQL). Review the diff before committing: these files are what the tests hold
+(default: every capture in pcaps/, HTTP, MySQL and TLS). Review the diff before committing: these files are what the tests hold
 pktlog to, and test_matches_nginx_access_log checks them against nginx's own log."""
 import glob
 import json

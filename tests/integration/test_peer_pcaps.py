@@ -229,7 +229,13 @@ def test_100_continue():
 
 
 def test_tls_is_not_http():
-    assert events("http2-16-ssl.pcap", None) == []
+    # With the defaults port 443 is TLS: one tls event, no http ones. JA3/JA3S as tshark
+    # prints them for this capture.
+    ev, = events("http2-16-ssl.pcap", None)
+    assert ev["type"] == "tls" and ev["tls"]["established"] is True
+    assert get(ev, "tls.client.ja3") == "ba7a226ea102737ecfa8959f26b28b95"
+    assert get(ev, "tls.server.ja3s") == "957ca065469c0e8ba08f0b2d0244f092"
+    assert get(ev, "tls.next_protocol") == "h2-16"
     # Even when told port 443 is HTTP, TLS bytes give no events and no crash.
     assert events("http2-16-ssl.pcap", [443]) == []
 

@@ -71,6 +71,10 @@ static void assert_is_defaults(const struct pl_config *c)
 	assert_true(c->metrics.heartbeat);
 	assert_int_equal(c->metrics.heartbeat_interval_ns, 60 * PL_NS_PER_SEC);
 	assert_string_equal(c->metrics.heartbeat_topic, "pktlog-heartbeat");
+	assert_true(c->tls.enabled);
+	assert_int_equal(c->tls.ports.n, 7);
+	assert_int_equal(c->tls.max_handshake_bytes, 65536);
+	assert_int_equal(c->tls.max_memory_mb, 64);
 }
 
 /* Loads yml, expects failure with exactly this message, and the defaults left behind. */
@@ -84,6 +88,40 @@ static void expect_error(const char *yml, const char *want)
 	assert_is_defaults(&cfg);
 	pl_config_free(&cfg);
 	pl_config_free(&cfg); /* documented safe twice */
+}
+
+/* protocols.tls: defaults, options, validation, and the ports it shares with nobody. */
+static void test_tls_options(void **state)
+{
+	static const uint16_t defaults[] = { 443, 8443, 993, 995, 5223, 8883, 9243 };
+	static const uint16_t without_443[] = { 8443, 993, 995, 5223, 8883, 9243 };
+	static const uint16_t mine[] = { 4433 };
+	struct pl_config cfg = { 0 };
+
+	assert_int_equal(load(&cfg, "protocols:\n  tls:\n    max_handshake_bytes: 4096\n"
+				  "    max_memory_mb: 8\n"), 0);
+	assert_ports(&cfg.tls.ports, defaults, 7);
+	assert_int_equal(cfg.tls.max_handshake_bytes, 4096);
+	assert_int_equal(cfg.tls.max_memory_mb, 8);
+	pl_config_free(&cfg);
+	/* a default tls port the file gives to http stays http's */
+	assert_int_equal(load(&cfg, "protocols:\n  http:\n    ports: [80, 443]\n"), 0);
+	assert_ports(&cfg.tls.ports, without_443, 6);
+	pl_config_free(&cfg);
+	assert_int_equal(load(&cfg, "protocols:\n  tls:\n    ports: [4433]\n    enabled: false\n"), 0);
+	assert_ports(&cfg.tls.ports, mine, 1);
+	assert_false(cfg.tls.enabled);
+	pl_config_free(&cfg);
+	expect_error("protocols:\n  tls:\n    ports: [443, 3306]\n",
+		     NAME ":3: protocols.tls.ports: port 3306 is configured for both mysql and tls");
+	expect_error("protocols:\n  tls:\n    ports: [8443]\n  http:\n    ports: [8443]\n",
+		     NAME ":5: protocols.http.ports: port 8443 is configured for both http and tls");
+	expect_error("protocols:\n  tls:\n    max_handshake_bytes: 100\n",
+		     NAME ":3: protocols.tls.max_handshake_bytes: 100 is out of range 1024-16777216");
+	expect_error("protocols:\n  tls:\n    max_memory_mb: 0\n",
+		     NAME ":3: protocols.tls.max_memory_mb: 0 is out of range 1-65536");
+	expect_error("protocols:\n  tls:\n    colour: red\n",
+		     NAME ":3: protocols.tls.colour: unknown option");
 }
 
 /* Same, but only the "file:line: key:" prefix is fixed (libyaml's wording may vary). */
@@ -673,6 +711,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_tls_options),
 		cmocka_unit_test(test_shipped_file_is_defaults),
 		cmocka_unit_test(test_empty_and_comments),
 		cmocka_unit_test(test_full_override),
