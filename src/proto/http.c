@@ -124,6 +124,9 @@ struct hconn {
 	uint32_t n_orph;
 	uint32_t keep_cap;
 	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
+	/* Request bytes were lost or skipped since the pairing was last known whole: a held
+	 * response may answer a request the capture lacks. */
+	bool req_gap;
 };
 
 /* --- record free list (per thread: one flow table per capture worker) --- */
@@ -557,6 +560,13 @@ static void orph_push(struct hconn *c, struct hmsg *m)
  * bytes may carry a later time than they do, never a later one than the response's end.) */
 static __attribute__((noinline)) void claim_orphan(struct hconn *c, struct hmsg *req)
 {
+	/* Every request byte so far was parsed: the request the first held response answers
+	 * is in the capture, and in order it is this one (the capture showed the response
+	 * first: frames of the two directions swapped). */
+	if (!c->req_gap) {
+		req->resp = orph_pop(c);
+		return;
+	}
 	while (c->orph_head && c->orph_head->end_ns < req->start_ns)
 		emit_unmatched_response(c, orph_pop(c));
 	if (c->orph_head)
@@ -775,6 +785,8 @@ static void start_hunt(struct hconn *c, struct hside *s, bool line_start)
 	s->acc = 0;
 	if (s->dir == PL_DIR_TO_CLIENT)
 		c->late = 0;    /* responses were lost: order can no longer be trusted */
+	else
+		c->req_gap = true;
 }
 
 /* --- http-parser callbacks --- */
@@ -798,6 +810,9 @@ static int on_begin(struct hside *s)
 	s->cur->start_ns = s->ts;
 	if (s->dir == PL_DIR_TO_SERVER && s->c->orph_head)
 		claim_orphan(s->c, s->cur);
+	if (s->dir == PL_DIR_TO_SERVER && s->c->req_gap && !s->c->orph_head && !s->c->pend_head &&
+	    !s->c->side[PL_DIR_TO_CLIENT].in_msg)
+		s->c->req_gap = false;   /* every response so far is accounted for */
 	s->in_msg = true;
 	s->in_body = false;
 	s->hstate = HS_NONE;
@@ -1628,6 +1643,8 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 
 		if (!s->line_start && s->npfx == 0) {
 			s->line_start = b == '\n';
+			if (s->dir == PL_DIR_TO_SERVER)
+				c->req_gap = true;
 			continue;
 		}
 		if (s->npfx == 0)
@@ -1655,6 +1672,8 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 		}
 		s->npfx = 0;
 		s->line_start = b == '\n';
+		if (s->dir == PL_DIR_TO_SERVER)
+			c->req_gap = true;
 		if (s->first) {
 			s->first = false;
 			c->env->stats->http_resyncs++;
@@ -1705,6 +1724,18 @@ static uint64_t skip_body(struct hconn *c, struct hside *s, uint64_t len, uint64
 	return len;
 }
 
+/* Response bytes were lost at a message boundary: they began the response to the oldest
+ * request waiting (responses come in request order), which goes out without one, so the
+ * responses after the hole keep their own requests. */
+static void lost_response(struct hconn *c, const struct hside *s)
+{
+	bool boundary = s->mode == MODE_SYNC ? !s->in_msg : s->first && s->npfx == 0;
+
+	if (!boundary || c->late || !c->pend_head)
+		return;
+	emit_unmatched_request(c, pend_pop(c));
+}
+
 static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
 	struct hconn *c = state;
@@ -1712,6 +1743,10 @@ static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 
 	if (s->mode == MODE_DEAD || len == 0)
 		return;
+	if (dir == PL_DIR_TO_SERVER)
+		c->req_gap = true;
+	else
+		lost_response(c, s);
 	if (s->mode == MODE_HUNT) {
 		/* segments after a hole often begin a message */
 		s->npfx = 0;

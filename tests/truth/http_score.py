@@ -125,18 +125,50 @@ def truth_fields(r):
 def make_score(prefix_ok):
     def score(t, e):
         tf, ef = t["_f"], e["_f"]
+        if ef["method"] is None and ef["status"] is not None and tf["method"] is not None:
+            # A response whose request the capture lacks (lost, or begun mid-segment past
+            # the snap length): the event says so (a note) and is that record's transaction.
+            return 1 if not t.get("_held", True) and tf["status"] == ef["status"] and errors_of(e) else 0
         if tf["method"] is None:    # a partial head: an event there must agree with its bytes
             part = t["request"]
             ok = (ef["method"] is None or part.startswith(ef["method"] + " ")) and \
                 (ef["path"] is None or ef["path"] in part)
             return 1 if ok else 0
         s = 0
-        if ef["path"] == tf["path"] or (prefix_ok and ef["path"] and tf["path"].startswith(ef["path"])):
+        cut_ok = prefix_ok or head_limited(e)
+        if ef["path"] == tf["path"] or (cut_ok and ef["path"] and tf["path"].startswith(ef["path"])):
             s += 2
         if ef["method"] == tf["method"]:
             s += 1
         return s if s >= 2 else 0
     return score
+
+
+SIZE_NOTE = "kept in part (size limits)"
+
+
+def head_limited(e):
+    """The event says pktlog kept the request head in part (max_url_length, the kept-bytes
+    cap): a cut value is then marked, and a prefix of the truth is right."""
+    return any(SIZE_NOTE in m for m in errors_of(e))
+
+
+def unfinished(stream):
+    """Whether the client stream ends inside its last framed request (the client declared
+    a body it never sent: e.g. curl after a final answer to Expect: 100-continue)."""
+    msgs = messages(stream)
+    if not msgs:
+        return False
+    st, he, en = msgs[-1]
+    d = bytes(stream.data)
+    if he >= len(d) and d.find(b"\r\n\r\n", st) < 0:
+        return True
+    hdr = d[st:he].decode("latin-1").lower()
+    for line in hdr.split("\r\n")[1:]:
+        k, _, v = line.partition(":")
+        if k.strip() == "content-length" and v.strip().isdigit():
+            return he + int(v.strip()) > len(d)
+    return False
 
 
 def score_conn(tally, label, conn, vconn, recs, evs, variant):
@@ -153,18 +185,27 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
     held = [True] * len(recs)
     cut = [False] * len(recs)
     if vconn is not None and len(full_msgs) == len(recs):
+        # nginx's responses lie in the server stream in order, $bytes_sent each: a message is
+        # cut when its request's bytes or its own response's bytes are not all captured.
+        roff = 0
         for i, (st, he, en) in enumerate(full_msgs):
+            sent = recs[i]["bytes_sent"]
             if cut_variant:
                 held[i] = vconn.c2s.held(st, st + 1)
-                cut[i] = not vconn.c2s.held(st, en) or not vconn.s2c.held(0, len(vconn.s2c.have))
+                cut[i] = not vconn.c2s.held(st, en) or \
+                    (sent > 0 and not vconn.s2c.held(roff, min(roff + sent, len(vconn.s2c.have))))
             elif loss_variant:
                 held[i] = vconn.c2s.held(st, he)
+            roff += sent
     elif vconn is None:
         held = [False] * len(recs)
     # nginx counts in $bytes_sent what it wrote to the socket; a client that reset the
     # connection mid-response (raw_cut) received less. The last response is then cut on the
     # wire: its size is not demanded, and a note on it is right.
     wire_cut = len(conn.s2c.data) < sum(r["bytes_sent"] for r in recs)
+    client_unfinished = len(full_msgs) == len(recs) and unfinished(conn.c2s)
+    for i, r in enumerate(recs):
+        r["_held"] = held[i]
     pairs = align(recs, evs, make_score(cut_variant))
     bad = []
     paired_t = {i for i, _ in pairs}
@@ -208,9 +249,16 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
         tf, ef = r["_f"], e["_f"]
         if tf["method"] is None:
             continue
+        if ef["method"] is None:    # a response whose request the capture lacks (see make_score)
+            tally.field("status of a response whose request is not captured", ef["status"] == tf["status"])
+            continue
         ok_m = ef["method"] == tf["method"]
         ok_p = ef["path"] == tf["path"]
         ok_q = (ef["query"] or None) == (tf["query"] or None)
+        if head_limited(e):
+            # pktlog kept the head in part and says so: a prefix is right, a longer value not.
+            ok_p = ok_p or (ef["path"] is not None and tf["path"].startswith(ef["path"]))
+            ok_q = ok_q or (ef["query"] is not None and (tf["query"] or "").startswith(ef["query"]))
         if cut_variant:
             # Only what the capture holds can be demanded: a cut path must be a prefix.
             ok_p = ok_p or (ef["path"] is not None and tf["path"].startswith(ef["path"]))
@@ -236,7 +284,16 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             tally.kind(k, label, f"{r['request'][:60]!r}: {ef['status']} for {tf['status']}")
         last_cut = wire_cut and i == len(recs) - 1
         if not cut_variant and not loss_variant and tf["status"] and not last_cut:
-            ok_clean = not errors_of(e)
+            notes = errors_of(e)
+            # Right notes on a complete exchange: a head kept in part where the head is
+            # longer than pktlog keeps (max_url_length 8192, 16 kB kept); a request whose
+            # declared body the client never sent (the last one, client stream unfinished).
+            if len(r["request"]) > 8192 or (len(full_msgs) == len(recs)
+                                            and full_msgs[i][1] - full_msgs[i][0] > 16384):
+                notes = [m for m in notes if SIZE_NOTE not in m]
+            if client_unfinished and i == len(recs) - 1:
+                notes = [m for m in notes if m != "Request incomplete when the connection ended"]
+            ok_clean = not notes
             tally.field("no error note", ok_clean)
             if not ok_clean:
                 tally.kind(f"error note on a complete exchange ({'; '.join(errors_of(e))[:60]})", label,
