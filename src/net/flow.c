@@ -30,6 +30,7 @@ struct seg {
 	uint32_t seq;       /* first byte */
 	uint32_t len;       /* bytes present in data[] */
 	uint32_t lost;      /* bytes after data[] that the snap length cut: delivered as a gap */
+	uint64_t ts;        /* capture time of the packet that brought it */
 	uint8_t data[];
 };
 
@@ -240,20 +241,29 @@ static void deliver_gap(struct pl_flow_table *t, struct flow *f, enum pl_dir dir
 		f->ops->gap(f->proto_state, dir, len, t->now_ns);
 }
 
-static void deliver_data(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
-			 const uint8_t *p, uint32_t len)
+static void deliver_data_at(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+			    const uint8_t *p, uint32_t len, uint64_t ts)
 {
 	if (!len)
 		return;
 	f->st[dir].next_seq += len;
 	if (f->ops && !f->closed)
-		f->ops->data(f->proto_state, dir, p, len, t->now_ns);
+		f->ops->data(f->proto_state, dir, p, len, ts);
 }
 
-/* Deliver buffered segments that have become contiguous with next_seq. */
-static void drain_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
+static void deliver_data(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+			 const uint8_t *p, uint32_t len)
+{
+	deliver_data_at(t, f, dir, p, len, t->now_ns);
+}
+
+/* Deliver buffered segments that have become contiguous with next_seq: at the time of
+ * the packet that filled the hole, or, when the hole was given up (nothing came before
+ * them now), at their own capture times, so the protocol sees when they were sent. */
+static void drain_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, bool given_up)
 {
 	struct stream *s = &f->st[dir];
+	uint64_t ts = 0;
 
 	while (s->ooo) {
 		struct seg *g = s->ooo;
@@ -263,8 +273,9 @@ static void drain_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
 			return;
 		s->ooo = g->next;
 		uint32_t skip = (uint32_t)-d;
+		ts = given_up ? PL_MAX(ts, PL_MIN(g->ts, t->now_ns)) : t->now_ns;
 		if (skip < g->len) {
-			deliver_data(t, f, dir, g->data + skip, g->len - skip);
+			deliver_data_at(t, f, dir, g->data + skip, g->len - skip, ts);
 			deliver_gap(t, f, dir, g->lost);
 		} else if (skip < g->len + g->lost) {
 			deliver_gap(t, f, dir, g->len + g->lost - skip);
@@ -283,7 +294,7 @@ static void skip_to_first_ooo(struct pl_flow_table *t, struct flow *f, enum pl_d
 	int32_t d = seq_diff(s->ooo->seq, s->next_seq);
 	if (d > 0)
 		deliver_gap(t, f, dir, (uint32_t)d);
-	drain_ooo(t, f, dir);
+	drain_ooo(t, f, dir, true);
 }
 
 static struct seg *seg_new(uint32_t seq, const uint8_t *p, uint32_t len, uint32_t lost)
@@ -335,6 +346,7 @@ static void ooo_insert(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
 		struct seg *g = seg_new(seq + cur, p + cur, dlen, dlost);
 		if (!g)
 			return;     /* becomes a gap when the hole is given up */
+		g->ts = t->now_ns;
 		g->next = next;
 		*link = g;
 		link = &g->next;
@@ -401,7 +413,7 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 		deliver_data(t, f, dir, p, len);
 		deliver_gap(t, f, dir, lost);
 		if (s->ooo)
-			drain_ooo(t, f, dir);
+			drain_ooo(t, f, dir, false);
 		return;
 	}
 	/* Out of order: hold it, within the per-stream and the per-table budgets. */

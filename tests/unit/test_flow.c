@@ -16,6 +16,7 @@ struct rec {
 	int idles;
 	int inits;
 	struct pl_conn conn;
+	uint64_t first_ts[2];     /* packet time given with each direction's first data */
 };
 
 static struct rec R;
@@ -30,6 +31,8 @@ static int rec_init(void *st, const struct pl_conn *c, const struct pl_proto_env
 static void rec_data(void *st, enum pl_dir d, const uint8_t *p, size_t n, uint64_t ts)
 {
 	/* Only the first CAP bytes are kept for comparison; all are counted. */
+	if (R.len[d] == R.gaps[d] && !R.first_ts[d])
+		R.first_ts[d] = ts;
 	if (R.len[d] + n <= CAP)
 		memcpy(R.data[d] + R.len[d], p, n);
 	R.len[d] += n;
@@ -245,6 +248,22 @@ static void test_hole_before_fin_reported_on_close(void **s)
 	assert_int_equal(R.len[1], 12);
 	assert_memory_equal(R.data[1], "abc###ghi###", 12);
 	assert_int_equal(R.n_gaps[1], 2);
+	pl_flow_table_free(t);
+}
+
+/* Bytes held behind a hole that is given up (here at the FIN) reach the protocol with the
+ * time they were captured, not the time the hole was given up: HTTP pairs by time. */
+static void test_held_bytes_keep_their_time(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1004, 0, "def", 3, 20);          /* abc lost */
+	seg(t, true, 40000, 1007, PL_TCP_FIN, NULL, 0, 90);
+	seg(t, false, 40000, 5001, PL_TCP_FIN, NULL, 0, 91);
+	assert_int_equal(R.closes, 1);
+	assert_memory_equal(R.data[0], "###def", 6);
+	assert_int_equal(R.first_ts[0], 20 * 1000000ULL);
 	pl_flow_table_free(t);
 }
 
@@ -588,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_retransmission_and_overlap_trimmed),
 		cmocka_unit_test(test_buffer_cap_forces_gap),
 		cmocka_unit_test(test_zero_buffer_means_immediate_gap),
+		cmocka_unit_test(test_held_bytes_keep_their_time),
 		cmocka_unit_test(test_table_budget_shared_by_streams),
 		cmocka_unit_test(test_hole_before_fin_reported_on_close),
 		cmocka_unit_test(test_rst_closes),
