@@ -1827,6 +1827,7 @@ static int http_init(void *state, const struct pl_conn *conn, const struct pl_pr
 	c->conn = conn;
 	c->env = env;
 	c->keep_cap = PL_MIN(HTTP_KEEP_MAX, env->cfg->http.max_message_size);
+	c->req_gap = true;   /* the capture may begin mid-connection: known whole at the first request */
 	for (int d = 0; d < 2; d++) {
 		struct hside *s = &c->side[d];
 
