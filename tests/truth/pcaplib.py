@@ -109,6 +109,7 @@ class Stream:
         self.data = bytearray()
         self.have = bytearray()
         self.frames = {}           # stream offset where a segment starts -> frame indexes
+        self.segs = []             # (start, end, time) of each segment, capture order
 
     def add(self, seg):
         if seg.flags & SYN:
@@ -130,6 +131,14 @@ class Stream:
         self.data[off:off + n] = seg.payload
         self.have[off:off + n] = b"\x01" * n
         self.frames.setdefault(off, []).append(seg.idx)
+        self.segs.append((off, end, seg.t))
+
+    def time_of(self, off):
+        """Capture time of the first segment that carried stream byte off (None if none)."""
+        for st, en, t in self.segs:
+            if st <= off < en:
+                return t
+        return None
 
     def captured(self):
         """The stream with the bytes the capture lacks as NULs."""
