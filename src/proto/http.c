@@ -31,6 +31,7 @@ enum {
 	NOTE_EOF = 4,      /* the connection (or the capture) ended inside the message */
 	NOTE_LIMIT = 8,    /* the head is longer than http-parser's limit (HTTP_MAX_HEADER_SIZE) */
 	NOTE_STALLED = 16, /* request: answered, body still arriving when the transaction timed out */
+	NOTE_NORESP = 32,  /* request: unmatched after response bytes were lost (its own may be among them) */
 };
 enum { MODE_HUNT = 0, MODE_SYNC, MODE_DEAD };
 enum { HS_NONE = 0, HS_FIELD, HS_VALUE };
@@ -127,6 +128,9 @@ struct hconn {
 	/* Request bytes were lost or skipped since the pairing was last known whole: a held
 	 * response may answer a request the capture lacks. */
 	bool req_gap;
+	/* Response bytes were lost and no whole response has been read since: a request that
+	 * goes out unmatched may have had its response in the hole. */
+	bool resp_lost;
 };
 
 /* --- record free list (per thread: one flow table per capture worker) --- */
@@ -402,6 +406,9 @@ static const struct { uint8_t note; const char *head[2], *rest[2]; } note_text[]
 	{ NOTE_STALLED,
 	  { "Request body still arriving when the transaction timed out", "" },
 	  { "Request body still arriving when the transaction timed out", "" } },
+	{ NOTE_NORESP,
+	  { "Response bytes lost in the capture (packet loss or snap length)", "" },
+	  { "Response bytes lost in the capture (packet loss or snap length)", "" } },
 };
 
 static void add_notes(struct pl_event *ev, const struct hmsg *m, int is_resp)
@@ -518,6 +525,8 @@ static struct hmsg *pend_pop(struct hconn *c)
 static void emit_unmatched_request(struct hconn *c, struct hmsg *req)
 {
 	c->env->stats->http_unmatched_requests++;
+	if (c->resp_lost)
+		req->notes |= NOTE_NORESP;
 	emit_txn(c, req, NULL, "Unmatched request");
 }
 
@@ -726,6 +735,8 @@ static void finish_response(struct hconn *c, struct hmsg *m)
 	}
 	m->bytes += c->interim_bytes;
 	c->interim_bytes = 0;
+	if (!m->notes)
+		c->resp_lost = false;   /* responses are read whole again */
 	st->http_responses++;
 	pair_response(c, m);
 	if (upgraded)
@@ -1743,10 +1754,12 @@ static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 
 	if (s->mode == MODE_DEAD || len == 0)
 		return;
-	if (dir == PL_DIR_TO_SERVER)
+	if (dir == PL_DIR_TO_SERVER) {
 		c->req_gap = true;
-	else
+	} else {
+		c->resp_lost = true;
 		lost_response(c, s);
+	}
 	if (s->mode == MODE_HUNT) {
 		/* segments after a hole often begin a message */
 		s->npfx = 0;

@@ -140,6 +140,8 @@ def make_score(prefix_ok):
             s += 2
         if ef["method"] == tf["method"]:
             s += 1
+        if s >= 2 and t.get("_held", True):
+            s += 1      # of two like requests, the one whose start the capture holds
         return s if s >= 2 else 0
     return score
 
@@ -168,7 +170,26 @@ def unfinished(stream):
         k, _, v = line.partition(":")
         if k.strip() == "content-length" and v.strip().isdigit():
             return he + int(v.strip()) > len(d)
+        if k.strip() == "transfer-encoding" and "chunked" in v:
+            return not chunked_ends(d, he)
     return False
+
+
+def chunked_ends(d, p):
+    """Whether the chunked body starting at d[p] ends (last chunk and trailers) in d."""
+    while True:
+        le = d.find(b"\r\n", p)
+        if le < 0:
+            return False
+        try:
+            n = int(d[p:le].split(b";")[0], 16)
+        except ValueError:
+            return False
+        if n == 0:
+            return d.find(b"\r\n\r\n", le) >= 0 or d.endswith(b"\r\n", le)
+        p = le + 2 + n + 2
+        if p > len(d):
+            return False
 
 
 def score_conn(tally, label, conn, vconn, recs, evs, variant):
