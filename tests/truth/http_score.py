@@ -231,6 +231,11 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
     # connection mid-response (raw_cut) received less. The last response is then cut on the
     # wire: its size is not demanded, and a note on it is right.
     wire_cut = len(conn.s2c.data) < sum(r["bytes_sent"] for r in recs)
+    if conn.c2s.rst_t is not None:
+        # what the server sent after the client's reset never reached it: the connection
+        # had ended, and pktlog's flow ends there too
+        before = max([en for st, en, t in conn.s2c.segs if t <= conn.c2s.rst_t], default=0)
+        wire_cut = wire_cut or before < sum(r["bytes_sent"] for r in recs)
     client_unfinished = len(full_msgs) == len(recs) and unfinished(conn.c2s)
     for i, r in enumerate(recs):
         r["_held"] = held[i]

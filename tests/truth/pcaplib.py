@@ -110,8 +110,11 @@ class Stream:
         self.have = bytearray()
         self.frames = {}           # stream offset where a segment starts -> frame indexes
         self.segs = []             # (start, end, time) of each segment, capture order
+        self.rst_t = None          # time of this direction's first RST
 
     def add(self, seg):
+        if seg.flags & RST and self.rst_t is None:
+            self.rst_t = seg.t
         if seg.flags & SYN:
             self.isn = (seg.seq + 1) & 0xffffffff
             return
