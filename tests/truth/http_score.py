@@ -354,9 +354,10 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             ok_t = n_start - 0.01 <= end <= n_end + 0.01 and start <= end
             if not ok_t and resp_off[i] is not None and start <= end:
                 # A pipelined response queued behind a long one (the client's window full)
-                # goes on the wire after nginx logged it: the first byte of this record's own
-                # response in the capture is then the time to meet.
-                wt = conn.s2c.time_of(resp_off[i])
+                # goes on the wire after nginx logged it, and `impaired` swaps a frame into
+                # the next one's time slot: the first byte of this record's own response in
+                # the capture pktlog read is then the time to meet.
+                wt = (vconn or conn).s2c.time_of(resp_off[i])
                 ok_t = wt is not None and n_start - 0.01 <= end and abs(end - wt) <= 0.002
             tally.field("timing", ok_t)
             if not ok_t:
