@@ -115,11 +115,19 @@ def ev_fields(e):
     }
 
 
+INTERIM_100 = len(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
 def truth_fields(r):
     m, p, q = split_request(r["request"])
+    # nginx logs 408 (body timeout) or 400 after sending only "100 Continue": no final
+    # response was on the wire, so no status can be demanded.
+    sent = r["bytes_sent"]
+    if r.get("expect") and r["status"] in (400, 408, 499) and sent <= INTERIM_100:
+        sent = 0
     return {"method": m, "path": p, "query": q,
-            "status": r["status"] if r["bytes_sent"] > 0 else None,
-            "req_bytes": r["request_length"], "resp_bytes": r["bytes_sent"] or None}
+            "status": r["status"] if sent > 0 else None,
+            "req_bytes": r["request_length"], "resp_bytes": sent or None}
 
 
 def make_score(prefix_ok):
