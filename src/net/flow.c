@@ -445,6 +445,43 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 	stream_segment(t, f, dir, &again);
 }
 
+/* Give up the hole before a direction's first held segment and deliver that segment alone,
+ * at its own capture time. */
+static void give_up_first(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
+{
+	struct stream *s = &f->st[dir];
+	struct seg *g = s->ooo;
+	int32_t d = seq_diff(g->seq, s->next_seq);
+
+	if (d > 0) {
+		deliver_gap(t, f, dir, (uint32_t)d);
+		d = 0;
+	}
+	s->ooo = g->next;
+	uint32_t skip = (uint32_t)-d;
+	if (skip < g->len) {
+		deliver_data_at(t, f, dir, g->data + skip, g->len - skip, PL_MIN(g->ts, t->now_ns));
+		deliver_gap(t, f, dir, g->lost);
+	} else if (skip < g->len + g->lost) {
+		deliver_gap(t, f, dir, g->len + g->lost - skip);
+	}
+	seg_free(t, s, g);
+}
+
+/* The flow ends with bytes held behind holes: deliver both directions' held segments in the
+ * order they were captured, so the protocol sees requests and responses as they were sent
+ * (not all of one direction first, which would pair a response with a later request). */
+static void finish_held(struct pl_flow_table *t, struct flow *f)
+{
+	for (;;) {
+		const struct seg *a = f->st[PL_DIR_TO_SERVER].ooo, *b = f->st[PL_DIR_TO_CLIENT].ooo;
+
+		if (!a && !b)
+			return;
+		give_up_first(t, f, !b || (a && a->ts <= b->ts) ? PL_DIR_TO_SERVER : PL_DIR_TO_CLIENT);
+	}
+}
+
 /* Deliver everything still buffered, holes as gaps, and the missing tail before a FIN. */
 static void stream_finish(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
 {
@@ -474,6 +511,7 @@ static void flow_close(struct pl_flow_table *t, struct flow *f, enum pl_close_re
 {
 	if (f->closed)
 		return;
+	finish_held(t, f);
 	stream_finish(t, f, PL_DIR_TO_SERVER);
 	stream_finish(t, f, PL_DIR_TO_CLIENT);
 	f->closed = true;

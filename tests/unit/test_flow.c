@@ -17,6 +17,8 @@ struct rec {
 	int inits;
 	struct pl_conn conn;
 	uint64_t first_ts[2];     /* packet time given with each direction's first data */
+	char order[64];           /* 'S' / 'C' per data call: to server, to client */
+	size_t n_order;
 };
 
 static struct rec R;
@@ -33,6 +35,8 @@ static void rec_data(void *st, enum pl_dir d, const uint8_t *p, size_t n, uint64
 	/* Only the first CAP bytes are kept for comparison; all are counted. */
 	if (R.len[d] == R.gaps[d] && !R.first_ts[d])
 		R.first_ts[d] = ts;
+	if (R.n_order < sizeof(R.order) - 1)
+		R.order[R.n_order++] = d == PL_DIR_TO_SERVER ? 'S' : 'C';
 	if (R.len[d] + n <= CAP)
 		memcpy(R.data[d] + R.len[d], p, n);
 	R.len[d] += n;
@@ -264,6 +268,27 @@ static void test_held_bytes_keep_their_time(void **s)
 	assert_int_equal(R.closes, 1);
 	assert_memory_equal(R.data[0], "###def", 6);
 	assert_int_equal(R.first_ts[0], 20 * 1000000ULL);
+	pl_flow_table_free(t);
+}
+
+/* Both directions hold bytes behind holes when the flow ends: they reach the protocol in the
+ * order they were captured (a request, its response, the next request...). */
+static void test_held_bytes_both_directions_in_order(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, false, 40000, 5004, 0, "R1", 2, 10);          /* 3 response bytes lost before */
+	seg(t, true, 40000, 1004, 0, "Q2", 2, 20);           /* 3 request bytes lost before */
+	seg(t, false, 40000, 5006, 0, "R2", 2, 30);
+	seg(t, true, 40000, 1006, 0, "Q3", 2, 40);
+	seg(t, false, 40000, 5008, 0, "R3", 2, 50);
+	seg(t, true, 40000, 1008, PL_TCP_FIN, NULL, 0, 60);
+	seg(t, false, 40000, 5010, PL_TCP_FIN, NULL, 0, 61);
+	assert_int_equal(R.closes, 1);
+	assert_memory_equal(R.data[0], "###Q2Q3", 7);
+	assert_memory_equal(R.data[1], "###R1R2R3", 9);
+	assert_string_equal(R.order, "CSCSC");
 	pl_flow_table_free(t);
 }
 
@@ -608,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_buffer_cap_forces_gap),
 		cmocka_unit_test(test_zero_buffer_means_immediate_gap),
 		cmocka_unit_test(test_held_bytes_keep_their_time),
+		cmocka_unit_test(test_held_bytes_both_directions_in_order),
 		cmocka_unit_test(test_table_budget_shared_by_streams),
 		cmocka_unit_test(test_hole_before_fin_reported_on_close),
 		cmocka_unit_test(test_rst_closes),
