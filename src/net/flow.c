@@ -468,6 +468,15 @@ static void give_up_first(struct pl_flow_table *t, struct flow *f, enum pl_dir d
 	seg_free(t, s, g);
 }
 
+/* Give up the holes of a direction before held segments that start below `ack`. */
+static void give_up_acked(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, uint32_t ack)
+{
+	struct stream *s = &f->st[dir];
+
+	while (s->ooo && seq_diff(ack, s->ooo->seq) > 0)
+		skip_to_first_ooo(t, f, dir);
+}
+
 /* The flow ends with bytes held behind holes: deliver both directions' held segments in the
  * order they were captured, so the protocol sees requests and responses as they were sent
  * (not all of one direction first, which would pair a response with a later request). */
@@ -720,6 +729,13 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 
 	enum pl_dir dir = (src_is_a == f->client_is_a) ? PL_DIR_TO_SERVER : PL_DIR_TO_CLIENT;
 	struct stream *s = &f->st[dir];
+	enum pl_dir odir = dir == PL_DIR_TO_SERVER ? PL_DIR_TO_CLIENT : PL_DIR_TO_SERVER;
+
+	/* The peer acknowledges bytes of the other direction past a hole the capture never
+	 * filled: it received them, so nothing will fill it. Give it up now, before this
+	 * packet, so the bytes held behind it reach the protocol in their place in time. */
+	if (f->st[odir].ooo && (pkt->tcp_flags & PL_TCP_ACK))
+		give_up_acked(t, f, odir, pkt->ack);
 
 	/* The common segment on an established stream: no SYN, nothing cut by the snap
 	 * length, nothing buffered, and either no payload or exactly the next bytes.

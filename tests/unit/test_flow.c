@@ -108,6 +108,25 @@ static void seg(struct pl_flow_table *t, bool to_server, uint16_t cport, uint32_
 	pl_flow_packet(t, &p);
 }
 
+/* A bare ACK from the server acknowledging the client's bytes up to `ack`. */
+static void server_ack(struct pl_flow_table *t, uint16_t cport, uint32_t seq, uint32_t ack, uint64_t ts_ms)
+{
+	struct pl_packet p;
+	uint8_t c[4] = { 10, 0, 0, 1 }, s[4] = { 10, 0, 0, 2 };
+
+	memset(&p, 0, sizeof(p));
+	p.af = 4;
+	memcpy(p.dst, c, 4);
+	memcpy(p.src, s, 4);
+	p.sport = 80;
+	p.dport = cport;
+	p.seq = seq;
+	p.ack = ack;
+	p.tcp_flags = PL_TCP_ACK;
+	p.ts_ns = ts_ms * 1000000ULL;
+	pl_flow_packet(t, &p);
+}
+
 static void handshake(struct pl_flow_table *t, uint32_t cisn, uint32_t sisn)
 {
 	seg(t, true, 40000, cisn, PL_TCP_SYN, NULL, 0, 1);
@@ -289,6 +308,26 @@ static void test_held_bytes_both_directions_in_order(void **s)
 	assert_memory_equal(R.data[0], "###Q2Q3", 7);
 	assert_memory_equal(R.data[1], "###R1R2R3", 9);
 	assert_string_equal(R.order, "CSCSC");
+	pl_flow_table_free(t);
+}
+
+/* The server acknowledges the client's bytes past a hole: the capture lost them, nothing
+ * will fill it, and the bytes held behind it are delivered then (at their own time), not
+ * when the flow ends. */
+static void test_acked_hole_given_up(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg(t, true, 40000, 1004, 0, "def", 3, 20);          /* abc lost */
+	assert_int_equal(R.len[0], 0);
+	server_ack(t, 40000, 5001, 1004, 25);                /* not past the held bytes yet */
+	assert_int_equal(R.len[0], 0);
+	server_ack(t, 40000, 5001, 1007, 30);
+	assert_int_equal(R.len[0], 6);
+	assert_memory_equal(R.data[0], "###def", 6);
+	assert_int_equal(R.first_ts[0], 20 * 1000000ULL);
+	assert_int_equal(R.closes, 0);
 	pl_flow_table_free(t);
 }
 
@@ -634,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_zero_buffer_means_immediate_gap),
 		cmocka_unit_test(test_held_bytes_keep_their_time),
 		cmocka_unit_test(test_held_bytes_both_directions_in_order),
+		cmocka_unit_test(test_acked_hole_given_up),
 		cmocka_unit_test(test_table_budget_shared_by_streams),
 		cmocka_unit_test(test_hole_before_fin_reported_on_close),
 		cmocka_unit_test(test_rst_closes),
