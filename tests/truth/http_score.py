@@ -438,14 +438,23 @@ def expected_events(recs):
 def score_run(tally, full, variant_pcap, variant, records, events, port, on_bad):
     import pcaplib
     conns = pcaplib.connections(full, port)
-    vconns = {c.key: c for c in pcaplib.connections(variant_pcap, port)} if variant_pcap is not full else None
+    # A 4-tuple reused by a later connection: the variant's connections pair with the full
+    # capture's in order, per 4-tuple.
+    vconns = None
+    if variant_pcap is not full:
+        vconns = collections.defaultdict(list)
+        for c in pcaplib.connections(variant_pcap, port):
+            vconns[c.key].append(c)
+    seen = collections.Counter()
     tmap = truth_by_conn(records, conns)
     emap, orphans = events_by_conn(events, conns)
     for e in orphans:
         tally.events += 1
         tally.kind("event on no captured connection", "-", str(get(e, "client.port")))
     for c in conns:
-        vc = c if vconns is None else vconns.get(c.key)
+        k = seen[c.key]
+        seen[c.key] += 1
+        vc = c if vconns is None else (vconns[c.key][k] if k < len(vconns[c.key]) else None)
         recs = tmap.get(id(c), [])
         evs = sorted(emap.get(id(c), []), key=event_time)
         label = f"port {c.cport}"

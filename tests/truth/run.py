@@ -86,7 +86,9 @@ class Saver:
         if not self.dir:
             return
         vconn = [c for c in pcaplib.connections(vpcap, conn.key[3]) if c.key == conn.key]
-        vsub = pcaplib.only_conn(vpcap, vconn[-1] if vconn else conn)
+        # the 4-tuple may have been reused: the variant's connection that started with this one
+        vconn.sort(key=lambda c: abs(c.start - conn.start))
+        vsub = pcaplib.only_conn(vpcap, vconn[0] if vconn else conn)
         size = sum(len(f.data) for f in vsub.frames)
         item = None
         for k in kinds:
