@@ -31,6 +31,7 @@ struct seg {
 	uint32_t seq;       /* first byte */
 	uint32_t len;       /* bytes present in data[] */
 	uint32_t lost;      /* bytes after data[] that the snap length cut: delivered as a gap */
+	uint64_t ts;        /* capture time of the packet that brought it */
 	uint8_t data[];
 };
 
@@ -269,20 +270,29 @@ static void deliver_gap(struct pl_flow_table *t, struct flow *f, enum pl_dir dir
 		f->ops->gap(f->proto_state, dir, len, t->now_ns);
 }
 
-static void deliver_data(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
-			 const uint8_t *p, uint32_t len)
+static void deliver_data_at(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+			    const uint8_t *p, uint32_t len, uint64_t ts)
 {
 	if (!len)
 		return;
 	f->st[dir].next_seq += len;
 	if (f->ops && !f->closed)
-		f->ops->data(f->proto_state, dir, p, len, t->now_ns);
+		f->ops->data(f->proto_state, dir, p, len, ts);
 }
 
-/* Deliver buffered segments that have become contiguous with next_seq. */
-static void drain_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
+static void deliver_data(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+			 const uint8_t *p, uint32_t len)
+{
+	deliver_data_at(t, f, dir, p, len, t->now_ns);
+}
+
+/* Deliver buffered segments that have become contiguous with next_seq: at the time of
+ * the packet that filled the hole, or, when the hole was given up (nothing came before
+ * them now), at their own capture times, so the protocol sees when they were sent. */
+static void drain_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, bool given_up)
 {
 	struct stream *s = &f->st[dir];
+	uint64_t ts = 0;
 
 	while (s->ooo) {
 		struct seg *g = s->ooo;
@@ -291,8 +301,9 @@ static void drain_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
 			return;
 		s->ooo = g->next;
 		uint32_t skip = s->next_seq - g->seq;
+		ts = given_up ? PL_MAX(ts, PL_MIN(g->ts, t->now_ns)) : t->now_ns;
 		if (skip < g->len) {
-			deliver_data(t, f, dir, g->data + skip, g->len - skip);
+			deliver_data_at(t, f, dir, g->data + skip, g->len - skip, ts);
 			deliver_gap(t, f, dir, g->lost);
 		} else if (skip < g->len + g->lost) {
 			deliver_gap(t, f, dir, g->len + g->lost - skip);
@@ -310,7 +321,7 @@ static void skip_to_first_ooo(struct pl_flow_table *t, struct flow *f, enum pl_d
 		return;
 	if (seq_after(s->ooo->seq, s->next_seq))
 		deliver_gap(t, f, dir, s->ooo->seq - s->next_seq);
-	drain_ooo(t, f, dir);
+	drain_ooo(t, f, dir, true);
 }
 
 static struct seg *seg_new(uint32_t seq, const uint8_t *p, uint32_t len, uint32_t lost)
@@ -362,6 +373,7 @@ static void ooo_insert(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
 		struct seg *g = seg_new(seq + cur, p + cur, dlen, dlost);
 		if (!g)
 			return;     /* becomes a gap when the hole is given up */
+		g->ts = t->now_ns;
 		g->next = next;
 		*link = g;
 		link = &g->next;
@@ -426,7 +438,7 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 		deliver_data(t, f, dir, p, len);
 		deliver_gap(t, f, dir, lost);
 		if (s->ooo)
-			drain_ooo(t, f, dir);
+			drain_ooo(t, f, dir, false);
 		return;
 	}
 	/* Out of order: hold it, within the per-stream and the per-table budgets. */
@@ -455,6 +467,52 @@ static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir 
 	again.payload_len = len;
 	again.payload_wire_len = len + lost;
 	stream_segment(t, f, dir, &again);
+}
+
+/* Give up the hole before a direction's first held segment and deliver that segment alone,
+ * at its own capture time. */
+static void give_up_first(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
+{
+	struct stream *s = &f->st[dir];
+	struct seg *g = s->ooo;
+
+	if (seq_after(g->seq, s->next_seq))
+		deliver_gap(t, f, dir, g->seq - s->next_seq);
+	s->ooo = g->next;
+	uint32_t skip = s->next_seq - g->seq;
+	if (skip < g->len) {
+		deliver_data_at(t, f, dir, g->data + skip, g->len - skip, PL_MIN(g->ts, t->now_ns));
+		deliver_gap(t, f, dir, g->lost);
+	} else if (skip < g->len + g->lost) {
+		deliver_gap(t, f, dir, g->len + g->lost - skip);
+	}
+	seg_free(t, s, g);
+}
+
+/* The peer acknowledges bytes of this direction past a hole the capture never filled: it
+ * received them, so nothing will fill it. Give up the holes before held segments that
+ * start below `ack`, so the bytes held behind them reach the protocol in their place in
+ * time (not when the buffer fills or the connection ends). */
+static void give_up_acked(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, uint32_t ack)
+{
+	struct stream *s = &f->st[dir];
+
+	while (s->ooo && seq_after(ack, s->ooo->seq))
+		skip_to_first_ooo(t, f, dir);
+}
+
+/* The flow ends with bytes held behind holes: deliver both directions' held segments in the
+ * order they were captured, so the protocol sees requests and responses as they were sent
+ * (not all of one direction first, which would pair a response with a later request). */
+static void finish_held(struct pl_flow_table *t, struct flow *f)
+{
+	for (;;) {
+		const struct seg *a = f->st[PL_DIR_TO_SERVER].ooo, *b = f->st[PL_DIR_TO_CLIENT].ooo;
+
+		if (!a && !b)
+			return;
+		give_up_first(t, f, !b || (a && a->ts <= b->ts) ? PL_DIR_TO_SERVER : PL_DIR_TO_CLIENT);
+	}
 }
 
 /* Deliver everything still buffered, holes as gaps, and the missing tail before a FIN. */
@@ -488,6 +546,7 @@ static void flow_close(struct pl_flow_table *t, struct flow *f, enum pl_close_re
 {
 	if (f->closed)
 		return;
+	finish_held(t, f);
 	stream_finish(t, f, PL_DIR_TO_SERVER);
 	stream_finish(t, f, PL_DIR_TO_CLIENT);
 	f->closed = true;
@@ -696,19 +755,10 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 
 	enum pl_dir dir = (src_is_a == f->client_is_a) ? PL_DIR_TO_SERVER : PL_DIR_TO_CLIENT;
 	struct stream *s = &f->st[dir];
-	struct stream *o = &f->st[!dir];
+	enum pl_dir odir = dir == PL_DIR_TO_SERVER ? PL_DIR_TO_CLIENT : PL_DIR_TO_SERVER;
 
-	/* The peer has acknowledged bytes of a hole in the other direction: the capture lost
-	 * them and no retransmission will bring them, so the hole is reported now, not when
-	 * the out-of-order buffer fills or the connection ends (which would hand the protocol
-	 * everything after it late, with wrong times). */
-	if ((pkt->tcp_flags & PL_TCP_ACK) && o->ooo && seq_after(pkt->ack, o->next_seq) &&
-	    seq_after(o->ooo->seq, o->next_seq)) {
-		uint32_t acked = pkt->ack - o->next_seq, upto = o->ooo->seq - o->next_seq;
-
-		deliver_gap(t, f, (enum pl_dir)!dir, acked < upto ? acked : upto);
-		drain_ooo(t, f, (enum pl_dir)!dir);
-	}
+	if (f->st[odir].ooo && (pkt->tcp_flags & PL_TCP_ACK))
+		give_up_acked(t, f, odir, pkt->ack);
 
 	/* The common segment on an established stream: no SYN, nothing cut by the snap
 	 * length, nothing buffered, and either no payload or exactly the next bytes.

@@ -34,6 +34,7 @@ enum {
 	NOTE_LIMIT = 8,    /* the head is longer than http-parser's limit (HTTP_MAX_HEADER_SIZE) */
 	NOTE_STALLED = 16, /* request: answered, body still arriving when the transaction timed out */
 	NOTE_MEMORY = 32,  /* the connection's state was dropped at protocols.http.max_memory_mb */
+	NOTE_NORESP = 64,  /* request: unmatched after response bytes were lost (its own may be among them) */
 };
 enum { MODE_HUNT = 0, MODE_SYNC, MODE_DEAD };
 enum { HS_NONE = 0, HS_FIELD, HS_VALUE };
@@ -132,6 +133,12 @@ struct hconn {
 	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
 	struct hstub *stub;       /* the flow's stub that points here */
 	struct hconn *lru_prev, *lru_next;   /* per thread, most recently active first */
+	/* Request bytes were lost or skipped since the pairing was last known whole: a held
+	 * response may answer a request the capture lacks. */
+	bool req_gap;
+	/* Response bytes were lost and no whole response has been read since: a request that
+	 * goes out unmatched may have had its response in the hole. */
+	bool resp_lost;
 };
 
 /* What the flow entry holds (proto.h's state). The connection's parser state (hconn) is
@@ -449,6 +456,9 @@ static const struct { uint8_t note; const char *head[2], *rest[2]; } note_text[]
 	    "Response head dropped unfinished (protocols.http.max_memory_mb)" },
 	  { "Request dropped unfinished (protocols.http.max_memory_mb)",
 	    "Response dropped unfinished (protocols.http.max_memory_mb)" } },
+	{ NOTE_NORESP,
+	  { "Response bytes lost in the capture (packet loss or snap length)", "" },
+	  { "Response bytes lost in the capture (packet loss or snap length)", "" } },
 };
 
 static void add_notes(struct pl_event *ev, const struct hmsg *m, int is_resp)
@@ -565,6 +575,8 @@ static struct hmsg *pend_pop(struct hconn *c)
 static void emit_unmatched_request(struct hconn *c, struct hmsg *req)
 {
 	c->env->stats->http_unmatched_requests++;
+	if (c->resp_lost)
+		req->notes |= NOTE_NORESP;
 	emit_txn(c, req, NULL, "Unmatched request");
 }
 
@@ -607,6 +619,13 @@ static void orph_push(struct hconn *c, struct hmsg *m)
  * bytes may carry a later time than they do, never a later one than the response's end.) */
 static __attribute__((noinline)) void claim_orphan(struct hconn *c, struct hmsg *req)
 {
+	/* Every request byte so far was parsed: the request the first held response answers
+	 * is in the capture, and in order it is this one (the capture showed the response
+	 * first: frames of the two directions swapped). */
+	if (!c->req_gap) {
+		req->resp = orph_pop(c);
+		return;
+	}
 	while (c->orph_head && c->orph_head->end_ns < req->start_ns)
 		emit_unmatched_response(c, orph_pop(c));
 	if (c->orph_head)
@@ -766,6 +785,8 @@ static void finish_response(struct hconn *c, struct hmsg *m)
 	}
 	m->bytes += c->interim_bytes;
 	c->interim_bytes = 0;
+	if (!m->notes)
+		c->resp_lost = false;   /* responses are read whole again */
 	st->http_responses++;
 	pair_response(c, m);
 	if (upgraded)
@@ -825,6 +846,8 @@ static void start_hunt(struct hconn *c, struct hside *s, bool line_start)
 	s->acc = 0;
 	if (s->dir == PL_DIR_TO_CLIENT)
 		c->late = 0;    /* responses were lost: order can no longer be trusted */
+	else
+		c->req_gap = true;
 }
 
 /* --- http-parser callbacks --- */
@@ -848,6 +871,9 @@ static int on_begin(struct hside *s)
 	s->cur->start_ns = s->ts;
 	if (s->dir == PL_DIR_TO_SERVER && s->c->orph_head)
 		claim_orphan(s->c, s->cur);
+	if (s->dir == PL_DIR_TO_SERVER && s->c->req_gap && !s->c->orph_head && !s->c->pend_head &&
+	    !s->c->side[PL_DIR_TO_CLIENT].in_msg)
+		s->c->req_gap = false;   /* every response so far is accounted for */
 	s->in_msg = true;
 	s->in_body = false;
 	s->hstate = HS_NONE;
@@ -1709,6 +1735,8 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 
 		if (!s->line_start && s->npfx == 0) {
 			s->line_start = b == '\n';
+			if (s->dir == PL_DIR_TO_SERVER)
+				c->req_gap = true;
 			continue;
 		}
 		if (s->npfx == 0)
@@ -1736,6 +1764,8 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 		}
 		s->npfx = 0;
 		s->line_start = b == '\n';
+		if (s->dir == PL_DIR_TO_SERVER)
+			c->req_gap = true;
 		if (s->first) {
 			s->first = false;
 			c->env->stats->http_resyncs++;
@@ -1785,12 +1815,30 @@ static uint64_t skip_body(struct hconn *c, struct hside *s, uint64_t len, uint64
 	return len;
 }
 
+/* Response bytes were lost at a message boundary: they began the response to the oldest
+ * request waiting (responses come in request order), which goes out without one, so the
+ * responses after the hole keep their own requests. */
+static void lost_response(struct hconn *c, const struct hside *s)
+{
+	bool boundary = s->mode == MODE_SYNC ? !s->in_msg : s->first && s->npfx == 0;
+
+	if (!boundary || c->late || !c->pend_head)
+		return;
+	emit_unmatched_request(c, pend_pop(c));
+}
+
 static void conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
 	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
 
 	if (s->mode == MODE_DEAD || len == 0)
 		return;
+	if (dir == PL_DIR_TO_SERVER) {
+		c->req_gap = true;
+	} else {
+		c->resp_lost = true;
+		lost_response(c, s);
+	}
 	if (s->mode == MODE_HUNT) {
 		/* segments after a hole often begin a message */
 		s->npfx = 0;
@@ -2068,6 +2116,7 @@ static struct hconn *stub_conn(struct hstub *b, enum pl_dir dir)
 	c->conn = b->conn;
 	c->env = b->env;
 	c->keep_cap = PL_MIN(HTTP_KEEP_MAX, b->env->cfg->http.max_message_size);
+	c->req_gap = true;   /* the capture may begin mid-connection: known whole at the first request */
 	for (int d = 0; d < 2; d++) {
 		struct hside *s = &c->side[d];
 

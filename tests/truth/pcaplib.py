@@ -109,8 +109,12 @@ class Stream:
         self.data = bytearray()
         self.have = bytearray()
         self.frames = {}           # stream offset where a segment starts -> frame indexes
+        self.segs = []             # (start, end, time) of each segment, capture order
+        self.rst_t = None          # time of this direction's first RST
 
     def add(self, seg):
+        if seg.flags & RST and self.rst_t is None:
+            self.rst_t = seg.t
         if seg.flags & SYN:
             self.isn = (seg.seq + 1) & 0xffffffff
             return
@@ -130,6 +134,14 @@ class Stream:
         self.data[off:off + n] = seg.payload
         self.have[off:off + n] = b"\x01" * n
         self.frames.setdefault(off, []).append(seg.idx)
+        self.segs.append((off, end, seg.t))
+
+    def time_of(self, off):
+        """Capture time of the first segment that carried stream byte off (None if none)."""
+        for st, en, t in self.segs:
+            if st <= off < en:
+                return t
+        return None
 
     def captured(self):
         """The stream with the bytes the capture lacks as NULs."""

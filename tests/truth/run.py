@@ -86,10 +86,9 @@ class Saver:
         if not self.dir:
             return
         vconn = [c for c in pcaplib.connections(vpcap, conn.key[3]) if c.key == conn.key]
-        # a reused client port: the variant's k-th connection of the 4-tuple is the full's k-th
-        same = [c for c in pcaplib.connections(full, conn.key[3]) if c.key == conn.key]
-        k = next((i for i, c in enumerate(same) if c.frames[:1] == conn.frames[:1]), len(same) - 1)
-        vsub = pcaplib.only_conn(vpcap, vconn[min(k, len(vconn) - 1)] if vconn else conn)
+        # the 4-tuple may have been reused: the variant's connection that started with this one
+        vconn.sort(key=lambda c: abs(c.start - conn.start))
+        vsub = pcaplib.only_conn(vpcap, vconn[0] if vconn else conn)
         size = sum(len(f.data) for f in vsub.frames)
         item = None
         for k in kinds:

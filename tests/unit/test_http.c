@@ -865,6 +865,8 @@ static void test_lost_request_no_shift(void **st)
 	/* the request of this 404 is not in the capture */
 	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\n", 1600);
 	tx(PL_DIR_TO_CLIENT, "nah", 1650);
+	/* the flow layer reports the hole where that request was before the next one */
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, 40, 1690);
 	tx(PL_DIR_TO_SERVER, GET2, 1700);
 	tx(PL_DIR_TO_CLIENT, RESP1, 1800);
 	tx(PL_DIR_TO_SERVER, GET1, 1900);
@@ -879,6 +881,60 @@ static void test_lost_request_no_shift(void **st)
 	has(3, "path=/index.html|");
 	has(3, "st=404|");
 	lacks(3, "err=");
+}
+
+/* Frames of the two directions swapped: a whole response shows before its request. No
+ * request byte was lost, so the request it answers is in the capture, and it is the next. */
+static void test_swapped_response_pairs(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2000);
+	tx(PL_DIR_TO_SERVER, GET2, 2100);
+	tx(PL_DIR_TO_SERVER, GET1, 3000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 3100);
+	assert_int_equal(n_ev, 3);
+	has(1, "path=/two|");
+	has(1, "st=404|");
+	lacks(1, "err=");
+	has(2, "path=/index.html|");
+	has(2, "st=200|");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+}
+
+/* A response lost whole (the hole starts at a message boundary): it answered the oldest
+ * waiting request, which goes out unmatched; the response after the hole keeps its own. */
+static void test_lost_response_no_shift(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 2000);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, 38, 2100);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2200);
+	assert_int_equal(n_ev, 2);
+	has(0, "path=/three|");
+	has(0, "err=Unmatched request|");
+	has(0, "Response bytes lost in the capture");
+	has(1, "path=/two|");
+	has(1, "st=404|");
+	lacks(1, "err=");
+}
+
+/* A response head cut by the snap length, its body lost, and the next response's start with
+ * it: the request left unmatched says its response may be among the lost bytes. After a
+ * whole response, an unmatched request is just that. */
+static void test_unmatched_after_response_loss(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 1000);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", 1100);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, 300, 1100);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 2000);
+	assert_int_equal(n_ev, 2);
+	has(0, "path=/three|");
+	has(0, "st=200|");
+	has(1, "path=/two|");
+	has(1, "err=Unmatched request|");
+	has(1, "Response bytes lost in the capture");
 }
 
 /* The capture shows a response's head, then its request (packet time as delivered never goes
@@ -1316,7 +1372,8 @@ int main(void)
 		T(test_early_response_mid_body), T(test_early_response_before_request),
 		T(test_early_response_pipelined), T(test_early_head), T(test_continue_refused),
 		T(test_continue_then_early), T(test_early_stalled_body), T(test_lost_request_no_shift),
-		T(test_response_head_before_request),
+		T(test_response_head_before_request), T(test_swapped_response_pairs),
+		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
 		T(test_url_truncated),
