@@ -20,8 +20,11 @@ sys.path.insert(0, TRUTH)
 # python3-requests), which a pyenv or venv python running pytest may not see.
 DEBIAN_PYTHON = "/usr/bin/python3"
 
-SLICE = {"http": ["--seed", "12", "--rounds", "4", "--sessions", "30"],
-         "mysql": ["--seed", "12", "--rounds", "4", "--sessions", "20"]}
+# The captures are made live, so the same seed gives slightly different timing each run; a
+# few hundred messages per variant cannot show 99.9 %, so one disagreement beyond each rate
+# is tolerated here (--slack 1; never for the 100 % fields). `make truth` has no slack.
+SLICE = {"http": ["--seed", "12", "--rounds", "4", "--sessions", "30", "--slack", "1"],
+         "mysql": ["--seed", "12", "--rounds", "4", "--sessions", "20", "--slack", "1"]}
 
 
 def run_slice(proto, tmp_path):
