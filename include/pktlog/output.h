@@ -51,8 +51,9 @@ int pl_output_flush(struct pl_output *o);
 void pl_output_poll(struct pl_output *o);
 
 /* True when a source that can wait (the tailer) should stop reading for now: librdkafka's
- * queue is at least 90% full, in messages (output.kafka.queue_messages) or in bytes
- * (queue.buffering.max.kbytes) (waiting is cheaper than spooling; see kafka.c), or the spool
+ * queue is at least 90% full (waiting is cheaper than spooling), three batches' worth of
+ * bytes (output.kafka.batch_bytes, at least 1 MiB) are undelivered while events go direct
+ * (more would only make librdkafka's idempotent producer spin; see kafka.c), or the spool
  * is nearly full. Live capture does not wait: its events go to the spool, and when the
  * spool is full the newest are dropped and counted. */
 bool pl_output_should_pause(const struct pl_output *o);

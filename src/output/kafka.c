@@ -30,6 +30,8 @@
 #define TOPIC_MAX 256
 #define CHECK_MS 3000
 #define MSG_OVERHEAD 24          /* record framing, roughly, for the undelivered-bytes count */
+#define PAUSE_BATCHES 3          /* undelivered full batches before a waiting source waits */
+#define MIN_BYTES_PAUSE (1u << 20)
 #define BATCH_FRAMING 512        /* request and record-batch headers kept under the topic's limit */
 
 struct slot {
@@ -561,15 +563,13 @@ void pl_kafka_poll(struct pl_kafka *k)
 /* A source that can wait also waits while librdkafka's queue is nearly full: otherwise a file
  * read faster than Kafka takes it would go through the disk spool for nothing.
  *
- * It also waits at 90 % of librdkafka's byte bound (queue.buffering.max.kbytes, 1 GiB by
- * default, lower it among output.kafka.properties to hold less memory); with the defaults the
- * message bound (90 % of queue_messages, ~32 MB of ~350-byte events) comes first. It used to
- * wait at three batches (3 x batch_bytes, ~9,000 events): librdkafka's idempotent producer
- * sends one request per partition at a time and busy-polls while the next batch is ready
- * (2.8 million poll() calls for a 200 MB file, measured), and the short queue saved that CPU,
- * but it also left the tailer waiting for delivery reports while kcat, queueing 100,000,
- * went on (bench/tail: 0.40-1.29 of kcat's events/s with three batches, 0.60-1.10 with the
- * queue's bound, ~20 % more CPU per GiB; bench/RESULTS.md). */
+ * While events go direct it also waits once PAUSE_BATCHES full batches (batch_bytes each) are
+ * undelivered. librdkafka's idempotent producer (2.0.2, and the same code today) counts
+ * *messages* in flight against its limit of 5 *requests* per partition, so once one batch is
+ * in flight no other request is made for that partition; meanwhile, whenever the next batch
+ * is ready, its broker thread busy-polls (poll() with a zero timeout: 2.8 million calls for a
+ * 200 MB file, 2/3 of pktlog's CPU, measured) and takes the CPU the broker and the reader
+ * need. One batch in flight, one ready and one filling keep the broker just as busy. */
 bool pl_kafka_should_pause(const struct pl_kafka *k)
 {
 	return pl_spool_should_pause(k->spool) ||
@@ -826,15 +826,10 @@ static void drop_producer(struct pl_kafka *k)
 static int new_producer(const struct pl_config *cfg, struct pl_kafka *k)
 {
 	rd_kafka_conf_t *conf = make_conf(cfg, k);
-	char errstr[512], kb[32];
-	size_t kblen = sizeof(kb);
+	char errstr[512];
 
 	if (!conf)
 		return -1;
-	/* The tailer waits at 90 % of librdkafka's own bounds on its queue: messages
-	 * (queue_pause) and bytes (queue.buffering.max.kbytes, a property one may lower). */
-	if (rd_kafka_conf_get(conf, "queue.buffering.max.kbytes", kb, &kblen) == RD_KAFKA_CONF_OK)
-		k->bytes_pause = strtoull(kb, NULL, 10) * 1024 / 10 * 9;
 	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (!k->rk) {
 		rd_kafka_conf_destroy(conf);
@@ -888,6 +883,7 @@ struct pl_kafka *pl_kafka_open(const struct pl_config *cfg, struct pl_stats *st,
 	k->ack_arg = ack_arg;
 	k->flush_timeout_ms = cfg->output.kafka.flush_timeout_ns / 1000000;
 	k->queue_pause = cfg->output.kafka.queue_messages - cfg->output.kafka.queue_messages / 10;
+	k->bytes_pause = PL_MAX((uint64_t)cfg->output.kafka.batch_bytes * PAUSE_BATCHES, MIN_BYTES_PAUSE);
 	k->default_topic = strdup(cfg->output.kafka.topic);
 	k->brokers = strdup(cfg->output.kafka.brokers ? cfg->output.kafka.brokers : "");
 	if (!k->default_topic || !k->brokers)

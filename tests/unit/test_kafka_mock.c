@@ -240,24 +240,21 @@ static void test_outage_longer_than_a_window(void **state)
 		assert_int_equal(count[i], 1);
 }
 
-/* A source that can wait (the tailer) is told to wait at 90 % of librdkafka's byte bound on
- * its queue (queue.buffering.max.kbytes, here 1 MiB), even with the queue nearly empty in
- * messages, and to go on once the events are delivered; nothing goes through the spool
- * meanwhile (src/output/kafka.c explains why the bound is librdkafka's). */
+/* A source that can wait (the tailer) is told to wait while about three full batches are
+ * undelivered, even with librdkafka's queue nearly empty (src/output/kafka.c explains why),
+ * and to go on once they are delivered; nothing goes through the spool meanwhile. */
 static void test_waiting_source_pauses_on_undelivered_bytes(void **state)
 {
 	struct fixture *f = *state;
 	static int count[MAXEVENTS];
 	struct pl_kafka *k;
 	char ev[1100];
-	int n = 950;
+	int n = 1500;
 
 	memset(count, 0, sizeof(count));
 	f->cfg.output.kafka.message_timeout_ns = 30 * PL_NS_PER_SEC;
-	f->cfg.output.kafka.prop_key[f->cfg.output.kafka.n_props] = "queue.buffering.max.kbytes";
-	f->cfg.output.kafka.prop_val[f->cfg.output.kafka.n_props++] = "1024";
+	f->cfg.output.kafka.batch_bytes = 100000;   /* the floor, 1 MB undelivered, applies */
 	k = pl_kafka_open(&f->cfg, &f->st, on_ack, f);
-	f->cfg.output.kafka.n_props--;
 	assert_non_null(k);
 	assert_false(pl_kafka_should_pause(k));
 	assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 400), 0);
@@ -265,7 +262,7 @@ static void test_waiting_source_pauses_on_undelivered_bytes(void **state)
 		int len = snprintf(ev, sizeof(ev), "id=%d %0990d", i, 0);
 		assert_int_equal(pl_kafka_publish(k, ev, (size_t)len, NULL, NULL, (void *)(intptr_t)(i + 1)), 0);
 	}
-	/* ~970 KB undelivered (over 90 % of 1 MiB), 950 messages of a 100,000-message queue. */
+	/* ~1.5 MB undelivered, 1,500 messages of a 100,000-message queue. */
 	assert_true(pl_kafka_should_pause(k));
 	poll_for(f, k, n, 30000, true);
 	assert_false(pl_kafka_should_pause(k));
