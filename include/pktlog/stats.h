@@ -121,6 +121,13 @@ struct pl_stats {
 	uint64_t spool_drops_error;   /* events dropped because the spool could not write them */
 	uint64_t spool_delivered;     /* spooled records delivered (part of output_delivered) */
 	uint64_t output_healthy;      /* gauge: 1 writing or delivering, 0 failing */
+	/* kafka: refusals no retry can cure (the operator must act), per delivery report */
+	uint64_t kafka_err_msg_size;       /* a batch or event above the topic's max.message.bytes */
+	uint64_t kafka_err_authorization;  /* pktlog's principal may not write the topic */
+	uint64_t kafka_err_invalid_record; /* the topic refuses the records (e.g. compacted, no key) */
+	uint64_t kafka_err_unknown_topic;  /* the topic does not exist and auto-creation is off */
+	uint64_t kafka_msg_limit;     /* gauge: the topic's max.message.bytes read at start, 0 unknown */
+	uint64_t kafka_batch_bytes;   /* gauge: batch.size in use (output.kafka.batch_bytes, clamped) */
 };
 
 /* Add every counter of src into dst (gauges too). */

@@ -32,6 +32,7 @@
 #define MSG_OVERHEAD 24          /* record framing, roughly, for the undelivered-bytes count */
 #define PAUSE_BATCHES 3          /* undelivered full batches before a waiting source waits */
 #define MIN_BYTES_PAUSE (1u << 20)
+#define BATCH_FRAMING 512        /* request and record-batch headers kept under the topic's limit */
 
 struct slot {
 	struct pl_spool_pos next;    /* the spool position after this record */
@@ -73,6 +74,8 @@ struct pl_kafka {
 	uint64_t last_err_ns;
 	bool full_logged;
 	int lost;                    /* events neither delivered nor spooled */
+	uint32_t batch_bytes;        /* librdkafka batch.size: output.kafka.batch_bytes, or clamped */
+	uint64_t refused_ns;         /* last refusal no retry cures: output_healthy stays 0 a while */
 };
 
 static uint64_t mono_ns(void)
@@ -219,13 +222,73 @@ static bool is_slot(const struct pl_kafka *k, const void *p)
 	return (const char *)p >= (const char *)k->ring && (const char *)p < (const char *)(k->ring + RING);
 }
 
+/* Refusals that librdkafka's retries and the spool's re-sends cannot cure: only the operator
+ * (a topic setting, an ACL, a created topic) can. The counter of the cause, or NULL. */
+static uint64_t *refusal_counter(struct pl_kafka *k, rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+		return &k->st->kafka_err_msg_size;
+	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+		return &k->st->kafka_err_authorization;
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG:
+	case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+		return &k->st->kafka_err_invalid_record;
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+		return &k->st->kafka_err_unknown_topic;
+	default:
+		return NULL;
+	}
+}
+
+/* What the operator must do about a refusal (one refusal_counter knows). */
+static const char *refusal_remedy(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+		return "lower output.kafka.batch_bytes or raise the topic's max.message.bytes";
+	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+		return "allow pktlog's principal to write the topic";
+	default:
+		return "the topic refuses these records (a compacted topic needs a key: output.kafka.key)";
+	}
+}
+
+/* Count a refusal by cause, keep output_healthy at 0 for a while even if other deliveries
+ * succeed, and say it (rate-limited). Returns true when err is such a refusal. */
+static bool refused(struct pl_kafka *k, rd_kafka_resp_err_t err)
+{
+	uint64_t *n = refusal_counter(k, err);
+
+	if (!n)
+		return false;
+	(*n)++;
+	k->refused_ns = mono_ns();
+	k->st->output_healthy = 0;
+	return true;
+}
+
 static void report_failure(struct pl_kafka *k, rd_kafka_resp_err_t err, const char *topic)
 {
+	bool perm = refusal_counter(k, err) != NULL;
+
 	if (!should_log(k, err))
 		return;
 	if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
 		pl_err("kafka: topic %s does not exist and auto-creation is off: create it; "
-		       "events are spooled until it exists", topic);
+		       "events are spooled until it exists (kafka_err_unknown_topic)", topic);
+	else if (perm)
+		pl_err("kafka: Kafka refuses events for %s: %s; no retry can fix this: %s; events are "
+		       "spooled meanwhile (counted in kafka_err_*, output_healthy 0)",
+		       topic, rd_kafka_err2str(err), refusal_remedy(err));
 	else if (err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
 		pl_warn("kafka: delivery to %s failed: %s; events are spooled and re-sent",
 			topic, rd_kafka_err2str(err));
@@ -252,6 +315,25 @@ static void respool(struct pl_kafka *k, const rd_kafka_message_t *m)
 	ack(k, m->_private, 0);
 }
 
+/* A message the broker refused as too large that was a batch by itself (larger than batch.size,
+ * so librdkafka put nothing else with it): no re-send can ever deliver it. */
+static bool alone_too_big(const struct pl_kafka *k, const rd_kafka_message_t *m)
+{
+	return refusal_counter((struct pl_kafka *)k, m->err) == &k->st->kafka_err_msg_size &&
+	       m->len + m->key_len + MSG_OVERHEAD > k->batch_bytes;
+}
+
+static void drop_too_big(struct pl_kafka *k, const rd_kafka_message_t *m, bool spooled)
+{
+	if (!spooled)
+		k->st->output_rejected++;
+	if (should_log(k, -1002))
+		pl_err("kafka: an event of %zu bytes for %s is dropped: the broker refuses it as too "
+		       "large (%s) even alone; raise the topic's max.message.bytes (counted in "
+		       "kafka_err_msg_size%s)", m->len + m->key_len, rd_kafka_topic_name(m->rkt),
+		       rd_kafka_err2str(m->err), spooled ? "" : ", output_rejected");
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
 	struct pl_kafka *k = opaque;
@@ -270,10 +352,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 		if (rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED ||
 		    m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
 			k->maybe_stored++;
-		report_failure(k, m->err, rd_kafka_topic_name(m->rkt));
+		refused(k, m->err);
+		if (!alone_too_big(k, m))
+			report_failure(k, m->err, rd_kafka_topic_name(m->rkt));
 	} else {
 		k->st->output_delivered++;
-		k->st->output_healthy = 1;
+		if (!k->refused_ns || mono_ns() - k->refused_ns >= LOG_EVERY_NS)
+			k->st->output_healthy = 1;
 		k->down = false;
 	}
 	if (is_slot(k, m->_private)) {
@@ -281,13 +366,22 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 		s->done = true;
 		s->ok = !m->err;
 		k->spool_inflight--;
-		if (m->err)
+		if (m->err && alone_too_big(k, m)) {
+			drop_too_big(k, m, true);   /* skipped: re-reading it would loop for ever */
+			s->ok = true;
+		} else if (m->err) {
 			k->drain_failed = true;
-		else
+		} else {
 			k->st->spool_delivered++;
+		}
 		return;
 	}
 	if (!m->err) {
+		ack(k, m->_private, 1);
+		return;
+	}
+	if (alone_too_big(k, m)) {
+		drop_too_big(k, m, false);
 		ack(k, m->_private, 1);
 		return;
 	}
@@ -513,9 +607,11 @@ int pl_kafka_publish(struct pl_kafka *k, const char *bytes, size_t len,
 	}
 	if (!permanent(rd_kafka_last_error())) {
 		/* Refused for now (topic unknown or not allowed yet): the spool keeps it. */
+		refused(k, rd_kafka_last_error());
 		report_failure(k, rd_kafka_last_error(), name);
 		return spool_new(k, bytes, len, key, klen, name, ack_token);
 	}
+	refused(k, rd_kafka_last_error());
 	return reject(k, ack_token, name, len, rd_kafka_err2str(rd_kafka_last_error()));
 }
 
@@ -551,7 +647,7 @@ static rd_kafka_conf_t *make_conf(const struct pl_config *cfg, struct pl_kafka *
 	bad |= conf_set(conf, "linger.ms", num, "output.kafka.linger");
 	snprintf(num, sizeof(num), "%" PRIu32, kc->batch_messages);
 	bad |= conf_set(conf, "batch.num.messages", num, "output.kafka.batch_messages");
-	snprintf(num, sizeof(num), "%" PRIu32, kc->batch_bytes);
+	snprintf(num, sizeof(num), "%" PRIu32, k->batch_bytes);
 	bad |= conf_set(conf, "batch.size", num, "output.kafka.batch_bytes");
 	snprintf(num, sizeof(num), "%" PRIu32, kc->queue_messages);
 	bad |= conf_set(conf, "queue.buffering.max.messages", num, "output.kafka.queue_messages");
@@ -582,6 +678,84 @@ static rd_kafka_resp_err_t topic_state(struct pl_kafka *k, rd_kafka_topic_t *rkt
 		err = md->topics[0].err;
 	rd_kafka_metadata_destroy(md);
 	return err;
+}
+
+/* One config value of one resource (a topic, or a broker by its id) through the admin API,
+ * waiting at most CHECK_MS. 0 and *val set; 1 when the resource does not exist; -1 otherwise. */
+static int describe_config(struct pl_kafka *k, rd_kafka_ResourceType_t type, const char *name,
+			   const char *key, uint64_t *val)
+{
+	rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(type, name);
+	rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(k->rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+	rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
+	rd_kafka_event_t *ev = NULL;
+	const rd_kafka_DescribeConfigs_result_t *r;
+	const rd_kafka_ConfigResource_t **rs;
+	const rd_kafka_ConfigEntry_t **ents;
+	size_t nrs = 0, nents = 0;
+	char errstr[256];
+	int rc = -1;
+
+	if (!res || !opt || !q)
+		goto out;
+	rd_kafka_AdminOptions_set_request_timeout(opt, CHECK_MS, errstr, sizeof(errstr));
+	rd_kafka_DescribeConfigs(k->rk, &res, 1, opt, q);
+	ev = rd_kafka_queue_poll(q, CHECK_MS + 500);
+	r = ev ? rd_kafka_event_DescribeConfigs_result(ev) : NULL;
+	if (!r || rd_kafka_event_error(ev))
+		goto out;
+	rs = rd_kafka_DescribeConfigs_result_resources(r, &nrs);
+	if (nrs != 1)
+		goto out;
+	if (rd_kafka_ConfigResource_error(rs[0])) {
+		rc = rd_kafka_ConfigResource_error(rs[0]) == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+		goto out;
+	}
+	ents = rd_kafka_ConfigResource_configs(rs[0], &nents);
+	for (size_t i = 0; i < nents; i++) {
+		const char *v = rd_kafka_ConfigEntry_value(ents[i]);
+		if (strcmp(rd_kafka_ConfigEntry_name(ents[i]), key) == 0 && v && *v) {
+			*val = strtoull(v, NULL, 10);
+			rc = 0;
+		}
+	}
+out:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	if (q)
+		rd_kafka_queue_destroy(q);
+	if (opt)
+		rd_kafka_AdminOptions_destroy(opt);
+	if (res)
+		rd_kafka_ConfigResource_destroy(res);
+	return rc;
+}
+
+/* The largest record batch the default topic takes: its max.message.bytes, or, when it does
+ * not exist yet (or is a %{type} pattern), the broker's message.max.bytes, which a topic
+ * created later inherits. 0 when neither could be read (logged). */
+static uint64_t read_msg_limit(struct pl_kafka *k, const char **whose)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	uint64_t limit = 0;
+	char id[16];
+	int rc = 1;
+
+	*whose = "topic";
+	if (!strstr(k->default_topic, "%{"))
+		rc = describe_config(k, RD_KAFKA_RESOURCE_TOPIC, k->default_topic, "max.message.bytes", &limit);
+	if (rc == 1 && rd_kafka_metadata(k->rk, 0, NULL, &md, CHECK_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		*whose = "broker";
+		snprintf(id, sizeof(id), "%" PRId32, md->orig_broker_id);
+		rd_kafka_metadata_destroy(md);
+		rc = describe_config(k, RD_KAFKA_RESOURCE_BROKER, id, "message.max.bytes", &limit);
+	}
+	if (rc != 0 || !limit) {
+		pl_warn("kafka: could not read the topic's max.message.bytes (admin API); "
+			"output.kafka.batch_bytes %" PRIu32 " is not checked against it", k->batch_bytes);
+		return 0;
+	}
+	return limit;
 }
 
 /* Start-up check: say plainly what is wrong. Never fatal: the spool takes the events. */
@@ -638,12 +812,68 @@ static struct pl_spool *open_spool(const struct pl_config *cfg, struct pl_stats 
 	return s;
 }
 
+static void drop_producer(struct pl_kafka *k)
+{
+	for (int i = 0; i < k->ntopics; i++) {
+		rd_kafka_topic_destroy(k->topics[i].rkt);
+		free(k->topics[i].name);
+	}
+	k->ntopics = 0;
+	rd_kafka_destroy(k->rk);
+	k->rk = NULL;
+}
+
+static int new_producer(const struct pl_config *cfg, struct pl_kafka *k)
+{
+	rd_kafka_conf_t *conf = make_conf(cfg, k);
+	char errstr[512];
+
+	if (!conf)
+		return -1;
+	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (!k->rk) {
+		rd_kafka_conf_destroy(conf);
+		pl_err("kafka: cannot create the producer: %s", errstr);
+		return -1;
+	}
+	k->st->kafka_batch_bytes = k->batch_bytes;
+	return 0;
+}
+
+/* A batch above the topic's limit is refused whole, every time: no retry helps. batch_bytes
+ * (counted before compression, so a batch never grows past it on the wire) is clamped under
+ * the limit, with a warning naming both, rather than refused at start: the limit belongs to
+ * the topic and may change under a running config (the default 1000000 would stop pktlog
+ * against a topic set to 512 KiB), and a smaller batch loses nothing but some throughput.
+ * The producer is made again with the clamped batch.size (librdkafka cannot change it). */
+static int fit_batch(const struct pl_config *cfg, struct pl_kafka *k)
+{
+	const char *whose;
+	uint64_t limit = read_msg_limit(k, &whose);
+
+	k->st->kafka_msg_limit = limit;
+	if (!limit || k->batch_bytes + BATCH_FRAMING <= limit) {
+		if (limit)
+			pl_info("kafka: output.kafka.batch_bytes %" PRIu32 " fits the %s's limit "
+				"(max.message.bytes %" PRIu64 ")", k->batch_bytes, whose, limit);
+		return 0;
+	}
+	pl_warn("kafka: output.kafka.batch_bytes %" PRIu32 " is above the %s's limit "
+		"(max.message.bytes %" PRIu64 " for %s): every such batch would be refused; "
+		"using batch_bytes %" PRIu64 " instead", k->batch_bytes, whose, limit,
+		k->default_topic, limit > 2 * BATCH_FRAMING ? limit - BATCH_FRAMING : limit / 2);
+	k->batch_bytes = (uint32_t)(limit > 2 * BATCH_FRAMING ? limit - BATCH_FRAMING : limit / 2);
+	drop_producer(k);
+	if (new_producer(cfg, k) < 0)
+		return -1;
+	check_cluster(k);
+	return 0;
+}
+
 struct pl_kafka *pl_kafka_open(const struct pl_config *cfg, struct pl_stats *st,
 			       pl_output_ack_fn ackfn, void *ack_arg)
 {
 	struct pl_kafka *k;
-	rd_kafka_conf_t *conf;
-	char errstr[512];
 
 	k = calloc(1, sizeof(*k));
 	if (!k)
@@ -663,16 +893,12 @@ struct pl_kafka *pl_kafka_open(const struct pl_config *cfg, struct pl_stats *st,
 		goto fail;
 	k->acked = pl_spool_read_pos(k->spool);
 	k->spooling = !pl_spool_at_end(k->spool);
-	conf = make_conf(cfg, k);
-	if (!conf)
+	k->batch_bytes = cfg->output.kafka.batch_bytes;
+	if (new_producer(cfg, k) < 0)
 		goto fail;
-	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	if (!k->rk) {
-		rd_kafka_conf_destroy(conf);
-		pl_err("kafka: cannot create the producer: %s", errstr);
-		goto fail;
-	}
 	check_cluster(k);
+	if (!k->down && fit_batch(cfg, k) < 0)
+		goto fail;
 	return k;
 fail:
 	pl_spool_close(k->spool);
