@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """make_corpus.py [PCAPS_DIR] [SEEDS_DIR] – seed every libFuzzer harness from the real
-captures of pcaps/ (nginx and MariaDB traffic), in each harness's own input format:
+captures of pcaps/ and pcaps/truth/ (nginx and MariaDB traffic), in each harness's own input format:
 
   decode/real_*  link-type index 0 (Ethernet) + one frame: a few frames of each capture
                  (handshake, request, response, a FIN), IPv4 and IPv6 alike;
@@ -128,8 +128,15 @@ def main():
     for old in glob.glob(os.path.join(seeds, "*", "real_*")):
         os.unlink(old)
     n = 0
-    for path in sorted(glob.glob(os.path.join(pcaps, "*.pcap"))):
+    # the captures of pcaps/ and the truth harness's saved connections (pcaps/truth/: one
+    # connection each, the cases it found; their .full.pcap twins add nothing)
+    paths = sorted(glob.glob(os.path.join(pcaps, "*.pcap")))
+    paths += sorted(p for p in glob.glob(os.path.join(pcaps, "truth", "*.pcap"))
+                    if not p.endswith(".full.pcap"))
+    for path in paths:
         stem = os.path.basename(path)[:-5]
+        if os.path.basename(os.path.dirname(path)) == "truth":
+            stem = "truth_" + stem
         cap = pcaplib.read(path)
         for i, fr in enumerate(interesting_frames(cap)):
             write(os.path.join(seeds, "decode"), f"real_{stem}_{i}", b"\x00" + fr)
@@ -137,6 +144,12 @@ def main():
         conns = [c for c in connections(cap).values() if any(s[3] for s in c)]
         for i, segs in enumerate(conns[:CONNS_PER_CAPTURE]):
             harness = "mysql" if segs[0][5] in MYSQL_PORTS else "http"
+            if stem.startswith("tls_"):
+                # not HTTP: only the reassembly harness takes them (fuzz_tls is seeded by
+                # pcaps/make-tls-pcaps.sh)
+                write(os.path.join(seeds, "reasm"), f"real_{stem}_{i}", reasm_script(segs))
+                n += 1
+                continue
             for cfg_byte in ((0, 4) if harness == "mysql" else (0, 56)):
                 write(os.path.join(seeds, harness), f"real_{stem}_{i}_{cfg_byte}",
                       stream_script(segs, cfg_byte))
