@@ -457,6 +457,8 @@ static int append(struct pl_tail_cdec *d, struct pl_tail_cjoin *j, const struct 
 		j->truncated |= raw > 0;
 		return 0;
 	}
+	if (raw == 0)
+		return 0;       /* nothing to add, and the buffer may not exist yet */
 	/* Unescaping never grows the text: the body's size is enough, and the join holds at
 	 * most max_bytes plus one piece (bounded by the raw line cap). */
 	if (reserve(j, j->len + raw) < 0)
