@@ -1,7 +1,8 @@
 /* common.h – logging, result codes and small helpers shared by every module.
  *
- * Nothing here allocates. Logging goes to stderr (syslog once daemonised);
- * messages name the input they are about (file, interface, file:line). */
+ * Nothing here allocates. Logging goes to stderr (with journald's priority prefixes when
+ * stderr is the journal) or to syslog (logging.to); messages name the input they are about
+ * (file, interface, file:line). */
 #ifndef PKTLOG_COMMON_H
 #define PKTLOG_COMMON_H
 
@@ -13,6 +14,12 @@ enum pl_log_level { PL_LOG_ERR = 0, PL_LOG_WARN = 1, PL_LOG_INFO = 2, PL_LOG_DEB
 
 /* Messages at or below this level are printed; -v raises it. Default WARN. */
 extern int pl_log_level_max;
+
+/* Where pl_log writes. pl_log_open is called once the config is read (before that,
+ * stderr); it is not thread-safe against pl_log and must run before threads start. */
+enum pl_log_to { PL_LOG_TO_STDERR = 0, PL_LOG_TO_SYSLOG };
+void pl_log_open(enum pl_log_to to);
+void pl_log_close(void);
 
 void pl_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define pl_err(...)   pl_log(PL_LOG_ERR, __VA_ARGS__)
