@@ -1,4 +1,4 @@
-/* kafka.h – the Kafka output (librdkafka producer + disk spool), used by src/output/output.c.
+/* kafka.h – the Kafka output (librdkafka producer + disk spool), used by src/output/kafka_out.c.
  *
  * An event is acknowledged (ack(token, 1)) when its delivery report says the broker stored it,
  * or when the spool holds it as durably as output.spool.fsync promises. Nothing here blocks

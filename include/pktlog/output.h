@@ -1,4 +1,4 @@
-/* output.h – where rendered events go: console (stdout), a file, nowhere, later Kafka.
+/* output.h – where rendered events go: console (stdout), a file, nowhere, or Kafka.
  *
  * Contract (event → output): publish(bytes, len, key, topic, ack_token). The output
  * copies what it needs before returning. When the event is durable (all its bytes written
@@ -15,6 +15,34 @@
 struct pl_output;
 
 typedef void (*pl_output_ack_fn)(void *ack_token, int ok, void *arg);
+
+/* One kind of output, as struct pl_proto_ops is one protocol: src/output/output.c picks the
+ * row output.type names and calls through it; nothing outside the row knows which kind is
+ * behind a struct pl_output. `impl` is what open returned. Each row keeps its counters in
+ * the struct pl_stats given to open (output_accepted/written/dropped/errors for console and
+ * file; output_written, spool_* and the delivery counters for Kafka: see stats.h) and calls
+ * ack as the contract above says. The calls below keep the meaning of the pl_output_*
+ * function of the same name. */
+struct pl_output_ops {
+	const char *name;
+	/* NULL after logging one message naming the target. */
+	void *(*open)(const struct pl_config *cfg, struct pl_stats *stats, pl_output_ack_fn ack,
+		      void *ack_arg);
+	void (*set_retry)(void *impl, bool retry);
+	bool (*broken)(const void *impl);
+	int (*publish)(void *impl, const char *bytes, size_t len, const char *key,
+		       const char *topic, void *ack_token);
+	int (*flush)(void *impl);
+	void (*poll)(void *impl);
+	bool (*should_pause)(const void *impl);
+	/* Flush, free impl; the return value of pl_output_close. */
+	int (*close)(void *impl);
+};
+
+extern const struct pl_output_ops pl_output_console_ops;   /* src/output/writer.c */
+extern const struct pl_output_ops pl_output_file_ops;      /* src/output/writer.c */
+extern const struct pl_output_ops pl_output_null_ops;      /* src/output/writer.c */
+extern const struct pl_output_ops pl_output_kafka_ops;     /* src/output/kafka_out.c */
 
 /* Open the output the config selects. `ack` may be NULL. Returns NULL after logging
  * one message naming the target (e.g. the file path) on failure. */
