@@ -76,7 +76,7 @@ static size_t path_bucket(const char *path)
 	return (size_t)(pl_tail_fp_hash(path, strlen(path)) & (PATH_BUCKETS - 1));
 }
 
-struct tfile *tail_find_path(struct pl_tail *t, const char *path)
+struct tfile *tl_find_path(struct pl_tail *t, const char *path)
 {
 	struct tfile *f;
 
@@ -86,7 +86,7 @@ struct tfile *tail_find_path(struct pl_tail *t, const char *path)
 	return NULL;
 }
 
-void tail_path_unlink(struct pl_tail *t, struct tfile *f)
+void tl_path_unlink(struct pl_tail *t, struct tfile *f)
 {
 	struct tfile **pp;
 
@@ -102,7 +102,7 @@ void tail_path_unlink(struct pl_tail *t, struct tfile *f)
 	f->in_path_table = false;
 }
 
-void tail_path_link(struct pl_tail *t, struct tfile *f)
+void tl_path_link(struct pl_tail *t, struct tfile *f)
 {
 	size_t b = path_bucket(f->path);
 
@@ -117,7 +117,7 @@ static size_t id_bucket(uint64_t dev, uint64_t ino)
 }
 
 /* A hash, not a walk of every file: taking up n files at start-up must not cost n². */
-struct tfile *tail_find_id(struct pl_tail *t, uint64_t dev, uint64_t ino)
+struct tfile *tl_find_id(struct pl_tail *t, uint64_t dev, uint64_t ino)
 {
 	struct tfile *f;
 
@@ -147,7 +147,7 @@ static void id_unlink(struct pl_tail *t, struct tfile *f)
 	}
 }
 
-void tail_close_fd(struct pl_tail *t, struct tfile *f)
+void tl_close_fd(struct pl_tail *t, struct tfile *f)
 {
 	if (f->fd < 0)
 		return;
@@ -158,7 +158,7 @@ void tail_close_fd(struct pl_tail *t, struct tfile *f)
 	t->fd_freed = true;
 }
 
-bool tail_fd_shortage(int err)
+bool tl_fd_shortage(int err)
 {
 	return err == EMFILE || err == ENFILE;
 }
@@ -172,11 +172,11 @@ static void wait_open(struct pl_tail *t, struct tfile *f, int err)
 		t->n_waiting++;
 		t->st->tail_files_waiting++;
 		t->st->tail_errors++;
-	} else if (tail_fd_shortage(f->open_err)) {
+	} else if (tl_fd_shortage(f->open_err)) {
 		t->n_fd_waiting--;
 	}
 	f->open_err = err;
-	if (tail_fd_shortage(err)) {
+	if (tl_fd_shortage(err)) {
 		t->n_fd_waiting++;
 		return;
 	}
@@ -192,7 +192,7 @@ static void unwait(struct pl_tail *t, struct tfile *f)
 	f->waiting = false;
 	t->n_waiting--;
 	t->st->tail_files_waiting--;
-	if (tail_fd_shortage(f->open_err))
+	if (tl_fd_shortage(f->open_err))
 		t->n_fd_waiting--;
 	f->open_err = 0;
 	snprintf(what, sizeof(what), "%s: cannot open", f->path);
@@ -217,14 +217,14 @@ static void reset_file(struct pl_tail *t, struct tfile *f)
 	t->st->tail_truncations++;
 	f->gen++;
 	f->acked_off = 0;
-	tail_restart_at(f, 0);
+	tl_restart_at(f, 0);
 	read_fp(t, f);
 	f->want_read = true;
 }
 
 /* copytruncate: the size fell below what we already read, or the file was truncated and
  * written past our offset before we looked (its head no longer hashes the same). */
-bool tail_truncated(struct pl_tail *t, struct tfile *f)
+bool tl_truncated(struct pl_tail *t, struct tfile *f)
 {
 	struct stat st;
 
@@ -235,7 +235,7 @@ bool tail_truncated(struct pl_tail *t, struct tfile *f)
 	if (f->gone) {
 		/* Rotated away and then overwritten (a copy landing on the old name): what it
 		 * holds now is not our log any more. */
-		tail_close_fd(t, f);
+		tl_close_fd(t, f);
 		return true;
 	}
 	pl_info("%s: truncated or replaced (size %llu, offset %llu); reading from the start",
@@ -284,22 +284,22 @@ static uint64_t start_offset(struct pl_tail *t, struct tfile *f, const struct st
 }
 
 /* The path no longer names f (renamed away, deleted, replaced): drain, then close. */
-void tail_mark_gone(struct pl_tail *t, struct tfile *f)
+void tl_mark_gone(struct pl_tail *t, struct tfile *f)
 {
 	if (f->gone)
 		return;
-	tail_path_unlink(t, f);
+	tl_path_unlink(t, f);
 	f->gone = true;
 	f->want_read = true;
 	f->last_change_ns = t->now_ns;
 	t->st->tail_rotations++;
 }
 
-/* A file never opened turned out to be gone, or not ours: tail_commit() frees it. */
+/* A file never opened turned out to be gone, or not ours: tl_commit() frees it. */
 static void forget(struct pl_tail *t, struct tfile *f)
 {
 	unwait(t, f);
-	tail_path_unlink(t, f);
+	tl_path_unlink(t, f);
 	f->gone = true;
 	f->want_read = false;
 }
@@ -313,7 +313,7 @@ static void take_up(struct pl_tail *t, struct tfile *f, const struct stat *st)
 	t->st->tail_files_seen++;
 	read_fp(t, f);
 	off = start_offset(t, f, st);
-	tail_restart_at(f, off);
+	tl_restart_at(f, off);
 	f->acked_off = off;
 	f->committed_off = f->committed ? UINT64_MAX : 0; /* force the first commit to write */
 	pl_info("%s: tailing from offset %llu", f->path, (unsigned long long)off);
@@ -321,7 +321,7 @@ static void take_up(struct pl_tail *t, struct tfile *f, const struct stat *st)
 
 /* Give f a descriptor: the first one, again after an idle close, or while it waits for
  * one. Returns true when f has one. A failure other than "gone" leaves f waiting. */
-bool tail_reopen(struct pl_tail *t, struct tfile *f)
+bool tl_reopen(struct pl_tail *t, struct tfile *f)
 {
 	struct stat st;
 	int fd = -1;
@@ -363,7 +363,7 @@ bool tail_reopen(struct pl_tail *t, struct tfile *f)
 }
 
 /* f's lines are (from now on) in cfg's format: a decoder, and container metadata. */
-void tail_set_format(struct pl_tail *t, struct tfile *f, const struct pl_tail_input *cfg)
+void tl_set_format(struct pl_tail *t, struct tfile *f, const struct pl_tail_input *cfg)
 {
 	pl_tail_cdec_free(&f->dec);
 	pl_tail_cdec_init(&f->dec, cfg->format, cfg->max_line_bytes);
@@ -375,8 +375,8 @@ void tail_set_format(struct pl_tail *t, struct tfile *f, const struct pl_tail_in
 }
 
 /* A new file: followed from now on, read once it has a descriptor. */
-struct tfile *tail_add_file(struct pl_tail *t, const char *path, struct tinput *in,
-			      const struct stat *st)
+struct tfile *tl_add_file(struct pl_tail *t, const char *path, struct tinput *in,
+			    const struct stat *st)
 {
 	struct tfile *f = calloc(1, sizeof(*f));
 
@@ -389,7 +389,7 @@ struct tfile *tail_add_file(struct pl_tail *t, const char *path, struct tinput *
 	}
 	f->fd = -1;
 	f->in = in;
-	tail_set_format(t, f, in->cfg);
+	tl_set_format(t, f, in->cfg);
 	f->id.dev = (uint64_t)st->st_dev;
 	f->id.ino = (uint64_t)st->st_ino;
 	f->end_at_add = (t->starting || in->fresh) && in->cfg->start_at_end ?
@@ -397,15 +397,15 @@ struct tfile *tail_add_file(struct pl_tail *t, const char *path, struct tinput *
 	f->last_change_ns = t->now_ns;
 	f->next = t->files;
 	t->files = f;
-	tail_path_link(t, f);
+	tl_path_link(t, f);
 	id_link(t, f);
-	tail_reopen(t, f);
+	tl_reopen(t, f);
 	return f;
 }
 
 /* Retry the files that wait for a descriptor (or a permission): as idle files close, and
  * every CHECK_INTERVAL. Stops at the first that finds none free. */
-void tail_retry_waiting(struct pl_tail *t)
+void tl_retry_waiting(struct pl_tail *t)
 {
 	t->fd_freed = false;
 	t->last_retry_ns = t->now_ns;
@@ -413,18 +413,18 @@ void tail_retry_waiting(struct pl_tail *t)
 		t->rescan_on_fd = false;
 		t->rescan = true;
 	}
-	for (struct tfile *f = t->files; f && !tail_stopping(t); f = f->next) {
+	for (struct tfile *f = t->files; f && !tl_stopping(t); f = f->next) {
 		if (!f->waiting || f->gone)
 			continue;
 		if (t->n_open >= t->fd_budget)
 			break;
-		if (!tail_reopen(t, f) && f->waiting && tail_fd_shortage(f->open_err))
+		if (!tl_reopen(t, f) && f->waiting && tl_fd_shortage(f->open_err))
 			break;
 	}
 }
 
 /* The shortage of descriptors, for all files at once: how many wait, and when none do. */
-void tail_report_fd_wait(struct pl_tail *t)
+void tl_report_fd_wait(struct pl_tail *t)
 {
 	uint32_t n;
 
@@ -462,10 +462,10 @@ static void check_file(struct pl_tail *t, struct tfile *f)
 	if (f->dropped)
 		return;
 	if (pl_tail_ml_expired(&f->in->ml, &f->rec, t->now_ns))
-		tail_flush_record(t, f);
+		tl_flush_record(t, f);
 	if (f->fd < 0 || fstat(f->fd, &st) != 0)
 		return;
-	if (tail_truncated(t, f))
+	if (tl_truncated(t, f))
 		return;
 	if ((uint64_t)st.st_size > f->read_off) {
 		f->want_read = true;
@@ -474,29 +474,29 @@ static void check_file(struct pl_tail *t, struct tfile *f)
 	if (st.st_nlink == 0 && !f->deleted) {
 		f->deleted = true;
 		t->st->tail_deleted++;
-		tail_mark_gone(t, f);
+		tl_mark_gone(t, f);
 	}
 	if (!f->gone && (stat(f->path, &pst) != 0 || pst.st_ino != st.st_ino ||
 			 pst.st_dev != st.st_dev))
-		tail_mark_gone(t, f);
+		tl_mark_gone(t, f);
 	if (f->gone && t->now_ns - f->last_change_ns >= t->cfg->tail.close_removed_ns) {
-		if (!tail_flush_joins(t, f))
+		if (!tl_flush_joins(t, f))
 			return;
-		tail_close_fd(t, f);
+		tl_close_fd(t, f);
 	} else if (!f->gone && t->now_ns - f->last_change_ns >= idle_limit(t)) {
-		tail_close_fd(t, f);
+		tl_close_fd(t, f);
 		t->st->tail_idle_closed++;
 	}
 }
 
-void tail_check_files(struct pl_tail *t)
+void tl_check_files(struct pl_tail *t)
 {
 	for (struct tfile *f = t->files; f; f = f->next)
 		check_file(t, f);
 	t->last_check_ns = t->now_ns;
 }
 
-void tail_free_file(struct pl_tail *t, struct tfile *f)
+void tl_free_file(struct pl_tail *t, struct tfile *f)
 {
 	char what[PATH_MAX + 32];
 
@@ -505,8 +505,8 @@ void tail_free_file(struct pl_tail *t, struct tfile *f)
 	unwait(t, f);
 	snprintf(what, sizeof(what), "%s: read", f->path);
 	pl_tail_limit_flush(&f->warn_read, what);
-	tail_close_fd(t, f);
-	tail_path_unlink(t, f);
+	tl_close_fd(t, f);
+	tl_path_unlink(t, f);
 	id_unlink(t, f);
 	pl_tail_lines_free(&f->lines);
 	pl_tail_rec_free(&f->rec);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include "tail_int.h"
 
+/* The token is the record's sequence number + 1 (publish_record in read.c). */
 void pl_tail_ack(struct pl_tail *t, void *ack_token, int ok)
 {
 	uint64_t seq = (uint64_t)(uintptr_t)ack_token - 1;
@@ -19,7 +20,7 @@ void pl_tail_ack(struct pl_tail *t, void *ack_token, int ok)
 
 /* Advance offsets over the delivered prefix. A failed record stops the prefix: its
  * offset is never passed, so a restart reads it again (at-least-once, never a gap). */
-void tail_drain_acks(struct pl_tail *t)
+void tl_drain_acks(struct pl_tail *t)
 {
 	while (t->head < t->tail) {
 		struct inflight *s = &t->ring[t->head & t->ring_mask];
@@ -41,23 +42,27 @@ void tail_drain_acks(struct pl_tail *t)
 	}
 }
 
-void tail_flush_output(struct pl_tail *t)
+/* Ask the output to send what was published (and serve its delivery reports), then take
+ * the acknowledgements that came back. */
+void tl_flush_output(struct pl_tail *t)
 {
 	if (t->env.flush)
 		t->env.flush(t->env.arg);
 	t->unflushed = 0;
 	t->last_flush_ns = t->now_ns;
-	tail_drain_acks(t);
+	tl_drain_acks(t);
 }
 
-bool tail_should_pause(struct pl_tail *t)
+/* Back-pressure: true while the output wants the tailer to stop reading (counted once per
+ * pause). */
+bool tl_should_pause(struct pl_tail *t)
 {
 	bool p = t->env.should_pause && t->env.should_pause(t->env.arg);
 
 	if (p && t->env.flush) {
 		/* Delivery reports not served yet still count as queued: serve them (never
 		 * blocks) and ask again, rather than wait for the next periodic flush. */
-		tail_flush_output(t);
+		tl_flush_output(t);
 		p = t->env.should_pause(t->env.arg);
 	}
 
@@ -106,7 +111,7 @@ static void keep_row(struct pl_tail *t, struct tfile *f)
 		t->st->tail_errors++;
 }
 
-void tail_commit(struct pl_tail *t)
+void tl_commit(struct pl_tail *t)
 {
 	struct tfile **pp = &t->files;
 	bool changed = false;
@@ -129,7 +134,7 @@ void tail_commit(struct pl_tail *t)
 				continue;
 			}
 			*pp = f->next;
-			tail_free_file(t, f);
+			tl_free_file(t, f);
 			continue;
 		}
 		if (finished) {
@@ -138,7 +143,7 @@ void tail_commit(struct pl_tail *t)
 				t->st->tail_errors++;   /* logged by the registry */
 			changed |= f->committed;
 			*pp = f->next;
-			tail_free_file(t, f);
+			tl_free_file(t, f);
 			continue;
 		}
 		if (commit_file(t, f, &changed) < 0)

@@ -20,7 +20,7 @@ struct read_ctx {
 };
 
 /* Forget partial state and read again from `off` (rewind after a stall, truncation). */
-void tail_restart_at(struct tfile *f, uint64_t off)
+void tl_restart_at(struct tfile *f, uint64_t off)
 {
 	const struct pl_tail_input *in = f->in->cfg;
 
@@ -58,6 +58,8 @@ static bool tpl_for(struct pl_tail *t, struct tfile *f)
 	return true;
 }
 
+/* One record: render it, take the next in-flight slot and hand it to the output, whose
+ * acknowledgement (offsets.c) carries the slot's sequence number; not taken, the file stalls. */
 static void publish_record(struct pl_tail *t, struct tfile *f, const struct pl_tail_line *rec)
 {
 	struct inflight *slot;
@@ -68,7 +70,7 @@ static void publish_record(struct pl_tail *t, struct tfile *f, const struct pl_t
 	/* One read buffer holds thousands of lines: ask within it too, or a full output queue
 	 * would push the rest of the buffer through the disk spool. Rewound, read again later. */
 	if (t->tail - t->head > t->ring_mask ||
-	    ((t->tail % PAUSE_CHECK_EVERY) == 0 && tail_should_pause(t))) {
+	    ((t->tail % PAUSE_CHECK_EVERY) == 0 && tl_should_pause(t))) {
 		stall(f, rec->off);
 		return;
 	}
@@ -191,7 +193,7 @@ static void keep_unconsumed(struct pl_tail *t, struct tfile *f, const char *data
 	const char *tail = data, *head = NULL;
 	size_t tlen = n, hlen = 0;
 
-	tail_restart_at(f, from);
+	tl_restart_at(f, from);
 	if (from >= off) {
 		tail = data + (from - off);
 		tlen = (size_t)(off + n - from);
@@ -219,13 +221,13 @@ static void keep_unconsumed(struct pl_tail *t, struct tfile *f, const char *data
 }
 
 /* Read one file; returns true when it has more to read than this turn allowed. */
-bool tail_read_file(struct pl_tail *t, struct tfile *f)
+bool tl_read_file(struct pl_tail *t, struct tfile *f)
 {
 	struct read_ctx c = { t, f };
 	int turns = READS_PER_TURN;
 
 	f->want_read = false;
-	if (f->fd < 0 || f->compressed || tail_truncated(t, f))
+	if (f->fd < 0 || f->compressed || tl_truncated(t, f))
 		return false;
 	while (turns--) {
 		const char *data = f->keep;
@@ -276,19 +278,19 @@ bool tail_read_file(struct pl_tail *t, struct tfile *f)
 
 /* Send the multi-line record in progress now (its timeout passed, or the rules that join it
  * are changing); a stall on it rewinds to read it again. */
-void tail_flush_record(struct pl_tail *t, struct tfile *f)
+void tl_flush_record(struct pl_tail *t, struct tfile *f)
 {
 	struct read_ctx c = { t, f };
 
 	pl_tail_ml_flush(&f->rec, emit_record, &c);
 	if (f->stalled)
-		tail_restart_at(f, f->stall_off);
+		tl_restart_at(f, f->stall_off);
 }
 
 /* A rotated-away file is read to its end: a line the runtime split and continued in the
  * next file (it rotates between pieces) goes out as far as it got, marked. False when the
  * output did not take it (read again later). */
-bool tail_flush_joins(struct pl_tail *t, struct tfile *f)
+bool tl_flush_joins(struct pl_tail *t, struct tfile *f)
 {
 	struct read_ctx c = { t, f };
 
@@ -299,6 +301,6 @@ bool tail_flush_joins(struct pl_tail *t, struct tfile *f)
 		pl_tail_ml_flush(&f->rec, emit_record, &c);
 	if (!f->stalled)
 		return true;
-	tail_restart_at(f, f->stall_off);
+	tl_restart_at(f, f->stall_off);
 	return false;
 }

@@ -41,12 +41,12 @@ static bool input_is_new(const struct pl_tail *t, const struct pl_tail_input *in
 	return true;
 }
 
-/* Stop reading a file whose input was removed; tail_commit() forgets it once drained. */
+/* Stop reading a file whose input was removed; tl_commit() forgets it once drained. */
 static void drop_file(struct pl_tail *t, struct tfile *f)
 {
-	tail_flush_record(t, f);
-	tail_close_fd(t, f);
-	tail_path_unlink(t, f);
+	tl_flush_record(t, f);
+	tl_close_fd(t, f);
+	tl_path_unlink(t, f);
 	f->gone = true;
 	f->dropped = true;
 	f->want_read = false;
@@ -58,7 +58,7 @@ static void drop_file(struct pl_tail *t, struct tfile *f)
  * render buffer only grows (files keep the line cap they were opened with). */
 static int resize_buffers(struct pl_tail *t, const struct pl_config *nc)
 {
-	size_t cap = pl_tail_render_bound(tail_max_line(nc), PATH_MAX + 64 * 1024);
+	size_t cap = pl_tail_render_bound(tl_max_line(nc), PATH_MAX + 64 * 1024);
 
 	if (nc->tail.read_buffer_bytes && nc->tail.read_buffer_bytes != t->rbuf_len) {
 		char *b = malloc(nc->tail.read_buffer_bytes);
@@ -87,27 +87,27 @@ static int apply_reload(struct pl_tail *t, const struct pl_config *nc)
 	if (!next)
 		return -1;
 	for (; n < nc->tail.n_inputs; n++) {
-		if (tail_input_init(&next[n], &nc->tail.inputs[n]) < 0)
+		if (tl_input_init(&next[n], &nc->tail.inputs[n]) < 0)
 			goto fail;
 		next[n].fresh = input_is_new(t, next[n].cfg);
 		added += next[n].fresh;
 	}
 	if (resize_buffers(t, nc) < 0)
 		goto fail;
-	tail_drain_acks(t);
+	tl_drain_acks(t);
 	for (struct tfile *f = t->files; f; f = f->next) {
 		struct tinput *in;
 
 		if (f->dropped)
 			continue;
-		in = tail_input_in(next, n, f->path);
+		in = tl_input_in(next, n, f->path);
 		if (!in) {
 			drop_file(t, f);
 			dropped++;
 		} else if (!ml_same(f->in->cfg, in->cfg)) {
-			tail_flush_record(t, f);
+			tl_flush_record(t, f);
 			if (f->in->cfg->format != in->cfg->format)
-				tail_set_format(t, f, in->cfg);
+				tl_set_format(t, f, in->cfg);
 		}
 	}
 	/* From here on the old inputs are gone: files point into the new set. */
@@ -120,13 +120,13 @@ static int apply_reload(struct pl_tail *t, const struct pl_config *nc)
 	for (struct tfile *f = t->files; f; f = f->next) {
 		if (f->dropped)
 			continue;
-		f->in = tail_input_for(t, f->path);
+		f->in = tl_input_for(t, f->path);
 		f->want_read = true;
 	}
-	tail_scan_all(t);
+	tl_scan_all(t);
 	for (int i = 0; i < n; i++)
 		t->inputs[i].fresh = false;
-	tail_commit(t);
+	tl_commit(t);
 	pl_info("tail: reloaded: %d input(s), %d new; %d file(s) of removed inputs no longer "
 		"followed", n, added, dropped);
 	free(next);
@@ -140,7 +140,7 @@ fail:
 }
 
 /* The tailer thread's safe point: no read, record or batch is half done. */
-void tail_take_reload(struct pl_tail *t)
+void tl_take_reload(struct pl_tail *t)
 {
 	const struct pl_config *nc;
 	int rc;

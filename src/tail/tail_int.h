@@ -10,7 +10,7 @@
  *   offsets.c  its way back: pl_tail_ack -> the delivered prefix -> the registry commit
  *   reload.c   SIGHUP: new inputs applied by the tailer thread between reads
  * registry.c is a plain store (lookup, put, delete, commit); only file.c (the start offset)
- * and offsets.c (the commit) call it. */
+ * and offsets.c (the commit) call it. Functions shared between these files are tl_*. */
 #ifndef PKTLOG_TAIL_INT_H
 #define PKTLOG_TAIL_INT_H
 
@@ -168,52 +168,52 @@ struct pl_tail {
 
 /* Long loops (scans, retries, event bursts) give up when the tailer is stopped, or when
  * the process is (env.quit: a SIGTERM while the main thread waits for a reload). */
-static inline bool tail_stopping(const struct pl_tail *t)
+static inline bool tl_stopping(const struct pl_tail *t)
 {
 	return t->stop || (t->env.quit && *t->env.quit);
 }
 
 /* ---- tailer.c ---- */
-int tail_input_init(struct tinput *ti, const struct pl_tail_input *in);
-size_t tail_max_line(const struct pl_config *cfg);
+int tl_input_init(struct tinput *ti, const struct pl_tail_input *in);
+size_t tl_max_line(const struct pl_config *cfg);
 
 /* ---- watch.c ---- */
-struct tinput *tail_input_in(struct tinput *ins, int n, const char *path);
-struct tinput *tail_input_for(struct pl_tail *t, const char *path);
-void tail_scan_all(struct pl_tail *t);
-void tail_read_inotify(struct pl_tail *t);
+struct tinput *tl_input_in(struct tinput *ins, int n, const char *path);
+struct tinput *tl_input_for(struct pl_tail *t, const char *path);
+void tl_scan_all(struct pl_tail *t);
+void tl_read_inotify(struct pl_tail *t);
 
 /* ---- file.c ---- */
-struct tfile *tail_find_path(struct pl_tail *t, const char *path);
-struct tfile *tail_find_id(struct pl_tail *t, uint64_t dev, uint64_t ino);
-void tail_path_link(struct pl_tail *t, struct tfile *f);
-void tail_path_unlink(struct pl_tail *t, struct tfile *f);
-struct tfile *tail_add_file(struct pl_tail *t, const char *path, struct tinput *in,
-			    const struct stat *st);
-bool tail_reopen(struct pl_tail *t, struct tfile *f);
-void tail_set_format(struct pl_tail *t, struct tfile *f, const struct pl_tail_input *cfg);
-bool tail_truncated(struct pl_tail *t, struct tfile *f);
-void tail_mark_gone(struct pl_tail *t, struct tfile *f);
-void tail_close_fd(struct pl_tail *t, struct tfile *f);
-bool tail_fd_shortage(int err);
-void tail_retry_waiting(struct pl_tail *t);
-void tail_report_fd_wait(struct pl_tail *t);
-void tail_check_files(struct pl_tail *t);
-void tail_free_file(struct pl_tail *t, struct tfile *f);
+struct tfile *tl_find_path(struct pl_tail *t, const char *path);
+struct tfile *tl_find_id(struct pl_tail *t, uint64_t dev, uint64_t ino);
+void tl_path_link(struct pl_tail *t, struct tfile *f);
+void tl_path_unlink(struct pl_tail *t, struct tfile *f);
+struct tfile *tl_add_file(struct pl_tail *t, const char *path, struct tinput *in,
+			  const struct stat *st);
+bool tl_reopen(struct pl_tail *t, struct tfile *f);
+void tl_set_format(struct pl_tail *t, struct tfile *f, const struct pl_tail_input *cfg);
+bool tl_truncated(struct pl_tail *t, struct tfile *f);
+void tl_mark_gone(struct pl_tail *t, struct tfile *f);
+void tl_close_fd(struct pl_tail *t, struct tfile *f);
+bool tl_fd_shortage(int err);
+void tl_retry_waiting(struct pl_tail *t);
+void tl_report_fd_wait(struct pl_tail *t);
+void tl_check_files(struct pl_tail *t);
+void tl_free_file(struct pl_tail *t, struct tfile *f);
 
 /* ---- read.c ---- */
-bool tail_read_file(struct pl_tail *t, struct tfile *f);
-void tail_restart_at(struct tfile *f, uint64_t off);
-void tail_flush_record(struct pl_tail *t, struct tfile *f);
-bool tail_flush_joins(struct pl_tail *t, struct tfile *f);
+bool tl_read_file(struct pl_tail *t, struct tfile *f);
+void tl_restart_at(struct tfile *f, uint64_t off);
+void tl_flush_record(struct pl_tail *t, struct tfile *f);
+bool tl_flush_joins(struct pl_tail *t, struct tfile *f);
 
 /* ---- offsets.c ---- */
-void tail_drain_acks(struct pl_tail *t);
-void tail_flush_output(struct pl_tail *t);
-bool tail_should_pause(struct pl_tail *t);
-void tail_commit(struct pl_tail *t);
+void tl_drain_acks(struct pl_tail *t);
+void tl_flush_output(struct pl_tail *t);
+bool tl_should_pause(struct pl_tail *t);
+void tl_commit(struct pl_tail *t);
 
 /* ---- reload.c ---- */
-void tail_take_reload(struct pl_tail *t);
+void tl_take_reload(struct pl_tail *t);
 
 #endif

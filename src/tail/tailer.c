@@ -51,7 +51,7 @@ static void set_clock(struct pl_tail *t)
 
 /* ---- inputs ---- */
 
-int tail_input_init(struct tinput *ti, const struct pl_tail_input *in)
+int tl_input_init(struct tinput *ti, const struct pl_tail_input *in)
 {
 	enum pl_tail_ml_mode mode = in->ml_pattern ? PL_TAIL_ML_PATTERN :
 				    in->ml_indent ? PL_TAIL_ML_INDENT : PL_TAIL_ML_NONE;
@@ -72,7 +72,7 @@ int tail_input_init(struct tinput *ti, const struct pl_tail_input *in)
 static int inputs_init(struct pl_tail *t)
 {
 	for (int i = 0; i < t->cfg->tail.n_inputs; i++) {
-		if (tail_input_init(&t->inputs[i], &t->cfg->tail.inputs[i]) < 0)
+		if (tl_input_init(&t->inputs[i], &t->cfg->tail.inputs[i]) < 0)
 			return -1;
 		t->n_inputs++;
 	}
@@ -86,18 +86,18 @@ static bool read_pass(struct pl_tail *t)
 {
 	bool more = false;
 
-	for (struct tfile *f = t->files; f && !tail_stopping(t); f = f->next) {
+	for (struct tfile *f = t->files; f && !tl_stopping(t); f = f->next) {
 		if (!f->want_read)
 			continue;
-		if (tail_should_pause(t))
+		if (tl_should_pause(t))
 			return true;
-		if (tail_read_file(t, f) || f->stalled) {
+		if (tl_read_file(t, f) || f->stalled) {
 			f->want_read = true;
 			more = true;
 		}
 		if (t->tail - t->head > t->ring_mask / 2 ||
 		    (t->unflushed && t->now_ns - t->last_flush_ns >= BEHIND_FLUSH_NS))
-			tail_flush_output(t);
+			tl_flush_output(t);
 	}
 	return more;
 }
@@ -109,7 +109,7 @@ static void wait_events(struct pl_tail *t, int timeout_ms)
 	if (poll(pfd, 2, timeout_ms) <= 0)
 		return;
 	if (pfd[0].revents & POLLIN)
-		tail_read_inotify(t);
+		tl_read_inotify(t);
 	if (pfd[1].revents & POLLIN) {
 		uint64_t n;
 		/* Reset the counter, or poll would never sleep again after a reload's wake-up. */
@@ -126,28 +126,28 @@ int pl_tail_run(struct pl_tail *t)
 	while (!t->stop) {
 		wait_events(t, more ? 0 : IDLE_POLL_MS);
 		set_clock(t);
-		tail_take_reload(t);
+		tl_take_reload(t);
 		if (t->rescan)
-			tail_scan_all(t);
-		tail_drain_acks(t);
+			tl_scan_all(t);
+		tl_drain_acks(t);
 		more = read_pass(t);
 		if (t->unflushed && (!more || t->now_ns - t->last_flush_ns >= BEHIND_FLUSH_NS))
-			tail_flush_output(t);
+			tl_flush_output(t);
 		if (t->now_ns - t->last_check_ns >= CHECK_INTERVAL_NS)
-			tail_check_files(t);
+			tl_check_files(t);
 		if (t->n_waiting && (t->fd_freed || t->now_ns - t->last_retry_ns >= CHECK_INTERVAL_NS))
-			tail_retry_waiting(t);
+			tl_retry_waiting(t);
 		if (t->n_fd_waiting || t->fd_short_told)
-			tail_report_fd_wait(t);
+			tl_report_fd_wait(t);
 		if (t->now_ns - t->last_commit_ns >= t->cfg->tail.commit_interval_ns)
-			tail_commit(t);
+			tl_commit(t);
 		if (more && (t->paused || t->tail - t->head > t->ring_mask / 2))
 			wait_events(t, PAUSE_WAIT_MS); /* acks or room will come; do not spin */
 		t->starting = false;
 	}
 	t->now_ns = mono_ns();
-	tail_flush_output(t);
-	tail_commit(t);
+	tl_flush_output(t);
+	tl_commit(t);
 	pthread_mutex_lock(&t->reload_mu);
 	t->exited = true;
 	pthread_cond_broadcast(&t->reload_cv);
@@ -203,7 +203,7 @@ static void raise_fd_limit(struct pl_tail *t)
 		(unsigned long long)t->fd_limit, (unsigned long long)t->fd_budget);
 }
 
-size_t tail_max_line(const struct pl_config *cfg)
+size_t tl_max_line(const struct pl_config *cfg)
 {
 	size_t m = 0;
 
@@ -223,7 +223,7 @@ static int alloc_buffers(struct pl_tail *t)
 	t->rbuf_len = t->cfg->tail.read_buffer_bytes;
 	t->rbuf = malloc(t->rbuf_len);
 	/* path, host name and fields are bounded by PATH_MAX and the config. */
-	t->render_cap = pl_tail_render_bound(tail_max_line(t->cfg), PATH_MAX + 64 * 1024);
+	t->render_cap = pl_tail_render_bound(tl_max_line(t->cfg), PATH_MAX + 64 * 1024);
 	t->render = malloc(t->render_cap);
 	t->tpl.cap = pl_tail_render_bound(PATH_MAX + 64 * 1024, 0);
 	t->tpl.buf = malloc(t->tpl.cap);
@@ -274,7 +274,7 @@ void pl_tail_close(struct pl_tail *t)
 	while (t->files) {
 		struct tfile *f = t->files;
 		t->files = f->next;
-		tail_free_file(t, f);
+		tl_free_file(t, f);
 	}
 	for (int i = 0; i < t->n_dirs; i++)
 		free(t->dirs[i].path);

@@ -25,7 +25,7 @@ static bool excluded(const struct pl_tail_input *in, const char *path)
 	return false;
 }
 
-struct tinput *tail_input_in(struct tinput *ins, int n, const char *path)
+struct tinput *tl_input_in(struct tinput *ins, int n, const char *path)
 {
 	for (int i = 0; i < n; i++) {
 		const struct pl_tail_input *in = ins[i].cfg;
@@ -36,9 +36,9 @@ struct tinput *tail_input_in(struct tinput *ins, int n, const char *path)
 	return NULL;
 }
 
-struct tinput *tail_input_for(struct pl_tail *t, const char *path)
+struct tinput *tl_input_for(struct pl_tail *t, const char *path)
 {
-	return tail_input_in(t->inputs, t->n_inputs, path);
+	return tl_input_in(t->inputs, t->n_inputs, path);
 }
 
 static bool dir_wanted(struct pl_tail *t, const char *dir)
@@ -55,7 +55,7 @@ static bool dir_wanted(struct pl_tail *t, const char *dir)
 /* A path that matches an input exists: take it up, or recognise a file we know. */
 static void consider(struct pl_tail *t, const char *path)
 {
-	struct tinput *in = tail_input_for(t, path);
+	struct tinput *in = tl_input_for(t, path);
 	struct tfile *f, *same;
 	struct stat st;
 
@@ -63,16 +63,16 @@ static void consider(struct pl_tail *t, const char *path)
 		return;
 	if (in->cfg->format != PL_TAIL_FORMAT_RAW && pl_tail_is_compressed_name(path))
 		return;   /* kubelet's (or logrotate's) rotated and compressed logs */
-	f = tail_find_path(t, path);
+	f = tl_find_path(t, path);
 	if (f && f->id.dev == (uint64_t)st.st_dev && f->id.ino == (uint64_t)st.st_ino) {
 		if (f->fd < 0)
-			tail_reopen(t, f);
+			tl_reopen(t, f);
 		f->want_read = true;
 		return;
 	}
 	if (f)
-		tail_mark_gone(t, f);
-	same = tail_find_id(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+		tl_mark_gone(t, f);
+	same = tl_find_id(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 	if (same) {
 		/* Renamed to another matching name, or its input came back after a reload
 		 * removed it while records were in flight: same file, same offsets, new path. */
@@ -82,19 +82,19 @@ static void consider(struct pl_tail *t, const char *path)
 			same->dropped = false;
 			same->in = in;
 		}
-		tail_path_unlink(t, same);
+		tl_path_unlink(t, same);
 		if (p) {
 			free(same->path);
 			same->path = p;
 		}
 		same->gone = false;
-		tail_path_link(t, same);
+		tl_path_link(t, same);
 		if (same->fd < 0)
-			tail_reopen(t, same);
+			tl_reopen(t, same);
 		same->want_read = true;
 		return;
 	}
-	tail_add_file(t, path, in, &st);
+	tl_add_file(t, path, in, &st);
 }
 
 /* ---- directories and inotify ---- */
@@ -291,7 +291,7 @@ static void scan_dir(struct pl_tail *t, const char *path, int depth)
 	char sub[PATH_MAX];
 	DIR *d;
 
-	if (depth > MAX_DIR_DEPTH || tail_stopping(t) || s->limited)
+	if (depth > MAX_DIR_DEPTH || tl_stopping(t) || s->limited)
 		return;
 	if (++s->dirs > s->max_dirs) {
 		scan_stop_at_limit(t, path);
@@ -314,7 +314,7 @@ static void scan_dir(struct pl_tail *t, const char *path, int depth)
 	watch_dir(t, path);
 	d = opendir(path);
 	if (!d) {
-		if (tail_fd_shortage(errno))
+		if (tl_fd_shortage(errno))
 			t->rescan_on_fd = true;
 		if (errno != ENOENT) {
 			t->st->tail_errors++;
@@ -323,7 +323,7 @@ static void scan_dir(struct pl_tail *t, const char *path, int depth)
 		}
 		goto out;
 	}
-	while (!tail_stopping(t) && !s->limited && (e = readdir(d)) != NULL) {
+	while (!tl_stopping(t) && !s->limited && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (++s->entries > s->max_entries) {
@@ -357,16 +357,16 @@ static void scan_new_dir(struct pl_tail *t, const char *path)
 /* The base directory of each pattern, plus its nearest existing ancestor, so a base that
  * is removed and created again is noticed (IN_CREATE in the ancestor). One scan: a
  * directory two patterns reach is entered once. */
-void tail_scan_all(struct pl_tail *t)
+void tl_scan_all(struct pl_tail *t)
 {
 	char base[PATH_MAX], anc[PATH_MAX];
 
 	t->st->tail_rescans++;
 	t->rescan = false;
 	scan_begin(t, "the tail inputs");
-	for (int i = 0; i < t->n_inputs && !tail_stopping(t); i++) {
+	for (int i = 0; i < t->n_inputs && !tl_stopping(t); i++) {
 		const struct pl_tail_input *in = t->inputs[i].cfg;
-		for (int j = 0; j < in->n_paths && !tail_stopping(t); j++) {
+		for (int j = 0; j < in->n_paths && !tl_stopping(t); j++) {
 			struct stat st;
 			char *slash;
 
@@ -410,10 +410,10 @@ static void on_dir_event(struct pl_tail *t, const struct inotify_event *ev)
 			scan_new_dir(t, path);
 		return;
 	}
-	f = tail_find_path(t, path);
+	f = tl_find_path(t, path);
 	if (ev->mask & (IN_MOVED_FROM | IN_DELETE)) {
 		if (f)
-			tail_mark_gone(t, f);
+			tl_mark_gone(t, f);
 		return;
 	}
 	if (ev->mask & IN_MODIFY) {
@@ -422,7 +422,7 @@ static void on_dir_event(struct pl_tail *t, const struct inotify_event *ev)
 			return;
 		}
 		if (f->fd < 0)
-			tail_reopen(t, f);
+			tl_reopen(t, f);
 		f->want_read = true;
 		return;
 	}
@@ -430,11 +430,11 @@ static void on_dir_event(struct pl_tail *t, const struct inotify_event *ev)
 		consider(t, path);
 }
 
-void tail_read_inotify(struct pl_tail *t)
+void tl_read_inotify(struct pl_tail *t)
 {
 	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
 
-	for (int reads = 0; reads < INOTIFY_READS_PER_TURN && !tail_stopping(t); reads++) {
+	for (int reads = 0; reads < INOTIFY_READS_PER_TURN && !tl_stopping(t); reads++) {
 		ssize_t n = read(t->ino_fd, buf, sizeof(buf));
 		size_t i = 0;
 
