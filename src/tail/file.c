@@ -199,7 +199,7 @@ static void unwait(struct pl_tail *t, struct tfile *f)
 	pl_tail_limit_flush(&f->warn_open, what);
 }
 
-/* ---- files ---- */
+/* ---- a descriptor: open, where to start, rename, copytruncate, waiting for one ---- */
 
 /* The head that identifies f; a read error is counted and warned like any other. */
 static void read_fp(struct pl_tail *t, struct tfile *f)

@@ -17,6 +17,8 @@
 #define WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | \
 		    IN_DELETE_SELF | IN_MOVE_SELF | IN_EXCL_UNLINK)
 
+/* ---- the inputs' patterns: which files and directories are wanted ---- */
+
 static bool excluded(const struct pl_tail_input *in, const char *path)
 {
 	for (int i = 0; i < in->n_excludes; i++)
