@@ -1,9 +1,12 @@
 """tail_delay.py – helpers of bench/tail's delay phase.
 
   write PATH RATE SECS   append "lat N APPEND_NS xxx…" lines to PATH at RATE lines/s
-  stamp                  read pktlog events (JSON, one a line) on stdin; print, in ms,
-                         "receive - append" and "@timestamp - append" (pktlog's read delay)
-  summary FILE [COL]     print "p50 p99 count p99.9" of column COL (0: to Kafka, 1: read) of FILE
+  stamp                  read "KAFKA_TS_MS EVENT_JSON" lines (kcat -f '%T %s\n') on stdin;
+                         print, in ms, "receive - append", "@timestamp - append" (pktlog's
+                         read delay) and "Kafka timestamp - append" (with the broker's
+                         LogAppendTime: append -> broker append)
+  summary FILE [COL]     print "p50 p99 count p99.9" of column COL (0: to consumer, 1: read,
+                         2: broker append) of FILE
 """
 import datetime
 import json
@@ -38,10 +41,12 @@ def stamp():
     for line in sys.stdin:
         now = time.time_ns()
         try:
-            ev = json.loads(line)
+            ts_ms, body = line.split(" ", 1)
+            ev = json.loads(body)
             appended = int(ev["message"].split()[2])
-            print("%.3f %.3f" % ((now - appended) / 1e6, (read_ns(ev["@timestamp"]) - appended) / 1e6),
-                  flush=True)
+            print("%.3f %.3f %.3f" % ((now - appended) / 1e6,
+                                      (read_ns(ev["@timestamp"]) - appended) / 1e6,
+                                      (int(ts_ms) * 10**6 - appended) / 1e6), flush=True)
         except (ValueError, KeyError, IndexError):
             pass
 

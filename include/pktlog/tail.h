@@ -14,7 +14,7 @@
 #include "pktlog/config.h"
 #include "pktlog/stats.h"
 
-/* ---- the tailer (src/tail/tailer.c) ---- */
+/* ---- the tailer (src/tail/tailer.c and the files src/tail/tail_int.h lists) ---- */
 
 struct pl_tail;
 
@@ -281,7 +281,7 @@ static inline uint32_t pl_tail_raw_cap(const struct pl_tail_input *in)
 /* Does the name end in .gz (rotated and compressed by kubelet or logrotate)? */
 bool pl_tail_is_compressed_name(const char *path);
 
-/* ---- the offset registry (src/tail/registry.c) ---- */
+/* ---- a file's identity (src/tail/file.c) ---- */
 
 #define PL_TAIL_FP_MAX 1024          /* bytes of a file's head that identify it */
 
@@ -300,6 +300,9 @@ int pl_tail_fp_read(int fd, struct pl_tail_id *id);
 
 /* Does the file behind fd still have the head `id` recorded? (inode reuse check) */
 bool pl_tail_fp_same(int fd, const struct pl_tail_id *id);
+
+/* ---- the offset registry (src/tail/registry.c): a plain store, written by the tailer's
+ * offsets.c ---- */
 
 struct pl_tail_reg;
 

@@ -6,7 +6,8 @@
  * registry may come back some commits older, which only means lines are read again (the
  * offsets never run ahead of delivery, so this costs duplicates, never a gap), and it keeps
  * a slow disk's fsync out of the tailer's loop. Readable with the sqlite3 shell.
- * Also here: the file fingerprint (first bytes hash). Must not decide when to commit. */
+ * A plain store: lookup, put, delete, prune, commit. Must not decide what or when to
+ * commit (offsets.c does) nor read the files it describes (file.c fingerprints them). */
 #include <errno.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -38,58 +39,6 @@ struct pl_tail_reg {
 	char *dir;
 	struct pl_tail_limit warn;    /* errors that repeat every commit */
 };
-
-uint64_t pl_tail_fp_hash(const void *p, size_t len)
-{
-	const unsigned char *b = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-static ssize_t read_head(int fd, char *buf, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = pread(fd, buf + got, n - got, (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
-int pl_tail_fp_read(int fd, struct pl_tail_id *id)
-{
-	char buf[PL_TAIL_FP_MAX];
-	ssize_t n = read_head(fd, buf, sizeof(buf));
-
-	if (n < 0)
-		return -1;
-	id->fp_len = (uint32_t)n;
-	id->fp = pl_tail_fp_hash(buf, (size_t)n);
-	return 0;
-}
-
-bool pl_tail_fp_same(int fd, const struct pl_tail_id *id)
-{
-	char buf[PL_TAIL_FP_MAX];
-	ssize_t n;
-
-	if (id->fp_len > sizeof(buf))
-		return false;
-	n = read_head(fd, buf, id->fp_len);
-	return n == (ssize_t)id->fp_len && pl_tail_fp_hash(buf, (size_t)n) == id->fp;
-}
 
 /* sqlite says "unable to open database file" and the like without the cause: find it
  * with the same checks on the directory and the files sqlite needs (db, -wal, -shm). */
