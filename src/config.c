@@ -17,6 +17,7 @@
 
 #include "pktlog/config.h"
 #include "pktlog/metrics.h"
+#include "pktlog/registry.h"
 
 /* A config file is a few kilobytes; the cap keeps a wrong path (a log, a disk image) from
  * being slurped into memory. */
@@ -34,7 +35,7 @@ enum opt_type {
 	OPT_U32,      /* uint32_t within [min, max] */
 	OPT_BOOL,     /* bool */
 	OPT_DURATION, /* uint64_t nanoseconds, > 0 */
-	OPT_PORTS,    /* struct pl_port_list; aux = which port slot (for the overlap check) */
+	OPT_PORTS,    /* struct pl_port_list of the registry row whose ports_off is off */
 	OPT_HEADERS,  /* protocols.http.send_headers */
 	OPT_OUTPUT,   /* enum pl_output_type */
 	OPT_TAIL_INPUTS, /* tail.inputs: a list of mappings */
@@ -54,7 +55,6 @@ struct option {
 	int aux;
 };
 
-enum { SLOT_HTTP, SLOT_MYSQL, SLOT_TLS, N_SLOTS };
 enum { ENUM_KEY, ENUM_COMPRESSION, ENUM_ACKS, ENUM_FSYNC, ENUM_EBPF };
 /* OPT_STRING values checked at load (aux): a filter that compiles, a user that exists, an
  * address that parses. */
@@ -81,7 +81,7 @@ static const struct option options[] = {
 	{ "protocols", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "protocols.http", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "protocols.http.enabled", OPT_BOOL, OFF(http.enabled), 0, 0, 0, 0 },
-	{ "protocols.http.ports", OPT_PORTS, OFF(http.ports), 0, 0, 0, SLOT_HTTP },
+	{ "protocols.http.ports", OPT_PORTS, OFF(http.ports), 0, 0, 0, 0 },
 	{ "protocols.http.transaction_timeout", OPT_DURATION, OFF(http.transaction_timeout_ns), 0, 0, 0, 0 },
 	{ "protocols.http.max_message_size", OPT_U32, OFF(http.max_message_size), 1024, 1073741824, 0, 0 },
 	{ "protocols.http.max_pending_requests", OPT_U32, OFF(http.max_pending), 1, 4096, 0, 0 },
@@ -93,7 +93,7 @@ static const struct option options[] = {
 	{ "protocols.http.redact_cookies", OPT_BOOL, OFF(http.redact_cookies), 0, 0, 0, 0 },
 	{ "protocols.mysql", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "protocols.mysql.enabled", OPT_BOOL, OFF(mysql.enabled), 0, 0, 0, 0 },
-	{ "protocols.mysql.ports", OPT_PORTS, OFF(mysql.ports), 0, 0, 0, SLOT_MYSQL },
+	{ "protocols.mysql.ports", OPT_PORTS, OFF(mysql.ports), 0, 0, 0, 0 },
 	{ "protocols.mysql.transaction_timeout", OPT_DURATION, OFF(mysql.transaction_timeout_ns), 0, 0, 0, 0 },
 	{ "protocols.mysql.max_query_length", OPT_U32, OFF(mysql.max_query_length), 64, 16777216, 0, 0 },
 	{ "protocols.mysql.max_statements", OPT_U32, OFF(mysql.max_statements), 1, 65536, 0, 0 },
@@ -103,7 +103,7 @@ static const struct option options[] = {
 	{ "protocols.mysql.max_row_length", OPT_U32, OFF(mysql.max_row_length), 16, 1048576, 0, 0 },
 	{ "protocols.tls", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "protocols.tls.enabled", OPT_BOOL, OFF(tls.enabled), 0, 0, 0, 0 },
-	{ "protocols.tls.ports", OPT_PORTS, OFF(tls.ports), 0, 0, 0, SLOT_TLS },
+	{ "protocols.tls.ports", OPT_PORTS, OFF(tls.ports), 0, 0, 0, 0 },
 	{ "protocols.tls.max_handshake_bytes", OPT_U32, OFF(tls.max_handshake_bytes), 1024, 16777216, 0, 0 },
 	{ "protocols.tls.max_memory_mb", OPT_U32, OFF(tls.max_memory_mb), 1, 65536, 0, 0 },
 	{ "output", OPT_SECTION, 0, 0, 0, 0, 0 },
@@ -189,10 +189,6 @@ static const struct duration_unit duration_units[] = {
 	{ "h", 3600 * PL_NS_PER_SEC },
 };
 
-static const uint16_t default_http_ports[] = { 80, 8080, 8000, 5000, 8002 };
-static const uint16_t default_mysql_ports[] = { 3306, 3307 };
-static const uint16_t default_tls_ports[] = { 443, 8443, 993, 995, 5223, 8883, 9243 };
-
 /* Parsing state: the lines are kept so cross-field checks, made after the walk, can
  * still point at the place in the file the user has to change. */
 struct ctx {
@@ -201,7 +197,7 @@ struct ctx {
 	struct pl_config *cfg;
 	char *err;
 	size_t errlen;
-	unsigned long port_line[N_SLOTS][PL_MAX_PORTS]; /* 0: the port is a default */
+	unsigned long port_line[PL_PROTO_MAX][PL_MAX_PORTS]; /* by registry row; 0: a default port */
 	unsigned long output_type_line;
 	unsigned long kafka_acks_line;
 	unsigned long spool_segment_line;
@@ -387,8 +383,10 @@ int pl_config_defaults(struct pl_config *cfg)
 	cfg->flows.stream_buffer_bytes = 262144;
 	cfg->flows.idle_timeout_ns = 60 * PL_NS_PER_SEC;
 	cfg->flows.max_buffer_mb = 64;
+	for (size_t i = 0; i < pl_n_protocols; i++)
+		set_ports(pl_proto_ports_mut(cfg, &pl_protocols[i]), pl_protocols[i].default_ports,
+			  pl_protocols[i].n_default_ports);
 	cfg->http.enabled = true;
-	set_ports(&cfg->http.ports, default_http_ports, PL_ARRAY_LEN(default_http_ports));
 	cfg->http.transaction_timeout_ns = 10 * PL_NS_PER_SEC;
 	cfg->http.max_message_size = 10485760;
 	cfg->http.max_pending = 64;
@@ -397,14 +395,12 @@ int pl_config_defaults(struct pl_config *cfg)
 	cfg->http.redact_authorization = true;
 	cfg->http.redact_cookies = true;
 	cfg->mysql.enabled = true;
-	set_ports(&cfg->mysql.ports, default_mysql_ports, PL_ARRAY_LEN(default_mysql_ports));
 	cfg->mysql.transaction_timeout_ns = 10 * PL_NS_PER_SEC;
 	cfg->mysql.max_query_length = 8192;
 	cfg->mysql.max_statements = 1024;
 	cfg->mysql.max_rows = 10;
 	cfg->mysql.max_row_length = 1024;
 	cfg->tls.enabled = true;
-	set_ports(&cfg->tls.ports, default_tls_ports, PL_ARRAY_LEN(default_tls_ports));
 	cfg->tls.max_handshake_bytes = 65536;
 	cfg->tls.max_memory_mb = 64;
 	cfg->output.type = PL_OUTPUT_CONSOLE;
@@ -682,11 +678,22 @@ static int parse_port(struct ctx *c, const yaml_node_t *item, const char *key, u
 	return 0;
 }
 
+/* The registry row whose port list lives at `off` in struct pl_config. */
+static size_t proto_slot(size_t off)
+{
+	size_t i;
+
+	for (i = 0; i < pl_n_protocols && pl_protocols[i].ports_off != off; i++)
+		;
+	return i;
+}
+
 static int set_ports_opt(struct ctx *c, const struct option *o, const yaml_node_t *v, const char *key)
 {
 	struct pl_port_list *l = (struct pl_port_list *)((char *)c->cfg + o->off);
 	struct pl_port_list tmp = { .n = 0 };
 	int i, n = list_len(v);
+	size_t slot = proto_slot(o->off);
 
 	if (want_list(c, v, key, "ports") < 0)
 		return -1;
@@ -704,7 +711,7 @@ static int set_ports_opt(struct ctx *c, const struct option *o, const yaml_node_
 		if (pl_port_list_has(&tmp, port))
 			return fail(c, node_line(item), key, "port %u is listed twice", port);
 		tmp.port[tmp.n++] = port;
-		c->port_line[o->aux][i] = node_line(item);
+		c->port_line[slot][i] = node_line(item);
 	}
 	*l = tmp;
 	return 0;
@@ -1276,56 +1283,57 @@ static int set_tail_inputs(struct ctx *c, const struct option *o, const yaml_nod
 
 /* ---- cross-field checks ---- */
 
-static int check_port_overlap(struct ctx *c)
+/* Drop entry i of row b's port list (a default that gives way to another protocol). */
+static void drop_port(struct ctx *c, size_t b, int i)
 {
-	const struct pl_port_list *h = &c->cfg->http.ports, *m = &c->cfg->mysql.ports;
-	int i, j;
+	struct pl_port_list *l = pl_proto_ports_mut(c->cfg, &pl_protocols[b]);
 
-	for (i = 0; i < h->n; i++) {
-		for (j = 0; j < m->n; j++) {
-			unsigned long hl = c->port_line[SLOT_HTTP][i], ml = c->port_line[SLOT_MYSQL][j];
-			bool http_later = hl > ml;
+	memmove(&l->port[i], &l->port[i + 1], (size_t)(l->n - i - 1) * sizeof(l->port[0]));
+	memmove(&c->port_line[b][i], &c->port_line[b][i + 1],
+		(size_t)(l->n - i - 1) * sizeof(c->port_line[0][0]));
+	l->n--;
+}
 
-			if (h->port[i] != m->port[j])
+/* Rows a < b of the registry against each other: a port has one protocol. A default port
+ * of a row that yields (registry.h: ports_yield) and that the file names under the other
+ * is left to that one; otherwise the list the user wrote last is the one to fix. */
+static int check_port_pair(struct ctx *c, size_t a, size_t b)
+{
+	const struct pl_proto_desc *pa = &pl_protocols[a], *pb = &pl_protocols[b];
+	const struct pl_port_list *la = pl_proto_ports(c->cfg, pa), *lb = pl_proto_ports(c->cfg, pb);
+	char key[KEY_MAX];
+
+	if (pb->ports_yield) {
+		for (int i = 0; i < lb->n; i++)
+			for (int j = 0; j < la->n; j++)
+				if (lb->port[i] == la->port[j] && !c->port_line[b][i] && c->port_line[a][j]) {
+					drop_port(c, b, i--);
+					break;
+				}
+	}
+	for (int i = 0; i < la->n; i++) {
+		for (int j = 0; j < lb->n; j++) {
+			unsigned long al = c->port_line[a][i], bl = c->port_line[b][j];
+			/* Both on one line: the other row is named when b yields (as always). */
+			bool a_later = pb->ports_yield ? al >= bl : al > bl;
+			const struct pl_proto_desc *later = a_later ? pa : pb;
+
+			if (la->port[i] != lb->port[j])
 				continue;
-			/* Point at the list the user wrote last: that is the one to fix. */
-			return fail(c, http_later ? hl : ml,
-				    http_later ? "protocols.http.ports" : "protocols.mysql.ports",
-				    "port %u is configured for both http and mysql", h->port[i]);
+			snprintf(key, sizeof(key), "protocols.%s.ports", later->name);
+			return fail(c, a_later ? al : bl, key, "port %u is configured for both %s and %s",
+				    la->port[i], pa->name, pb->name);
 		}
 	}
 	return 0;
 }
 
-/* protocols.tls.ports against the http and mysql lists: a port has one protocol. A default
- * tls port that the file names under http or mysql is left to that protocol. */
-static int check_tls_ports(struct ctx *c)
+static int check_ports(struct ctx *c)
 {
-	static const char *const names[] = { "http", "mysql" };
-	struct pl_port_list *t = &c->cfg->tls.ports;
-	const struct pl_port_list *other[] = { &c->cfg->http.ports, &c->cfg->mysql.ports };
-
-	for (int s = 0; s < 2; s++)
-		for (int i = 0; i < t->n; i++)
-			for (int j = 0; j < other[s]->n; j++) {
-				unsigned long tl = c->port_line[SLOT_TLS][i], ol = c->port_line[s][j];
-
-				if (t->port[i] != other[s]->port[j])
-					continue;
-				if (!tl && ol) {
-					memmove(&t->port[i], &t->port[i + 1],
-						(size_t)(t->n - i - 1) * sizeof(t->port[0]));
-					memmove(&c->port_line[SLOT_TLS][i], &c->port_line[SLOT_TLS][i + 1],
-						(size_t)(t->n - i - 1) * sizeof(c->port_line[0][0]));
-					t->n--;
-					i--;
-					break;
-				}
-				return fail(c, tl > ol ? tl : ol,
-					    tl > ol ? "protocols.tls.ports" : s ? "protocols.mysql.ports" :
-					    "protocols.http.ports",
-					    "port %u is configured for both %s and tls", t->port[i], names[s]);
-			}
+	for (size_t b = 1; b < pl_n_protocols; b++)
+		for (size_t a = 0; a < b; a++)
+			if (check_port_pair(c, a, b) < 0)
+				return -1;
 	return 0;
 }
 
@@ -1355,7 +1363,7 @@ static int check_config(struct ctx *c)
 			    "output.type is file but no output.file.path is set");
 	if (check_kafka(c) < 0)
 		return -1;
-	return check_port_overlap(c) < 0 ? -1 : check_tls_ports(c);
+	return check_ports(c);
 }
 
 /* ---- loading ---- */
