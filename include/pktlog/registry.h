@@ -15,13 +15,17 @@
  *                 names in the file (TLS: "443" under http is HTTP's); otherwise a port in
  *                 two lists is a config error
  *   stats         its counters' descriptors and its part of the -v summary (stats block)
+ *   options       its options table (pktlog/options.h): protocols.NAME.*, with defaults;
+ *                 its enabled and ports rows store where enabled_off and ports_off say
  *
  * Who iterates it: the flow layer (state size of an entry, per-thread clean-up), port
- * lookup (src/net/ports.c: server port → protocol), the config (default ports, the
- * one-protocol-per-port check), metrics and the -v summary (stats blocks).
+ * lookup (src/net/ports.c: server port → protocol), the config (its options under
+ * protocols.NAME, default ports, the one-protocol-per-port check), metrics and the -v
+ * summary (stats blocks).
  *
- * Adding a protocol: write its files (ops, its stats block, its config fields) and add one
- * row to the table. Row order matters and is part of the output: it is the precedence of
+ * Adding a protocol: write its files (ops; its stats block and options table, as in
+ * src/proto/http_stats.c; its struct pl_stats counters and struct pl_config fields) and
+ * add one row to the table. Row order matters and is part of the output: it is the precedence of
  * port lookup (only relevant if a port were in two lists, which the config refuses), the
  * order of the port checks and of the protocols' counters in /metrics, heartbeats and -v.
  * New protocols go at the end. */
@@ -31,6 +35,7 @@
 #include <stdio.h>
 #include "pktlog/config.h"
 #include "pktlog/event.h"
+#include "pktlog/options.h"
 #include "pktlog/proto.h"
 #include "pktlog/stats.h"
 
@@ -62,6 +67,7 @@ struct pl_proto_desc {
 	const char *topic;                   /* %{type} of output.kafka.topic */
 	enum pl_event_type event_type;
 	const struct pl_stats_block *stats;
+	const struct pl_opt_table *options;  /* protocols.NAME.* (keys relative), over struct pl_config */
 };
 
 /* Most rows the table may have (sizes per-protocol arrays elsewhere, e.g. the config's
@@ -71,10 +77,13 @@ struct pl_proto_desc {
 extern const struct pl_proto_desc pl_protocols[];
 extern const size_t pl_n_protocols;
 
-/* Each protocol's stats block (defined in src/proto/NAME_stats.c). */
+/* Each protocol's stats block and options table (defined in src/proto/NAME_stats.c). */
 extern const struct pl_stats_block pl_http_stats;
 extern const struct pl_stats_block pl_mysql_stats;
 extern const struct pl_stats_block pl_tls_stats;
+extern const struct pl_opt_table pl_http_options;
+extern const struct pl_opt_table pl_mysql_options;
+extern const struct pl_opt_table pl_tls_options;
 
 static inline bool pl_proto_enabled(const struct pl_config *cfg, const struct pl_proto_desc *p)
 {

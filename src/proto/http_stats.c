@@ -1,6 +1,9 @@
-/* http_stats.c – HTTP's stats block (pktlog/registry.h): how its counters of struct pl_stats
- * are named and explained in /metrics, heartbeats and -v, and its part of the -v summary.
- * The counters themselves are plain fields of struct pl_stats that http.c increments. */
+/* http_stats.c – what HTTP's registry row (pktlog/registry.h) points at besides its ops:
+ * its stats block (how its counters of struct pl_stats are named and explained in
+ * /metrics, heartbeats and -v, and its part of the -v summary) and its options table
+ * (protocols.http.*, with their defaults). The counters themselves are plain fields of
+ * struct pl_stats that http.c increments; the options fill struct pl_config's http. */
+#include "pktlog/options.h"
 #include "pktlog/registry.h"
 
 static const struct pl_stat_desc rows[] = {
@@ -30,6 +33,25 @@ static void summary(const struct pl_stats *st, FILE *f)
 		(unsigned long long)st->http_unmatched_responses,
 		(unsigned long long)st->http_parse_errors);
 }
+
+#define CFG struct pl_config
+
+static const struct pl_option options[] = {
+	PL_OPT_BOOL_ROW("enabled", CFG, http.enabled, true),
+	PL_OPT_PORTS_ROW("ports", CFG, http.ports),
+	PL_OPT_DURATION_ROW("transaction_timeout", CFG, http.transaction_timeout_ns, 10 * PL_NS_PER_SEC),
+	PL_OPT_U32_ROW("max_message_size", CFG, http.max_message_size, 1024, 1073741824, 10485760),
+	PL_OPT_U32_ROW("max_pending_requests", CFG, http.max_pending, 1, 4096, 64),
+	PL_OPT_U32_ROW("max_url_length", CFG, http.max_url_length, 64, 1048576, 8192),
+	PL_OPT_U32_ROW("max_memory_mb", CFG, http.max_memory_mb, 1, 65536, 64),
+	PL_OPT_LIST_ROW("send_headers", PL_OPT_HEADERS, CFG, http.send_headers, http.n_send_headers,
+			PL_MAX_HEADERS),
+	PL_OPT_BOOL_ROW("send_all_headers", CFG, http.send_all_headers, false),
+	PL_OPT_BOOL_ROW("redact_authorization", CFG, http.redact_authorization, true),
+	PL_OPT_BOOL_ROW("redact_cookies", CFG, http.redact_cookies, true),
+};
+
+const struct pl_opt_table pl_http_options = { options, PL_ARRAY_LEN(options), NULL, NULL, NULL };
 
 const struct pl_stats_block pl_http_stats = {
 	.rows = rows,

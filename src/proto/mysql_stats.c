@@ -1,7 +1,9 @@
-/* mysql_stats.c – MySQL's stats block (pktlog/registry.h): how its counters of struct
- * pl_stats are named and explained in /metrics, heartbeats and -v, and its part of the -v
- * summary. The counters themselves are plain fields of struct pl_stats that mysql.c
- * increments. */
+/* mysql_stats.c – what MySQL's registry row (pktlog/registry.h) points at besides its ops:
+ * its stats block (how its counters of struct pl_stats are named and explained in
+ * /metrics, heartbeats and -v, and its part of the -v summary) and its options table
+ * (protocols.mysql.*, with their defaults). The counters themselves are plain fields of
+ * struct pl_stats that mysql.c increments; the options fill struct pl_config's mysql. */
+#include "pktlog/options.h"
 #include "pktlog/registry.h"
 
 static const struct pl_stat_desc rows[] = {
@@ -36,6 +38,22 @@ static void summary(const struct pl_stats *st, FILE *f)
 		(unsigned long long)st->mysql_tls_skipped,
 		(unsigned long long)st->mysql_compressed_skipped);
 }
+
+#define CFG struct pl_config
+
+static const struct pl_option options[] = {
+	PL_OPT_BOOL_ROW("enabled", CFG, mysql.enabled, true),
+	PL_OPT_PORTS_ROW("ports", CFG, mysql.ports),
+	PL_OPT_DURATION_ROW("transaction_timeout", CFG, mysql.transaction_timeout_ns, 10 * PL_NS_PER_SEC),
+	PL_OPT_U32_ROW("max_query_length", CFG, mysql.max_query_length, 64, 16777216, 8192),
+	PL_OPT_U32_ROW("max_statements", CFG, mysql.max_statements, 1, 65536, 1024),
+	PL_OPT_BOOL_ROW("send_request", CFG, mysql.send_request, false),
+	PL_OPT_BOOL_ROW("send_response", CFG, mysql.send_response, false),
+	PL_OPT_U32_ROW("max_rows", CFG, mysql.max_rows, 0, 100000, 10),
+	PL_OPT_U32_ROW("max_row_length", CFG, mysql.max_row_length, 16, 1048576, 1024),
+};
+
+const struct pl_opt_table pl_mysql_options = { options, PL_ARRAY_LEN(options), NULL, NULL, NULL };
 
 const struct pl_stats_block pl_mysql_stats = {
 	.rows = rows,

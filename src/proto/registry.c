@@ -1,7 +1,7 @@
 /* registry.c – the protocol table (include/pktlog/registry.h): one row per protocol.
  *
  * Owns the rows and their order, nothing else: each row points at what the protocol's own
- * files define (its ops in NAME.c, its stats block in NAME_stats.c). */
+ * files define (its ops in NAME.c, its stats block and options table in NAME_stats.c). */
 #include <string.h>
 #include "pktlog/registry.h"
 
@@ -15,11 +15,15 @@
 
 const struct pl_proto_desc pl_protocols[] = {
 	{ .name = "http", .ops = &pl_http_ops, CFG(http), DEFAULT_PORTS(80, 8080, 8000, 5000, 8002),
-	  .topic = "http", .event_type = PL_EV_HTTP, .stats = &pl_http_stats },
+	  .topic = "http", .event_type = PL_EV_HTTP,
+	  .stats = &pl_http_stats, .options = &pl_http_options },
 	{ .name = "mysql", .ops = &pl_mysql_ops, CFG(mysql), DEFAULT_PORTS(3306, 3307),
-	  .topic = "mysql", .event_type = PL_EV_MYSQL, .stats = &pl_mysql_stats },
-	{ .name = "tls", .ops = &pl_tls_ops, CFG(tls), DEFAULT_PORTS(443, 8443, 993, 995, 5223, 8883, 9243),
-	  .ports_yield = true, .topic = "tls", .event_type = PL_EV_TLS, .stats = &pl_tls_stats },
+	  .topic = "mysql", .event_type = PL_EV_MYSQL,
+	  .stats = &pl_mysql_stats, .options = &pl_mysql_options },
+	{ .name = "tls", .ops = &pl_tls_ops, CFG(tls),
+	  DEFAULT_PORTS(443, 8443, 993, 995, 5223, 8883, 9243), .ports_yield = true,
+	  .topic = "tls", .event_type = PL_EV_TLS,
+	  .stats = &pl_tls_stats, .options = &pl_tls_options },
 };
 
 const size_t pl_n_protocols = PL_ARRAY_LEN(pl_protocols);

@@ -1,6 +1,9 @@
-/* tls_stats.c – TLS's stats block (pktlog/registry.h): how its counters of struct pl_stats
- * are named and explained in /metrics, heartbeats and -v, and its part of the -v summary.
- * The counters themselves are plain fields of struct pl_stats that tls.c increments. */
+/* tls_stats.c – what TLS's registry row (pktlog/registry.h) points at besides its ops: its
+ * stats block (how its counters of struct pl_stats are named and explained in /metrics,
+ * heartbeats and -v, and its part of the -v summary) and its options table
+ * (protocols.tls.*, with their defaults). The counters themselves are plain fields of
+ * struct pl_stats that tls.c increments; the options fill struct pl_config's tls. */
+#include "pktlog/options.h"
 #include "pktlog/registry.h"
 
 static const struct pl_stat_desc rows[] = {
@@ -29,6 +32,17 @@ static void summary(const struct pl_stats *st, FILE *f)
 		(unsigned long long)st->tls_parse_errors, (unsigned long long)st->tls_truncated,
 		(unsigned long long)st->tls_memory_limited);
 }
+
+#define CFG struct pl_config
+
+static const struct pl_option options[] = {
+	PL_OPT_BOOL_ROW("enabled", CFG, tls.enabled, true),
+	PL_OPT_PORTS_ROW("ports", CFG, tls.ports),
+	PL_OPT_U32_ROW("max_handshake_bytes", CFG, tls.max_handshake_bytes, 1024, 16777216, 65536),
+	PL_OPT_U32_ROW("max_memory_mb", CFG, tls.max_memory_mb, 1, 65536, 64),
+};
+
+const struct pl_opt_table pl_tls_options = { options, PL_ARRAY_LEN(options), NULL, NULL, NULL };
 
 const struct pl_stats_block pl_tls_stats = {
 	.rows = rows,
