@@ -240,7 +240,7 @@ static void on_frame(void *arg, const uint8_t *frame, uint32_t caplen, uint32_t 
 {
 	struct pipeline *pl = arg;
 	struct pl_packet pkt;
-	int rc = pl_decode(frame, caplen, linktype, &pkt);
+	int rc = pl_decode(frame, caplen, linktype, pl->cfg.fast_paths, &pkt);
 
 	pl->stats.packets++;
 	pl->stats.bytes += caplen;

@@ -82,6 +82,7 @@ struct pl_flow_table {
 	uint32_t n_free;
 	size_t flow_size;
 	const struct pl_proto_ops *override;
+	bool fast_path;                  /* cfg->fast_paths (tuning.fast_paths) */
 	uint64_t now_ns;
 	uint64_t next_sweep_ns;
 };
@@ -720,8 +721,6 @@ static void sweep(struct pl_flow_table *t)
 	}
 }
 
-bool pl_flow_fast_path = true;
-
 void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 {
 	struct flow_key k;
@@ -762,7 +761,7 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 	/* The common segment on an established stream: no SYN, nothing cut by the snap
 	 * length, nothing buffered, and either no payload or exactly the next bytes.
 	 * stream_segment() would do just this for it; anything else goes there. */
-	if (pl_flow_fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
+	if (t->fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
 	    pkt->payload_wire_len == pkt->payload_len &&
 	    (pkt->payload_len == 0 || pkt->seq == s->next_seq)) {
 		deliver_data(t, f, dir, pkt->payload, pkt->payload_len);
@@ -807,6 +806,7 @@ struct pl_flow_table *pl_flow_table_new(const struct pl_config *cfg, const struc
 	}
 	t->mask = nb - 1;
 	t->cfg = cfg;
+	t->fast_path = cfg->fast_paths;
 	t->env = env;
 	t->stats = env->stats;
 	uint64_t seed;
