@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <regex.h>
-#include <librdkafka/rdkafka.h>
 
 #include "config_int.h"
 
@@ -537,12 +536,13 @@ static int set_fields(struct ctx *c, const struct pl_option *o, const yaml_node_
 	return 0;
 }
 
-static int set_prop(struct ctx *c, const struct pl_option *o, rd_kafka_conf_t *probe,
-		    const yaml_node_t *k, const yaml_node_t *v, const char *key, void *base)
+static int set_prop(struct ctx *c, const struct pl_option *o, const yaml_node_t *k,
+		    const yaml_node_t *v, const char *key, void *base)
 {
 	char **keys = FIELD(base, o, char *), **vals = (char **)((char *)base + o->off2);
+	unsigned long *lines = (unsigned long *)((char *)base + o->line_off);
 	int *count = COUNT(base, o), n = *count;
-	char kbuf[SHOW_MAX + 1], errstr[256];
+	char kbuf[SHOW_MAX + 1];
 	char full[KEY_MAX + SHOW_MAX + 2];
 
 	snprintf(full, sizeof(full), "%s.%s", key, cfg_show(sval(k), slen(k), kbuf, sizeof(kbuf)));
@@ -552,22 +552,21 @@ static int set_prop(struct ctx *c, const struct pl_option *o, rd_kafka_conf_t *p
 		return cfg_fail(c, cfg_line(k), full, "names and values must be non-empty text");
 	if ((uint64_t)n == o->max)
 		return cfg_fail(c, cfg_line(k), full, "more than %d properties", (int)o->max);
-	/* librdkafka knows its own settings best: ask it, so a typo fails here, at start. */
-	if (rd_kafka_conf_set(probe, sval(k), sval(v), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-		return cfg_fail(c, cfg_line(k), full, "%s", errstr);
 	keys[n] = strdup(sval(k));
 	vals[n] = strdup(sval(v));
+	lines[n] = cfg_line(k);
 	*count = n + 1;
 	if (!keys[n] || !vals[n])
 		return cfg_fail(c, cfg_line(k), full, "out of memory");
 	return 0;
 }
 
+/* A map of librdkafka properties, stored with their lines; whether librdkafka knows them
+ * is the Kafka output's to say when it opens (pl_kafka_check_properties). */
 static int set_props(struct ctx *c, const struct pl_option *o, const yaml_node_t *v,
 		     const char *key, void *base)
 {
 	const yaml_node_pair_t *p;
-	rd_kafka_conf_t *probe;
 	int rc = 0;
 
 	if (cfg_is_null(v))
@@ -575,9 +574,6 @@ static int set_props(struct ctx *c, const struct pl_option *o, const yaml_node_t
 	if (v->type != YAML_MAPPING_NODE)
 		return cfg_fail(c, cfg_line(v), key,
 				"expected a mapping of librdkafka properties, found %s", cfg_kind(v));
-	probe = rd_kafka_conf_new();
-	if (!probe)
-		return cfg_fail(c, cfg_line(v), key, "out of memory");
 	for (p = v->data.mapping.pairs.start; rc == 0 && p < v->data.mapping.pairs.top; p++) {
 		const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
 		const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
@@ -585,9 +581,8 @@ static int set_props(struct ctx *c, const struct pl_option *o, const yaml_node_t
 		if (!k || !val || k->type != YAML_SCALAR_NODE)
 			rc = cfg_fail(c, cfg_line(v), key, "property names must be plain words");
 		else
-			rc = set_prop(c, o, probe, k, val, key, base);
+			rc = set_prop(c, o, k, val, key, base);
 	}
-	rd_kafka_conf_destroy(probe);
 	return rc;
 }
 

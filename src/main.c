@@ -20,6 +20,7 @@
 #include "pktlog/event.h"
 #include "pktlog/flow.h"
 #include "pktlog/heartbeat.h"
+#include "pktlog/kafka.h"
 #include "pktlog/metrics.h"
 #include "pktlog/output.h"
 #include "pktlog/stats.h"
@@ -1040,6 +1041,11 @@ int main(int argc, char **argv)
 	}
 	if ((output && parse_output(output, &pl.cfg) != 0) ||
 	    (data_dir && replace_str(&pl.cfg.data_dir, data_dir) != 0)) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (pl.cfg.output.type == PL_OUTPUT_KAFKA && pl_kafka_check_properties(&pl.cfg, err, sizeof(err))) {
+		fprintf(stderr, "pktlog: %s\n", err);   /* a configuration error, as at load */
 		status = EXIT_USAGE;
 		goto out;
 	}

@@ -134,6 +134,7 @@ struct pl_config {
 			uint64_t flush_timeout_ns;   /* output.kafka.flush_timeout, 10s */
 			char *prop_key[PL_MAX_KAFKA_PROPS]; /* output.kafka.properties, {} */
 			char *prop_val[PL_MAX_KAFKA_PROPS];
+			unsigned long prop_line[PL_MAX_KAFKA_PROPS]; /* where each was set (messages), 0: not from a file */
 			int n_props;
 		} kafka;
 		struct {

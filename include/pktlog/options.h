@@ -31,7 +31,8 @@ enum pl_opt_type {
 	PL_OPT_HEADERS,      /* char *[max] + int count: header names, lower-cased */
 	PL_OPT_TEXT_LIST,    /* char *[max] + int count: one text or a list of them */
 	PL_OPT_FIELDS,       /* char *[max] keys at off, values at off2, int count: a text map */
-	PL_OPT_PROPS,        /* the same, for output.kafka.properties (checked by the output) */
+	PL_OPT_PROPS,        /* the same plus each entry's line at line_off, for
+			      * output.kafka.properties (names checked by the Kafka output) */
 	PL_OPT_TABLE_LIST,   /* an array of structs at off + int count: a list of mappings, each
 			      * walked with `sub` (tail.inputs) */
 };
@@ -59,6 +60,7 @@ struct pl_option {
 	size_t off2;               /* FIELDS/PROPS: the values array */
 	size_t count_off;          /* list types: the int count */
 	size_t size;               /* ENUM: sizeof the field; TABLE_LIST: sizeof one item */
+	size_t line_off;           /* PROPS: unsigned long line of each entry */
 	uint64_t min, max;         /* U32/U64: bounds; list types: most entries */
 	uint64_t def;              /* default of BOOL/U32/U64/DURATION/ENUM */
 	const char *def_str;       /* default of STRING (NULL: none) */
