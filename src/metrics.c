@@ -1,9 +1,11 @@
 /* metrics.c – the Prometheus endpoint: struct pl_stats → text exposition format, served
  * by libmicrohttpd from its own thread.
  *
- * Owns the metric names and help texts (one table row per counter, checked by the unit
- * test to cover every field of struct pl_stats). Must not touch live counters: it renders
- * the snapshot the pipeline hands it with pl_metrics_update(). */
+ * Owns the core counters' names and help texts and the exposition order: the core rows
+ * here, each protocol's from its stats block in the registry (pktlog/registry.h); the
+ * unit test checks that together they cover every field of struct pl_stats once. Must not
+ * touch live counters: it renders the snapshot the pipeline hands it with
+ * pl_metrics_update(). */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,125 +15,106 @@
 #include <string.h>
 #include <microhttpd.h>
 #include "pktlog/metrics.h"
+#include "pktlog/registry.h"
 
-enum { COUNTER, GAUGE };
-
-struct metric {
-	const char *name;   /* without the pktlog_ prefix and the _total suffix */
-	size_t off;
-	int kind;
-	const char *help;
+/* The core counters' rows (capture, flows; then output, tailer). Each protocol's rows are
+ * in its stats block (pktlog/registry.h), exposed between these two tables. */
+static const struct pl_stat_desc core_head[] = {
+	PL_STAT_C(packets, "Frames read from the capture."),
+	PL_STAT_C(bytes, "Captured bytes of those frames."),
+	PL_STAT_G(kernel_drops, "Frames the kernel dropped before pktlog read them (live capture)."),
+	PL_STAT_G(kernel_if_drops, "Frames the interface dropped (live capture, pcap_stats ps_ifdrop)."),
+	PL_STAT_G(capture_received, "Frames that passed the kernel filter (live capture, pcap_stats ps_recv)."),
+	PL_STAT_G(ebpf_packets, "Frames the eBPF port filter kept (all ports)."),
+	PL_STAT_G(ebpf_bytes, "Wire bytes of the frames the eBPF port filter kept."),
+	PL_STAT_G(flows_active, "TCP connections tracked now."),
+	PL_STAT_C(flows_created, "TCP connections tracked."),
+	PL_STAT_C(flows_midstream, "Connections picked up without their handshake."),
+	PL_STAT_C(flows_closed, "Connections ended by FIN or RST."),
+	PL_STAT_C(flows_expired, "Connections forgotten after flows.idle_timeout of packet time."),
+	PL_STAT_C(flows_evicted, "Connections dropped because flows.max_flows was reached."),
+	PL_STAT_C(flows_ignored, "Segments of connections on no configured port."),
+	PL_STAT_C(tcp_retrans_bytes, "Retransmitted or duplicated bytes trimmed."),
+	PL_STAT_C(tcp_ooo_segments, "Segments buffered out of order."),
+	PL_STAT_G(tcp_ooo_bytes_buffered, "Out-of-order bytes buffered now."),
+	PL_STAT_C(tcp_ooo_overflow, "Holes given up because a reassembly buffer budget was reached."),
+	PL_STAT_C(tcp_gaps, "Gaps (lost bytes) reported to protocols."),
+	PL_STAT_C(tcp_gap_bytes, "Bytes lost in those gaps."),
+	PL_STAT_C(tcp_snaplen_cut, "Segments whose payload the snap length cut."),
 };
 
-#define C(field, help) { #field, offsetof(struct pl_stats, field), COUNTER, help }
-#define G(field, help) { #field, offsetof(struct pl_stats, field), GAUGE, help }
-
-static const struct metric metrics[] = {
-	C(packets, "Frames read from the capture."),
-	C(bytes, "Captured bytes of those frames."),
-	G(kernel_drops, "Frames the kernel dropped before pktlog read them (live capture)."),
-	G(kernel_if_drops, "Frames the interface dropped (live capture, pcap_stats ps_ifdrop)."),
-	G(capture_received, "Frames that passed the kernel filter (live capture, pcap_stats ps_recv)."),
-	G(ebpf_packets, "Frames the eBPF port filter kept (all ports)."),
-	G(ebpf_bytes, "Wire bytes of the frames the eBPF port filter kept."),
-	G(flows_active, "TCP connections tracked now."),
-	C(flows_created, "TCP connections tracked."),
-	C(flows_midstream, "Connections picked up without their handshake."),
-	C(flows_closed, "Connections ended by FIN or RST."),
-	C(flows_expired, "Connections forgotten after flows.idle_timeout of packet time."),
-	C(flows_evicted, "Connections dropped because flows.max_flows was reached."),
-	C(flows_ignored, "Segments of connections on no configured port."),
-	C(tcp_retrans_bytes, "Retransmitted or duplicated bytes trimmed."),
-	C(tcp_ooo_segments, "Segments buffered out of order."),
-	G(tcp_ooo_bytes_buffered, "Out-of-order bytes buffered now."),
-	C(tcp_ooo_overflow, "Holes given up because a reassembly buffer budget was reached."),
-	C(tcp_gaps, "Gaps (lost bytes) reported to protocols."),
-	C(tcp_gap_bytes, "Bytes lost in those gaps."),
-	C(tcp_snaplen_cut, "Segments whose payload the snap length cut."),
-	C(http_requests, "HTTP requests parsed."),
-	C(http_responses, "HTTP responses parsed (interim 1xx not counted)."),
-	C(http_transactions_ok, "HTTP events with status OK."),
-	C(http_transactions_error, "HTTP events with status Error."),
-	C(http_unmatched_requests, "HTTP requests reported without a response."),
-	C(http_unmatched_responses, "HTTP responses reported without a request."),
-	C(http_parse_errors, "HTTP messages that did not parse (stream resynchronised)."),
-	C(http_resyncs, "HTTP streams resynchronised after loss, garbage or a mid-stream start."),
-	C(http_fast_heads, "HTTP message heads parsed by the fast path (the rest by http-parser)."),
-	C(http_pending_dropped, "HTTP requests dropped from a full pipelining queue."),
-	C(mysql_requests, "MySQL commands parsed."),
-	C(mysql_responses, "MySQL responses parsed."),
-	C(mysql_transactions_ok, "MySQL events with status OK."),
-	C(mysql_transactions_error, "MySQL events with status Error."),
-	C(mysql_unmatched_requests, "MySQL commands reported without a response."),
-	C(mysql_unmatched_responses, "MySQL responses without a command."),
-	C(mysql_parse_errors, "MySQL packets that did not parse."),
-	C(mysql_resyncs, "MySQL streams resynchronised."),
-	C(mysql_tls_skipped, "MySQL connections skipped because they switched to TLS."),
-	C(mysql_compressed_skipped, "MySQL connections skipped because they use compression."),
-	C(mysql_statements_evicted, "Prepared statements forgotten (protocols.mysql.max_statements)."),
-	C(tls_handshakes, "TLS handshake events."),
-	C(tls_established, "TLS handshakes seen to complete."),
-	C(tls_resumed, "TLS handshakes that resumed a session."),
-	C(tls_alerts, "TLS handshakes ended by an alert."),
-	C(tls_not_handshake, "Connections on a TLS port whose handshake start was not seen."),
-	C(tls_parse_errors, "TLS records or certificates that did not parse."),
-	C(tls_gaps, "TLS handshakes with packet loss."),
-	C(tls_truncated, "TLS messages or fields cut at their caps."),
-	C(tls_memory_limited, "TLS handshake state refused (protocols.tls.max_memory_mb)."),
-	C(http_memory_limited, "Times protocols.http.max_memory_mb refused to keep more bytes."),
-	C(http_truncated, "HTTP messages whose URL or kept headers were truncated."),
-	C(proto_state_dropped, "Connections whose protocol state was dropped (protocols.http.max_memory_mb, or no memory)."),
-	C(events, "Events rendered."),
-	C(events_truncated, "Events too large to render, dropped."),
-	C(output_written, "Events written (console, file) or handed to Kafka."),
-	C(output_errors, "Failed output writes (console, file, spool)."),
-	C(output_accepted, "Events the output took (written, delivered, spooled or dropped by reason)."),
-	G(output_inflight, "Kafka messages awaiting their delivery report."),
-	C(output_delivered, "Kafka delivery reports with success."),
-	C(output_failed, "Kafka delivery reports with an error (the event is then spooled)."),
-	C(output_retried, "Records re-sent from the spool."),
-	C(spool_records, "Records appended to the spool."),
-	G(spool_bytes, "Bytes held in spool segment files."),
-	C(spool_drops, "Events dropped because the spool was full."),
-	C(spool_corrupt, "Corrupt or torn spool records skipped."),
-	C(output_dropped, "Events lost because the console or file output failed to write them."),
-	C(output_rejected, "Events Kafka refused for good (too large, invalid, too many topics)."),
-	C(spool_drops_error, "Events dropped because the spool could not write them (disk full, I/O)."),
-	C(spool_delivered, "Spooled records delivered (included in output_delivered)."),
-	G(output_healthy, "1 while the output writes or delivers, 0 while it is failing."),
-	C(kafka_err_msg_size, "Kafka refusals: batch or event above the topic's max.message.bytes."),
-	C(kafka_err_authorization, "Kafka refusals: not authorized to write the topic."),
-	C(kafka_err_invalid_record, "Kafka refusals: the topic refuses the records as invalid."),
-	C(kafka_err_unknown_topic, "Kafka refusals: the topic does not exist (auto-creation off)."),
-	G(kafka_msg_limit, "The topic's max.message.bytes read at start (0: not known)."),
-	G(kafka_batch_bytes, "librdkafka batch.size in use (output.kafka.batch_bytes, clamped)."),
-	G(tail_files_open, "Tailed files with an open descriptor."),
-	C(tail_files_seen, "Files the tailer has taken up."),
-	C(tail_bytes_read, "Bytes read from tailed files."),
-	C(tail_lines, "Lines read from tailed files."),
-	C(tail_records, "Tailed records (lines or multi-line records) published."),
-	C(tail_records_acked, "Tailed records delivered; their offsets advanced."),
-	C(tail_lines_split, "Pieces of lines longer than max_line_bytes (long_lines: split)."),
-	C(tail_lines_truncated, "Lines cut at max_line_bytes (long_lines: truncate)."),
-	C(tail_rotations, "Tailed paths that came to name another file (rename rotation, delete)."),
-	C(tail_truncations, "Tailed files truncated or replaced (copytruncate): read again from 0."),
-	C(tail_deleted, "Tailed files deleted while open."),
-	C(tail_inode_reuse, "Registry inodes found holding a different file."),
-	C(tail_idle_closed, "Tailed files closed after tail.close_inactive."),
-	C(tail_rescans, "Full rescans of the tail inputs (start-up, inotify overflow)."),
-	C(tail_paused, "Times the tailer stopped reading for output back-pressure."),
-	C(tail_commits, "Tail registry batches committed."),
-	C(tail_errors, "Tailer errors: unreadable files, registry or publish failures."),
-	G(tail_files_waiting, "Tailed files that could not be opened (no descriptor, no permission), retried."),
-	C(tail_dir_loops, "Directory (symlink) loops found under tail patterns and not followed."),
-	C(tail_scan_limited, "Tail directory scans stopped at their work limit."),
-	C(tail_format_errors, "Container-format lines that could not be decoded: shipped raw with error.message."),
-	C(tail_lines_joined, "Partial container-log pieces (Docker 16 KiB splits, CRI P) joined to a line."),
-	C(tail_files_compressed, "Gzip-compressed files under container-format inputs, skipped."),
+static const struct pl_stat_desc core_tail[] = {
+	PL_STAT_C(proto_state_dropped, "Connections whose protocol state was dropped (protocols.http.max_memory_mb, or no memory)."),
+	PL_STAT_C(events, "Events rendered."),
+	PL_STAT_C(events_truncated, "Events too large to render, dropped."),
+	PL_STAT_C(output_written, "Events written (console, file) or handed to Kafka."),
+	PL_STAT_C(output_errors, "Failed output writes (console, file, spool)."),
+	PL_STAT_C(output_accepted, "Events the output took (written, delivered, spooled or dropped by reason)."),
+	PL_STAT_G(output_inflight, "Kafka messages awaiting their delivery report."),
+	PL_STAT_C(output_delivered, "Kafka delivery reports with success."),
+	PL_STAT_C(output_failed, "Kafka delivery reports with an error (the event is then spooled)."),
+	PL_STAT_C(output_retried, "Records re-sent from the spool."),
+	PL_STAT_C(spool_records, "Records appended to the spool."),
+	PL_STAT_G(spool_bytes, "Bytes held in spool segment files."),
+	PL_STAT_C(spool_drops, "Events dropped because the spool was full."),
+	PL_STAT_C(spool_corrupt, "Corrupt or torn spool records skipped."),
+	PL_STAT_C(output_dropped, "Events lost because the console or file output failed to write them."),
+	PL_STAT_C(output_rejected, "Events Kafka refused for good (too large, invalid, too many topics)."),
+	PL_STAT_C(spool_drops_error, "Events dropped because the spool could not write them (disk full, I/O)."),
+	PL_STAT_C(spool_delivered, "Spooled records delivered (included in output_delivered)."),
+	PL_STAT_G(output_healthy, "1 while the output writes or delivers, 0 while it is failing."),
+	PL_STAT_C(kafka_err_msg_size, "Kafka refusals: batch or event above the topic's max.message.bytes."),
+	PL_STAT_C(kafka_err_authorization, "Kafka refusals: not authorized to write the topic."),
+	PL_STAT_C(kafka_err_invalid_record, "Kafka refusals: the topic refuses the records as invalid."),
+	PL_STAT_C(kafka_err_unknown_topic, "Kafka refusals: the topic does not exist (auto-creation off)."),
+	PL_STAT_G(kafka_msg_limit, "The topic's max.message.bytes read at start (0: not known)."),
+	PL_STAT_G(kafka_batch_bytes, "librdkafka batch.size in use (output.kafka.batch_bytes, clamped)."),
+	PL_STAT_G(tail_files_open, "Tailed files with an open descriptor."),
+	PL_STAT_C(tail_files_seen, "Files the tailer has taken up."),
+	PL_STAT_C(tail_bytes_read, "Bytes read from tailed files."),
+	PL_STAT_C(tail_lines, "Lines read from tailed files."),
+	PL_STAT_C(tail_records, "Tailed records (lines or multi-line records) published."),
+	PL_STAT_C(tail_records_acked, "Tailed records delivered; their offsets advanced."),
+	PL_STAT_C(tail_lines_split, "Pieces of lines longer than max_line_bytes (long_lines: split)."),
+	PL_STAT_C(tail_lines_truncated, "Lines cut at max_line_bytes (long_lines: truncate)."),
+	PL_STAT_C(tail_rotations, "Tailed paths that came to name another file (rename rotation, delete)."),
+	PL_STAT_C(tail_truncations, "Tailed files truncated or replaced (copytruncate): read again from 0."),
+	PL_STAT_C(tail_deleted, "Tailed files deleted while open."),
+	PL_STAT_C(tail_inode_reuse, "Registry inodes found holding a different file."),
+	PL_STAT_C(tail_idle_closed, "Tailed files closed after tail.close_inactive."),
+	PL_STAT_C(tail_rescans, "Full rescans of the tail inputs (start-up, inotify overflow)."),
+	PL_STAT_C(tail_paused, "Times the tailer stopped reading for output back-pressure."),
+	PL_STAT_C(tail_commits, "Tail registry batches committed."),
+	PL_STAT_C(tail_errors, "Tailer errors: unreadable files, registry or publish failures."),
+	PL_STAT_G(tail_files_waiting, "Tailed files that could not be opened (no descriptor, no permission), retried."),
+	PL_STAT_C(tail_dir_loops, "Directory (symlink) loops found under tail patterns and not followed."),
+	PL_STAT_C(tail_scan_limited, "Tail directory scans stopped at their work limit."),
+	PL_STAT_C(tail_format_errors, "Container-format lines that could not be decoded: shipped raw with error.message."),
+	PL_STAT_C(tail_lines_joined, "Partial container-log pieces (Docker 16 KiB splits, CRI P) joined to a line."),
+	PL_STAT_C(tail_files_compressed, "Gzip-compressed files under container-format inputs, skipped."),
 };
 
-#undef C
-#undef G
+/* Every row in exposition order: the core's head, each protocol's first rows, each
+ * protocol's later rows (registry.h: n_first), the core's tail. */
+void pl_metrics_each(void (*fn)(const struct pl_stat_desc *d, void *arg), void *arg)
+{
+	for (size_t i = 0; i < PL_ARRAY_LEN(core_head); i++)
+		fn(&core_head[i], arg);
+	for (size_t p = 0; p < pl_n_protocols; p++) {
+		const struct pl_stats_block *b = pl_protocols[p].stats;
+
+		for (size_t i = 0; i < b->n_first; i++)
+			fn(&b->rows[i], arg);
+	}
+	for (size_t p = 0; p < pl_n_protocols; p++) {
+		const struct pl_stats_block *b = pl_protocols[p].stats;
+
+		for (size_t i = b->n_first; i < b->n_rows; i++)
+			fn(&b->rows[i], arg);
+	}
+	for (size_t i = 0; i < PL_ARRAY_LEN(core_tail); i++)
+		fn(&core_tail[i], arg);
+}
 
 static const char *const decode_names[PL_DEC__COUNT] = {
 	[PL_DEC_OK] = "ok", [PL_DEC_TRUNCATED] = "truncated", [PL_DEC_BAD_LINKTYPE] = "bad_linktype",
@@ -161,44 +144,55 @@ static void outf(struct out *o, const char *fmt, ...)
 	o->p += n;
 }
 
+struct render {
+	struct out o;
+	const char *base;
+};
+
+static void render_row(const struct pl_stat_desc *m, void *arg)
+{
+	struct render *r = arg;
+	const char *suffix = m->kind == PL_STAT_COUNTER ? "_total" : "";
+	uint64_t v;
+
+	memcpy(&v, r->base + m->off, sizeof(v));
+	outf(&r->o, "# HELP pktlog_%s%s %s\n# TYPE pktlog_%s%s %s\npktlog_%s%s %llu\n",
+	     m->name, suffix, m->help, m->name, suffix,
+	     m->kind == PL_STAT_COUNTER ? "counter" : "gauge", m->name, suffix, (unsigned long long)v);
+}
+
+static void json_row(const struct pl_stat_desc *m, void *arg)
+{
+	struct render *r = arg;
+	uint64_t v;
+
+	memcpy(&v, r->base + m->off, sizeof(v));
+	outf(&r->o, ",\"%s\":%llu", m->name, (unsigned long long)v);
+}
+
 size_t pl_metrics_render(const struct pl_stats *st, char *buf, size_t cap)
 {
-	struct out o = { buf, buf + cap, false };
-	const char *base = (const char *)st;
+	struct render r = { { buf, buf + cap, false }, (const char *)st };
+	struct out *o = &r.o;
 
-	outf(&o, "# HELP pktlog_decode_frames_total Frames by decode result (ok = TCP segment).\n"
+	outf(o, "# HELP pktlog_decode_frames_total Frames by decode result (ok = TCP segment).\n"
 		 "# TYPE pktlog_decode_frames_total counter\n");
 	for (int i = 0; i < PL_DEC__COUNT; i++)
-		outf(&o, "pktlog_decode_frames_total{result=\"%s\"} %llu\n", decode_names[i],
+		outf(o, "pktlog_decode_frames_total{result=\"%s\"} %llu\n", decode_names[i],
 		     (unsigned long long)st->decode[i]);
-	for (size_t i = 0; i < PL_ARRAY_LEN(metrics); i++) {
-		const struct metric *m = &metrics[i];
-		const char *suffix = m->kind == COUNTER ? "_total" : "";
-		uint64_t v;
-
-		memcpy(&v, base + m->off, sizeof(v));
-		outf(&o, "# HELP pktlog_%s%s %s\n# TYPE pktlog_%s%s %s\npktlog_%s%s %llu\n",
-		     m->name, suffix, m->help, m->name, suffix, m->kind == COUNTER ? "counter" : "gauge",
-		     m->name, suffix, (unsigned long long)v);
-	}
-	return o.full ? 0 : (size_t)(o.p - buf);
+	pl_metrics_each(render_row, &r);
+	return o->full ? 0 : (size_t)(o->p - buf);
 }
 
 size_t pl_metrics_json(const struct pl_stats *st, char *buf, size_t cap)
 {
-	struct out o = { buf, buf + cap, false };
-	const char *base = (const char *)st;
+	struct render r = { { buf, buf + cap, false }, (const char *)st };
 
 	for (int i = 0; i < PL_DEC__COUNT; i++)
-		outf(&o, "%s\"decode_%s\":%llu", i ? "," : "", decode_names[i],
+		outf(&r.o, "%s\"decode_%s\":%llu", i ? "," : "", decode_names[i],
 		     (unsigned long long)st->decode[i]);
-	for (size_t i = 0; i < PL_ARRAY_LEN(metrics); i++) {
-		uint64_t v;
-
-		memcpy(&v, base + metrics[i].off, sizeof(v));
-		outf(&o, ",\"%s\":%llu", metrics[i].name, (unsigned long long)v);
-	}
-	return o.full ? 0 : (size_t)(o.p - buf);
+	pl_metrics_each(json_row, &r);
+	return r.o.full ? 0 : (size_t)(r.o.p - buf);
 }
 
 /* --- the server --------------------------------------------------------------------- */
@@ -342,16 +336,42 @@ void pl_metrics_stop(struct pl_metrics *m)
 	free(m);
 }
 
+/* Row i of the exposition order (tests only: a walk per call). */
+struct nth {
+	size_t want, at;
+	const struct pl_stat_desc *found;
+};
+
+static void nth_row(const struct pl_stat_desc *d, void *arg)
+{
+	struct nth *n = arg;
+
+	if (n->at++ == n->want)
+		n->found = d;
+}
+
+static const struct pl_stat_desc *row_at(size_t i)
+{
+	struct nth n = { i, 0, NULL };
+
+	pl_metrics_each(nth_row, &n);
+	return n.found;
+}
+
 size_t pl_metrics_table_size(void)
 {
-	return PL_ARRAY_LEN(metrics);
+	struct nth n = { SIZE_MAX, 0, NULL };
+
+	pl_metrics_each(nth_row, &n);
+	return n.at;
 }
+
 size_t pl_metrics_table_offset(size_t i)
 {
-	return metrics[i].off;
+	return row_at(i)->off;
 }
 
 const char *pl_metrics_table_name(size_t i)
 {
-	return metrics[i].name;
+	return row_at(i)->name;
 }

@@ -31,7 +31,7 @@ void pl_lane_frame(void *arg, const uint8_t *frame, uint32_t caplen, uint32_t wi
 	struct pl_lane *l = arg;
 	struct pl_stats *st = l->env.stats;
 	struct pl_packet pkt;
-	int rc = pl_decode(frame, caplen, linktype, &pkt);
+	int rc = pl_decode(frame, caplen, linktype, l->env.cfg->fast_paths, &pkt);
 
 	(void)wirelen;
 	st->packets++;

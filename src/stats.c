@@ -1,9 +1,11 @@
 /* stats.c – summing and printing pktlog's counters (include/pktlog/stats.h).
  *
- * The summary's list of counters walks metrics.c's table (the one /metrics and heartbeats
- * use, checked by test_metrics to cover every field), so a new counter cannot be left out. */
+ * The summary's list of counters walks metrics.c's rows (the ones /metrics and heartbeats
+ * use, checked by test_metrics to cover every field), so a new counter cannot be left out.
+ * Each protocol's part of the summary is its stats block's (pktlog/registry.h). */
 #include <string.h>
 #include "pktlog/metrics.h"
+#include "pktlog/registry.h"
 #include "pktlog/stats.h"
 
 void pl_stats_add(struct pl_stats *dst, const struct pl_stats *src)
@@ -17,10 +19,27 @@ void pl_stats_add(struct pl_stats *dst, const struct pl_stats *src)
 		d[i] += s[i];
 }
 
+struct nonzero {
+	const char *base, *sep;
+	FILE *f;
+};
+
+static void nonzero_row(const struct pl_stat_desc *d, void *arg)
+{
+	struct nonzero *nz = arg;
+	uint64_t v;
+
+	memcpy(&v, nz->base + d->off, sizeof(v));
+	if (!v)
+		return;
+	fprintf(nz->f, "%s %s %llu", nz->sep, d->name, (unsigned long long)v);
+	nz->sep = ",";
+}
+
 /* Every counter that is not zero, by name, on one line. */
 static void nonzero_counters(const struct pl_stats *st, FILE *f)
 {
-	const char *base = (const char *)st, *sep = "pktlog: counters:";
+	const char *sep = "pktlog: counters:";
 
 	for (int i = 0; i < PL_DEC__COUNT; i++) {
 		if (!st->decode[i])
@@ -29,17 +48,23 @@ static void nonzero_counters(const struct pl_stats *st, FILE *f)
 			(unsigned long long)st->decode[i]);
 		sep = ",";
 	}
-	for (size_t i = 0; i < pl_metrics_table_size(); i++) {
-		uint64_t v;
+	struct nonzero nz = { (const char *)st, sep, f };
 
-		memcpy(&v, base + pl_metrics_table_offset(i), sizeof(v));
-		if (!v)
-			continue;
-		fprintf(f, "%s %s %llu", sep, pl_metrics_table_name(i), (unsigned long long)v);
-		sep = ",";
-	}
-	if (*sep == ',')
+	pl_metrics_each(nonzero_row, &nz);
+	if (*nz.sep == ',')
 		fputs("\n", f);
+}
+
+/* The protocols' parts of the summary (registry.h: stats blocks), those that lead the
+ * event count or those that follow it, in registry order. */
+static void protocol_summaries(const struct pl_stats *st, bool leading, FILE *f)
+{
+	for (size_t i = 0; i < pl_n_protocols; i++) {
+		const struct pl_stats_block *b = pl_protocols[i].stats;
+
+		if (b->summary && b->summary_leads == leading)
+			b->summary(st, f);
+	}
 }
 
 void pl_stats_summary(const struct pl_stats *st, FILE *f)
@@ -62,41 +87,15 @@ void pl_stats_summary(const struct pl_stats *st, FILE *f)
 		fprintf(f, ", %llu kept by the eBPF filter (%llu bytes)",
 			(unsigned long long)st->ebpf_packets, (unsigned long long)st->ebpf_bytes);
 	fprintf(f, "; %llu flows (%llu mid-stream, %llu closed, %llu expired, %llu evicted), "
-		"%llu gaps (%llu bytes), %llu out-of-order segments, %llu retransmitted bytes; "
-		"http: %llu requests, %llu responses, %llu OK, %llu Error, %llu unmatched requests, "
-		"%llu unmatched responses, %llu parse errors; %llu events written",
+		"%llu gaps (%llu bytes), %llu out-of-order segments, %llu retransmitted bytes",
 		(unsigned long long)st->flows_created, (unsigned long long)st->flows_midstream,
 		(unsigned long long)st->flows_closed, (unsigned long long)st->flows_expired,
 		(unsigned long long)st->flows_evicted, (unsigned long long)st->tcp_gaps,
 		(unsigned long long)st->tcp_gap_bytes, (unsigned long long)st->tcp_ooo_segments,
-		(unsigned long long)st->tcp_retrans_bytes, (unsigned long long)st->http_requests,
-		(unsigned long long)st->http_responses, (unsigned long long)st->http_transactions_ok,
-		(unsigned long long)st->http_transactions_error,
-		(unsigned long long)st->http_unmatched_requests,
-		(unsigned long long)st->http_unmatched_responses,
-		(unsigned long long)st->http_parse_errors, (unsigned long long)st->output_written);
-	if (st->mysql_requests || st->mysql_responses || st->mysql_tls_skipped ||
-	    st->mysql_compressed_skipped)
-		fprintf(f, "; mysql: %llu commands, %llu responses, %llu OK, %llu Error, %llu unmatched "
-			"commands, %llu unmatched responses, %llu parse errors, %llu resyncs, "
-			"%llu TLS and %llu compressed connections skipped",
-			(unsigned long long)st->mysql_requests, (unsigned long long)st->mysql_responses,
-			(unsigned long long)st->mysql_transactions_ok,
-			(unsigned long long)st->mysql_transactions_error,
-			(unsigned long long)st->mysql_unmatched_requests,
-			(unsigned long long)st->mysql_unmatched_responses,
-			(unsigned long long)st->mysql_parse_errors, (unsigned long long)st->mysql_resyncs,
-			(unsigned long long)st->mysql_tls_skipped,
-			(unsigned long long)st->mysql_compressed_skipped);
-	if (st->tls_handshakes || st->tls_not_handshake || st->tls_parse_errors)
-		fprintf(f, "; tls: %llu handshakes, %llu established, %llu resumed, %llu alerts, "
-			"%llu with packet loss, %llu connections without a handshake start, "
-			"%llu parse errors, %llu cut, %llu refused for memory",
-			(unsigned long long)st->tls_handshakes, (unsigned long long)st->tls_established,
-			(unsigned long long)st->tls_resumed, (unsigned long long)st->tls_alerts,
-			(unsigned long long)st->tls_gaps, (unsigned long long)st->tls_not_handshake,
-			(unsigned long long)st->tls_parse_errors, (unsigned long long)st->tls_truncated,
-			(unsigned long long)st->tls_memory_limited);
+		(unsigned long long)st->tcp_retrans_bytes);
+	protocol_summaries(st, true, f);
+	fprintf(f, "; %llu events written", (unsigned long long)st->output_written);
+	protocol_summaries(st, false, f);
 	if (st->proto_state_dropped)
 		fprintf(f, "; %llu connections' protocol state dropped (memory bounds)",
 			(unsigned long long)st->proto_state_dropped);

@@ -1,7 +1,9 @@
 /* config.h – conf/pktlog.yml → struct pl_config.
  *
- * Every option has a default (pl_config_defaults) and is validated at load; any error
- * names file:line and the key. The struct owns its strings; pl_config_free releases them. */
+ * Every option has a default, kept in its options-table row (pktlog/options.h: config.c's
+ * top level, each protocol's table off its registry row, config_tail.c for tail inputs),
+ * and is validated at load; any error names file:line and the key. The struct owns its
+ * strings; pl_config_free releases them. */
 #ifndef PKTLOG_CONFIG_H
 #define PKTLOG_CONFIG_H
 
@@ -132,6 +134,7 @@ struct pl_config {
 			uint64_t flush_timeout_ns;   /* output.kafka.flush_timeout, 10s */
 			char *prop_key[PL_MAX_KAFKA_PROPS]; /* output.kafka.properties, {} */
 			char *prop_val[PL_MAX_KAFKA_PROPS];
+			unsigned long prop_line[PL_MAX_KAFKA_PROPS]; /* where each was set (messages), 0: not from a file */
 			int n_props;
 		} kafka;
 		struct {
@@ -162,6 +165,7 @@ struct pl_config {
 	char *data_dir;                  /* data_dir, /var/lib/pktlog */
 	char *host_name;                 /* host_name, NULL = gethostname() */
 	char *app_id;                    /* app_id, NULL: fields.appid of heartbeats */
+	bool fast_paths;                 /* tuning.fast_paths, true: decode and reassembly shortcuts (off: differential tests) */
 };
 
 /* Fill *cfg with the built-in defaults (the ones documented in conf/pktlog.yml).

@@ -47,15 +47,16 @@ struct pl_packet {
  * order), DLT_RAW / LINKTYPE_RAW (101), DLT_IPV4 (228), DLT_IPV6 (229).
  * IPv6 extension headers (hop-by-hop, routing, destination options, AH) are skipped;
  * a fragment header yields PL_DEC_FRAGMENT.
- * Returns PL_DEC_OK and fills *pkt (except ts_ns), or another pl_decode_result. */
-int pl_decode(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_packet *pkt);
+ * Returns PL_DEC_OK and fills *pkt (except ts_ns), or another pl_decode_result.
+ * With fast_path (the caller's config: tuning.fast_paths, true unless a differential test
+ * turns it off) it first tries pl_decode_fast(), a straight path for the common frame
+ * (Ethernet II or Linux SLL, untagged → IPv4 without options or IPv6 without extension
+ * headers → TCP, headers whole); the result is the same either way. */
+int pl_decode(const uint8_t *frame, uint32_t caplen, int linktype, bool fast_path,
+	      struct pl_packet *pkt);
 
-/* Test hooks. pl_decode() first tries pl_decode_fast(), a straight path for the common
- * frame (Ethernet II or Linux SLL, untagged → IPv4 without options or IPv6 without
- * extension headers → TCP, headers whole), unless pl_decode_fast_path is false (default
- * true). pl_decode_fast() returns PL_DEC_OK with *pkt filled exactly as pl_decode() fills
- * it, or -1 for any other frame, leaving *pkt partly written. */
-extern bool pl_decode_fast_path;
+/* Test hook: pl_decode_fast() returns PL_DEC_OK with *pkt filled exactly as pl_decode()
+ * fills it, or -1 for any other frame, leaving *pkt partly written. */
 int pl_decode_fast(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_packet *pkt);
 
 /* Short stable name of a result, for stats and messages ("truncated", "not_tcp", …). */

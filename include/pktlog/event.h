@@ -8,6 +8,7 @@
 #define PKTLOG_EVENT_H
 
 #include "pktlog/common.h"
+#include "pktlog/community_id.h"
 
 enum pl_event_type { PL_EV_HTTP = 0, PL_EV_MYSQL = 1, PL_EV_TLS = 2 };
 
@@ -133,11 +134,7 @@ struct pl_event {
 /* Add an error note (e.g. "Unmatched request"); extra notes beyond the cap are dropped. */
 void pl_event_add_error(struct pl_event *ev, const char *msg);
 
-/* Community ID v1 (seed 0) of a TCP connection, written as a NUL-terminated
- * "1:<base64 sha1>" into out (at least PL_COMMUNITY_ID_LEN bytes). */
-#define PL_COMMUNITY_ID_LEN 32
-void pl_community_id(uint8_t af, const uint8_t *saddr, uint16_t sport,
-		     const uint8_t *daddr, uint16_t dport, char *out);
+/* Community ID: pktlog/community_id.h (src/net/community_id.c). */
 
 /* --- JSON rendering (src/event/json.c) --- */
 

@@ -13,7 +13,11 @@
 
 struct pl_flow_table;
 
-/* Create a table; cfg and env must outlive it. Returns NULL on ENOMEM. */
+/* Create a table; cfg and env must outlive it. Returns NULL on ENOMEM.
+ * With cfg->fast_paths (tuning.fast_paths, default true) pl_flow_packet() hands the common
+ * segment (established stream, no SYN, nothing cut, nothing buffered, empty or exactly
+ * next in sequence) straight to the protocol; false sends every segment through the
+ * general reassembly (differential tests compare the two). Read once, here. */
 struct pl_flow_table *pl_flow_table_new(const struct pl_config *cfg, const struct pl_proto_env *env);
 
 /* Hand every connection on a configured port to `ops` instead of the protocol the port
@@ -23,12 +27,6 @@ void pl_flow_table_set_proto(struct pl_flow_table *t, const struct pl_proto_ops 
 /* Process one decoded segment (pkt->ts_ns set). Packet time only moves forward: a
  * timestamp older than the newest seen is treated as the newest. */
 void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt);
-
-/* Test hook: pl_flow_packet() hands the common segment (established stream, no SYN,
- * nothing cut, nothing buffered, empty or exactly next in sequence) straight to the
- * protocol. Tests set this false to send every segment through the general reassembly
- * and compare. Default true. */
-extern bool pl_flow_fast_path;
 
 /* End of input: deliver what is buffered (holes become gaps) and close every flow with
  * PL_CLOSE_END. The table stays usable. */

@@ -10,7 +10,14 @@
 
 struct pl_kafka;
 
-/* NULL after logging when librdkafka refuses the configuration or the spool cannot be opened.
+/* Whether librdkafka knows every output.kafka.properties name and accepts its value. 0, or
+ * -1 with "FILE:LINE: output.kafka.properties.NAME: why" in err (always NUL-terminated):
+ * a configuration error, which pl_kafka_open also refuses. Call it at start to exit as for
+ * any other configuration error. */
+int pl_kafka_check_properties(const struct pl_config *cfg, char *err, size_t errlen);
+
+/* NULL after logging when librdkafka refuses the configuration (output.kafka.properties
+ * included: pl_kafka_check_properties) or the spool cannot be opened.
  * An unreachable broker or a missing topic is logged, not fatal. */
 struct pl_kafka *pl_kafka_open(const struct pl_config *cfg, struct pl_stats *st,
 			       pl_output_ack_fn ack, void *ack_arg);

@@ -36,7 +36,11 @@ void pl_metrics_update(struct pl_metrics *m, const struct pl_stats *total);
 /* Stop serving and free. NULL is fine. */
 void pl_metrics_stop(struct pl_metrics *m);
 
-/* The metric table's rows and the struct pl_stats offset each reads (the unit test
+/* Call fn on every counter's row (core and each protocol's stats block) in exposition
+ * order: /metrics, heartbeats and the -v list all use this order. */
+void pl_metrics_each(void (*fn)(const struct pl_stat_desc *d, void *arg), void *arg);
+
+/* The rows above as a flat table, and the struct pl_stats offset each reads (the unit test
  * checks that together with decode[] they cover every counter exactly once). */
 size_t pl_metrics_table_size(void);
 size_t pl_metrics_table_offset(size_t i);

@@ -6,6 +6,7 @@
 #ifndef PKTLOG_STATS_H
 #define PKTLOG_STATS_H
 
+#include <stddef.h>
 #include <stdio.h>
 #include "pktlog/common.h"
 #include "pktlog/decode.h"
@@ -129,6 +130,21 @@ struct pl_stats {
 	uint64_t kafka_msg_limit;     /* gauge: the topic's max.message.bytes read at start, 0 unknown */
 	uint64_t kafka_batch_bytes;   /* gauge: batch.size in use (output.kafka.batch_bytes, clamped) */
 };
+
+/* How one counter is exposed: /metrics (pktlog_NAME_total or pktlog_NAME), heartbeats and
+ * the -v list all read these rows. Core counters have theirs in metrics.c; each protocol's
+ * are in its own file, reached through its registry row (pktlog/registry.h). */
+enum pl_stat_kind { PL_STAT_COUNTER = 0, PL_STAT_GAUGE };
+
+struct pl_stat_desc {
+	const char *name;        /* the struct pl_stats field, without pktlog_ and _total */
+	size_t off;              /* offsetof(struct pl_stats, field) */
+	enum pl_stat_kind kind;
+	const char *help;        /* Prometheus HELP text */
+};
+
+#define PL_STAT_C(field, help) { #field, offsetof(struct pl_stats, field), PL_STAT_COUNTER, help }
+#define PL_STAT_G(field, help) { #field, offsetof(struct pl_stats, field), PL_STAT_GAUGE, help }
 
 /* Add every counter of src into dst (gauges too). */
 void pl_stats_add(struct pl_stats *dst, const struct pl_stats *src);

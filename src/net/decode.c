@@ -425,7 +425,6 @@ static int decode_tcp(struct seg *s, struct pl_packet *pkt)
  * so this accepts a subset of what it accepts and must fill the same fields with the
  * same values; tests/unit/test_decode.c and tests/fuzz/fuzz_decode.c compare the two. */
 
-bool pl_decode_fast_path = true;
 
 /* Unaligned big-endian loads; the caller has checked the bytes are captured. */
 static inline uint16_t rd_be16(const uint8_t *p)
@@ -553,9 +552,10 @@ static __attribute__((noinline)) int decode_general(const uint8_t *frame, uint32
 	return decode_tcp(&l4, pkt);
 }
 
-int pl_decode(const uint8_t *frame, uint32_t caplen, int linktype, struct pl_packet *pkt)
+int pl_decode(const uint8_t *frame, uint32_t caplen, int linktype, bool fast_path,
+	      struct pl_packet *pkt)
 {
-	if (pl_decode_fast_path && decode_fast(frame, caplen, linktype, pkt) == PL_DEC_OK)
+	if (fast_path && decode_fast(frame, caplen, linktype, pkt) == PL_DEC_OK)
 		return PL_DEC_OK;
 	return decode_general(frame, caplen, linktype, pkt);
 }

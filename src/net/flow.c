@@ -2,7 +2,8 @@
  *
  * Owns the 5-tuple table (both directions in one entry), client/server roles, sequence
  * tracking, the out-of-order buffer, gap and close signals, idle expiry in packet time,
- * and the memory bounds. Hands in-order bytes to the protocol chosen by the server port.
+ * and the memory bounds. Hands in-order bytes to the protocol chosen by the server port
+ * (the protocol registry's port lookup; no protocol is named here).
  * Must not: look inside payloads, use the wall clock, or grow beyond flows.max_flows
  * entries and flows.stream_buffer_bytes of buffered segments per direction.
  *
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include "pktlog/flow.h"
+#include "pktlog/registry.h"
 
 /* How long a closed connection's entry lingers (TCP's TIME_WAIT, 2 MSL on Linux) to
  * swallow late retransmissions and duplicated frames, so they don't start a bogus
@@ -80,6 +82,7 @@ struct pl_flow_table {
 	uint32_t n_free;
 	size_t flow_size;
 	const struct pl_proto_ops *override;
+	bool fast_path;                  /* cfg->fast_paths (tuning.fast_paths) */
 	uint64_t now_ns;
 	uint64_t next_sweep_ns;
 };
@@ -528,18 +531,15 @@ static void stream_finish(struct pl_flow_table *t, struct flow *f, enum pl_dir d
 
 /* --- flow lifecycle ------------------------------------------------------------------ */
 
-/* Protocol by server port; NULL when the port is not configured. */
+/* Protocol by server port (the registry's port lookup, src/net/ports.c); NULL when the
+ * port is not configured. */
 static const struct pl_proto_ops *proto_for_port(const struct pl_flow_table *t, uint16_t port)
 {
-	const struct pl_config *cfg = t->cfg;
+	const struct pl_proto_desc *p = pl_proto_for_port(t->cfg, port);
 
-	if (cfg->http.enabled && pl_port_list_has(&cfg->http.ports, port))
-		return t->override ? t->override : &pl_http_ops;
-	if (cfg->mysql.enabled && pl_port_list_has(&cfg->mysql.ports, port))
-		return t->override ? t->override : &pl_mysql_ops;
-	if (cfg->tls.enabled && pl_port_list_has(&cfg->tls.ports, port))
-		return t->override ? t->override : &pl_tls_ops;
-	return NULL;
+	if (!p)
+		return NULL;
+	return t->override ? t->override : p->ops;
 }
 
 static void flow_close(struct pl_flow_table *t, struct flow *f, enum pl_close_reason why)
@@ -721,8 +721,6 @@ static void sweep(struct pl_flow_table *t)
 	}
 }
 
-bool pl_flow_fast_path = true;
-
 void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 {
 	struct flow_key k;
@@ -763,7 +761,7 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 	/* The common segment on an established stream: no SYN, nothing cut by the snap
 	 * length, nothing buffered, and either no payload or exactly the next bytes.
 	 * stream_segment() would do just this for it; anything else goes there. */
-	if (pl_flow_fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
+	if (t->fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
 	    pkt->payload_wire_len == pkt->payload_len &&
 	    (pkt->payload_len == 0 || pkt->seq == s->next_seq)) {
 		deliver_data(t, f, dir, pkt->payload, pkt->payload_len);
@@ -808,6 +806,7 @@ struct pl_flow_table *pl_flow_table_new(const struct pl_config *cfg, const struc
 	}
 	t->mask = nb - 1;
 	t->cfg = cfg;
+	t->fast_path = cfg->fast_paths;
 	t->env = env;
 	t->stats = env->stats;
 	uint64_t seed;
@@ -816,8 +815,9 @@ struct pl_flow_table *pl_flow_table_new(const struct pl_config *cfg, const struc
 	for (size_t i = 0; i < PL_ARRAY_LEN(t->seed); i++)
 		t->seed[i] = mix64(seed + (i + 1) * 0x9e3779b97f4a7c15ULL);
 
-	size_t state = PL_MAX(pl_http_ops.state_size(cfg), pl_mysql_ops.state_size(cfg));
-	state = PL_MAX(state, pl_tls_ops.state_size(cfg));
+	size_t state = 0;
+	for (size_t i = 0; i < pl_n_protocols; i++)
+		state = PL_MAX(state, pl_protocols[i].ops->state_size(cfg));
 	t->flow_size = sizeof(struct flow) + ((state + 15) & ~(size_t)15);
 	return t;
 }
@@ -851,10 +851,7 @@ void pl_flow_table_free(struct pl_flow_table *t)
 	free(t->buckets);
 	free(t);
 	/* The table was this thread's: so are the protocols' record caches. */
-	if (pl_http_ops.thread_cleanup)
-		pl_http_ops.thread_cleanup();
-	if (pl_mysql_ops.thread_cleanup)
-		pl_mysql_ops.thread_cleanup();
-	if (pl_tls_ops.thread_cleanup)
-		pl_tls_ops.thread_cleanup();
+	for (size_t i = 0; i < pl_n_protocols; i++)
+		if (pl_protocols[i].ops->thread_cleanup)
+			pl_protocols[i].ops->thread_cleanup();
 }

@@ -627,6 +627,45 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *val, co
 	return -1;
 }
 
+/* A file-supplied name for a message: at most 48 bytes, control bytes masked (as the
+ * config loader shows keys). */
+static const char *show_name(const char *s, char *buf, size_t buflen)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < PL_MIN(buflen - 1, (size_t)48); i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+int pl_kafka_check_properties(const struct pl_config *cfg, char *err, size_t errlen)
+{
+	const typeof(cfg->output.kafka) *kc = &cfg->output.kafka;
+	rd_kafka_conf_t *probe = rd_kafka_conf_new();
+	char errstr[256], name[49];
+	int rc = 0;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!probe) {
+		snprintf(err, errlen, "output.kafka.properties: out of memory");
+		return -1;
+	}
+	/* librdkafka knows its own settings best: ask it, so a typo fails at start. */
+	for (int i = 0; i < kc->n_props && rc == 0; i++) {
+		if (rd_kafka_conf_set(probe, kc->prop_key[i], kc->prop_val[i], errstr,
+				      sizeof(errstr)) == RD_KAFKA_CONF_OK)
+			continue;
+		snprintf(err, errlen, "%s:%lu: output.kafka.properties.%s: %s",
+			 cfg->path ? cfg->path : "-", kc->prop_line[i],
+			 show_name(kc->prop_key[i], name, sizeof(name)), errstr);
+		rc = -1;
+	}
+	rd_kafka_conf_destroy(probe);
+	return rc;
+}
+
 static rd_kafka_conf_t *make_conf(const struct pl_config *cfg, struct pl_kafka *k)
 {
 	static const char *const comp[] = { "none", "gzip", "snappy", "lz4", "zstd" };
@@ -874,7 +913,12 @@ struct pl_kafka *pl_kafka_open(const struct pl_config *cfg, struct pl_stats *st,
 			       pl_output_ack_fn ackfn, void *ack_arg)
 {
 	struct pl_kafka *k;
+	char err[512];
 
+	if (pl_kafka_check_properties(cfg, err, sizeof(err)) < 0) {
+		pl_err("kafka: %s", err);
+		return NULL;
+	}
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;

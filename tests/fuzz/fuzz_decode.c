@@ -7,7 +7,7 @@
  *
  * Every payload byte is read so ASan reports a payload that reaches past the
  * frame; the contract's invariants trap when broken. Each frame is decoded twice,
- * with the fast path (pl_decode_fast_path) off and on: the results and every field
+ * with the fast path (pl_decode's fast_path: tuning.fast_paths) off and on: the results and every field
  * must agree. */
 #include <stddef.h>
 #include <stdint.h>
@@ -66,10 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&pkt, 0x5a, sizeof(pkt));
 	memset(&ref, 0xa5, sizeof(ref));
 	pkt.ts_ns = ref.ts_ns = 42;
-	pl_decode_fast_path = false;
-	rc_ref = pl_decode(frame, (uint32_t)len, lt, &ref);
-	pl_decode_fast_path = true;
-	rc = pl_decode(frame, (uint32_t)len, lt, &pkt);
+	rc_ref = pl_decode(frame, (uint32_t)len, lt, false, &ref);
+	rc = pl_decode(frame, (uint32_t)len, lt, true, &pkt);
 	if (rc != rc_ref)
 		__builtin_trap();
 	check_same(&pkt, &ref);

@@ -25,7 +25,7 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *h, const u_char *by
 	int linktype = *(int *)((void **)user)[1];
 	struct pl_packet pkt;
 
-	if (pl_decode(bytes, h->caplen, linktype, &pkt) != PL_DEC_OK)
+	if (pl_decode(bytes, h->caplen, linktype, true, &pkt) != PL_DEC_OK)
 		return;
 	pkt.ts_ns = (uint64_t)h->ts.tv_sec * PL_NS_PER_SEC + (uint64_t)h->ts.tv_usec * 1000;
 	pl_flow_packet(t, &pkt);

@@ -6,8 +6,8 @@
  *   [10..11] time step in ms
  * A small flow cap and buffer cap make eviction and overflow paths reachable. The
  * recording protocol checks that each direction's bytes arrive contiguously. Each
- * script runs twice, with the in-order shortcut (pl_flow_fast_path) off and on: the
- * protocol calls (a running hash of them) and every counter must agree. */
+ * script runs twice, with the in-order shortcut off and on (cfg.fast_paths, the
+ * config's tuning.fast_paths): the protocol calls (a running hash of them) and every counter must agree. */
 #include <string.h>
 #include "pktlog/flow.h"
 
@@ -60,7 +60,7 @@ static const struct pl_proto_ops ops = { "fuzz", st_size, st_init, st_data, st_g
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static bool run(const uint8_t *data, size_t size, struct pl_stats *out)
+static bool run(const uint8_t *data, size_t size, bool fast, struct pl_stats *out)
 {
 	static uint8_t payload[512 + 64];
 	struct pl_config cfg;
@@ -77,6 +77,7 @@ static bool run(const uint8_t *data, size_t size, struct pl_stats *out)
 	cfg.flows.stream_buffer_bytes = 2048;
 	cfg.flows.max_buffer_mb = 1;
 	cfg.flows.idle_timeout_ns = 5 * PL_NS_PER_SEC;
+	cfg.fast_paths = fast;
 	struct pl_flow_table *t = pl_flow_table_new(&cfg, &env);
 	if (!t)
 		return false;
@@ -121,13 +122,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t ref_calls;
 
 	calls = 0;
-	pl_flow_fast_path = false;
-	if (!run(data, size, &ref))
+	if (!run(data, size, false, &ref))
 		return 0;
 	ref_calls = calls;
 	calls = 0;
-	pl_flow_fast_path = true;
-	if (!run(data, size, &fast))
+	if (!run(data, size, true, &fast))
 		return 0;
 	if (calls != ref_calls || memcmp(&ref, &fast, sizeof(ref)) != 0)
 		__builtin_trap();

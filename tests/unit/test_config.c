@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include "pktlog/config.h"
+#include "pktlog/kafka.h"
+#include "pktlog/registry.h"
 
 #define NAME "t.yml"
 
@@ -67,6 +69,7 @@ static void assert_is_defaults(const struct pl_config *c)
 	assert_string_equal(c->data_dir, "/var/lib/pktlog");
 	assert_null(c->host_name);
 	assert_null(c->app_id);
+	assert_true(c->fast_paths);
 	assert_null(c->metrics.listen);
 	assert_true(c->metrics.heartbeat);
 	assert_int_equal(c->metrics.heartbeat_interval_ns, 60 * PL_NS_PER_SEC);
@@ -526,8 +529,18 @@ static void test_kafka(void **state)
 		     NAME ":4: output.kafka.acks: idempotence requires acks: all (or set output.kafka.idempotence: false)");
 	expect_error("output:\n  kafka:\n    compression: brotli\n",
 		     NAME ":3: output.kafka.compression: expected none, gzip, snappy, lz4 or zstd, found \"brotli\"");
-	expect_error_prefix("output:\n  kafka:\n    properties:\n      no.such: 1\n",
-			    NAME ":4: output.kafka.properties.no.such: ");
+	/* librdkafka's names are the Kafka output's to check (at start, and when it opens),
+	 * with the message a config error has */
+	assert_int_equal(load(&cfg, "output:\n  kafka:\n    properties:\n      client.id: me\n"
+				"      no.such: 1\n"), 0);
+	assert_int_equal(cfg.output.kafka.prop_line[1], 5);
+	char kerr[512];
+	assert_int_equal(pl_kafka_check_properties(&cfg, kerr, sizeof(kerr)), -1);
+	assert_ptr_equal(strstr(kerr, NAME ":5: output.kafka.properties.no.such: "), kerr);
+	free(cfg.output.kafka.prop_key[1]);
+	cfg.output.kafka.prop_key[1] = strdup("linger.ms");
+	assert_int_equal(pl_kafka_check_properties(&cfg, kerr, sizeof(kerr)), 0);
+	pl_config_free(&cfg);
 	expect_error_prefix("output:\n  spool:\n    fsync: sometimes\n", NAME ":3: output.spool.fsync: ");
 }
 
@@ -606,6 +619,11 @@ static void test_load_after_error(void **state)
 	free(cfg.host_name);
 	cfg.host_name = NULL;
 	assert_is_defaults(&cfg);
+	/* the test switch is an option like the others */
+	assert_int_equal(load(&cfg, "tuning:\n  fast_paths: false\n"), 0);
+	assert_false(cfg.fast_paths);
+	assert_int_equal(load(&cfg, "tuning: {fast_paths: maybe}\n"), -1);
+	assert_string_equal(err, NAME ":1: tuning.fast_paths: expected true or false (or yes/no, on/off), found \"maybe\"");
 	pl_config_free(&cfg);
 	pl_config_free(&cfg);
 }
@@ -707,6 +725,42 @@ static void test_tail_inputs(void **state)
 	pl_config_free(&cfg);
 }
 
+/* Each protocol's options hang off its registry row: its enabled and ports rows store where
+ * the row's enabled_off and ports_off say (port lookup reads them there), and its defaults
+ * (ports from the registry row) are what pl_config_defaults gives. */
+static void test_protocol_options(void **state)
+{
+	struct pl_config cfg;
+
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	for (size_t p = 0; p < pl_n_protocols; p++) {
+		const struct pl_proto_desc *d = &pl_protocols[p];
+		const struct pl_port_list *l = pl_proto_ports(&cfg, d);
+		bool enabled = false, ports = false;
+
+		for (size_t r = 0; r < d->options->n; r++) {
+			const struct pl_option *o = &d->options->rows[r];
+
+			if (strcmp(o->key, "enabled") == 0)
+				enabled = o->type == PL_OPT_BOOL && o->off == d->enabled_off;
+			if (strcmp(o->key, "ports") == 0)
+				ports = o->type == PL_OPT_PORTS && o->off == d->ports_off;
+		}
+		assert_true(enabled);
+		assert_true(ports);
+		assert_true(pl_proto_enabled(&cfg, d));
+		assert_int_equal(l->n, (int)d->n_default_ports);
+		for (size_t i = 0; i < d->n_default_ports; i++)
+			assert_int_equal(l->port[i], d->default_ports[i]);
+	}
+	pl_config_free(&cfg);
+	/* a protocol's option set through the file lands in its fields */
+	assert_int_equal(load(&cfg, "protocols:\n  tls:\n    enabled: false\n    max_memory_mb: 3\n"), 0);
+	assert_false(pl_proto_enabled(&cfg, pl_proto_by_name("tls")));
+	assert_int_equal(cfg.tls.max_memory_mb, 3);
+	pl_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_port_list_has),
 		cmocka_unit_test(test_capture_live_options),
 		cmocka_unit_test(test_tail_inputs),
+		cmocka_unit_test(test_protocol_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -224,10 +224,8 @@ static int decode_both(const uint8_t *b, size_t len, int lt, struct pl_packet *p
 	memset(&ref, 0xa5, sizeof(ref));
 	memset(&fast, 0x5a, sizeof(fast));
 	ref.ts_ns = fast.ts_ns = pkt->ts_ns;
-	pl_decode_fast_path = false;
-	rc_ref = pl_decode(b, (uint32_t)len, lt, &ref);
-	pl_decode_fast_path = true;
-	rc_fast = pl_decode(b, (uint32_t)len, lt, &fast);
+	rc_ref = pl_decode(b, (uint32_t)len, lt, false, &ref);
+	rc_fast = pl_decode(b, (uint32_t)len, lt, true, &fast);
 	assert_int_equal(rc_fast, rc_ref);
 	assert_same_packet(&fast, &ref);
 	*pkt = fast;
@@ -560,9 +558,9 @@ static void test_bad_linktype(void **state)
 
 	put_eth(&f, 0x0800);
 	ip4_tcp(&f);
-	assert_int_equal(pl_decode(f.b, (uint32_t)f.n, 105 /* 802.11 */, &pkt), PL_DEC_BAD_LINKTYPE);
-	assert_int_equal(pl_decode(f.b, (uint32_t)f.n, -1, &pkt), PL_DEC_BAD_LINKTYPE);
-	assert_int_equal(pl_decode(f.b, (uint32_t)f.n, 99999, &pkt), PL_DEC_BAD_LINKTYPE);
+	assert_int_equal(pl_decode(f.b, (uint32_t)f.n, 105 /* 802.11 */, true, &pkt), PL_DEC_BAD_LINKTYPE);
+	assert_int_equal(pl_decode(f.b, (uint32_t)f.n, -1, true, &pkt), PL_DEC_BAD_LINKTYPE);
+	assert_int_equal(pl_decode(f.b, (uint32_t)f.n, 99999, true, &pkt), PL_DEC_BAD_LINKTYPE);
 }
 
 static void test_null_frame(void **state)
@@ -570,7 +568,7 @@ static void test_null_frame(void **state)
 	struct pl_packet pkt;
 
 	pkt.ts_ns = 7;
-	assert_int_equal(pl_decode(NULL, 0, DLT_EN10MB, &pkt), PL_DEC_TRUNCATED);
+	assert_int_equal(pl_decode(NULL, 0, DLT_EN10MB, true, &pkt), PL_DEC_TRUNCATED);
 	assert_int_equal(pkt.ts_ns, 7);
 }
 
@@ -818,9 +816,7 @@ static bool fast_takes(const struct frame *f, size_t len)
 	}
 	memset(&ref, 0xa5, sizeof(ref));
 	ref.ts_ns = 99;
-	pl_decode_fast_path = false;
-	assert_int_equal(pl_decode(f->b, (uint32_t)len, f->lt, &ref), PL_DEC_OK);
-	pl_decode_fast_path = true;
+	assert_int_equal(pl_decode(f->b, (uint32_t)len, f->lt, false, &ref), PL_DEC_OK);
 	assert_same_packet(&fast, &ref);
 	return true;
 }

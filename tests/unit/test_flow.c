@@ -77,6 +77,7 @@ static struct pl_flow_table *table(uint32_t buf_bytes, uint32_t max_flows)
 	cfg.flows.stream_buffer_bytes = buf_bytes;
 	cfg.flows.max_buffer_mb = 64;
 	cfg.flows.idle_timeout_ns = 60 * PL_NS_PER_SEC;
+	cfg.fast_paths = true;
 	env = (struct pl_proto_env){ &cfg, &stats, NULL, NULL };
 	struct pl_flow_table *t = pl_flow_table_new(&cfg, &env);
 	assert_non_null(t);
@@ -599,6 +600,7 @@ static void run_script(uint32_t seed, bool fast, struct pl_stats *out_stats)
 	cfg.flows.stream_buffer_bytes = 600;
 	cfg.flows.max_buffer_mb = 1;
 	cfg.flows.idle_timeout_ns = 20 * PL_NS_PER_SEC;
+	cfg.fast_paths = fast;
 	env = (struct pl_proto_env){ &cfg, &stats, NULL, NULL };
 	trace_len = 0;
 	rng = seed;
@@ -608,7 +610,6 @@ static void run_script(uint32_t seed, bool fast, struct pl_stats *out_stats)
 	struct pl_flow_table *t = pl_flow_table_new(&cfg, &env);
 	assert_non_null(t);
 	pl_flow_table_set_proto(t, &tr_ops);
-	pl_flow_fast_path = fast;
 	for (int i = 0; i < 600; i++) {
 		int c = (int)rnd(6), d = (int)rnd(2), kind = (int)rnd(40);
 		uint32_t len = rnd(4) ? 1 + rnd(300) : 0, lost = 0, s = seq[c][d];
@@ -659,7 +660,6 @@ static void run_script(uint32_t seed, bool fast, struct pl_stats *out_stats)
 		pl_flow_packet(t, &p);
 	}
 	pl_flow_table_free(t);
-	pl_flow_fast_path = true;
 	*out_stats = stats;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include "unit.h"
 #include "pktlog/metrics.h"
+#include "pktlog/registry.h"
 
 /* Every counter of struct pl_stats has exactly one metric: a field added without a row
  * here would silently never be exported. */
@@ -24,6 +25,36 @@ static void test_table_covers_every_counter(void **s)
 		assert_int_equal(seen[i], 1);
 	}
 	free(seen);
+}
+
+/* Each protocol's stats block describes its own counters (NAME_*), and the registry's port
+ * lookup finds each protocol by its default ports. */
+static void test_registry_rows(void **s)
+{
+	struct pl_config cfg;
+
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	assert_true(pl_n_protocols >= 3 && pl_n_protocols <= PL_PROTO_MAX);
+	for (size_t p = 0; p < pl_n_protocols; p++) {
+		const struct pl_proto_desc *d = &pl_protocols[p];
+		size_t len = strlen(d->name);
+
+		assert_ptr_equal(pl_proto_by_name(d->name), d);
+		assert_non_null(d->ops);
+		assert_non_null(d->stats);
+		assert_true(d->stats->n_first <= d->stats->n_rows);
+		for (size_t i = 0; i < d->stats->n_rows; i++) {
+			assert_memory_equal(d->stats->rows[i].name, d->name, len);
+			assert_int_equal(d->stats->rows[i].name[len], '_');
+		}
+		for (size_t i = 0; i < d->n_default_ports; i++)
+			assert_ptr_equal(pl_proto_for_port(&cfg, d->default_ports[i]), d);
+	}
+	assert_null(pl_proto_for_port(&cfg, 22));
+	assert_null(pl_proto_by_name("gopher"));
+	cfg.mysql.enabled = false;
+	assert_null(pl_proto_for_port(&cfg, 3306));
+	pl_config_free(&cfg);
 }
 
 static void test_render(void **s)
@@ -103,6 +134,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_covers_every_counter),
+		cmocka_unit_test(test_registry_rows),
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_serve),
 		cmocka_unit_test(test_bad_listen),

@@ -4,7 +4,7 @@
  * proto8 . pad8 . sport16 . dport16) over the endpoint-ordered tuple, base64, "1:" prefix.
  * SHA-1 per FIPS 180-4; written here because only these ~60 bytes per connection need it. */
 #include <string.h>
-#include "pktlog/event.h"
+#include "pktlog/community_id.h"
 
 struct sha1 {
 	uint32_t h[5];
