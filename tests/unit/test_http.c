@@ -1,4 +1,4 @@
-/* test_http.c – unit tests of the HTTP protocol module (src/proto/http.c) driven through pl_http_ops. */
+/* test_http.c – unit tests of the HTTP protocol module (src/proto/http*.c) driven through pl_http_ops. */
 #include "unit.h"
 #include "pktlog/proto.h"
 

@@ -1,0 +1,394 @@
+/* http_int.h – what the HTTP module's files share (http.c, http_parse.c, http_fast.c,
+ * http_txn.c, http_event.c, http_mem.c; not for use outside src/proto/http*): the records
+ * of messages and connections, the on_* functions both parsers deliver a message's parts
+ * through (static inline: the fast path calls them per header), and each file's entry points.
+ *
+ * The records: a struct hstub sits in the flow entry; its struct hconn (both directions'
+ * parser states, struct hside, and the queues of struct hmsg records) is allocated while the
+ * connection has bytes in flight (http_mem.c). Records hold each message's kept strings in
+ * their own buffer as spans. */
+#ifndef PKTLOG_HTTP_INT_H
+#define PKTLOG_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <http_parser.h>
+#include "pktlog/proto.h"
+#include "txq.h"
+
+/* Kept header/URL bytes per message are capped here (and by http.max_message_size). */
+#define HTTP_KEEP_MAX 16384u
+#define HTTP_VALUE_MAX 8192u      /* one kept header value */
+#define HTTP_PHRASE_MAX 256u
+#define HTTP_NAME_MAX 128u
+#define HTTP_BUF_INIT 128u
+#define HTTP_HDR_INIT 4u         /* kept header slots a record starts with */
+#define HTTP_EVICT_SCAN 64u       /* idlest connections dropped at most per refused allocation */
+#define HTTP_FREELIST_MAX 256u    /* records kept for reuse per thread */
+#define HTTP_USER_MAX 128u
+
+/* Why a message is incomplete. A note on a message whose head did not end says the head
+ * was cut (the event then holds only what was read of it). */
+enum {
+	NOTE_LOSS = 1,     /* bytes missing from the capture (loss, or the snap length) */
+	NOTE_PARSE = 2,    /* not HTTP that http-parser accepts */
+	NOTE_EOF = 4,      /* the connection (or the capture) ended inside the message */
+	NOTE_LIMIT = 8,    /* the head is longer than http-parser's limit (HTTP_MAX_HEADER_SIZE) */
+	NOTE_STALLED = 16, /* request: answered, body still arriving when the transaction timed out */
+	NOTE_MEMORY = 32,  /* the connection's state was dropped at protocols.http.max_memory_mb */
+	NOTE_NORESP = 64,  /* request: unmatched after response bytes were lost (its own may be among them) */
+};
+enum { MODE_HUNT = 0, MODE_SYNC, MODE_DEAD };
+enum { HS_NONE = 0, HS_FIELD, HS_VALUE };
+enum { RED_NONE = 0, RED_STAR, RED_COOKIE };
+
+/* Headers whose values the event needs whether or not they are sent. */
+enum hkind {
+	HK_OTHER = 0, HK_CLEN, HK_CTYPE, HK_HOST, HK_UA, HK_REFERER, HK_XFF,
+	HK_AUTH, HK_PROXY_AUTH, HK_COOKIE, HK_SET_COOKIE,
+	/* only the fast path looks at these (they change framing); to the event they are
+	 * headers like any other */
+	HK_CONNECTION, HK_UPGRADE, HK_PROXY_CONN, HK_TE,
+	HK_NONE = -1,     /* not classified yet */
+};
+
+struct span { uint32_t off, len; };
+
+struct kept_hdr {
+	struct span name, value;
+	uint8_t redact;
+};
+
+/* One HTTP message: what the event needs, with its strings in buf. */
+struct hmsg {
+	struct pl_txq_node link;  /* in a connection's queue (pend, orph) or the free list */
+	uint64_t start_ns, end_ns;
+	uint64_t bytes, body_bytes;
+	uint16_t status;
+	uint8_t method, vmaj, vmin;
+	uint8_t notes;
+	bool start_line_done, headers_done, truncated;
+	bool has_method, has_version;   /* read from this message's own bytes */
+	bool emitted;             /* request: its event went out (timed out); drop it when done */
+	struct hmsg *resp;        /* request: the response that answered it before it ended */
+	struct span url, phrase, ctype, host, ua, referer, xff, user;
+	bool has_ctype, has_host, has_ua, has_referer, has_xff, has_user, has_clen;
+	int n_hdr;
+	uint32_t len;
+	/* kept across reuse (http_msg_get clears what is above) */
+	char *buf;
+	uint32_t cap;
+	uint32_t hdr_cap;
+	struct kept_hdr *hdr;     /* hdr_cap slots, grown up to PL_EVENT_MAX_HEADERS */
+	char name[HTTP_NAME_MAX]; /* the header name being parsed (lower-cased) */
+};
+
+struct hconn;
+
+struct hside {
+	http_parser p;
+	struct hconn *c;
+	uint64_t pfx_ts;
+	uint64_t ts;              /* packet time of the bytes being parsed */
+	uint64_t last_ts;         /* packet time of this direction's latest bytes */
+	uint64_t acc;             /* bytes fed since the last message boundary */
+	uint64_t fast_left;       /* body bytes still due of a message the fast path began */
+	struct hmsg *cur;
+	/* header being parsed (its name is in cur->name) */
+	struct span hname, hval;
+	uint32_t name_len;
+	uint8_t pfx[16];
+	uint8_t npfx;
+	uint8_t dir;
+	uint8_t mode;
+	uint8_t hstate;
+	int8_t hkind;             /* enum hkind */
+	uint8_t hredact;
+	bool first;               /* nothing synced yet: the stream may start mid-message */
+	bool line_start;
+	bool in_msg, in_body, done;
+	bool fresh;               /* http-parser is at a message start: the fast path may run */
+	bool name_long;
+	bool hsend, hstore;
+};
+
+struct hconn {
+	const struct pl_conn *conn;
+	const struct pl_proto_env *env;
+	struct hside side[2];
+	/* Ended requests waiting for their responses, oldest first; pend.late counts requests
+	 * that left it unanswered (dropped when full, expired) whose responses may still come,
+	 * in order. */
+	struct pl_txq pend;
+	/* Responses complete before any request they could answer was seen (the capture shows
+	 * the directions out of order, or lost the request): each pairs with the next request
+	 * if that began before the response ended, else goes out unmatched. */
+	struct pl_txq orph;
+	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
+	struct hstub *stub;       /* the flow's stub that points here */
+	struct hconn *lru_prev, *lru_next;   /* per thread, most recently active first */
+	/* Request bytes were lost or skipped since the pairing was last known whole: a held
+	 * response may answer a request the capture lacks. */
+	bool req_gap;
+	/* Response bytes were lost and no whole response has been read since: a request that
+	 * goes out unmatched may have had its response in the hole. */
+	bool resp_lost;
+	uint32_t keep_cap;
+};
+
+/* What the flow entry holds (proto.h's state). The connection's parser state (hconn) is
+ * allocated when its bytes arrive and handed back when it holds nothing (idle at message
+ * boundaries) or when protocols.http.max_memory_mb needs it for busier connections; `rest`
+ * keeps what each side's parser must resume with (REST_* bits). */
+struct hstub {
+	struct hconn *c;
+	const struct pl_conn *conn;
+	const struct pl_proto_env *env;
+	uint8_t rest[2];
+	bool refused;             /* the last allocation failed: counted once */
+};
+/* rest: the side's mode in the low 2 bits; zero is a connection never seen. */
+enum { REST_SEEN = 4 /* not `first` */, REST_MIDLINE = 8 /* not `line_start` */ };
+
+/* --- http_mem.c: records, connection states, the memory budget --- */
+
+/* A cleared record: from the free list, or new within the budget (NULL when refused). */
+struct hmsg *http_msg_get(struct hconn *c);
+/* Back to the free list (or freed); NULL is ignored. */
+void http_msg_put(struct hmsg *m);
+/* Append up to len bytes within the message's keep cap; returns bytes kept. */
+uint32_t http_msg_append(struct hconn *c, struct hmsg *m, const char *p, size_t len);
+/* One more kept header slot within the budget; false, marked and counted, when refused. */
+bool http_hdr_grow(struct hconn *c, struct hmsg *m);
+/* The stub's state, made (or remade where the stub says) when bytes arrive and marked most
+ * recently active; NULL when the budget or malloc refuses it (counted once). */
+struct hconn *http_conn_get(struct hstub *b, enum pl_dir dir);
+/* Nothing but parser positions at message boundaries: the state may be handed back. */
+bool http_conn_idle(const struct hconn *c);
+/* Hand a state back: its stub remembers where each side resumes. */
+void http_conn_put(struct hconn *c);
+/* Free this thread's free lists. */
+void http_mem_trim(void);
+
+/* --- http_txn.c: pairing, expiry, completion --- */
+
+static inline struct hmsg *pend_head(const struct hconn *c)
+{
+	return PL_TXQ_ENTRY(pl_txq_head(&c->pend), struct hmsg, link);
+}
+
+static inline struct hmsg *orph_head(const struct hconn *c)
+{
+	return PL_TXQ_ENTRY(pl_txq_head(&c->orph), struct hmsg, link);
+}
+
+/* Emit one transaction (either side may be NULL) and release both records. */
+void http_emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const char *err);
+/* A request begins while responses are held: the one that answers it, if any, is taken. */
+void http_claim_orphan(struct hconn *c, struct hmsg *req);
+/* A record leaves its side unfinished: a response it holds still goes out. */
+void http_release_msg(struct hconn *c, struct hmsg *m);
+/* Time out what waits longer than protocols.http.transaction_timeout. */
+void http_expire(struct hconn *c, uint64_t now);
+/* The side's message ended: count it, and pair it or queue it. */
+void http_finish_current(struct hconn *c, struct hside *s);
+/* The side's message cannot be parsed further: kept (marked) or dropped. */
+void http_fail_current(struct hconn *c, struct hside *s, uint8_t note);
+/* Whether the response being parsed answers a HEAD. */
+bool http_pending_is_head(const struct hconn *c);
+/* Response bytes were lost: the oldest pending request may go out without its response. */
+void http_lost_response(struct hconn *c, const struct hside *s);
+/* The budget takes this state: what it holds goes out now, marked. */
+void http_conn_drop(struct hconn *c);
+/* Every pending request and held response goes out unmatched, with `note` added. */
+void http_txn_flush(struct hconn *c, uint8_t note);
+
+/* --- http_event.c --- */
+
+/* Emit one transaction (either side may be NULL); the records stay the caller's. */
+void http_emit_event(struct hconn *c, const struct hmsg *req, const struct hmsg *resp,
+		     const char *err);
+
+/* --- http.c --- */
+
+/* Lose sync on this side: hunt for the next message start (counted). */
+void http_start_hunt(struct hconn *c, struct hside *s, bool line_start);
+
+/* --- http_parse.c: the record, and the http-parser path --- */
+
+int http_on_begin(struct hside *s);
+void http_on_header_field(struct hside *s, const char *at, size_t len);
+void http_header_begin_value(struct hside *s, enum hkind known);
+void http_header_end(struct hside *s);
+/* http-parser back at a message start on this side. */
+void http_side_reset(struct hconn *c, struct hside *s);
+/* Feed bytes to http-parser; returns how many it consumed (at least one unless n == 0). */
+size_t http_feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts);
+/* The connection ended: true when that ends the side's message (a close-delimited body). */
+bool http_feed_eof(struct hside *s);
+
+/* --- http_fast.c --- */
+
+/* Parse one ordinary message head at p[0..n) and deliver it; its length, or 0 (nothing done:
+ * use http-parser). */
+size_t http_fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts);
+/* Body bytes of a message the fast path began; returns bytes taken. */
+size_t http_fast_body(struct hconn *c, struct hside *s, size_t n, uint64_t ts);
+
+/* --- inline helpers shared by both parsers --- */
+
+/* Append to a field that must stay contiguous and at most `max` bytes. */
+static inline void field_append(struct hconn *c, struct hmsg *m, struct span *f,
+				const char *p, size_t len, uint32_t max)
+{
+	size_t want = len;
+
+	if (f->len == 0)
+		f->off = m->len;
+	if (len == 0)
+		return;   /* m->buf may still be NULL: no memcpy to it, not even of 0 bytes */
+	/* the usual case: within every cap and the buffer */
+	if (f->len + len <= max && (uint64_t)m->len + len <= c->keep_cap &&
+	    (uint64_t)m->len + len <= m->cap) {
+		memcpy(m->buf + m->len, p, len);
+		m->len += (uint32_t)len;
+		f->len += (uint32_t)len;
+		return;
+	}
+	if (f->len + want > max) {
+		want = max > f->len ? max - f->len : 0;
+		if (!m->truncated) {
+			m->truncated = true;
+			c->env->stats->http_truncated++;
+		}
+	}
+	f->len += http_msg_append(c, m, p, want);
+}
+
+/* Compare n bytes of a header name or value against a literal of lower-case letters and '-'
+ * (2 <= n), ignoring case. OR-ing 0x20 maps exactly 'A'..'Z' onto 'a'..'z' among the bytes
+ * that can match such a literal (it also maps CR onto '-', and no token or value holds a CR
+ * here). Compares the first and last 8 (or 4, or 2) bytes as words; they overlap as needed. */
+static inline __attribute__((always_inline)) bool lc_eq(const uint8_t *p, size_t n,
+							 const char *lit, size_t lit_len)
+{
+	if (n != lit_len)
+		return false;
+	if (n >= 8) {
+		uint64_t a, b, x, y;
+
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&a, p + i, 8);
+			memcpy(&x, lit + i, 8);
+			if ((a | 0x2020202020202020ULL) != x)
+				return false;
+		}
+		memcpy(&b, p + n - 8, 8);
+		memcpy(&y, lit + n - 8, 8);
+		return (b | 0x2020202020202020ULL) == y;
+	}
+	if (n >= 4) {
+		uint32_t a, b, x, y;
+
+		memcpy(&a, p, 4);
+		memcpy(&x, lit, 4);
+		memcpy(&b, p + n - 4, 4);
+		memcpy(&y, lit + n - 4, 4);
+		return (a | 0x20202020u) == x && (b | 0x20202020u) == y;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((p[i] | 0x20) != (uint8_t)lit[i])
+			return false;
+	return true;
+}
+#define LC_EQ(p, n, lit) lc_eq(p, n, lit, sizeof(lit) - 1)
+
+/* What a header is to the event, from its name as sent or lower-cased: by length first, at
+ * most two word compares. */
+static inline __attribute__((always_inline)) enum hkind classify(const char *name_, size_t len)
+{
+	const uint8_t *name = (const uint8_t *)name_;
+
+	switch (len) {
+	case 4: return LC_EQ(name, 4, "host") ? HK_HOST : HK_OTHER;
+	case 6: return LC_EQ(name, 6, "cookie") ? HK_COOKIE : HK_OTHER;
+	case 7: return LC_EQ(name, 7, "referer") ? HK_REFERER :
+		       LC_EQ(name, 7, "upgrade") ? HK_UPGRADE : HK_OTHER;
+	case 10: return LC_EQ(name, 10, "user-agent") ? HK_UA :
+			LC_EQ(name, 10, "set-cookie") ? HK_SET_COOKIE :
+			LC_EQ(name, 10, "connection") ? HK_CONNECTION : HK_OTHER;
+	case 12: return LC_EQ(name, 12, "content-type") ? HK_CTYPE : HK_OTHER;
+	case 13: return LC_EQ(name, 13, "authorization") ? HK_AUTH : HK_OTHER;
+	case 14: return LC_EQ(name, 14, "content-length") ? HK_CLEN : HK_OTHER;
+	case 15: return LC_EQ(name, 15, "x-forwarded-for") ? HK_XFF : HK_OTHER;
+	case 16: return LC_EQ(name, 16, "proxy-connection") ? HK_PROXY_CONN : HK_OTHER;
+	case 17: return LC_EQ(name, 17, "transfer-encoding") ? HK_TE : HK_OTHER;
+	case 19: return LC_EQ(name, 19, "proxy-authorization") ? HK_PROXY_AUTH : HK_OTHER;
+	default: return HK_OTHER;
+	}
+}
+
+/* The on_* functions (these, and http_on_begin and http_on_header_field in http_parse.c)
+ * are what a message's parts do to the record; http-parser's callbacks (http_parse.c) and
+ * the fast path (http_fast.c) both call them, in the same order with the same bytes. */
+
+static inline void on_url(struct hside *s, unsigned method, const char *at, size_t len)
+{
+	s->cur->start_line_done = true;
+	s->cur->method = (uint8_t)method;     /* http-parser knows it once the URL starts */
+	s->cur->has_method = true;
+	field_append(s->c, s->cur, &s->cur->url, at, len, s->c->env->cfg->http.max_url_length);
+}
+
+static inline void on_status(struct hside *s, unsigned vmaj, unsigned vmin, unsigned code,
+			     const char *at, size_t len)
+{
+	s->cur->status = (uint16_t)code;
+	s->cur->vmaj = (uint8_t)vmaj;
+	s->cur->vmin = (uint8_t)vmin;
+	s->cur->has_version = true;
+	s->cur->start_line_done = true;
+	field_append(s->c, s->cur, &s->cur->phrase, at, len, HTTP_PHRASE_MAX);
+}
+
+static inline void on_header_value(struct hside *s, const char *at, size_t len, enum hkind known)
+{
+	if (s->hstate != HS_VALUE) {
+		http_header_begin_value(s, known);
+		s->hstate = HS_VALUE;
+	}
+	if (s->hstore)
+		field_append(s->c, s->cur, &s->hval, at, len, HTTP_VALUE_MAX);
+}
+
+/* Returns 1 when the message has no body (as http-parser's on_headers_complete). */
+static inline int on_headers_done(struct hside *s, unsigned vmaj, unsigned vmin,
+				  unsigned method, unsigned status)
+{
+	struct hmsg *m = s->cur;
+	int st = (int)status;
+
+	if (s->hstate == HS_VALUE)
+		http_header_end(s);
+	s->hstate = HS_NONE;
+	m->headers_done = true;
+	m->start_line_done = true;
+	m->vmaj = (uint8_t)vmaj;
+	m->vmin = (uint8_t)vmin;
+	m->has_version = true;
+	if (s->dir == PL_DIR_TO_SERVER) {
+		m->method = (uint8_t)method;
+		m->has_method = true;
+	} else {
+		m->status = (uint16_t)st;
+		/* no body: interim, 204, 304, or the answer to HEAD */
+		if (st / 100 == 1 || st == 204 || st == 304 || http_pending_is_head(s->c))
+			return 1;
+	}
+	s->in_body = true;
+	return 0;
+}
+
+#endif

@@ -1,0 +1,356 @@
+/* http_txn.c – HTTP transactions: the pending requests and held early responses (txq.h),
+ * pairing responses with requests (pipelined, early, out of order), expiry, message
+ * completion and what leaves unpaired. Must not: parse bytes or fill event fields. */
+#include "http_int.h"
+
+/* Emit one transaction (either side may be NULL) and release both records. */
+void http_emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const char *err)
+{
+	http_emit_event(c, req, resp, err);
+	http_msg_put(req);
+	http_msg_put(resp);
+}
+
+static struct hmsg *pend_pop(struct hconn *c)
+{
+	return PL_TXQ_ENTRY(pl_txq_pop(&c->pend), struct hmsg, link);
+}
+
+static void emit_unmatched_request(struct hconn *c, struct hmsg *req)
+{
+	c->env->stats->http_unmatched_requests++;
+	if (c->resp_lost)
+		req->notes |= NOTE_NORESP;
+	http_emit_txn(c, req, NULL, "Unmatched request");
+}
+
+static void emit_unmatched_response(struct hconn *c, struct hmsg *resp)
+{
+	c->env->stats->http_unmatched_responses++;
+	http_emit_txn(c, NULL, resp, "Unmatched response");
+}
+
+static struct hmsg *orph_pop(struct hconn *c)
+{
+	return PL_TXQ_ENTRY(pl_txq_pop(&c->orph), struct hmsg, link);
+}
+
+/* Held responses are bounded as requests are (http.max_pending): the oldest goes out
+ * unmatched. */
+static void orph_push(struct hconn *c, struct hmsg *m)
+{
+	struct pl_txq_node *old = pl_txq_push(&c->orph, &m->link, c->env->cfg->http.max_pending);
+
+	if (old)
+		emit_unmatched_response(c, PL_TXQ_ENTRY(old, struct hmsg, link));
+}
+
+/* A request begins: held responses that had ended before it began answered requests the
+ * capture does not hold; the first one still arriving when it began answers this one.
+ * (Packet time as delivered never goes back, so a request shown after its response's first
+ * bytes may carry a later time than they do, never a later one than the response's end.) */
+__attribute__((noinline)) void http_claim_orphan(struct hconn *c, struct hmsg *req)
+{
+	/* Every request byte so far was parsed: the request the first held response answers
+	 * is in the capture, and in order it is this one (the capture showed the response
+	 * first: frames of the two directions swapped). */
+	if (!c->req_gap) {
+		req->resp = orph_pop(c);
+		return;
+	}
+	while (orph_head(c) && orph_head(c)->end_ns < req->start_ns)
+		emit_unmatched_response(c, orph_pop(c));
+	if (orph_head(c))
+		req->resp = orph_pop(c);
+}
+
+/* A record leaves its side unfinished: a response it holds still goes out. */
+__attribute__((noinline)) void http_release_msg(struct hconn *c, struct hmsg *m)
+{
+	struct hmsg *r;
+
+	if (!m)
+		return;
+	r = m->resp;
+	m->resp = NULL;
+	if (r && m->start_line_done && !m->emitted)
+		http_emit_txn(c, m, r, NULL);
+	else if (r)
+		emit_unmatched_response(c, r);
+	if (!r || !m->start_line_done || m->emitted)
+		http_msg_put(m);
+}
+
+static void pend_push(struct hconn *c, struct hmsg *m)
+{
+	struct pl_txq_node *old = pl_txq_push(&c->pend, &m->link, c->env->cfg->http.max_pending);
+
+	if (!old)
+		return;
+	/* the oldest request's response, if any, is still ahead of the others on the wire */
+	c->env->stats->http_pending_dropped++;
+	c->pend.late++;
+	emit_unmatched_request(c, PL_TXQ_ENTRY(old, struct hmsg, link));
+}
+
+static void expire_pending(struct hconn *c, uint64_t now, uint64_t tmo)
+{
+	const struct hside *rs = &c->side[PL_DIR_TO_CLIENT];
+
+	while (pend_head(c)) {
+		struct hmsg *h = pend_head(c);
+
+		/* a response in progress answers the head request: do not expire it */
+		if (c->pend.late == 0 && rs->in_msg)
+			return;
+		if (now < h->end_ns || now - h->end_ns <= tmo)
+			return;
+		c->pend.late++;
+		emit_unmatched_request(c, pend_pop(c));
+	}
+}
+
+/* An answered request whose body has not moved for the timeout goes out as it is (marked);
+ * the rest of it, should it come, is parsed and dropped. */
+static void expire_stalled(struct hconn *c, uint64_t now, uint64_t tmo)
+{
+	const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
+	struct hmsg *m = rq->cur;
+	uint64_t last;
+
+	if (!m || !m->resp || m->emitted)
+		return;
+	last = PL_MAX(rq->last_ts, m->resp->end_ns);
+	if (now <= last || now - last <= tmo)
+		return;
+	m->notes |= NOTE_STALLED;
+	http_emit_event(c, m, m->resp, NULL);
+	http_msg_put(m->resp);
+	m->resp = NULL;
+	m->emitted = true;
+}
+
+void http_expire(struct hconn *c, uint64_t now)
+{
+	uint64_t tmo = c->env->cfg->http.transaction_timeout_ns;
+
+	if (!tmo)
+		return;
+	if (pend_head(c))
+		expire_pending(c, now, tmo);
+	if (c->side[PL_DIR_TO_SERVER].cur)
+		expire_stalled(c, now, tmo);
+	while (orph_head(c) && now > orph_head(c)->end_ns && now - orph_head(c)->end_ns > tmo)
+		emit_unmatched_response(c, orph_pop(c));
+}
+
+/* --- message completion --- */
+
+static void finish_request(struct hconn *c, struct hmsg *m)
+{
+	struct hmsg *r = m->resp;
+
+	c->env->stats->http_requests++;
+	if (m->emitted) {
+		http_msg_put(m);             /* went out when it stalled */
+		return;
+	}
+	if (r) {
+		m->resp = NULL;         /* answered early: both ends are here now */
+		http_emit_txn(c, m, r, NULL);
+		return;
+	}
+	pend_push(c, m);
+}
+
+static void set_dead(struct hconn *c)
+{
+	for (int d = 0; d < 2; d++) {
+		c->side[d].mode = MODE_DEAD;
+		http_release_msg(c, c->side[d].cur);
+		c->side[d].cur = NULL;
+		c->side[d].in_msg = false;
+		c->side[d].fast_left = 0;
+	}
+}
+
+/* A final response is complete: it answers the oldest request not yet answered, whether that
+ * request has ended or is still arriving (nginx answers some before reading their bodies).
+ * With none, it waits for a request that begins before it ended (orph_push,
+ * http_claim_orphan). */
+static void pair_response(struct hconn *c, struct hmsg *m)
+{
+	const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
+	struct hmsg *cur = rq->in_msg ? rq->cur : NULL;
+
+	if (c->pend.late) {
+		c->pend.late--;      /* the late answer to an expired request */
+		emit_unmatched_response(c, m);
+		return;
+	}
+	if (pend_head(c)) {
+		http_emit_txn(c, pend_pop(c), m, NULL);
+		return;
+	}
+	if (cur && !cur->resp && !cur->emitted) {
+		cur->resp = m;  /* an early response: the event waits for the request's end */
+		return;
+	}
+	orph_push(c, m);        /* its request may still show up in the capture */
+}
+
+static void finish_response(struct hconn *c, struct hmsg *m)
+{
+	struct pl_stats *st = c->env->stats;
+	bool upgraded = m->status == 101;
+
+	if (m->status >= 100 && m->status < 200 && m->status != 101) {
+		c->interim_bytes += m->bytes;
+		http_msg_put(m);             /* interim: the final response pairs */
+		return;
+	}
+	m->bytes += c->interim_bytes;
+	c->interim_bytes = 0;
+	if (!m->notes)
+		c->resp_lost = false;   /* responses are read whole again */
+	st->http_responses++;
+	pair_response(c, m);
+	if (upgraded)
+		set_dead(c);     /* another protocol follows */
+}
+
+void http_finish_current(struct hconn *c, struct hside *s)
+{
+	struct hmsg *m = s->cur;
+
+	s->cur = NULL;
+	s->in_msg = s->in_body = false;
+	s->fast_left = 0;
+	if (!m)
+		return;
+	m->bytes = s->acc;
+	s->acc = 0;
+	if (s->dir == PL_DIR_TO_SERVER)
+		finish_request(c, m);
+	else
+		finish_response(c, m);
+}
+
+/* The current message cannot be parsed further: keep it when its start line was seen
+ * (so pairing stays aligned), drop it otherwise. */
+void http_fail_current(struct hconn *c, struct hside *s, uint8_t note)
+{
+	struct hmsg *m = s->cur;
+
+	s->fast_left = 0;
+	if (!m || !s->in_msg) {
+		s->acc = 0;
+		return;
+	}
+	if (!m->start_line_done && !m->headers_done) {
+		http_release_msg(c, m);
+		s->cur = NULL;
+		s->in_msg = s->in_body = false;
+		s->acc = 0;
+		return;
+	}
+	m->notes |= note;
+	if (!m->end_ns)
+		m->end_ns = s->ts;
+	http_finish_current(c, s);
+}
+
+/* Whether the response being parsed answers a HEAD: the oldest unanswered request, ended or
+ * still arriving. Unknown (not HEAD) after expiries or while responses wait for requests. */
+bool http_pending_is_head(const struct hconn *c)
+{
+	const struct hmsg *r = pend_head(c);
+
+	if (c->pend.late || orph_head(c))
+		return false;
+	if (!r) {
+		const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
+
+		r = rq->in_msg && rq->cur && !rq->cur->resp && !rq->cur->emitted ? rq->cur : NULL;
+	}
+	return r && r->has_method && r->method == HTTP_HEAD;
+}
+
+/* Response bytes were lost at a message boundary: they began the response to the oldest
+ * request waiting (responses come in request order), which goes out without one, so the
+ * responses after the hole keep their own requests. */
+void http_lost_response(struct hconn *c, const struct hside *s)
+{
+	bool boundary = s->mode == MODE_SYNC ? !s->in_msg : s->first && s->npfx == 0;
+
+	if (!boundary || c->pend.late || !pend_head(c))
+		return;
+	emit_unmatched_request(c, pend_pop(c));
+}
+
+void http_txn_flush(struct hconn *c, uint8_t note)
+{
+	while (pend_head(c)) {
+		struct hmsg *m = pend_pop(c);
+
+		m->notes |= note;
+		emit_unmatched_request(c, m);
+	}
+	while (orph_head(c)) {
+		struct hmsg *m = orph_pop(c);
+
+		m->notes |= note;
+		emit_unmatched_response(c, m);
+	}
+}
+
+/* The budget needs this connection's state: what it holds goes out now, marked, and its
+ * streams resynchronise at the next message start they show. */
+void http_conn_drop(struct hconn *c)
+{
+	c->env->stats->proto_state_dropped++;
+	for (int d = PL_DIR_TO_CLIENT; d >= PL_DIR_TO_SERVER; d--) {
+		struct hside *s = &c->side[d];
+		struct hmsg *m = s->cur;
+		bool mid = s->in_msg || s->acc || (s->mode == MODE_SYNC && !s->fresh) ||
+			   (s->mode == MODE_HUNT && s->npfx);
+
+		s->cur = NULL;
+		s->in_msg = s->in_body = false;
+		s->fast_left = 0;
+		s->acc = 0;
+		s->npfx = 0;
+		if (mid && s->mode != MODE_DEAD) {
+			s->mode = MODE_HUNT;
+			s->first = false;
+			s->line_start = false;
+		}
+		if (!m)
+			continue;
+		if (!m->start_line_done && !m->headers_done) {
+			http_release_msg(c, m);
+			continue;
+		}
+		m->notes |= NOTE_MEMORY;
+		if (!m->end_ns)
+			m->end_ns = s->last_ts;
+		if (d == PL_DIR_TO_CLIENT) {
+			if (pend_head(c))
+				http_emit_txn(c, pend_pop(c), m, NULL);
+			else
+				emit_unmatched_response(c, m);
+		} else if (m->emitted) {
+			http_release_msg(c, m);   /* went out when it stalled; a response it holds too */
+		} else if (!m->resp) {
+			emit_unmatched_request(c, m);
+		} else {
+			struct hmsg *r = m->resp;
+
+			m->resp = NULL;
+			http_emit_txn(c, m, r, NULL);
+		}
+	}
+	http_txn_flush(c, NOTE_MEMORY);
+	c->pend.late = 0;
+	c->interim_bytes = 0;
+}
