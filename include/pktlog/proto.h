@@ -62,8 +62,4 @@ extern const struct pl_proto_ops pl_http_ops;
 extern const struct pl_proto_ops pl_mysql_ops;
 extern const struct pl_proto_ops pl_tls_ops;
 
-/* HTTP parses ordinary, complete message heads itself and leaves the rest to http-parser.
- * Tests set this false to run every message through http-parser and compare. */
-extern bool pl_http_fast_path;
-
 #endif

@@ -1,5 +1,5 @@
 /* swar.h – eight bytes at a time in a uint64_t ("SIMD within a register"), for the HTTP
- * head scanner (src/proto/http.c) and the JSON escaper (src/event/json.c). */
+ * head scanner (src/proto/http_fast.c) and the JSON escaper (src/event/json.c). */
 #ifndef PKTLOG_SWAR_H
 #define PKTLOG_SWAR_H
 

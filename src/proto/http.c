@@ -120,7 +120,7 @@ static void conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t
 			k = hunt(c, s, p, n, ts);
 		else if (s->fast_left)
 			k = http_fast_body(c, s, n, ts);
-		else if (!(s->fresh && pl_http_fast_path && (k = http_fast_head(c, s, p, n, ts)) > 0))
+		else if (!(s->fresh && c->env->cfg->fast_paths && (k = http_fast_head(c, s, p, n, ts)) > 0))
 			k = http_feed(c, s, p, n, ts);
 		p += k;
 		n -= k;

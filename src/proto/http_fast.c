@@ -17,9 +17,8 @@
  * parses it here and calls the same on_* functions with the same bytes, in the same order,
  * as http-parser's callbacks would. Anything else it does not recognise (chunked, close-
  * delimited, Upgrade, Connection: close, 1xx, odd bytes, a head split across segments) is left
- * to http-parser untouched. tests/unit/test_http.c and fuzz_http compare the two paths. */
-
-bool pl_http_fast_path = true;
+ * to http-parser untouched. tests/unit/test_http.c and fuzz_http compare the two paths
+ * (tuning.fast_paths: false sends every head to http-parser). */
 
 #define FAST_HEAD_MAX 8192u
 #define FAST_HDR_MAX 64

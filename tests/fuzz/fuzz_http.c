@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	struct pl_stats counted[2];
 
 	for (int fast = 0; fast < 2; fast++) {
-		pl_http_fast_path = fast;
+		cfg.fast_paths = fast;
 		memset(&st, 0, sizeof(st));
 		run_hash = 0xcbf29ce484222325ULL;
 		run_events = 0;

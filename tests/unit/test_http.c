@@ -85,6 +85,7 @@ static void fake_emit(const struct pl_event *ev, void *arg)
 static void defaults(void)
 {
 	memset(&cfg, 0, sizeof(cfg));
+	cfg.fast_paths = true;
 	cfg.http.enabled = true;
 	cfg.http.transaction_timeout_ns = 10 * PL_NS_PER_SEC;
 	cfg.http.max_message_size = 10485760;
@@ -1033,7 +1034,7 @@ static void test_empty_reason_phrase(void **st)
 		"HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n",
 	};
 
-	pl_http_fast_path = false;
+	cfg.fast_paths = false;
 	for (size_t i = 0; i < PL_ARRAY_LEN(lines); i++) {
 		teardown(st);
 		pl_http_ops.thread_cleanup();   /* records come fresh, without buffers */
@@ -1045,7 +1046,7 @@ static void test_empty_reason_phrase(void **st)
 		has(0, "|phrase=|");
 		has(0, "path=/three|");
 	}
-	pl_http_fast_path = true;
+	cfg.fast_paths = true;
 }
 
 /* --- every split offset gives the same events --- */
@@ -1110,14 +1111,14 @@ static void run_exchange(const char *req, const char *resp, bool fast, char *out
 {
 	size_t o = 0;
 
-	pl_http_fast_path = fast;
+	cfg.fast_paths = fast;
 	conn_open();
 	tx(PL_DIR_TO_SERVER, req, 1000);
 	tx(PL_DIR_TO_CLIENT, resp, 2000);
 	tx(PL_DIR_TO_SERVER, GET3, 3000);     /* and the connection goes on */
 	tx(PL_DIR_TO_CLIENT, RESP3, 4000);
 	conn_close(5000);
-	pl_http_fast_path = true;
+	cfg.fast_paths = true;
 	fast_heads = stats.http_fast_heads;
 	out[0] = 0;
 	for (int i = 0; i < n_ev; i++)
