@@ -54,7 +54,7 @@ struct option {
 	int aux;
 };
 
-enum { SLOT_HTTP, SLOT_MYSQL, SLOT_TLS, N_SLOTS };
+enum { SLOT_HTTP, SLOT_MYSQL, SLOT_TLS, SLOT_HTTP2, N_SLOTS };
 enum { ENUM_KEY, ENUM_COMPRESSION, ENUM_ACKS, ENUM_FSYNC, ENUM_EBPF };
 /* OPT_STRING values checked at load (aux): a filter that compiles, a user that exists, an
  * address that parses. */
@@ -106,6 +106,9 @@ static const struct option options[] = {
 	{ "protocols.tls.ports", OPT_PORTS, OFF(tls.ports), 0, 0, 0, SLOT_TLS },
 	{ "protocols.tls.max_handshake_bytes", OPT_U32, OFF(tls.max_handshake_bytes), 1024, 16777216, 0, 0 },
 	{ "protocols.tls.max_memory_mb", OPT_U32, OFF(tls.max_memory_mb), 1, 65536, 0, 0 },
+	{ "protocols.http2", OPT_SECTION, 0, 0, 0, 0, 0 },
+	{ "protocols.http2.enabled", OPT_BOOL, OFF(http2.enabled), 0, 0, 0, 0 },
+	{ "protocols.http2.ports", OPT_PORTS, OFF(http2.ports), 0, 0, 0, SLOT_HTTP2 },
 	{ "output", OPT_SECTION, 0, 0, 0, 0, 0 },
 	{ "output.type", OPT_OUTPUT, OFF(output.type), 0, 0, 0, 0 },
 	{ "output.file", OPT_SECTION, 0, 0, 0, 0, 0 },
@@ -192,6 +195,7 @@ static const struct duration_unit duration_units[] = {
 static const uint16_t default_http_ports[] = { 80, 8080, 8000, 5000, 8002 };
 static const uint16_t default_mysql_ports[] = { 3306, 3307 };
 static const uint16_t default_tls_ports[] = { 443, 8443, 993, 995, 5223, 8883, 9243 };
+static const uint16_t default_http2_ports[] = { 50051 };
 
 /* Parsing state: the lines are kept so cross-field checks, made after the walk, can
  * still point at the place in the file the user has to change. */
@@ -407,6 +411,8 @@ int pl_config_defaults(struct pl_config *cfg)
 	set_ports(&cfg->tls.ports, default_tls_ports, PL_ARRAY_LEN(default_tls_ports));
 	cfg->tls.max_handshake_bytes = 65536;
 	cfg->tls.max_memory_mb = 64;
+	cfg->http2.enabled = true;
+	set_ports(&cfg->http2.ports, default_http2_ports, PL_ARRAY_LEN(default_http2_ports));
 	cfg->output.type = PL_OUTPUT_CONSOLE;
 	cfg->output.kafka.topic = dup_str("pktlog");
 	cfg->output.kafka.compression = PL_KAFKA_COMP_LZ4;   /* why: conf/pktlog.yml */

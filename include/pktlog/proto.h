@@ -61,6 +61,7 @@ struct pl_proto_ops {
 extern const struct pl_proto_ops pl_http_ops;
 extern const struct pl_proto_ops pl_mysql_ops;
 extern const struct pl_proto_ops pl_tls_ops;
+extern const struct pl_proto_ops pl_http2_ops;
 
 /* HTTP parses ordinary, complete message heads itself and leaves the rest to http-parser.
  * Tests set this false to run every message through http-parser and compare. */

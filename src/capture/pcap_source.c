@@ -118,6 +118,8 @@ static size_t filter_text(const struct pl_config *cfg, bool with_vlan, char *out
 		n = port_terms(ports, sizeof(ports), n, &cfg->mysql.ports);
 	if (cfg->tls.enabled)
 		n = port_terms(ports, sizeof(ports), n, &cfg->tls.ports);
+	if (cfg->http2.enabled)
+		n = port_terms(ports, sizeof(ports), n, &cfg->http2.ports);
 	if (n >= sizeof(ports))
 		return 0;
 	if (!n)
@@ -158,6 +160,8 @@ static int config_ports(const struct pl_config *cfg, uint16_t *ports, int cap)
 		ports[n++] = cfg->mysql.ports.port[i];
 	for (int i = 0; cfg->tls.enabled && i < cfg->tls.ports.n && n < cap; i++)
 		ports[n++] = cfg->tls.ports.port[i];
+	for (int i = 0; cfg->http2.enabled && i < cfg->http2.ports.n && n < cap; i++)
+		ports[n++] = cfg->http2.ports.port[i];
 	return n;
 }
 

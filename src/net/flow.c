@@ -539,6 +539,8 @@ static const struct pl_proto_ops *proto_for_port(const struct pl_flow_table *t, 
 		return t->override ? t->override : &pl_mysql_ops;
 	if (cfg->tls.enabled && pl_port_list_has(&cfg->tls.ports, port))
 		return t->override ? t->override : &pl_tls_ops;
+	if (cfg->http2.enabled && pl_port_list_has(&cfg->http2.ports, port))
+		return t->override ? t->override : &pl_http2_ops;
 	return NULL;
 }
 
@@ -818,6 +820,7 @@ struct pl_flow_table *pl_flow_table_new(const struct pl_config *cfg, const struc
 
 	size_t state = PL_MAX(pl_http_ops.state_size(cfg), pl_mysql_ops.state_size(cfg));
 	state = PL_MAX(state, pl_tls_ops.state_size(cfg));
+	state = PL_MAX(state, pl_http2_ops.state_size(cfg));
 	t->flow_size = sizeof(struct flow) + ((state + 15) & ~(size_t)15);
 	return t;
 }
@@ -857,4 +860,5 @@ void pl_flow_table_free(struct pl_flow_table *t)
 		pl_mysql_ops.thread_cleanup();
 	if (pl_tls_ops.thread_cleanup)
 		pl_tls_ops.thread_cleanup();
+	pl_http2_ops.thread_cleanup();
 }
