@@ -196,6 +196,13 @@ struct h2_stream *h2_block_begin(struct pl_http2 *h, int dir, uint32_t sid, bool
 		if (!(s = stream_open(h, sid, ts)))
 			return NULL;
 	}
+	if (!s && dir == PL_DIR_TO_CLIENT && h->d[PL_DIR_TO_SERVER].dead && (sid & 1) &&
+	    sid > h->max_client_sid) {
+		/* the request direction is lost: the response is still reported */
+		h->max_client_sid = sid;
+		if ((s = stream_open(h, sid, ts)))
+			s->m[0].notes |= H2N_FRAMING;
+	}
 	if (!s)
 		return NULL;
 	s->blk[dir] = (uint8_t)dir;
@@ -410,7 +417,8 @@ void h2_stream_end(struct pl_http2 *h, uint32_t sid, int dir, uint64_t ts)
 		return;
 	s->m[dir].ended = true;
 	s->last_ns = ts;
-	if (s->m[0].ended && s->m[1].ended)
+	/* with the request direction lost, the response's end is the stream's */
+	if (s->m[1].ended && (s->m[0].ended || h->d[PL_DIR_TO_SERVER].dead))
 		stream_done(h, s);
 }
 
@@ -609,8 +617,13 @@ static void emit_stream(struct pl_http2 *h, struct h2_stream *s)
 		pl_event_add_error(&ev, ga);
 	}
 	add_notes(&ev, s);
-	if (req)
+	if (req && (rq->head || s->upgraded)) {
 		fill_request(s, &ev, hdrs[0], digits[0]);
+	} else if (req) {
+		/* request headers unreadable: only its bytes are known */
+		ev.start_ns = s->start_ns;
+		ev.client.bytes = rq->bytes;
+	}
 	if (resp) {
 		ev.http.has_response = true;
 		ev.end_ns = s->resp_ns ? s->resp_ns : s->last_ns;
