@@ -196,11 +196,11 @@ struct h2_stream *h2_block_begin(struct pl_http2 *h, int dir, uint32_t sid, bool
 		if (!(s = stream_open(h, sid, ts)))
 			return NULL;
 	}
-	if (!s && dir == PL_DIR_TO_CLIENT && h->d[PL_DIR_TO_SERVER].dead && (sid & 1) &&
-	    sid > h->max_client_sid) {
-		/* the request direction is lost: the response is still reported */
+	if (!s && dir == PL_DIR_TO_CLIENT && (sid & 1) && sid > h->max_client_sid) {
+		/* a response to a request not seen (lost in the capture, or still to come):
+		 * the response is reported; the request side says why it is absent */
 		h->max_client_sid = sid;
-		if ((s = stream_open(h, sid, ts)))
+		if ((s = stream_open(h, sid, ts)) && h->d[PL_DIR_TO_SERVER].dead)
 			s->m[0].notes |= H2N_FRAMING;
 	}
 	if (!s)
