@@ -533,14 +533,14 @@ static const struct pl_proto_ops *proto_for_port(const struct pl_flow_table *t, 
 {
 	const struct pl_config *cfg = t->cfg;
 
+	if (cfg->http2.enabled && pl_port_list_has(&cfg->http2.ports, port))
+		return t->override ? t->override : &pl_http2_ops;
 	if (cfg->http.enabled && pl_port_list_has(&cfg->http.ports, port))
 		return t->override ? t->override : &pl_http_ops;
 	if (cfg->mysql.enabled && pl_port_list_has(&cfg->mysql.ports, port))
 		return t->override ? t->override : &pl_mysql_ops;
 	if (cfg->tls.enabled && pl_port_list_has(&cfg->tls.ports, port))
 		return t->override ? t->override : &pl_tls_ops;
-	if (cfg->http2.enabled && pl_port_list_has(&cfg->http2.ports, port))
-		return t->override ? t->override : &pl_http2_ops;
 	return NULL;
 }
 

@@ -1,8 +1,9 @@
 /* http2.c – HTTP/2 streams of one connection and their events: the stream table (bounded,
  * open addressing by stream id), the header fields each stream keeps (pseudo-headers, the
  * headers HTTP/1 keeps, redaction as protocols.http configures), stream ends, resets and
- * GOAWAY, one pl_event per stream, and pl_http2_ops for protocols.http2.ports.
- * Framing and HPACK are http2_frames.c's; gRPC fields http2_grpc.c's.
+ * GOAWAY, one pl_event per stream, the pl_http2_* calls of include/pktlog/http2.h.
+ * Framing and HPACK are http2_frames.c's; gRPC fields http2_grpc.c's; pl_http2_ops
+ * http2_detect.c's.
  * Must not: format JSON, parse frames, grow memory without bound. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -728,48 +729,9 @@ void pl_http2_close(struct pl_http2 *h, enum pl_close_reason why, uint64_t ts)
 	free(h);
 }
 
-/* --- pl_http2_ops: ports under protocols.http2.ports (prior knowledge) --- */
+/* --- per-thread cache --- */
 
-struct h2_state { struct pl_http2 *h; const struct pl_conn *conn; const struct pl_proto_env *env; };
-
-static size_t ops_state_size(const struct pl_config *cfg)
-{
-	(void)cfg;
-	return sizeof(struct h2_state);
-}
-
-static int ops_init(void *state, const struct pl_conn *conn, const struct pl_proto_env *env)
-{
-	struct h2_state *st = state;
-
-	st->h = pl_http2_takeover(conn, env, NULL, 0);
-	return st->h ? 0 : -1;
-}
-
-static void ops_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
-{
-	pl_http2_data(((struct h2_state *)state)->h, dir, p, n, ts);
-}
-
-static void ops_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
-{
-	pl_http2_gap(((struct h2_state *)state)->h, dir, len, ts);
-}
-
-static void ops_idle(void *state, uint64_t now)
-{
-	pl_http2_idle(((struct h2_state *)state)->h, now);
-}
-
-static void ops_close(void *state, enum pl_close_reason why, uint64_t ts)
-{
-	struct h2_state *st = state;
-
-	pl_http2_close(st->h, why, ts);
-	st->h = NULL;
-}
-
-static void ops_thread_cleanup(void)
+void h2_thread_cleanup(void)
 {
 	while (free_head) {
 		struct h2_stream *s = free_head;
@@ -781,14 +743,3 @@ static void ops_thread_cleanup(void)
 	}
 	free_n = 0;
 }
-
-const struct pl_proto_ops pl_http2_ops = {
-	.name = "http2",
-	.state_size = ops_state_size,
-	.init = ops_init,
-	.data = ops_data,
-	.gap = ops_gap,
-	.idle = ops_idle,
-	.close = ops_close,
-	.thread_cleanup = ops_thread_cleanup,
-};

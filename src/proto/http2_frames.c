@@ -16,6 +16,11 @@ bool pl_http2_is_preface(const uint8_t *p, size_t n)
 	return memcmp(p, preface, PL_MIN(n, sizeof(preface))) == 0;
 }
 
+bool h2_preface_match(size_t off, const uint8_t *p, size_t n)
+{
+	return off + n <= sizeof(preface) && memcmp(p, preface + off, n) == 0;
+}
+
 static uint32_t be24(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];

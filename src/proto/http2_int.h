@@ -114,6 +114,8 @@ int h2_frames_init(struct pl_http2 *h, bool upgraded);
 void h2_frames_free(struct pl_http2 *h);
 void h2_frames_data(struct pl_http2 *h, int dir, const uint8_t *p, size_t n, uint64_t ts);
 void h2_frames_gap(struct pl_http2 *h, int dir, uint64_t len, uint64_t ts);
+/* Whether p[0..n) are the client preface's bytes from offset off on. */
+bool h2_preface_match(size_t off, const uint8_t *p, size_t n);
 
 /* --- http2.c: what the frame layer reports --- */
 struct h2_stream *h2_stream_find(struct pl_http2 *h, uint32_t sid);
@@ -134,6 +136,9 @@ void h2_stream_reset(struct pl_http2 *h, uint32_t sid, int dir, uint32_t code, u
 void h2_goaway(struct pl_http2 *h, int dir, uint32_t last_sid, uint32_t code);
 /* Every open stream not ended in dir gets note (framing lost in dir). */
 void h2_note_open(struct pl_http2 *h, int dir, uint8_t note);
+
+/* Free the streams this thread keeps for reuse. */
+void h2_thread_cleanup(void);
 
 /* --- http2_grpc.c --- */
 void h2_grpc_data(struct h2_msg *m, const uint8_t *p, size_t n);

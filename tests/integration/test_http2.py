@@ -183,3 +183,24 @@ def test_loss_after_first_headers(tmp_path):
     for ev in marked:
         assert get(ev, "http.request.method") == "POST" or \
             "Stream reset" in str(get(ev, "error.message"))
+
+
+@pytest.mark.parametrize("name,port", [("http_keepalive.pcap", 8080), ("http_early_mix.pcap", 8002),
+                                       ("http_pipelining.pcap", 8080)])
+def test_http1_port_also_under_http2(name, port):
+    """A port under both protocols.http.ports and protocols.http2.ports: HTTP/1.x
+    connections give exactly the events they give on an HTTP-only port."""
+    pcap = os.path.join(PCAPS, name)
+    plain = [strip_volatile(e) for e in replay(pcap).events]
+    cfg = "protocols:\n  http2:\n    ports: [%d]\n" % port
+    both = [strip_volatile(e) for e in replay(pcap, extra_config=cfg).events]
+    assert plain and both == plain
+
+
+def test_prior_knowledge_on_http_port():
+    """The preface on a port that is an HTTP port too: the connection is read as HTTP/2."""
+    pcap = os.path.join(PCAPS, "h2c_nghttp.pcap")
+    plain = [strip_volatile(e) for e in replay(pcap).events]
+    cfg = "protocols:\n  http:\n    ports: [80, 50051]\n  http2:\n    ports: [50051]\n"
+    both = [strip_volatile(e) for e in replay(pcap, extra_config=cfg).events]
+    assert len(both) == 5 and both == plain

@@ -503,6 +503,62 @@ static void test_not_http2(void **st)
 	assert_false(pl_http2_is_preface((const uint8_t *)"POST / H", 8));
 }
 
+/* pl_http2_ops on a port that is also an HTTP port: the first client bytes decide. Chunks
+ * alternate client, server; a chunk's length is sizeof its literal less the NUL. */
+struct chunk { const char *p; size_t n; };
+#define C(s) { s, sizeof(s) - 1 }
+
+static void run_ops(const struct chunk *c, int n)
+{
+	void *state = calloc(1, pl_http2_ops.state_size(&cfg));
+
+	cfg.http.enabled = true;
+	cfg.http.ports.port[0] = 50051;
+	cfg.http.ports.n = 1;
+	cfg.http.max_message_size = 10485760;
+	cfg.http.max_pending = 64;
+	cfg.http.max_url_length = 8192;
+	assert_int_equal(pl_http2_ops.init(state, &conn, &env), 0);
+	for (int i = 0; i < n; i++)
+		pl_http2_ops.data(state, i % 2 ? PL_DIR_TO_CLIENT : PL_DIR_TO_SERVER,
+				  (const uint8_t *)c[i].p, c[i].n, 1000 + (uint64_t)i);
+	pl_http2_ops.close(state, PL_CLOSE_FIN, 2000);
+	free(state);
+}
+
+static void test_detect_http1_after_preface_like_start(void **st)
+{
+	/* "P" could begin the preface: held, then handed to HTTP/1 with the rest */
+	static const struct chunk c[] = {
+		C("P"), C(""), C("OST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"),
+		C("HTTP/1.1 204 No Content\r\n\r\n"),
+	};
+
+	(void)st;
+	run_ops(c, 4);
+	assert_int_equal(n_ev, 1);
+	assert_non_null(strstr(ev_json[0], "\"query\":\"POST /x\""));
+	assert_non_null(strstr(ev_json[0], "\"version\":\"1.1\""));
+	assert_non_null(strstr(ev_json[0], "\"status_code\":204"));
+}
+
+/* The preface in two reads (with an empty server read between): HTTP/2. */
+static void test_detect_preface_split(void **st)
+{
+	static const struct chunk c[] = {
+		C("PRI * HTTP/2"), C(""),
+		C(".0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0\0\0\x03\x01\x05\0\0\0\x01\x82\x86\x84"),
+		C("\0\0\0\x04\0\0\0\0\0\0\0\x01\x01\x05\0\0\0\x01\x88"),
+	};
+
+	(void)st;
+	run_ops(c, 4);
+	assert_int_equal(n_ev, 1);
+	assert_non_null(strstr(ev_json[0], "\"version\":\"2\""));
+	assert_non_null(strstr(ev_json[0], "\"query\":\"GET /\""));
+	assert_non_null(strstr(ev_json[0], "\"status_code\":200"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -519,6 +575,8 @@ int main(void)
 		T(test_stream_bound),
 		T(test_settings_rst_goaway),
 		T(test_not_http2),
+		T(test_detect_http1_after_preface_like_start),
+		T(test_detect_preface_split),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
