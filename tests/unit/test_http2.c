@@ -559,6 +559,38 @@ static void test_detect_preface_split(void **st)
 	assert_non_null(strstr(ev_json[0], "\"status_code\":200"));
 }
 
+/* The h2c Upgrade hand-over: the HTTP/1.1 request is stream 1, its response comes in
+ * HTTP/2 frames after the 101 and the client's preface. */
+static void test_upgrade_takeover(void **st)
+{
+	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+	static const uint8_t resp[] = { 0, 0, 1, 1, 0x04, 0, 0, 0, 1, 0x88,
+					0, 0, 2, 0, 0x01, 0, 0, 0, 1, 'o', 'k' };
+	struct pl_http2_upgrade up = {
+		.method = { "GET", 3 }, .target = { "/up?x=1", 7 }, .host = { "h.example:8080", 14 },
+		.user_agent = { "curl/7.88.1", 11 }, .request_bytes = 150, .response_bytes = 71,
+		.start_ns = 5,
+	};
+	struct pl_http2 *h = pl_http2_takeover(&conn, &env, &up, 7);
+
+	(void)st;
+	assert_non_null(h);
+	pl_http2_data(h, PL_DIR_TO_SERVER, (const uint8_t *)"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24, 8);
+	pl_http2_data(h, PL_DIR_TO_SERVER, settings, sizeof(settings), 8);
+	pl_http2_data(h, PL_DIR_TO_CLIENT, settings, sizeof(settings), 9);
+	pl_http2_data(h, PL_DIR_TO_CLIENT, resp, sizeof(resp), 10);
+	assert_int_equal(n_ev, 1);
+	assert_non_null(strstr(ev_json[0], "\"query\":\"GET /up\""));
+	assert_non_null(strstr(ev_json[0], "\"domain\":\"h.example\",\"port\":8080"));
+	assert_non_null(strstr(ev_json[0], "\"query\":\"x=1\""));
+	assert_non_null(strstr(ev_json[0], "\"client\":{\"ip\":\"127.0.0.1\",\"port\":40000,\"bytes\":150}"));
+	assert_non_null(strstr(ev_json[0], "\"status_code\":200,\"bytes\":92,\"body\":{\"bytes\":2}"));
+	assert_non_null(strstr(ev_json[0], "\"http2\":{\"stream_id\":1}"));
+	assert_non_null(strstr(ev_json[0], "\"status\":\"OK\""));
+	pl_http2_close(h, PL_CLOSE_FIN, 11);
+	assert_int_equal(n_ev, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -577,6 +609,7 @@ int main(void)
 		T(test_not_http2),
 		T(test_detect_http1_after_preface_like_start),
 		T(test_detect_preface_split),
+		T(test_upgrade_takeover),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
