@@ -78,7 +78,8 @@ char *pl_json_http2(char *o, const char *end, const struct pl_event_http2 *x)
 
 size_t pl_json_http2_len(const struct pl_event_http2 *x)
 {
-	/* fixed text and numbers under 256 bytes; strings escaped to at most 6 bytes a byte */
-	return 256 + 6 * (x->scheme.len + x->rpc_service.len + x->rpc_method.len +
+	/* fixed text (about 200 bytes) and numbers (at most 60 digits) under 512 bytes; strings
+	 * escaped to at most 6 bytes a byte */
+	return 512 + 6 * (x->scheme.len + x->rpc_service.len + x->rpc_method.len +
 			  x->grpc_message.len);
 }
