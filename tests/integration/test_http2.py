@@ -204,3 +204,12 @@ def test_prior_knowledge_on_http_port():
     cfg = "protocols:\n  http:\n    ports: [80, 50051]\n  http2:\n    ports: [50051]\n"
     both = [strip_volatile(e) for e in replay(pcap, extra_config=cfg).events]
     assert len(both) == 5 and both == plain
+
+
+@pytest.mark.parametrize("cfg", ["protocols:\n  http2:\n    enabled: false\n",
+                                 "protocols:\n  http2:\n    ports: [9999]\n"])
+def test_http2_config_turns_it_off(cfg):
+    """protocols.http2.enabled and .ports are read: off, or elsewhere, nothing is parsed."""
+    r = replay(os.path.join(PCAPS, "h2c_nghttp.pcap"), extra_config=cfg, args=("-v",))
+    assert r.events == []
+    assert "http2_streams" not in r.stderr
