@@ -140,6 +140,10 @@ static struct h2_stream *stream_open(struct pl_http2 *h, uint32_t sid, uint64_t 
 static bool keep(struct pl_http2 *h, struct h2_stream *s, struct h2_span *sp, const uint8_t *p,
 		 size_t n, uint8_t *notes)
 {
+	if (!n) {
+		*sp = (struct h2_span){ s->len, 0 };   /* no bytes: s->buf may not exist yet */
+		return true;
+	}
 	if (n > H2_VALUE_MAX || s->len + n > H2_KEEP_MAX)
 		goto cut;
 	if (s->len + n > s->cap) {
