@@ -130,6 +130,10 @@ static struct h2_stream *stream_open(struct pl_http2 *h, uint32_t sid, uint64_t 
 	s->sid = sid;
 	s->start_ns = ts;
 	s->last_ns = ts;
+	/* a direction already lost cannot tell this stream's side */
+	for (int d = 0; d < 2; d++)
+		if (h->d[d].dead)
+			s->m[d].notes |= H2N_FRAMING;
 	table_add(h, s);
 	h->env->stats->http2_streams++;
 	return s;
@@ -205,8 +209,7 @@ struct h2_stream *h2_block_begin(struct pl_http2 *h, int dir, uint32_t sid, bool
 		/* a response to a request not seen (lost in the capture, or still to come):
 		 * the response is reported; the request side says why it is absent */
 		h->max_client_sid = sid;
-		if ((s = stream_open(h, sid, ts)) && h->d[PL_DIR_TO_SERVER].dead)
-			s->m[0].notes |= H2N_FRAMING;
+		s = stream_open(h, sid, ts);
 	}
 	if (!s)
 		return NULL;
@@ -422,8 +425,9 @@ void h2_stream_end(struct pl_http2 *h, uint32_t sid, int dir, uint64_t ts)
 		return;
 	s->m[dir].ended = true;
 	s->last_ns = ts;
-	/* with the request direction lost, the response's end is the stream's */
-	if (s->m[1].ended && (s->m[0].ended || h->d[PL_DIR_TO_SERVER].dead))
+	/* with one direction lost, the other's end is the stream's */
+	if ((s->m[1].ended && (s->m[0].ended || h->d[PL_DIR_TO_SERVER].dead)) ||
+	    (s->m[0].ended && h->d[PL_DIR_TO_CLIENT].dead))
 		stream_done(h, s);
 }
 
@@ -455,11 +459,20 @@ void h2_goaway(struct pl_http2 *h, int dir, uint32_t last_sid, uint32_t code)
 	}
 }
 
-void h2_note_open(struct pl_http2 *h, int dir, uint8_t note)
+void h2_dir_lost(struct pl_http2 *h, int dir)
 {
-	for (uint32_t i = 0; i < H2_SLOTS; i++)
-		if (h->slot[i] && !h->slot[i]->m[dir].ended)
-			h->slot[i]->m[dir].notes |= note;
+	for (uint32_t i = 0; i < H2_SLOTS; i++) {
+		struct h2_stream *s = h->slot[i];
+
+		if (!s || s->m[dir].ended)
+			continue;
+		s->m[dir].notes |= H2N_FRAMING;
+		/* the other side is over: nothing more can come for this stream */
+		if (s->m[!dir].ended) {
+			stream_done(h, s);
+			i = (uint32_t)-1;
+		}
+	}
 }
 
 /* --- the event --- */

@@ -66,7 +66,7 @@ static void dir_lost(struct pl_http2 *h, int dir, bool parse_error)
 	d->hpack_dead = true;
 	if (parse_error)
 		h->env->stats->http2_parse_errors++;
-	h2_note_open(h, dir, H2N_FRAMING);
+	h2_dir_lost(h, dir);
 }
 
 /* HPACK cannot be trusted any more in dir; the open block's stream is told. */

@@ -134,8 +134,8 @@ void h2_stream_note(struct pl_http2 *h, uint32_t sid, int dir, uint8_t note);
 void h2_stream_end(struct pl_http2 *h, uint32_t sid, int dir, uint64_t ts);
 void h2_stream_reset(struct pl_http2 *h, uint32_t sid, int dir, uint32_t code, uint64_t ts);
 void h2_goaway(struct pl_http2 *h, int dir, uint32_t last_sid, uint32_t code);
-/* Every open stream not ended in dir gets note (framing lost in dir). */
-void h2_note_open(struct pl_http2 *h, int dir, uint8_t note);
+/* dir's framing is lost: its open streams say so; those whose other side ended go out. */
+void h2_dir_lost(struct pl_http2 *h, int dir);
 
 /* Free the streams this thread keeps for reuse. */
 void h2_thread_cleanup(void);
