@@ -23,6 +23,8 @@ DEPFLAGS = -MMD -MP -MF $(basename $@).d -MT $@
 # libhttp_parser has no pkg-config file in Debian. Evaluated when linking, so that `make run`
 # on a fresh machine finds pkg-config and the libraries its `deps` step just installed.
 PKGS    := libpcap yaml-0.1 rdkafka libmicrohttpd sqlite3 libbpf libcrypto
+# HTTP/2: libnghttp2's HPACK decoder
+PKGS    += libnghttp2
 LIBS     = $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 
 SRC     := $(shell find src -name '*.c' | sort)

@@ -6,6 +6,8 @@ set -eu
 run_pkgs="build-essential pkg-config libpcap-dev libhttp-parser-dev libyaml-dev librdkafka-dev libmicrohttpd-dev libsqlite3-dev clang libbpf-dev bpftool"
 # libcrypto (TLS fingerprints and certificates)
 run_pkgs="$run_pkgs libssl-dev"
+# HTTP/2: libnghttp2's HPACK decoder
+run_pkgs="$run_pkgs libnghttp2-dev"
 test_pkgs="$run_pkgs systemd clang libclang-rt-14-dev llvm libcmocka-dev python3 python3-pytest nginx-light tcpdump curl iproute2 procps mariadb-server mariadb-client libmariadb-dev openssl default-jre-headless maven kcat apache2-utils util-linux"
 # make deb (debhelper), the package tests (lintian) and the man page check (groff, man).
 test_pkgs="$test_pkgs debhelper lintian groff-base man-db"
@@ -13,6 +15,8 @@ test_pkgs="$test_pkgs debhelper lintian groff-base man-db"
 test_pkgs="$test_pkgs python3-pymysql python3-requests"
 # the TLS tests: tshark's JA3 and hello fields as the independent reference.
 test_pkgs="$test_pkgs tshark"
+# the HTTP/2 captures: h2load (nghttp2-client) and a gRPC server and client (python3-grpcio).
+test_pkgs="$test_pkgs nghttp2-client python3-grpcio"
 
 case "${1:-run}" in
 run) want=$run_pkgs ;;

@@ -365,6 +365,9 @@ static int check_port_pair(struct ctx *c, size_t a, size_t b)
 	const struct pl_port_list *la = pl_proto_ports(c->cfg, pa), *lb = pl_proto_ports(c->cfg, pb);
 	char key[KEY_MAX];
 
+	if ((pa->over && strcmp(pa->over, pb->name) == 0) ||
+	    (pb->over && strcmp(pb->over, pa->name) == 0))
+		return 0;   /* shared on purpose: the row that is over the other decides */
 	if (pb->ports_yield) {
 		for (int i = 0; i < lb->n; i++)
 			for (int j = 0; j < la->n; j++)

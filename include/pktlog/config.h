@@ -117,6 +117,11 @@ struct pl_config {
 	} tls;
 
 	struct {
+		bool enabled;                /* protocols.http2.enabled, true */
+		struct pl_port_list ports;   /* protocols.http2.ports, [50051]: h2c with prior knowledge */
+	} http2;
+
+	struct {
 		enum pl_output_type type;    /* output.type: console | null | file, console */
 		char *file_path;             /* output.file.path, required when type is file */
 		struct {

@@ -35,8 +35,24 @@ struct pl_http_msg {
 	int n_headers;
 };
 
+/* What an HTTP/2 stream adds to its HTTP event (src/proto/http2*.c); rendered by
+ * src/event/json_http2.c. Strings borrowed like the event's. */
+struct pl_event_http2 {
+	uint32_t stream_id;
+	struct pl_str scheme;         /* :scheme, or empty */
+	bool pushed;                  /* promised by the server (PUSH_PROMISE) */
+	bool grpc;                    /* content-type application/grpc*: the rpc.* fields */
+	struct pl_str rpc_service, rpc_method; /* from :path "/<service>/<method>", or empty */
+	bool has_grpc_status;
+	uint32_t grpc_status;         /* grpc-status of the trailers (or a trailers-only response) */
+	struct pl_str grpc_message;   /* grpc-message as sent (percent-encoded), or empty */
+	bool has_messages[2];         /* false when the length-prefixed framing was lost */
+	uint64_t messages[2];         /* gRPC messages sent: [0] by the client, [1] by the server */
+};
+
 struct pl_event_http {
-	struct pl_str version;        /* "1.1", "1.0" */
+	const struct pl_event_http2 *h2; /* HTTP/2 streams only; NULL for HTTP/1.x */
+	struct pl_str version;        /* "1.1", "1.0", "2" */
 	struct pl_str method;         /* as sent ("GET") */
 	struct pl_str path;           /* URL path, without the query */
 	struct pl_str query;          /* URL query string, without '?', or empty */
@@ -151,6 +167,12 @@ size_t pl_event_to_json(const struct pl_event *ev, const struct pl_json_opts *op
 /* The most bytes pl_event_to_json can write for ev: with a buffer this large it writes
  * without testing the room left before each piece. */
 size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts *opts);
+
+/* The HTTP/2 part of an HTTP event (src/event/json_http2.c): `,"http2":{…}` and for gRPC
+ * `,"rpc":{…}`, written into out[0..end). Returns the end of what was written, or NULL when it
+ * does not fit. pl_json_http2_len: the most bytes it can write. */
+char *pl_json_http2(char *out, const char *end, const struct pl_event_http2 *x);
+size_t pl_json_http2_len(const struct pl_event_http2 *x);
 
 /* Write s[0..n) escaped for the inside of a JSON string (no quotes; invalid UTF-8 → \ufffd)
  * into out[0..end). Returns the end of what was written, or NULL when it does not fit. The

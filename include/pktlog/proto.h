@@ -61,5 +61,6 @@ struct pl_proto_ops {
 extern const struct pl_proto_ops pl_http_ops;
 extern const struct pl_proto_ops pl_mysql_ops;
 extern const struct pl_proto_ops pl_tls_ops;
+extern const struct pl_proto_ops pl_http2_ops;
 
 #endif

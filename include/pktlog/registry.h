@@ -64,6 +64,10 @@ struct pl_proto_desc {
 	const uint16_t *default_ports;
 	size_t n_default_ports;
 	bool ports_yield;
+	/* The name of another row whose ports this row's may share: on such a port this row
+	 * is asked first and hands the connection over itself when its first bytes are not
+	 * its own (HTTP/2's preface, else HTTP/1.x). NULL: a port has one protocol. */
+	const char *over;
 	const char *topic;                   /* %{type} of output.kafka.topic */
 	enum pl_event_type event_type;
 	const struct pl_stats_block *stats;
@@ -81,9 +85,11 @@ extern const size_t pl_n_protocols;
 extern const struct pl_stats_block pl_http_stats;
 extern const struct pl_stats_block pl_mysql_stats;
 extern const struct pl_stats_block pl_tls_stats;
+extern const struct pl_stats_block pl_http2_stats;
 extern const struct pl_opt_table pl_http_options;
 extern const struct pl_opt_table pl_mysql_options;
 extern const struct pl_opt_table pl_tls_options;
+extern const struct pl_opt_table pl_http2_options;
 
 static inline bool pl_proto_enabled(const struct pl_config *cfg, const struct pl_proto_desc *p)
 {

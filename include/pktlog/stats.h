@@ -72,6 +72,12 @@ struct pl_stats {
 	uint64_t tls_gaps;            /* handshakes with packet loss */
 	uint64_t tls_truncated;       /* messages or fields cut at protocols.tls caps */
 	uint64_t tls_memory_limited;  /* protocols.tls.max_memory_mb reached */
+	uint64_t http2_streams;       /* HTTP/2 streams tracked (one event each) */
+	uint64_t http2_streams_dropped; /* not tracked: 128 open streams per connection, or memory */
+	uint64_t http2_frames;        /* HTTP/2 frame headers read */
+	uint64_t http2_parse_errors;  /* preface, framing or HPACK errors (that direction is dropped) */
+	uint64_t http2_hpack_lost;    /* directions whose HPACK state a gap made untrustworthy */
+	uint64_t http2_gaps;          /* gaps seen by the HTTP/2 parser */
 
 	/* tailer (src/tail/) */
 	uint64_t tail_files_open;     /* gauge: files with an open descriptor */

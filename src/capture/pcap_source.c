@@ -19,6 +19,7 @@
 #include <pcap/pcap.h>
 #include "pktlog/capture.h"
 #include "pktlog/portfilter.h"
+#include "pktlog/registry.h"
 #include "ebpf_filter.h"
 
 struct pl_capture {
@@ -112,12 +113,9 @@ static size_t filter_text(const struct pl_config *cfg, bool with_vlan, char *out
 	char ports[4096];
 	size_t n = 0;
 
-	if (cfg->http.enabled)
-		n = port_terms(ports, sizeof(ports), n, &cfg->http.ports);
-	if (cfg->mysql.enabled)
-		n = port_terms(ports, sizeof(ports), n, &cfg->mysql.ports);
-	if (cfg->tls.enabled)
-		n = port_terms(ports, sizeof(ports), n, &cfg->tls.ports);
+	for (size_t p = 0; p < pl_n_protocols; p++)
+		if (pl_proto_enabled(cfg, &pl_protocols[p]))
+			n = port_terms(ports, sizeof(ports), n, pl_proto_ports(cfg, &pl_protocols[p]));
 	if (n >= sizeof(ports))
 		return 0;
 	if (!n)
@@ -152,12 +150,12 @@ static int config_ports(const struct pl_config *cfg, uint16_t *ports, int cap)
 {
 	int n = 0;
 
-	for (int i = 0; cfg->http.enabled && i < cfg->http.ports.n && n < cap; i++)
-		ports[n++] = cfg->http.ports.port[i];
-	for (int i = 0; cfg->mysql.enabled && i < cfg->mysql.ports.n && n < cap; i++)
-		ports[n++] = cfg->mysql.ports.port[i];
-	for (int i = 0; cfg->tls.enabled && i < cfg->tls.ports.n && n < cap; i++)
-		ports[n++] = cfg->tls.ports.port[i];
+	for (size_t p = 0; p < pl_n_protocols; p++) {
+		const struct pl_port_list *l = pl_proto_ports(cfg, &pl_protocols[p]);
+
+		for (int i = 0; pl_proto_enabled(cfg, &pl_protocols[p]) && i < l->n && n < cap; i++)
+			ports[n++] = l->port[i];
+	}
 	return n;
 }
 

@@ -671,6 +671,17 @@ AI void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip
 	obj_close(w);
 }
 
+/* HTTP/2 streams: written by json_http2.c (the room is in bound()). */
+AI void http2_part(struct jw *w, const struct pl_event_http2 *x)
+{
+	char *q = w->full ? NULL : pl_json_http2(w->p, w->end, x);
+
+	if (q)
+		w->p = q;
+	else
+		jw_overflow(w);
+}
+
 AI void http_fields(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len)
 {
 	const struct pl_event_http *h = &ev->http;
@@ -707,6 +718,8 @@ AI void http_fields(struct jw *w, const struct pl_event *ev, const char *sip, si
 	if (h->has_response)
 		http_msg(w, &h->response, h, false);
 	obj_close(w);
+	if (h->h2)
+		http2_part(w, h->h2);
 }
 
 AI void mysql_fields(struct jw *w, const struct pl_event *ev)
@@ -1103,6 +1116,8 @@ static size_t bound(const struct pl_event *ev, struct cstr_lens cl)
 			n += headers_len(&h->request);
 		if (h->has_response)
 			n += headers_len(&h->response);
+		if (h->h2)
+			n += pl_json_http2_len(h->h2);
 	} else if (ev->type == PL_EV_TLS) {
 		n += tls_strings_len(&ev->tls);
 	} else {

@@ -24,6 +24,9 @@ const struct pl_proto_desc pl_protocols[] = {
 	  DEFAULT_PORTS(443, 8443, 993, 995, 5223, 8883, 9243), .ports_yield = true,
 	  .topic = "tls", .event_type = PL_EV_TLS,
 	  .stats = &pl_tls_stats, .options = &pl_tls_options },
+	{ .name = "http2", .ops = &pl_http2_ops, CFG(http2), DEFAULT_PORTS(50051), .over = "http",
+	  .topic = "http", .event_type = PL_EV_HTTP,
+	  .stats = &pl_http2_stats, .options = &pl_http2_options },
 };
 
 const size_t pl_n_protocols = PL_ARRAY_LEN(pl_protocols);

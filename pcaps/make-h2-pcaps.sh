@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# make-h2-pcaps.sh – captures HTTP/2 in clear (h2c, prior knowledge) against a real nginx 1.22
+# (`listen … http2`) into pcaps/h2c_<scenario>.pcap, and gRPC through nginx's grpc_pass to a
+# Python gRPC server (grpc_peer.py) into pcaps/grpc_<scenario>.pcap. Beside each: nginx's JSON
+# access log (<name>.access.jsonl, with $request_id, also sent as X-Request-Id) and for gRPC the
+# server's own log of each call (<name>.calls.jsonl). Run as root. Its own nginx from a temp
+# dir on 127.0.0.1:$PORT (50051, gRPC's customary port and pktlog's default protocols.http2
+# port, unless PORT is set); the gRPC server on 127.0.0.1:$GRPC_PORT (50061).
+#
+#   pcaps/make-h2-pcaps.sh               all scenarios
+#   pcaps/make-h2-pcaps.sh h2c_curl      only that
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+PORT=${PORT:-50051}
+GRPC_PORT=${GRPC_PORT:-50061}
+BASE=http://127.0.0.1:$PORT
+ALL=(h2c_curl h2c_nghttp h2c_large h2c_h2load grpc_calls)
+
+die() { echo "make-h2-pcaps: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (tcpdump on lo needs it)"
+for t in nginx tcpdump curl h2load nghttp ss /usr/bin/python3; do command -v $t >/dev/null || die "$t is missing"; done
+/usr/bin/python3 -c 'import grpc' || die "python3-grpcio is missing"
+
+WORK=$(mktemp -d /tmp/pktlog-h2pcaps.XXXXXX)
+NGINX_PID= TCPDUMP_PID= GRPC_PID=
+cleanup() {
+    [ -n "$TCPDUMP_PID" ] && kill -INT "$TCPDUMP_PID" 2>/dev/null && wait "$TCPDUMP_PID" 2>/dev/null
+    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+    [ -n "$GRPC_PID" ] && kill "$GRPC_PID" 2>/dev/null && wait "$GRPC_PID" 2>/dev/null
+    rm -rf "$WORK" "$HERE"/*.pcap.tmp
+}
+trap cleanup EXIT
+
+busy() { [ -n "$(ss -Htln "sport = :$1")" ]; }
+
+make_root() {
+    local r=$WORK/html
+    mkdir -p "$r/upload"
+    /usr/bin/python3 - "$r" <<'EOF'
+import sys
+r = sys.argv[1]
+def page(title, n):
+    body = "".join(f"<p>{title} paragraph {i}: the quick brown fox jumps over the lazy dog.</p>\n"
+                   for i in range(n))
+    return f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n{body}</body></html>\n"
+open(f"{r}/index.html", "w").write(page("index", 7))
+open(f"{r}/a.html", "w").write(page("a", 3))
+open(f"{r}/b.html", "w").write(page("b", 12))
+open(f"{r}/c.txt", "w").write("".join(f"line {i:04d} of c.txt\n" for i in range(40)))
+with open(f"{r}/large.bin", "wb") as f:              # 1 MiB: many DATA frames, WINDOW_UPDATEs
+    x, out = 12345, bytearray()
+    for _ in range(1024 * 1024 // 4):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        out += x.to_bytes(4, "little")
+    f.write(out)
+EOF
+    find "$r" -type f -exec touch -d '2024-01-01 00:00:00 UTC' {} +
+}
+
+write_conf() {
+    cat >"$WORK/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log info;
+events { worker_connections 512; }
+http {
+    types { text/html html; text/plain txt; application/octet-stream bin; }
+    default_type text/plain;
+    client_body_temp_path $WORK/tmp/body;
+    proxy_temp_path $WORK/tmp/proxy;
+    fastcgi_temp_path $WORK/tmp/fastcgi;
+    uwsgi_temp_path $WORK/tmp/uwsgi;
+    scgi_temp_path $WORK/tmp/scgi;
+    server_tokens off;
+    keepalive_timeout 65;
+    log_format pljson escape=json '{"request_id":"\$request_id","remote_addr":"\$remote_addr",'
+        '"remote_port":\$remote_port,"server_port":\$server_port,'
+        '"request_method":"\$request_method","request_uri":"\$request_uri",'
+        '"server_protocol":"\$server_protocol","status":\$status,"bytes_sent":\$bytes_sent,'
+        '"body_bytes_sent":\$body_bytes_sent,"request_length":\$request_length,'
+        '"connection":\$connection,"msec":"\$msec","http_host":"\$http_host",'
+        '"http_user_agent":"\$http_user_agent","http_referer":"\$http_referer",'
+        '"content_type":"\$sent_http_content_type",'
+        '"grpc_status":"\$upstream_trailer_grpc_status\$upstream_http_grpc_status"}';
+    access_log $WORK/access.log pljson;
+    server {
+        listen 127.0.0.1:$PORT http2;
+        root $WORK/html;
+        add_header X-Request-Id \$request_id always;
+        location /upload/ { dav_methods PUT; create_full_put_path on; client_body_buffer_size 64k; }
+        location /pktlog.Echo/ { grpc_pass grpc://127.0.0.1:$GRPC_PORT; }
+    }
+}
+EOF
+    mkdir -p "$WORK/tmp"
+}
+
+start_nginx() {
+    : >"$WORK/access.log"
+    nginx -p "$WORK" -c "$WORK/nginx.conf" &
+    NGINX_PID=$!
+    for _ in $(seq 100); do busy "$PORT" && return 0; sleep 0.05; done
+    die "nginx did not start listening; see $WORK/error.log"
+}
+
+stop_nginx() { kill -QUIT "$NGINX_PID"; wait "$NGINX_PID" || true; NGINX_PID=; }
+
+start_grpc() {
+    : >"$WORK/calls.log"
+    /usr/bin/python3 "$HERE/grpc_peer.py" server "$GRPC_PORT" "$WORK/calls.log" &
+    GRPC_PID=$!
+    for _ in $(seq 200); do busy "$GRPC_PORT" && return 0; sleep 0.05; done
+    die "the gRPC server did not start"
+}
+
+stop_grpc() { [ -n "$GRPC_PID" ] && { kill "$GRPC_PID"; wait "$GRPC_PID" || true; }; GRPC_PID=; }
+
+start_tcpdump() {
+    tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -Z root -w "$1" "tcp port $PORT" 2>"$WORK/tcpdump.err" &
+    TCPDUMP_PID=$!
+    for _ in $(seq 100); do
+        grep -q 'listening on' "$WORK/tcpdump.err" && { sleep 0.2; return 0; }
+        sleep 0.05
+    done
+    die "tcpdump did not start: $(cat "$WORK/tcpdump.err")"
+}
+
+stop_tcpdump() {
+    sleep 1
+    kill -INT "$TCPDUMP_PID"
+    wait "$TCPDUMP_PID" || true
+    TCPDUMP_PID=
+    grep -q '^0 packets dropped by kernel' "$WORK/tcpdump.err" ||
+        die "tcpdump dropped packets: $(cat "$WORK/tcpdump.err")"
+}
+
+# --- scenarios: each runs its clients and sets REQS (requests nginx must log) ---
+sc_h2c_curl() {
+    # curl 7.88 (Debian 12) fails to reuse a prior-knowledge connection ("Error in the HTTP2
+    # framing layer"), so one request per connection: a GET with UA, referer and query, a 404,
+    # and a 5000-byte PUT (201 Created)
+    curl -sSf --http2-prior-knowledge -o /dev/null -A 'pktlog-test/1.0 (h2c)' \
+        -e 'http://example.org/from?h2=1' "$BASE/a.html?q=packet+capture&lang=en"
+    local code
+    code=$(curl -sS --http2-prior-knowledge -o /dev/null -w '%{http_code}' "$BASE/no/such/page")
+    [ "$code" = 404 ] || die "h2c_curl: 404 got $code"
+    head -c 5000 /dev/zero | tr '\0' 'k' >"$WORK/put.txt"
+    code=$(curl -sS --http2-prior-knowledge -o /dev/null -w '%{http_code}' -T "$WORK/put.txt" \
+        "$BASE/upload/put.txt")
+    [ "$code" = 201 ] || die "h2c_curl: PUT got $code"
+    rm -f "$WORK/html/upload/put.txt"
+    REQS=3
+}
+sc_h2c_nghttp() {
+    # one connection, 5 concurrent streams (nghttp also sends PRIORITY frames for its idle
+    # dependency streams), one of them a 404
+    nghttp -n -H 'user-agent: pktlog-test/1.0 (nghttp)' "$BASE/index.html" "$BASE/a.html?x=1" \
+        "$BASE/b.html" "$BASE/c.txt" "$BASE/missing.html" >/dev/null
+    REQS=5
+}
+sc_h2c_large() { curl -sSf --http2-prior-knowledge -o /dev/null "$BASE/large.bin"; REQS=1; }
+sc_h2c_h2load() {
+    # 2 connections, up to 20 concurrent streams each, 400 requests over 3 files
+    h2load -n 400 -c 2 -m 20 "$BASE/a.html" "$BASE/b.html" "$BASE/c.txt" >"$WORK/h2load.out"
+    grep -q '400 succeeded' "$WORK/h2load.out" || die "h2load: $(cat "$WORK/h2load.out")"
+    REQS=400
+}
+sc_grpc_calls() { /usr/bin/python3 "$HERE/grpc_peer.py" client "$PORT"; REQS=7; }
+
+run_scenario() {
+    local name=$1 pcap=$HERE/$1.pcap
+    REQS=
+    [[ $name == grpc_* ]] && start_grpc
+    start_nginx
+    start_tcpdump "$pcap.tmp"
+    "sc_$name"
+    stop_tcpdump
+    stop_nginx
+    mv "$pcap.tmp" "$pcap"
+    cp "$WORK/access.log" "$HERE/$name.access.jsonl"
+    if [[ $name == grpc_* ]]; then
+        stop_grpc
+        cp "$WORK/calls.log" "$HERE/$name.calls.jsonl"
+    fi
+    local n
+    n=$(wc -l <"$HERE/$name.access.jsonl")
+    [ "$n" = "$REQS" ] || die "$name: nginx logged $n requests, not $REQS"
+}
+
+main() {
+    local s list=("$@")
+    [ ${#list[@]} -gt 0 ] || list=("${ALL[@]}")
+    for s in "${list[@]}"; do declare -F "sc_$s" >/dev/null || die "unknown scenario $s"; done
+    busy "$PORT" && die "port $PORT is in use"
+    busy "$GRPC_PORT" && die "port $GRPC_PORT is in use"
+    make_root
+    write_conf
+    for s in "${list[@]}"; do run_scenario "$s"; done
+}
+
+main "$@"
