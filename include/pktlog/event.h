@@ -10,7 +10,7 @@
 #include "pktlog/common.h"
 #include "pktlog/community_id.h"
 
-enum pl_event_type { PL_EV_HTTP = 0, PL_EV_MYSQL = 1, PL_EV_TLS = 2 };
+enum pl_event_type { PL_EV_HTTP = 0, PL_EV_MYSQL = 1, PL_EV_TLS = 2, PL_EV__COUNT };
 
 #define PL_EVENT_MAX_ERRORS 4
 #define PL_EVENT_MAX_HEADERS 40
