@@ -55,7 +55,7 @@ struct option {
 };
 
 enum { SLOT_HTTP, SLOT_MYSQL, SLOT_TLS, N_SLOTS };
-enum { ENUM_KEY, ENUM_COMPRESSION, ENUM_ACKS, ENUM_FSYNC, ENUM_EBPF };
+enum { ENUM_KEY, ENUM_COMPRESSION, ENUM_ACKS, ENUM_FSYNC, ENUM_EBPF, ENUM_PROC_SOURCE };
 /* OPT_STRING values checked at load (aux): a filter that compiles, a user that exists, an
  * address that parses. */
 enum { STR_ANY, STR_BPF, STR_USER, STR_LISTEN };
@@ -141,6 +141,11 @@ static const struct option options[] = {
 	{ "metrics.heartbeat", OPT_BOOL, OFF(metrics.heartbeat), 0, 0, 0, 0 },
 	{ "metrics.heartbeat_interval", OPT_DURATION, OFF(metrics.heartbeat_interval_ns), 0, 0, 0, 0 },
 	{ "metrics.heartbeat_topic", OPT_STRING, OFF(metrics.heartbeat_topic), 0, 0, 0, 0 },
+	{ "process", OPT_SECTION, 0, 0, 0, 0, 0 },
+	{ "process.enabled", OPT_ENUM, OFF(process.enabled), 0, 0, 0, ENUM_EBPF },
+	{ "process.source", OPT_ENUM, OFF(process.source), 0, 0, 0, ENUM_PROC_SOURCE },
+	{ "process.refresh_interval", OPT_DURATION, OFF(process.refresh_interval_ns), 0, 0, 0, 0 },
+	{ "process.cache_entries", OPT_U32, OFF(process.cache_entries), 16, 1048576, 0, 0 },
 	{ "data_dir", OPT_STRING, OFF(data_dir), 0, 0, 0, 0 },
 	{ "host_name", OPT_STRING, OFF(host_name), 0, 0, OPT_NULLABLE, 0 },
 	{ "app_id", OPT_STRING, OFF(app_id), 0, 0, OPT_NULLABLE, 0 },
@@ -165,6 +170,7 @@ static const char *const compression_names[] = { "none", "gzip", "snappy", "lz4"
 static const char *const acks_names[] = { "all", "1", "0" };
 static const char *const fsync_names[] = { "always", "interval", "never" };
 static const char *const ebpf_names[] = { "auto", "on", "off" };
+static const char *const proc_source_names[] = { "auto", "ebpf", "proc" };
 
 static const struct enum_table enum_tables[] = {
 	[ENUM_KEY] = { key_names, PL_ARRAY_LEN(key_names), "none, community_id, client_ip or file_path" },
@@ -173,6 +179,7 @@ static const struct enum_table enum_tables[] = {
 	[ENUM_ACKS] = { acks_names, PL_ARRAY_LEN(acks_names), "all, 1 or 0" },
 	[ENUM_FSYNC] = { fsync_names, PL_ARRAY_LEN(fsync_names), "always, interval or never" },
 	[ENUM_EBPF] = { ebpf_names, PL_ARRAY_LEN(ebpf_names), "auto, on or off" },
+	[ENUM_PROC_SOURCE] = { proc_source_names, PL_ARRAY_LEN(proc_source_names), "auto, ebpf or proc" },
 };
 
 struct duration_unit {
@@ -429,6 +436,8 @@ int pl_config_defaults(struct pl_config *cfg)
 	cfg->tail.commit_interval_ns = PL_NS_PER_SEC;
 	cfg->tail.max_inflight = 65536;
 	cfg->metrics.heartbeat = true;
+	cfg->process.refresh_interval_ns = PL_NS_PER_SEC;
+	cfg->process.cache_entries = 1024;
 	cfg->metrics.heartbeat_interval_ns = 60 * PL_NS_PER_SEC;
 	cfg->metrics.heartbeat_topic = dup_str("pktlog-heartbeat");
 	cfg->data_dir = dup_str("/var/lib/pktlog");
