@@ -184,14 +184,13 @@ int pl_proc_start(const struct pl_config *cfg)
 	mod.n_sets = sets;
 	mod.refresh_ns = cfg->process.refresh_interval_ns;
 	mod.on = true;
-	pl_info("process attribution: reading /proc (process.source: %s; the eBPF source is not "
-		"built in this version): socket tables and /proc/PID/fd rescanned at most every "
+	/* One line: the mechanism, why, and what it misses. */
+	pl_info("process attribution: reading /proc (process.source: %s; only the /proc source "
+		"is built in this version): socket tables and /proc/PID/fd rescanned at most every "
 		"%llu ms, when a connection is not known; connections opened and closed between "
-		"two scans are not attributed", cfg->process.source == PL_PROC_SOURCE_PROC ? "proc" :
-		"auto", (unsigned long long)format_ms(mod.refresh_ns));
-	if (!can_read_others())
-		pl_warn("process attribution: no CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: only "
-			"processes of uid %u can be attributed", (unsigned)getuid());
+		"two scans are not attributed%s", cfg->process.source == PL_PROC_SOURCE_PROC ?
+		"proc" : "auto", (unsigned long long)format_ms(mod.refresh_ns), can_read_others() ?
+		"" : "; no CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: only this user's processes");
 	return 0;
 }
 
