@@ -59,7 +59,10 @@ static char *process_obj(char *p, const char *end, const struct pl_event_process
 				p = lit(p, end, ",");
 			p = str(p, end, pr->args[i]);
 		}
-		p = lit(p, end, "],\"args_count\":");
+		p = lit(p, end, "]");
+	}
+	if (pr->args_count) {   /* 0: unknown (a command line read in part) */
+		p = lit(p, end, ",\"args_count\":");
 		p = num(p, end, pr->args_count);
 	}
 	if (pr->ppid >= 0) {

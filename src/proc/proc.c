@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <linux/capability.h>
 #include "pktlog/proc.h"
+#include "ebpf.h"
 
 #define WAYS 4                        /* cache: sets of 4, the least recently used goes */
 #define ANSWER_TIMEOUT_MS 3000
@@ -40,6 +41,7 @@ static struct {
 	uint64_t refresh_ns;
 	struct entry *cache;
 	uint32_t n_sets;
+	struct pl_proc_ebpf *ebpf;    /* NULL: /proc only */
 	pthread_mutex_t lock;
 } mod = { .sock = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -156,41 +158,65 @@ static uint64_t format_ms(uint64_t ns)
 	return ns / 1000000;
 }
 
+/* The eBPF source, unless process.source is proc. Returns 0 (loaded, or fell back with the
+ * reason in why), -1 when source: ebpf cannot have it. */
+static int start_ebpf(const struct pl_config *cfg, char *why, size_t whylen)
+{
+	uint32_t entries = PL_MAX(4096u, PL_MIN(cfg->process.cache_entries * 4u, 65536u));
+
+	if (cfg->process.source == PL_PROC_SOURCE_PROC) {
+		snprintf(why, whylen, "process.source: proc");
+		return 0;
+	}
+	mod.ebpf = pl_proc_ebpf_open(entries, why, whylen);
+	return mod.ebpf || cfg->process.source != PL_PROC_SOURCE_EBPF ? 0 : -1;
+}
+
 int pl_proc_start(const struct pl_config *cfg)
 {
 	uint32_t want = cfg->process.cache_entries, sets = 1;
 	bool required = cfg->process.enabled == PL_EBPF_ON;
+	char why[256] = "";
 
 	if (cfg->process.enabled == PL_EBPF_OFF) {
 		pl_info("process attribution: off (process.enabled: off)");
 		return 0;
 	}
-	if (cfg->process.source == PL_PROC_SOURCE_EBPF) {
-		pl_log(required ? PL_LOG_ERR : PL_LOG_WARN, "process attribution: process.source: ebpf is not "
-			"available in this build (only the /proc reader is); %s",
-			required ? "stopping (process.enabled: on)" : "attribution is off");
-		return required ? -1 : 0;
-	}
 	while (sets * WAYS < want)
 		sets <<= 1;
 	mod.cache = calloc((size_t)sets * WAYS, sizeof(*mod.cache));
+	/* the helper first: it must not inherit the eBPF program's descriptors */
 	if (!mod.cache || start_helper(cfg->process.refresh_interval_ns) != 0) {
-		pl_log(required ? PL_LOG_ERR : PL_LOG_WARN, "process attribution: cannot start the /proc reader: "
-			"%s; %s", strerror(errno), required ? "stopping" : "attribution is off");
-		free(mod.cache);
-		mod.cache = NULL;
+		pl_log(required ? PL_LOG_ERR : PL_LOG_WARN, "process attribution: cannot start the "
+		       "/proc reader: %s; %s", strerror(errno), required ? "stopping" : "attribution is off");
+		pl_proc_stop();
+		return required ? -1 : 0;
+	}
+	if (start_ebpf(cfg, why, sizeof(why)) != 0) {
+		pl_log(required ? PL_LOG_ERR : PL_LOG_WARN, "process attribution: process.source: "
+		       "ebpf: %s; %s", why, required ? "stopping (process.enabled: on)" :
+		       "attribution is off");
+		pl_proc_stop();
 		return required ? -1 : 0;
 	}
 	mod.n_sets = sets;
 	mod.refresh_ns = cfg->process.refresh_interval_ns;
 	mod.on = true;
 	/* One line: the mechanism, why, and what it misses. */
-	pl_info("process attribution: reading /proc (process.source: %s; only the /proc source "
-		"is built in this version): socket tables and /proc/PID/fd rescanned at most every "
-		"%llu ms, when a connection is not known; connections opened and closed between "
-		"two scans are not attributed%s", cfg->process.source == PL_PROC_SOURCE_PROC ?
-		"proc" : "auto", (unsigned long long)format_ms(mod.refresh_ns), can_read_others() ?
-		"" : "; no CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: only this user's processes");
+	if (mod.ebpf)
+		pl_info("process attribution: a BPF program (tp_btf/sys_exit) records the process of each TCP "
+			"socket made by connect/accept from now on; connections made before start-up "
+			"from /proc, rescanned at most every %llu ms%s",
+			(unsigned long long)format_ms(cfg->process.refresh_interval_ns),
+			can_read_others() ? "" : "; no CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: /proc "
+			"only for this user's processes");
+	else
+		pl_info("process attribution: reading /proc (%s): socket tables and /proc/PID/fd "
+			"rescanned at most every %llu ms, when a connection is not known; connections "
+			"opened and closed between two scans are not attributed%s", why,
+			(unsigned long long)format_ms(cfg->process.refresh_interval_ns),
+			can_read_others() ? "" : "; no CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: only "
+			"this user's processes");
 	return 0;
 }
 
@@ -205,6 +231,8 @@ void pl_proc_stop(void)
 		mod.helper = 0;
 	}
 	mod.on = false;
+	pl_proc_ebpf_close(mod.ebpf);
+	mod.ebpf = NULL;
 	free(mod.cache);
 	mod.cache = NULL;
 }
@@ -298,13 +326,34 @@ static void warn_failed(uint64_t now)
 		"far); events go without process fields", (int)mod.helper, (unsigned long long)failed);
 }
 
+/* Both sides in the eBPF map; true when it knew at least one. */
+static bool from_ebpf(struct entry *e, const struct pl_event *ev)
+{
+	static _Thread_local struct pl_proc_info in;
+	bool any = false;
+
+	for (int i = 0; i < 2; i++) {
+		const struct pl_endpoint *l = i ? &ev->server : &ev->client;
+		const struct pl_endpoint *r = i ? &ev->client : &ev->server;
+
+		if (pl_proc_ebpf_lookup(mod.ebpf, ev->af, l->ip, l->port, r->ip, r->port, &in) != 0)
+			continue;
+		e->has[i] = true;
+		e->info[i] = in;
+		any = true;
+	}
+	return any;
+}
+
 static void refresh_entry(struct entry *e, const struct pl_event *ev, struct pl_stats *st,
 			  uint64_t now)
 {
 	static _Thread_local struct pl_proc_answer a;
 
-	st->proc_fallbacks++;
 	e->checked_ns = now;
+	if (mod.ebpf && from_ebpf(e, ev))
+		return;   /* the other side is remote, or its own syscall was seen too */
+	st->proc_fallbacks++;
 	if (ask(ev, &a) != 0) {
 		st->proc_errors++;
 		warn_failed(now);
