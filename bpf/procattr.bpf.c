@@ -190,7 +190,7 @@ SEC("tp_btf/sys_exit")
 int pl_procattr(__u64 *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx[0];
-	long ret = (long)ctx[1], nr = BPF_CORE_READ(regs, orig_ax);
+	long ret = (long)ctx[1], nr = regs->orig_ax;   /* a BTF pointer: a plain load */
 	struct task_struct *task;
 	struct socket *sock;
 	struct sock *sk;
