@@ -107,8 +107,8 @@ def children(pid):
         return [int(x) for x in f.read().split()]
 
 
-def config(extra=""):
-    return ln.config(ebpf="off") + ("process:\n  refresh_interval: 100ms\n" + extra)
+def config(extra="", workers=1):
+    return ln.config(ebpf="off", workers=workers) + ("process:\n  refresh_interval: 100ms\n" + extra)
 
 
 class NginxMW:
@@ -304,14 +304,14 @@ def test_client_gone_before_its_event(nets, live):
         assert ev["server"]["process"]["pid"] == srv.pid, ev
 
 
-@pytest.mark.parametrize("source", ["proc", "auto"])
-def test_short_lived_curls(nets, live, source):
+@pytest.mark.parametrize("source,workers", [("proc", 1), ("auto", 1), ("auto", 2)])
+def test_short_lived_curls(nets, live, source, workers):
     """curl opens, asks once and exits. The /proc reader may see the connection or not (it
     is documented to miss those between two scans) but what it reports is right; the eBPF
     source, which records the worker at accept(), attributes every one. Every lookup is
     counted as a hit or a miss."""
     nginx, tmp = nets
-    p = live(ln.SRV, ln.VSRV, config(f"  source: {source}\n"))
+    p = live(ln.SRV, ln.VSRV, config(f"  source: {source}\n", workers=workers))
     for _ in range(20):
         ln.sh("curl", "-sf", "-o", "/dev/null", f"http://{ln.SRV_IP}:{PORT}/", ns=ln.CLI)
     evs = settle(p, 20)
@@ -354,6 +354,45 @@ def test_short_lived_on_loopback_both_sides(nets, live):
         pids.add(c["pid"])
         same_process(ev["server"]["process"], want_s)
     assert len(pids) == 5   # five processes, each its own
+
+
+TLS_SERVER = r'''
+import http.server, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[3], sys.argv[2])   # certificate, key
+srv = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+'''
+
+
+def test_tls_event_both_sides(nets, live, tmp_path):
+    """A TLS handshake on loopback (Python's ssl server, a certificate made by openssl
+    now, curl): the tls event names both processes."""
+    _, tmp = nets
+    key, crt, script = tmp_path / "k.pem", tmp_path / "c.pem", tmp_path / "tls_server.py"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "2", "-subj", "/CN=proc.test"], check=True,
+                   capture_output=True)
+    script.write_text(TLS_SERVER)
+    srv = subprocess.Popen(["ip", "netns", "exec", ln.CLI, sys.executable, str(script), "8443",
+                            str(key), str(crt)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ln.wait_port(ln.CLI, 8443)
+        want_s = truth(srv.pid)
+        cfg = config().replace("  tls:\n    enabled: false\n", "  tls:\n    ports: [8443]\n")
+        p = live(ln.CLI, "lo", cfg)
+        ln.sh("curl", "-skf", "-o", "/dev/null", "https://127.0.0.1:8443/", ns=ln.CLI)
+        evs = settle(p, 1)
+        assert p.stop() == 0
+    finally:
+        stop(srv)
+    tls = [e for e in evs if e["type"] == "tls"]
+    assert len(tls) == 1, evs
+    assert tls[0]["tls"]["established"] is True
+    assert tls[0]["client"]["process"]["name"] == "curl", tls[0]
+    assert tls[0]["client"]["process"]["args"][-1] == "https://127.0.0.1:8443/"
+    same_process(tls[0]["server"]["process"], want_s)
 
 
 def test_ebpf_unavailable_falls_back_to_proc(nets, live):
