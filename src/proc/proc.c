@@ -4,6 +4,8 @@
  * sides (pl_proc_annotate). The cache is shared by the capture threads under one lock; it
  * is allocated once at start, so annotating allocates nothing. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -62,28 +64,36 @@ static uint64_t mono_ns(void)
 
 /* --- the helper process --- */
 
-/* Keep only what reading other processes' /proc/PID/fd and exe needs. */
-static void helper_reduce_privileges(void)
+/* Become capture.user (as pktlog itself will) but keep the two capabilities reading other
+ * processes' /proc/PID/fd and exe needs; drop every other one for good. */
+static void helper_reduce_privileges(const char *user)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 	uint32_t keep = (1u << CAP_SYS_PTRACE) | (1u << CAP_DAC_READ_SEARCH);
+	struct passwd *pw = user && *user && geteuid() == 0 ? getpwnam(user) : NULL;
 
 	for (int cap = 0; cap <= 63; cap++)
 		if (cap != CAP_SYS_PTRACE && cap != CAP_DAC_READ_SEARCH &&
 		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL)
 			break;
+	if (pw) {   /* the permitted set survives setuid with KEEPCAPS; effective is reset */
+		prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+		if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+			_exit(1);   /* never run as root by accident: the parent sees EOF */
+	}
 	if (syscall(SYS_capget, &hdr, data) == 0) {
-		data[0].effective &= keep;
+		data[0].effective = data[0].permitted & keep;
 		data[0].permitted &= keep;
 		data[0].inheritable = 0;
 		data[1].effective = data[1].permitted = data[1].inheritable = 0;
 		syscall(SYS_capset, &hdr, data);
 	}
+	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
-static void helper_main(int sock, pid_t parent, uint64_t refresh_ns)
+static void helper_main(int sock, pid_t parent, uint64_t refresh_ns, const char *user)
 {
 	struct pl_proc_resolver *r;
 	struct pl_proc_query q;
@@ -99,7 +109,7 @@ static void helper_main(int sock, pid_t parent, uint64_t refresh_ns)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	helper_reduce_privileges();
+	helper_reduce_privileges(user);
 	r = pl_proc_resolver_new(refresh_ns);
 	if (!r || !a)
 		_exit(1);
@@ -118,7 +128,7 @@ static void helper_main(int sock, pid_t parent, uint64_t refresh_ns)
 	_exit(0);
 }
 
-static int start_helper(uint64_t refresh_ns)
+static int start_helper(uint64_t refresh_ns, const char *user)
 {
 	int sv[2];
 	pid_t parent = getpid(), pid;
@@ -133,7 +143,7 @@ static int start_helper(uint64_t refresh_ns)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		helper_main(sv[1], parent, refresh_ns);
+		helper_main(sv[1], parent, refresh_ns, user);
 	}
 	close(sv[1]);
 	mod.sock = sv[0];
@@ -186,7 +196,7 @@ int pl_proc_start(const struct pl_config *cfg)
 		sets <<= 1;
 	mod.cache = calloc((size_t)sets * WAYS, sizeof(*mod.cache));
 	/* the helper first: it must not inherit the eBPF program's descriptors */
-	if (!mod.cache || start_helper(cfg->process.refresh_interval_ns) != 0) {
+	if (!mod.cache || start_helper(cfg->process.refresh_interval_ns, cfg->capture.user) != 0) {
 		pl_log(required ? PL_LOG_ERR : PL_LOG_WARN, "process attribution: cannot start the "
 		       "/proc reader: %s; %s", strerror(errno), required ? "stopping" : "attribution is off");
 		pl_proc_stop();

@@ -230,6 +230,15 @@ def test_server_side_is_the_nginx_worker(nets, live):
     the master, user nobody), the client is in the other namespace: top-level process.*"""
     nginx, tmp = nets
     p = live(ln.SRV, ln.VSRV, config("  source: proc\n"))
+    # the /proc reader: capture.user (nobody), only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH
+    (helper,) = children(p.proc.pid)
+    with open(f"/proc/{helper}/status") as f:
+        st = dict(l.split(":", 1) for l in f.read().splitlines())
+    assert st["Name"].strip() == "pktlog-proc"
+    assert st["Uid"].split() == ["65534"] * 4, st["Uid"]
+    for cap in ("CapEff", "CapPrm", "CapBnd"):
+        assert int(st[cap], 16) == (1 << 19) | (1 << 2), (cap, st[cap])
+    assert int(st["CapInh"], 16) == 0 and st["NoNewPrivs"].strip() == "1"
     c = start_client(tmp, ln.CLI, ln.SRV_IP, PORT)
     assert c.wait(timeout=20) == 0, c.stderr.read()
     evs = settle(p, 2)
