@@ -455,6 +455,15 @@ def test_off(nets, live):
     assert counters(p.stderr())["proc_lookups"] == 0
 
 
+def test_sighup_names_process_options(nets, live):
+    """process.* is set up once: a reload that changes it says it needs a restart."""
+    p = live(ln.SRV, ln.VSRV, config())
+    p.write_config(config("  cache_entries: 64\n"))
+    p.proc.send_signal(signal.SIGHUP)
+    p.wait_for("SIGHUP: process.* changed; it takes effect only after a restart")
+    assert p.stop() == 0
+
+
 def test_replay_attributes_nothing(tmp_path):
     """--pcap never starts the reader, even with process.enabled: on."""
     pcaps = [os.path.join("pcaps", f) for f in sorted(os.listdir("pcaps")) if f.endswith(".pcap")]
