@@ -384,6 +384,12 @@ static void test_render_one_side(void **state)
 	/* a buffer one byte short at every length fails cleanly (checked writer) */
 	for (size_t cap = 0; cap < n; cap++)
 		assert_int_equal(pl_event_to_json(&ev, NULL, buf, cap), 0);
+	/* a command line read in part (eBPF): args without args_count */
+	pr.args_count = 0;
+	n = pl_event_to_json(&ev, NULL, buf, sizeof(buf));
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "\"--port=\\\"3306\\\"\"],\"parent\":{\"pid\":1}"));
+	assert_null(strstr(buf, "args_count"));
 	/* no process: the same rendering as before the field existed */
 	ev.process.server = NULL;
 	n = pl_event_to_json(&ev, NULL, buf, sizeof(buf));
@@ -406,6 +412,7 @@ static void test_render_both_sides(void **state)
 	pc.pid = 777;
 	pc.name = S("mariadb");
 	pc.n_args = 0;
+	pc.args_count = 0;
 	pc.ppid = -1;
 	pc.has_uid = false;
 	ev.process.client = &pc;
