@@ -61,6 +61,8 @@ static void warn_restart_only(const struct pl_config *old, const struct pl_confi
 		pl_warn(fmt, "host_name or app_id");
 	if (old->tail.max_inflight != nc->tail.max_inflight)
 		pl_warn(fmt, "tail.max_inflight");
+	if (memcmp(&old->process, &nc->process, sizeof(old->process)) != 0)
+		pl_warn(fmt, "process.*");
 }
 
 /* Heartbeats are the main thread's own: switch them over at once. */

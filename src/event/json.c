@@ -908,6 +908,26 @@ AI void tls_fields(struct jw *w, const struct pl_event *ev)
 	obj_close(w);
 }
 
+/* The process fields (src/event/json_process.c) at `where`: 't' after the last member, 'c'
+ * and 's' inside the client or server object just written (its brace is rewritten). */
+AI void process_fields(struct jw *w, const struct pl_event *ev, int where)
+{
+	char *p, *o;
+
+	if ((!ev->process.client && !ev->process.server) || w->full)
+		return;
+	p = where == 't' ? w->p : w->p - 1;
+	o = pl_event_json_process(ev, where, p, w->end - 1);
+	if (!o) {
+		jw_overflow(w);
+		return;
+	}
+	if (o != p && where != 't')
+		*o++ = '}';
+	if (o != p)
+		w->p = o;
+}
+
 /* "<name>":"<time>" */
 AI void put_time(struct jw *w, uint64_t ns)
 {
@@ -986,14 +1006,19 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	c0 = w.p;
 	endpoint(&w, &ev->client, cip, cip_len, PL_STR_NULL);
 	cl = (size_t)(w.p - c0);
+	process_fields(&w, ev, 'c');
 	LIT(&w, ",\"server\":");
 	s0 = w.p;
 	endpoint(&w, &ev->server, sip, sip_len, domain);
 	sl = (size_t)(w.p - s0);
+	process_fields(&w, ev, 's');
+	/* copied without what process_fields added inside (it took the brace: put it back) */
 	LIT(&w, ",\"source\":");
-	put(&w, c0, cl);
+	put(&w, c0, cl - 1);
+	putc_(&w, '}');
 	LIT(&w, ",\"destination\":");
-	put(&w, s0, sl);
+	put(&w, s0, sl - 1);
+	putc_(&w, '}');
 
 	if (ev->af == 6)
 		LIT(&w, ",\"network\":{\"type\":\"ipv6\",\"transport\":\"tcp\",\"protocol\":");
@@ -1027,6 +1052,7 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 		tls_fields(&w, ev);
 	else
 		mysql_fields(&w, ev);
+	process_fields(&w, ev, 't');
 
 	if (ev->n_errors == 1) {
 		LIT(&w, ",\"error\":{\"message\":");
@@ -1129,7 +1155,7 @@ static size_t bound(const struct pl_event *ev, struct cstr_lens cl)
 		for (int i = 0; i < m->n_params && i < PL_MYSQL_MAX_PARAMS; i++)
 			n += m->params[i].len + 4;
 	}
-	return JSON_FIXED + 6 * n;
+	return JSON_FIXED + 6 * n + pl_event_json_process_bound(ev);
 }
 
 size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts *opts)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include "pktlog/proc.h"
 #include "pktlog/publish.h"
 #include "pktlog/registry.h"
 
@@ -95,10 +96,12 @@ void pl_publish(const struct pl_event *ev, void *arg)
 {
 	struct pl_render *r = arg;
 	struct pl_publisher *pub = r->pub;
-	size_t n = pl_event_to_json(ev, &r->json, r->buf, PL_RENDER_BUF);
+	size_t n;
 	char keybuf[INET6_ADDRSTRLEN];
 	const char *key = NULL, *topic;
 
+	ev = pl_proc_annotate(ev, r->stats);   /* src/proc/: the local processes, live only */
+	n = pl_event_to_json(ev, &r->json, r->buf, PL_RENDER_BUF);
 	if (!n) {
 		r->stats->events_truncated++;
 		return;
