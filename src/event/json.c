@@ -10,9 +10,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 #include "pktlog/event.h"
 #include "pktlog/swar.h"
 #include "pktlog/version.h"
@@ -200,27 +197,6 @@ AI char *escape_into(char *o, const uint8_t *p, size_t n, bool lower)
 	size_t i = 0;
 
 	while (i < n) {
-#ifdef __SSE2__
-		/* Sixteen bytes at a time while none needs escaping (a signed compare below 0x20
-		 * also catches the bytes >= 0x80). The block is stored whole, the output has room
-		 * for it, and only its plain prefix is kept. Lower-casing goes by words below. */
-		while (!lower && n - i >= 16) {
-			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-			unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-				_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-					     _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
-				_mm_cmplt_epi8(x, _mm_set1_epi8(0x20))));
-
-			_mm_storeu_si128((__m128i *)(void *)o, x);
-			if (m) {
-				o += __builtin_ctz(m);
-				i += __builtin_ctz(m);
-				break;
-			}
-			o += 16;
-			i += 16;
-		}
-#endif
 		/* Eight bytes at a time while none needs escaping; the last (n % 8) bytes as a
 		 * word overlapping what went before. That part went out byte for byte: any byte
 		 * that was escaped would be in the word and stop it. */
@@ -296,9 +272,8 @@ static char *escape_bounded(char *o, char *end, const uint8_t *p, size_t n, bool
 
 /* s[0..n) escaped, without quotes; `lower` lower-cases ASCII letters. Most strings of an
  * event are short and need nothing escaped: up to 16 bytes are checked and copied as two
- * overlapping words (4 to 7 as two half words checked together; 1 to 3 byte by byte), up
- * to 32 as two overlapping SSE2 blocks; the rest, and any string that needs escaping, go
- * through escape_into. */
+ * overlapping words (4 to 7 as two half words checked together; 1 to 3 byte by byte);
+ * the rest, and any string that needs escaping, go through escape_into. */
 AI void raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 {
 	const uint8_t *p = (const uint8_t *)s;
@@ -357,34 +332,6 @@ AI void raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
 			return;
 		}
 	}
-#ifdef __SSE2__
-	if (n > 16 && n <= 32 && (!w->checked || (size_t)(w->end - w->p) >= n)) {
-		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
-		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
-		__m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
-		__m128i bad = _mm_or_si128(
-			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, q), _mm_cmpeq_epi8(a, bs)),
-				     _mm_cmplt_epi8(a, sp)),
-			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, q), _mm_cmpeq_epi8(b, bs)),
-				     _mm_cmplt_epi8(b, sp)));
-
-		if (!_mm_movemask_epi8(bad)) {
-			if (lower) {
-				__m128i lo = _mm_set1_epi8('A' - 1), hi = _mm_set1_epi8('Z' + 1);
-				__m128i d = _mm_set1_epi8(0x20);
-
-				a = _mm_add_epi8(a, _mm_and_si128(d, _mm_and_si128(
-					_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi))));
-				b = _mm_add_epi8(b, _mm_and_si128(d, _mm_and_si128(
-					_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi))));
-			}
-			_mm_storeu_si128((__m128i *)(void *)w->p, a);
-			_mm_storeu_si128((__m128i *)(void *)(w->p + n - 16), b);
-			w->p += n;
-			return;
-		}
-	}
-#endif
 	if (!w->checked || (size_t)(w->end - w->p) / 6 >= n)
 		w->p = lower ? escape_lower(w->p, p, n) : escape_plain(w->p, p, n);
 	else if ((o = escape_bounded(w->p, w->end, p, n, lower)))
