@@ -172,7 +172,7 @@ struct pl_config {
 
 	struct {
 		enum pl_ebpf_mode enabled;   /* process.enabled, auto: auto | on | off (live capture only) */
-		enum pl_proc_source source;  /* process.source, auto: auto | ebpf | proc */
+		enum pl_proc_source source;  /* process.source, proc: auto | ebpf | proc */
 		uint64_t refresh_interval_ns;/* process.refresh_interval, 1s: least time between /proc scans */
 		uint32_t cache_entries;      /* process.cache_entries, 1024: connections remembered */
 	} process;

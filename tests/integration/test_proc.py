@@ -108,6 +108,10 @@ def children(pid):
 
 
 def config(extra="", workers=1):
+    """process.source defaults to proc; these tests ask for auto (eBPF first) unless they
+    name a source."""
+    if "source:" not in extra:
+        extra = "  source: auto\n" + extra
     return ln.config(ebpf="off", workers=workers) + ("process:\n  refresh_interval: 100ms\n" + extra)
 
 
