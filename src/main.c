@@ -273,6 +273,7 @@ int main(int argc, char **argv)
 	status = configure(pl, &a);
 	if (status != 0)
 		goto out;
+	pl_log_open(pl->cfg.log_to);
 	/* Forks the /proc reader: before any thread starts (output, metrics, tailer). */
 	if (a.iface && pl_proc_start(&pl->cfg) != 0) {
 		status = 1;
@@ -285,6 +286,7 @@ int main(int argc, char **argv)
 	status = run(pl, &a);
 out:
 	pl_proc_stop();
+	pl_log_close();
 	if (pl) {
 		pl_service_stop(pl);
 		pl_lane_free(&pl->lane);

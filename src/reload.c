@@ -55,6 +55,8 @@ static void warn_restart_only(const struct pl_config *old, const struct pl_confi
 		pl_warn(fmt, "output (type, file, kafka brokers or key)");
 	if (str_changed(old->data_dir, nc->data_dir))
 		pl_warn(fmt, "data_dir");
+	if (old->log_to != nc->log_to)
+		pl_warn(fmt, "logging.to");
 	if (str_changed(old->metrics.listen, nc->metrics.listen))
 		pl_warn(fmt, "metrics.listen");
 	if (str_changed(old->host_name, nc->host_name) || str_changed(old->app_id, nc->app_id))

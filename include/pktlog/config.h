@@ -178,6 +178,7 @@ struct pl_config {
 	} process;
 
 	char *data_dir;                  /* data_dir, /var/lib/pktlog */
+	enum pl_log_to log_to;           /* logging.to, stderr: stderr | syslog */
 	char *host_name;                 /* host_name, NULL = gethostname() */
 	char *app_id;                    /* app_id, NULL: fields.appid of heartbeats */
 	bool fast_paths;                 /* tuning.fast_paths, true: decode and reassembly shortcuts (off: differential tests) */
