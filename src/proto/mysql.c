@@ -31,7 +31,11 @@
  *   header ends the response being read ("Packet loss while capturing the response") and
  *   that direction resynchronises: a command packet (sequence id 0, a plausible length
  *   and command byte) at the start of a segment, a response only with the sequence id its
- *   command expects.
+ *   command expects. A hole in the server's stream with several commands waiting: unless
+ *   the client was seen pipelining, every one but the newest was answered inside it (a
+ *   client sends a command only after reading the answer before); the newest takes the
+ *   response that follows, or is lost when the client's next command comes first. A lost
+ *   login leaves the client's capabilities unknown: they are inferred from the packets.
  * - Binary-protocol rows are counted but not rendered into `response`.
  * - MariaDB: the greeting's "5.5.5-" version prefix is dropped (the real version is kept
  *   for the log); the extended capabilities (reserved bytes of greeting and login) are
@@ -170,6 +174,52 @@ void my_finish_response(struct mconn *c, struct mtxn *t)
 	my_txn_put(t);
 }
 
+/* The response to the head command `t` was (partly) in a hole of the capture. */
+void my_lose_response(struct mconn *c, struct mtxn *t)
+{
+	t->notes |= NOTE_LOSS_RESP;
+	if (t->rs != RS_ROWS && t->rs != RS_COLDEFS)
+		t->is_error = t->is_error || !t->has_response;
+	my_finish_response(c, t);
+}
+
+/* A hole in the server's stream, between packets or across a header. A client that does
+ * not pipeline sends a command only after reading the answer to the one before, so every
+ * command queued before the newest was answered inside the hole: each is finished with
+ * its loss noted. The newest's answer may lie in the hole or follow it (the flow gives a
+ * hole up when the bytes after it are acknowledged, so commands sent meanwhile are
+ * queued already): it waits, marked, for a response start or for the client's next
+ * command, which settles it as lost (my_command_starts). For a client seen pipelining
+ * the order gives no such certainty: the response being read, or the head's, is lost. */
+void my_hole_in_responses(struct mconn *c)
+{
+	bool mid;
+
+	if (c->resp || c->late || !c->head)
+		return;
+	mid = c->head->server_bytes || side_mid(&c->side[PL_DIR_TO_CLIENT]);
+	if (c->pipelined || (c->head == c->tail && mid)) {
+		my_lose_response(c, c->head);
+		return;
+	}
+	while (c->head != c->tail)
+		my_lose_response(c, c->head);
+	c->head->hole_before = true;
+}
+
+/* A command packet starts (sequence id 0). Two commands in one segment (the same capture
+ * time), the one before still unanswered, show a pipelining client. Without pipelining,
+ * a command waiting since a hole in the server's stream had its answer in the hole. */
+void my_command_starts(struct mconn *c, const struct mpkt *m)
+{
+	struct mtxn *h = c->late ? NULL : c->head;
+
+	if (c->tail && c->tail->start_ns == m->ts)
+		c->pipelined = true;
+	if (h && h->hole_before && !h->server_bytes && !c->pipelined)
+		my_lose_response(c, h);
+}
+
 void my_expire(struct mconn *c, uint64_t now)
 {
 	uint64_t tmo = c->env->cfg->mysql.transaction_timeout_ns;
@@ -206,8 +256,12 @@ static void conn_close(struct mconn *c)
 		t->notes |= NOTE_LOSS_RESP;
 		my_finish_response(c, t);
 	}
-	while (c->head)
-		my_emit_unmatched(c, pend_pop(c));
+	while (c->head) {
+		if (c->head->hole_before && !c->head->server_bytes && !c->late)
+			my_lose_response(c, c->head);
+		else
+			my_emit_unmatched(c, pend_pop(c));
+	}
 	my_txn_put(c->resp);
 	c->resp = NULL;
 	my_txn_put(c->login);

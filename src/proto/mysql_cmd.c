@@ -137,6 +137,7 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		c->env->stats->mysql_parse_errors++;
 		return;
 	}
+	my_command_starts(c, m);
 	t = my_txn_get(c);
 	if (!t)
 		return;

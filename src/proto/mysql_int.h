@@ -94,6 +94,8 @@ struct mtxn {
 	uint8_t rs;                  /* RS_* */
 	uint8_t notes;
 	bool has_response, is_error, done_pending_eof, csv_trunc;
+	bool hole_before;            /* a hole in the server's stream came while it waited: its
+				      * answer may lie in the hole (see my_hole_in_responses) */
 	bool defer_params;           /* EXECUTE of id -1 sent before its prepare's answer: the
 				      * raw packet waits in pbuf (raw_len bytes) */
 	uint32_t raw_len;
@@ -184,6 +186,8 @@ struct mconn {
 	struct mtxn *login;
 	bool absorb_eof;             /* a prepare's trailing EOF may follow */
 	bool orphan;                 /* a response came while no command waited for one */
+	bool pipelined;              /* the client sent a command before the answer to the one
+				      * before it (two in one segment, EXECUTE of id -1) */
 	uint8_t absorb_seq;
 	struct mstmt *stmts;
 	uint32_t n_stmts;
@@ -366,6 +370,9 @@ void my_txn_put(struct mtxn *t);                   /* NULL is fine */
 void my_pend_push(struct mconn *c, struct mtxn *t);
 void my_emit_unmatched(struct mconn *c, struct mtxn *t);  /* emits and frees t */
 void my_finish_response(struct mconn *c, struct mtxn *t); /* emits and frees t */
+void my_lose_response(struct mconn *c, struct mtxn *t);   /* the same, its loss noted */
+void my_hole_in_responses(struct mconn *c);
+void my_command_starts(struct mconn *c, const struct mpkt *m);
 void my_expire(struct mconn *c, uint64_t now);
 
 /* --- mysql_event.c: the event --- */

@@ -361,6 +361,7 @@ void my_parse_execute(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	if (prep) {
 		/* MariaDB's pipelined prepare + execute: the text is the prepare's; the
 		 * values are read when its answer tells how many there are */
+		c->pipelined = true;
 		my_set_query(t, prep->query, prep->query_len);
 		my_set_method_from_sql(t, prep->query, prep->query_len);
 		if (m->len == m->total && m->len <= MY_PARAM_BUF) {

@@ -340,7 +340,6 @@ static uint64_t gap_in_packet(struct mconn *c, int d, uint64_t len, uint64_t ts)
 void my_conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
 	int d = dir == PL_DIR_TO_CLIENT;
-	struct mtxn *t;
 
 	if (c->side[d].mode == MODE_DEAD || len == 0)
 		return;
@@ -357,21 +356,14 @@ void my_conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 		my_start_hunt(c, d);
 		return;
 	}
+	if (d == PL_DIR_TO_SERVER && c->phase == PH_LOGIN)
+		c->caps_known = false;  /* the login is lost: what the client chose is unknown */
 	if (c->phase < PH_CMD)
 		c->phase = PH_CMD;      /* the handshake cannot be followed any more */
 	if (d == PL_DIR_TO_SERVER && c->late == 0 && c->head && c->head->rs == RS_INFILE)
 		c->head->notes |= NOTE_LOSS_REQ;    /* part of the file the client sent is lost */
-	if (d == PL_DIR_TO_CLIENT && c->side[d].mode == MODE_SYNC) {
-		t = my_resp_in_progress(c);
-		if (!t && c->late == 0 && c->head)
-			t = c->head;    /* the hole may hold its whole response */
-		if (t && t != c->resp) {
-			t->notes |= NOTE_LOSS_RESP;
-			if (t->rs != RS_ROWS && t->rs != RS_COLDEFS)
-				t->is_error = t->is_error || !t->has_response;
-			my_finish_response(c, t);
-		}
-	}
+	if (d == PL_DIR_TO_CLIENT && c->side[d].mode == MODE_SYNC)
+		my_hole_in_responses(c);
 	if (c->side[d].mode == MODE_SYNC)
 		my_start_hunt(c, d);
 }
