@@ -13,6 +13,7 @@
 #endif
 #include "pktlog/proto.h"
 #include "pktlog/swar.h"
+#include "txq.h"
 
 /* Kept header/URL bytes per message are capped here (and by http.max_message_size). */
 #define HTTP_KEEP_MAX 16384u
@@ -66,7 +67,7 @@ struct kept_hdr {
 
 /* One HTTP message: what the event needs, with its strings in buf. */
 struct hmsg {
-	struct hmsg *next;
+	struct pl_txq_node link;  /* in a connection's queue (pend, orph) or the free list */
 	uint64_t start_ns, end_ns;
 	uint64_t bytes, body_bytes;
 	uint16_t status;
@@ -121,15 +122,14 @@ struct hconn {
 	const struct pl_conn *conn;
 	const struct pl_proto_env *env;
 	struct hside side[2];
-	struct hmsg *pend_head, *pend_tail;
-	uint32_t n_pend;
-	uint32_t late;            /* expired requests whose responses may still come, in order */
+	/* Ended requests waiting for their responses, oldest first; pend.late counts requests
+	 * that left it unanswered (dropped when full, expired) whose responses may still come,
+	 * in order. */
+	struct pl_txq pend;
 	/* Responses complete before any request they could answer was seen (the capture shows
 	 * the directions out of order, or lost the request): each pairs with the next request
 	 * if that began before the response ended, else goes out unmatched. */
-	struct hmsg *orph_head, *orph_tail;
-	uint32_t n_orph;
-	uint32_t keep_cap;
+	struct pl_txq orph;
 	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
 	struct hstub *stub;       /* the flow's stub that points here */
 	struct hconn *lru_prev, *lru_next;   /* per thread, most recently active first */
@@ -139,6 +139,7 @@ struct hconn {
 	/* Response bytes were lost and no whole response has been read since: a request that
 	 * goes out unmatched may have had its response in the hole. */
 	bool resp_lost;
+	uint32_t keep_cap;
 };
 
 /* What the flow entry holds (proto.h's state). The connection's parser state (hconn) is
@@ -199,7 +200,7 @@ static struct hmsg *msg_get(struct hconn *c)
 			mem_bytes += sizeof(*m);
 		return m;
 	}
-	free_head = m->next;
+	free_head = PL_TXQ_ENTRY(m->link.next, struct hmsg, link);
 	free_n--;
 	memset(m, 0, offsetof(struct hmsg, buf));
 	m->len = 0;
@@ -214,7 +215,7 @@ static void msg_put(struct hmsg *m)
 		msg_free(m);
 		return;
 	}
-	m->next = free_head;
+	m->link.next = free_head ? &free_head->link : NULL;
 	free_head = m;
 	free_n++;
 }
@@ -558,18 +559,14 @@ static void emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const
 
 /* --- pending request FIFO --- */
 
+static inline struct hmsg *pend_head(const struct hconn *c)
+{
+	return PL_TXQ_ENTRY(pl_txq_head(&c->pend), struct hmsg, link);
+}
+
 static struct hmsg *pend_pop(struct hconn *c)
 {
-	struct hmsg *m = c->pend_head;
-
-	if (!m)
-		return NULL;
-	c->pend_head = m->next;
-	if (!c->pend_head)
-		c->pend_tail = NULL;
-	m->next = NULL;
-	c->n_pend--;
-	return m;
+	return PL_TXQ_ENTRY(pl_txq_pop(&c->pend), struct hmsg, link);
 }
 
 static void emit_unmatched_request(struct hconn *c, struct hmsg *req)
@@ -586,31 +583,24 @@ static void emit_unmatched_response(struct hconn *c, struct hmsg *resp)
 	emit_txn(c, NULL, resp, "Unmatched response");
 }
 
-static struct hmsg *orph_pop(struct hconn *c)
+static inline struct hmsg *orph_head(const struct hconn *c)
 {
-	struct hmsg *m = c->orph_head;
-
-	c->orph_head = m->next;
-	if (!c->orph_head)
-		c->orph_tail = NULL;
-	m->next = NULL;
-	c->n_orph--;
-	return m;
+	return PL_TXQ_ENTRY(pl_txq_head(&c->orph), struct hmsg, link);
 }
 
+static struct hmsg *orph_pop(struct hconn *c)
+{
+	return PL_TXQ_ENTRY(pl_txq_pop(&c->orph), struct hmsg, link);
+}
+
+/* Held responses are bounded as requests are (http.max_pending): the oldest goes out
+ * unmatched. */
 static void orph_push(struct hconn *c, struct hmsg *m)
 {
-	uint32_t max = c->env->cfg->http.max_pending ? c->env->cfg->http.max_pending : 1;
+	struct pl_txq_node *old = pl_txq_push(&c->orph, &m->link, c->env->cfg->http.max_pending);
 
-	if (c->n_orph >= max)
-		emit_unmatched_response(c, orph_pop(c));
-	m->next = NULL;
-	if (c->orph_tail)
-		c->orph_tail->next = m;
-	else
-		c->orph_head = m;
-	c->orph_tail = m;
-	c->n_orph++;
+	if (old)
+		emit_unmatched_response(c, PL_TXQ_ENTRY(old, struct hmsg, link));
 }
 
 /* A request begins: held responses that had ended before it began answered requests the
@@ -626,9 +616,9 @@ static __attribute__((noinline)) void claim_orphan(struct hconn *c, struct hmsg 
 		req->resp = orph_pop(c);
 		return;
 	}
-	while (c->orph_head && c->orph_head->end_ns < req->start_ns)
+	while (orph_head(c) && orph_head(c)->end_ns < req->start_ns)
 		emit_unmatched_response(c, orph_pop(c));
-	if (c->orph_head)
+	if (orph_head(c))
 		req->resp = orph_pop(c);
 }
 
@@ -651,36 +641,29 @@ static __attribute__((noinline)) void release_msg(struct hconn *c, struct hmsg *
 
 static void pend_push(struct hconn *c, struct hmsg *m)
 {
-	uint32_t max = c->env->cfg->http.max_pending ? c->env->cfg->http.max_pending : 1;
+	struct pl_txq_node *old = pl_txq_push(&c->pend, &m->link, c->env->cfg->http.max_pending);
 
-	if (c->n_pend >= max) {
-		/* its response, if any, is still ahead of the others on the wire */
-		c->env->stats->http_pending_dropped++;
-		c->late++;
-		emit_unmatched_request(c, pend_pop(c));
-	}
-	m->next = NULL;
-	if (c->pend_tail)
-		c->pend_tail->next = m;
-	else
-		c->pend_head = m;
-	c->pend_tail = m;
-	c->n_pend++;
+	if (!old)
+		return;
+	/* the oldest request's response, if any, is still ahead of the others on the wire */
+	c->env->stats->http_pending_dropped++;
+	c->pend.late++;
+	emit_unmatched_request(c, PL_TXQ_ENTRY(old, struct hmsg, link));
 }
 
 static void expire_pending(struct hconn *c, uint64_t now, uint64_t tmo)
 {
 	const struct hside *rs = &c->side[PL_DIR_TO_CLIENT];
 
-	while (c->pend_head) {
-		struct hmsg *h = c->pend_head;
+	while (pend_head(c)) {
+		struct hmsg *h = pend_head(c);
 
 		/* a response in progress answers the head request: do not expire it */
-		if (c->late == 0 && rs->in_msg)
+		if (c->pend.late == 0 && rs->in_msg)
 			return;
 		if (now < h->end_ns || now - h->end_ns <= tmo)
 			return;
-		c->late++;
+		c->pend.late++;
 		emit_unmatched_request(c, pend_pop(c));
 	}
 }
@@ -711,11 +694,11 @@ static void expire(struct hconn *c, uint64_t now)
 
 	if (!tmo)
 		return;
-	if (c->pend_head)
+	if (pend_head(c))
 		expire_pending(c, now, tmo);
 	if (c->side[PL_DIR_TO_SERVER].cur)
 		expire_stalled(c, now, tmo);
-	while (c->orph_head && now > c->orph_head->end_ns && now - c->orph_head->end_ns > tmo)
+	while (orph_head(c) && now > orph_head(c)->end_ns && now - orph_head(c)->end_ns > tmo)
 		emit_unmatched_response(c, orph_pop(c));
 }
 
@@ -757,12 +740,12 @@ static void pair_response(struct hconn *c, struct hmsg *m)
 	const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
 	struct hmsg *cur = rq->in_msg ? rq->cur : NULL;
 
-	if (c->late) {
-		c->late--;      /* the late answer to an expired request */
+	if (c->pend.late) {
+		c->pend.late--;      /* the late answer to an expired request */
 		emit_unmatched_response(c, m);
 		return;
 	}
-	if (c->pend_head) {
+	if (pend_head(c)) {
 		emit_txn(c, pend_pop(c), m, NULL);
 		return;
 	}
@@ -845,7 +828,7 @@ static void start_hunt(struct hconn *c, struct hside *s, bool line_start)
 	s->npfx = 0;
 	s->acc = 0;
 	if (s->dir == PL_DIR_TO_CLIENT)
-		c->late = 0;    /* responses were lost: order can no longer be trusted */
+		c->pend.late = 0;    /* responses were lost: order can no longer be trusted */
 	else
 		c->req_gap = true;
 }
@@ -869,9 +852,9 @@ static int on_begin(struct hside *s)
 	if (!s->cur)
 		return -1;
 	s->cur->start_ns = s->ts;
-	if (s->dir == PL_DIR_TO_SERVER && s->c->orph_head)
+	if (s->dir == PL_DIR_TO_SERVER && orph_head(s->c))
 		claim_orphan(s->c, s->cur);
-	if (s->dir == PL_DIR_TO_SERVER && s->c->req_gap && !s->c->orph_head && !s->c->pend_head &&
+	if (s->dir == PL_DIR_TO_SERVER && s->c->req_gap && !orph_head(s->c) && !pend_head(s->c) &&
 	    !s->c->side[PL_DIR_TO_CLIENT].in_msg)
 		s->c->req_gap = false;   /* every response so far is accounted for */
 	s->in_msg = true;
@@ -1232,9 +1215,9 @@ static int cb_header_value(http_parser *p, const char *at, size_t len)
  * still arriving. Unknown (not HEAD) after expiries or while responses wait for requests. */
 static bool pending_is_head(const struct hconn *c)
 {
-	const struct hmsg *r = c->pend_head;
+	const struct hmsg *r = pend_head(c);
 
-	if (c->late || c->orph_head)
+	if (c->pend.late || orph_head(c))
 		return false;
 	if (!r) {
 		const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
@@ -1822,7 +1805,7 @@ static void lost_response(struct hconn *c, const struct hside *s)
 {
 	bool boundary = s->mode == MODE_SYNC ? !s->in_msg : s->first && s->npfx == 0;
 
-	if (!boundary || c->late || !c->pend_head)
+	if (!boundary || c->pend.late || !pend_head(c))
 		return;
 	emit_unmatched_request(c, pend_pop(c));
 }
@@ -1889,9 +1872,9 @@ static void conn_close(struct hconn *c, uint64_t ts)
 {
 	end_side(c, &c->side[PL_DIR_TO_CLIENT], ts);
 	end_side(c, &c->side[PL_DIR_TO_SERVER], ts);
-	while (c->pend_head)
+	while (pend_head(c))
 		emit_unmatched_request(c, pend_pop(c));
-	while (c->orph_head)
+	while (orph_head(c))
 		emit_unmatched_response(c, orph_pop(c));
 	for (int d = 0; d < 2; d++) {
 		release_msg(c, c->side[d].cur);
@@ -1943,7 +1926,7 @@ static uint8_t side_rest(const struct hside *s)
  * exactly as it was. */
 static bool conn_idle_at_boundary(const struct hconn *c)
 {
-	if (c->pend_head || c->orph_head || c->late || c->interim_bytes)
+	if (pend_head(c) || orph_head(c) || c->pend.late || c->interim_bytes)
 		return false;
 	for (int d = 0; d < 2; d++) {
 		const struct hside *s = &c->side[d];
@@ -2008,7 +1991,7 @@ static void conn_drop(struct hconn *c)
 		if (!m->end_ns)
 			m->end_ns = s->last_ts;
 		if (d == PL_DIR_TO_CLIENT) {
-			if (c->pend_head)
+			if (pend_head(c))
 				emit_txn(c, pend_pop(c), m, NULL);
 			else
 				emit_unmatched_response(c, m);
@@ -2023,19 +2006,19 @@ static void conn_drop(struct hconn *c)
 			emit_txn(c, m, r, NULL);
 		}
 	}
-	while (c->pend_head) {
+	while (pend_head(c)) {
 		struct hmsg *m = pend_pop(c);
 
 		m->notes |= NOTE_MEMORY;
 		emit_unmatched_request(c, m);
 	}
-	while (c->orph_head) {
+	while (orph_head(c)) {
 		struct hmsg *m = orph_pop(c);
 
 		m->notes |= NOTE_MEMORY;
 		emit_unmatched_response(c, m);
 	}
-	c->late = 0;
+	c->pend.late = 0;
 	c->interim_bytes = 0;
 }
 
@@ -2044,7 +2027,7 @@ static void trim_free(void)
 	while (free_head) {
 		struct hmsg *m = free_head;
 
-		free_head = m->next;
+		free_head = PL_TXQ_ENTRY(m->link.next, struct hmsg, link);
 		msg_free(m);
 	}
 	free_n = 0;
