@@ -67,7 +67,7 @@ struct mtxn *my_txn_get(struct mconn *c)
 	uint32_t qcap = 0, ccap = 0;
 
 	if (t) {
-		free_head = t->next;
+		free_head = PL_TXQ_ENTRY(t->node.next, struct mtxn, node);
 		free_n--;
 		q = t->query;
 		qcap = t->query_cap;
@@ -104,7 +104,7 @@ void my_txn_put(struct mtxn *t)
 		free(t);
 		return;
 	}
-	t->next = free_head;
+	t->node.next = free_head ? &free_head->node : NULL;
 	free_head = t;
 	free_n++;
 }
@@ -113,16 +113,7 @@ void my_txn_put(struct mtxn *t)
 
 static struct mtxn *pend_pop(struct mconn *c)
 {
-	struct mtxn *t = c->head;
-
-	if (!t)
-		return NULL;
-	c->head = t->next;
-	if (!c->head)
-		c->tail = NULL;
-	t->next = NULL;
-	c->n_pend--;
-	return t;
+	return PL_TXQ_ENTRY(pl_txq_pop(&c->pend), struct mtxn, node);
 }
 
 void my_emit_unmatched(struct mconn *c, struct mtxn *t)
@@ -135,18 +126,14 @@ void my_emit_unmatched(struct mconn *c, struct mtxn *t)
 
 void my_pend_push(struct mconn *c, struct mtxn *t)
 {
-	if (c->n_pend >= MY_MAX_PENDING) {
+	struct mtxn *old = PL_TXQ_ENTRY(pl_txq_push(&c->pend, &t->node, MY_MAX_PENDING),
+					struct mtxn, node);
+
+	if (old) {
 		/* its response, if any, is still ahead of the others on the wire */
-		c->late++;
-		my_emit_unmatched(c, pend_pop(c));
+		c->pend.late++;
+		my_emit_unmatched(c, old);
 	}
-	t->next = NULL;
-	if (c->tail)
-		c->tail->next = t;
-	else
-		c->head = t;
-	c->tail = t;
-	c->n_pend++;
 }
 
 /* The response to `t` is complete (or abandoned with a note). */
@@ -157,8 +144,8 @@ void my_finish_response(struct mconn *c, struct mtxn *t)
 	st->mysql_responses++;
 	if (t == c->resp) {
 		c->resp = NULL;
-		if (c->late)
-			c->late--;
+		if (c->pend.late)
+			c->pend.late--;
 		st->mysql_unmatched_responses++;
 		my_txn_put(t);
 		return;
@@ -193,18 +180,19 @@ void my_lose_response(struct mconn *c, struct mtxn *t)
  * the order gives no such certainty: the response being read, or the head's, is lost. */
 void my_hole_in_responses(struct mconn *c)
 {
+	struct mtxn *h = pend_head(c), *newest = pend_tail(c);
 	bool mid;
 
-	if (c->resp || c->late || !c->head)
+	if (c->resp || c->pend.late || !h)
 		return;
-	mid = c->head->server_bytes || side_mid(&c->side[PL_DIR_TO_CLIENT]);
-	if (c->pipelined || (c->head == c->tail && mid)) {
-		my_lose_response(c, c->head);
+	mid = h->server_bytes || side_mid(&c->side[PL_DIR_TO_CLIENT]);
+	if (c->pipelined || (h == newest && mid)) {
+		my_lose_response(c, h);
 		return;
 	}
-	while (c->head != c->tail)
-		my_lose_response(c, c->head);
-	c->head->hole_before = true;
+	while ((h = pend_head(c)) != newest)
+		my_lose_response(c, h);
+	newest->hole_before = true;
 }
 
 /* A command packet starts (sequence id 0). Two commands in one segment (the same capture
@@ -212,9 +200,9 @@ void my_hole_in_responses(struct mconn *c)
  * a command waiting since a hole in the server's stream had its answer in the hole. */
 void my_command_starts(struct mconn *c, const struct mpkt *m)
 {
-	struct mtxn *h = c->late ? NULL : c->head;
+	struct mtxn *h = c->pend.late ? NULL : pend_head(c), *newest = pend_tail(c);
 
-	if (c->tail && c->tail->start_ns == m->ts)
+	if (newest && newest->start_ns == m->ts)
 		c->pipelined = true;
 	if (h && h->hole_before && !h->server_bytes && !c->pipelined)
 		my_lose_response(c, h);
@@ -224,15 +212,15 @@ void my_expire(struct mconn *c, uint64_t now)
 {
 	uint64_t tmo = c->env->cfg->mysql.transaction_timeout_ns;
 
-	while (c->head && tmo) {
-		struct mtxn *t = c->head;
+	while (pend_head(c) && tmo) {
+		struct mtxn *t = pend_head(c);
 
 		/* a response in progress answers the head command: do not expire it */
-		if (c->late == 0 && (t->server_bytes || side_mid(&c->side[PL_DIR_TO_CLIENT])))
+		if (c->pend.late == 0 && (t->server_bytes || side_mid(&c->side[PL_DIR_TO_CLIENT])))
 			return;
 		if (now < t->req_end_ns || now - t->req_end_ns <= tmo)
 			return;
-		c->late++;
+		c->pend.late++;
 		my_emit_unmatched(c, pend_pop(c));
 	}
 }
@@ -256,9 +244,9 @@ static void conn_close(struct mconn *c)
 		t->notes |= NOTE_LOSS_RESP;
 		my_finish_response(c, t);
 	}
-	while (c->head) {
-		if (c->head->hole_before && !c->head->server_bytes && !c->late)
-			my_lose_response(c, c->head);
+	while ((t = pend_head(c))) {
+		if (t->hole_before && !t->server_bytes && !c->pend.late)
+			my_lose_response(c, t);
 		else
 			my_emit_unmatched(c, pend_pop(c));
 	}
@@ -369,7 +357,7 @@ static void mysql_thread_cleanup(void)
 {
 	while (free_head) {
 		struct mtxn *t = free_head;
-		free_head = t->next;
+		free_head = PL_TXQ_ENTRY(t->node.next, struct mtxn, node);
 		free(t->query);
 		free(t->csv);
 		free(t);

@@ -190,7 +190,7 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		my_txn_put(t);
 		return;
 	}
-	if (c->orphan && !c->head && !c->late) {
+	if (c->orphan && !pend_head(c) && !c->pend.late) {
 		/* a response came with nothing asked, then this command: the capture may show
 		 * them swapped, or the response answered a command it lost. Either way this
 		 * command's response is unknown; pairing it with the next one would shift */
@@ -254,7 +254,7 @@ static void parse_login(struct mconn *c, const struct mpkt *m)
 
 void my_client_msg(struct mconn *c, const struct mpkt *m)
 {
-	struct mtxn *h = c->late ? NULL : c->head;
+	struct mtxn *h = c->pend.late ? NULL : pend_head(c);
 
 	if (c->phase == PH_LOGIN) {
 		parse_login(c, m);

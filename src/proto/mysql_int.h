@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "pktlog/proto.h"
+#include "txq.h"
 
 #define MY_MAX_PACKET 0xffffffu        /* a payload this long continues in the next packet */
 #define MY_SERVER_KEEP 2048u           /* server bytes kept per logical packet: OK, ERR,
@@ -86,7 +87,7 @@ struct span { uint32_t off, len; };
 
 /* One command and what its response said; strings live in the record's buffers. */
 struct mtxn {
-	struct mtxn *next;
+	struct pl_txq_node node;      /* in the connection's pending queue, or the free list */
 	int cmd;
 	uint64_t start_ns, req_end_ns, end_ns;
 	uint64_t client_bytes, server_bytes;
@@ -179,9 +180,9 @@ struct mconn {
 	uint8_t version_len;
 	char user[MY_NAME_MAX], schema[MY_NAME_MAX];
 	uint8_t user_len, schema_len;
-	struct mtxn *head, *tail;
-	uint32_t n_pend;
-	uint32_t late;               /* expired commands whose responses may still come */
+	struct pl_txq pend;          /* commands waiting for their responses, oldest first;
+				      * pend.late: commands expired or dropped whose responses
+				      * may still come */
 	struct mtxn *resp;           /* response being read when it answers nobody */
 	struct mtxn *login;
 	bool absorb_eof;             /* a prepare's trailing EOF may follow */
@@ -356,6 +357,22 @@ static inline bool no_reply(int cmd)
 static inline bool query_attrs(const struct mconn *c)
 {
 	return c->caps_known && (c->server_caps & c->client_caps & CAP_QUERY_ATTRS);
+}
+
+/* The pending queue's oldest and newest command, and the one after t (NULL: none). */
+static inline struct mtxn *pend_head(const struct mconn *c)
+{
+	return PL_TXQ_ENTRY(pl_txq_head(&c->pend), struct mtxn, node);
+}
+
+static inline struct mtxn *pend_tail(const struct mconn *c)
+{
+	return PL_TXQ_ENTRY(c->pend.tail, struct mtxn, node);
+}
+
+static inline struct mtxn *pend_next(const struct mtxn *t)
+{
+	return PL_TXQ_ENTRY(t->node.next, struct mtxn, node);
 }
 
 /* A column definition's names (pointing into the packet). */

@@ -151,7 +151,7 @@ static void on_row(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	t->num_rows++;
 	if (t->first_rs_done || !t->csv || t->csv_rows >= cfg->mysql.max_rows)
 		return;
-	if (c->head == t && (t->cmd == COM_STMT_EXECUTE || t->cmd == COM_STMT_BULK_EXECUTE))
+	if (pend_head(c) == t && (t->cmd == COM_STMT_EXECUTE || t->cmd == COM_STMT_BULK_EXECUTE))
 		return;                 /* binary rows: counted only */
 	t->csv_rows++;
 	for (uint64_t i = 0; i < t->num_fields && rd_left(&r) > 0; i++) {
@@ -418,8 +418,8 @@ static struct mtxn *resp_txn(struct mconn *c)
 {
 	if (c->resp)
 		return c->resp;
-	if (c->late == 0 && c->head)
-		return c->head;
+	if (c->pend.late == 0 && pend_head(c))
+		return pend_head(c);
 	c->resp = my_txn_get(c);
 	if (c->resp) {
 		c->resp->cmd = COM_QUERY;

@@ -84,7 +84,7 @@ void my_rs_prepare_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 
 	if (m->len && m->p[0] == 0xff) {
 		my_parse_err(t, m);
-		if (t == c->head)
+		if (t == pend_head(c))
 			resolve_deferred(c, t, NULL);
 		my_finish_response(c, t);
 		return;
@@ -104,7 +104,7 @@ void my_rs_prepare_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	}
 	t->stmt_id = id;
 	stmt_add(c, t, id, nparams);
-	if (t == c->head)
+	if (t == pend_head(c))
 		resolve_deferred(c, t, stmt_find(c, id));
 	t->num_fields = ncols;
 	t->cols_left = (uint64_t)ncols + nparams;
@@ -337,7 +337,7 @@ static struct mtxn *pending_prepare(struct mconn *c)
 {
 	struct mtxn *p = NULL;
 
-	for (struct mtxn *x = c->late ? NULL : c->head; x; x = x->next)
+	for (struct mtxn *x = c->pend.late ? NULL : pend_head(c); x; x = pend_next(x))
 		if (x->cmd == COM_STMT_PREPARE)
 			p = x;
 	return p;
@@ -386,7 +386,7 @@ static void resolve_deferred(struct mconn *c, struct mtxn *prep, struct mstmt *e
 {
 	uint8_t raw[MY_PARAM_BUF];
 
-	for (struct mtxn *x = prep->next; x && x->cmd != COM_STMT_PREPARE; x = x->next) {
+	for (struct mtxn *x = pend_next(prep); x && x->cmd != COM_STMT_PREPARE; x = pend_next(x)) {
 		if (!x->defer_params)
 			continue;
 		x->defer_params = false;

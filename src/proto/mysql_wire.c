@@ -132,7 +132,7 @@ static bool resp_seq_ok(struct mconn *c, uint8_t seq)
 
 	if (c->phase != PH_CMD || c->absorb_eof)
 		return true;
-	t = c->resp ? c->resp : (c->late == 0 ? c->head : NULL);
+	t = c->resp ? c->resp : (c->pend.late == 0 ? pend_head(c) : NULL);
 	if (!t || seq == t->next_seq)
 		return true;
 	my_resp_mismatch(c, t);
@@ -142,8 +142,8 @@ static bool resp_seq_ok(struct mconn *c, uint8_t seq)
 /* A server packet starts while no command waits for an answer. */
 static bool unasked(const struct mconn *c, int dir)
 {
-	return dir == PL_DIR_TO_CLIENT && c->phase == PH_CMD && !c->head && !c->resp &&
-	       !c->late && !c->absorb_eof;
+	return dir == PL_DIR_TO_CLIENT && c->phase == PH_CMD && !pend_head(c) && !c->resp &&
+	       !c->pend.late && !c->absorb_eof;
 }
 
 /* Consume bytes of one direction in sync; stops early when the side leaves sync. */
@@ -210,8 +210,8 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 		s->cont = false;
 		s->cut = false;
 		deliver(c, dir, &m);
-		if (dir == PL_DIR_TO_SERVER && c->tail && c->tail->start_ns == m.ts)
-			c->tail->req_end_ns = ts;
+		if (dir == PL_DIR_TO_SERVER && pend_tail(c) && pend_tail(c)->start_ns == m.ts)
+			pend_tail(c)->req_end_ns = ts;
 	}
 }
 
@@ -250,7 +250,7 @@ static bool plausible_command(const uint8_t *p, size_t n)
 /* A response can start here: the sequence id the waiting command expects. */
 static bool plausible_response(struct mconn *c, const uint8_t *p, size_t n)
 {
-	const struct mtxn *t = c->late ? NULL : c->head;
+	const struct mtxn *t = c->pend.late ? NULL : pend_head(c);
 
 	if (n < 5 || !t || t->server_bytes || c->resp)
 		return false;
@@ -290,7 +290,7 @@ void my_conn_data(struct mconn *c, enum pl_dir dir, const uint8_t *p, size_t n, 
 		bool ok = d == PL_DIR_TO_SERVER ? plausible_command(p, n) : plausible_response(c, p, n);
 		if (!ok) {
 			/* a response's first packet while nothing waits: as in frame() */
-			if (d == PL_DIR_TO_CLIENT && c->phase == PH_CMD && !c->head && !c->late &&
+			if (d == PL_DIR_TO_CLIENT && c->phase == PH_CMD && !pend_head(c) && !c->pend.late &&
 			    n >= 5 && p[3] == 1 && (p[0] | p[1] | p[2]) != 0)
 				c->orphan = true;
 			return;
@@ -306,8 +306,8 @@ struct mtxn *my_resp_in_progress(struct mconn *c)
 {
 	if (c->resp)
 		return c->resp;
-	if (c->late == 0 && c->head && (c->head->server_bytes || side_mid(&c->side[1])))
-		return c->head;
+	if (c->pend.late == 0 && pend_head(c) && (pend_head(c)->server_bytes || side_mid(&c->side[1])))
+		return pend_head(c);
 	return NULL;
 }
 
@@ -360,8 +360,8 @@ void my_conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 		c->caps_known = false;  /* the login is lost: what the client chose is unknown */
 	if (c->phase < PH_CMD)
 		c->phase = PH_CMD;      /* the handshake cannot be followed any more */
-	if (d == PL_DIR_TO_SERVER && c->late == 0 && c->head && c->head->rs == RS_INFILE)
-		c->head->notes |= NOTE_LOSS_REQ;    /* part of the file the client sent is lost */
+	if (d == PL_DIR_TO_SERVER && c->pend.late == 0 && pend_head(c) && pend_head(c)->rs == RS_INFILE)
+		pend_head(c)->notes |= NOTE_LOSS_REQ;    /* part of the file the client sent is lost */
 	if (d == PL_DIR_TO_CLIENT && c->side[d].mode == MODE_SYNC)
 		my_hole_in_responses(c);
 	if (c->side[d].mode == MODE_SYNC)
