@@ -171,22 +171,21 @@ void my_lose_response(struct mconn *c, struct mtxn *t)
 }
 
 /* A hole in the server's stream, between packets or across a header. A client that does
- * not pipeline sends a command only after reading the answer to the one before, so every
- * command queued before the newest was answered inside the hole: each is finished with
- * its loss noted. The newest's answer may lie in the hole or follow it (the flow gives a
- * hole up when the bytes after it are acknowledged, so commands sent meanwhile are
- * queued already): it waits, marked, for a response start or for the client's next
- * command, which settles it as lost (my_command_starts). For a client seen pipelining
- * the order gives no such certainty: the response being read, or the head's, is lost. */
+ * not pipeline sends a command only after reading the answer to the one before, and the
+ * server sends nothing between answers. So with one command waiting the hole held (part
+ * of) its answer: lost. With several, every one but the newest was answered inside the
+ * hole and is finished with its loss noted; the newest's answer may follow the hole (the
+ * flow gives a hole up when the bytes after it are acknowledged, so the commands sent
+ * meanwhile are queued already) or lie in it too: it waits, marked, for a response start
+ * or for the client's next command, which settles it as lost (my_command_starts). For a
+ * client seen pipelining the order tells nothing: only the head's answer is lost. */
 void my_hole_in_responses(struct mconn *c)
 {
 	struct mtxn *h = pend_head(c), *newest = pend_tail(c);
-	bool mid;
 
 	if (c->resp || c->pend.late || !h)
 		return;
-	mid = h->server_bytes || side_mid(&c->side[PL_DIR_TO_CLIENT]);
-	if (c->pipelined || (h == newest && mid)) {
+	if (c->pipelined || h == newest) {
 		my_lose_response(c, h);
 		return;
 	}

@@ -1825,6 +1825,26 @@ static void test_hole_then_next_command(void **st)
 	assert_int_equal(stats.mysql_unmatched_requests, 0);
 }
 
+/* One command waiting when the server's stream has a hole: the hole held (part of) its
+ * answer (a server sends nothing between answers), so what follows the hole answers a
+ * command the capture lacks, never this one. */
+static void test_hole_single_command(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("UPDATE t SET a = 1");
+	seg(C, 10);
+	play_all();
+	pl_mysql_ops.gap(state, S, 40, 11000000);
+	reset_script();
+	b_ok(1, 7, 0, 2, 0);
+	seg(S, 12);
+	play_all();
+	assert_true(n_ev >= 1);
+	has(0, "err=Packet loss while capturing the response|method=UPDATE|");
+	has(0, "aff=0|");
+	lacks_any("aff=7|");
+}
+
 /* A client seen pipelining (two commands in one segment): the hole's share of the queued
  * answers is unknown, so only the head's is taken as lost, as before. */
 static void test_hole_pipelined(void **st)
@@ -2357,6 +2377,7 @@ int main(void)
 		T(test_cache_metadata_not_negotiated),
 		T(test_hole_holds_several_responses),
 		T(test_hole_then_next_command),
+		T(test_hole_single_command),
 		T(test_hole_pipelined),
 		T(test_login_lost),
 		T(test_extended_metadata),
