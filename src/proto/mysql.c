@@ -22,7 +22,9 @@
  * - A response with no pending request is counted (mysql_unmatched_responses) and not
  *   emitted, as Packetbeat does: it carries no statement to report. The next command's
  *   response is then unknown (the capture may show the two swapped): that command is an
- *   "Unmatched request" at once, so no response is ever given to the wrong command.
+ *   "Unmatched request" at once, so no response is ever given to the wrong command –
+ *   unless a hole in the client's stream came first: the response answered a command
+ *   lost in it, and the next command keeps its own.
  * - Gaps (loss, snap length): a gap inside a packet's payload keeps the framing (the
  *   header said where the packet ends). The packet is read as far as it was captured:
  *   a cut command is an event with the captured start of its text ("Request truncated in
@@ -31,11 +33,13 @@
  *   header ends the response being read ("Packet loss while capturing the response") and
  *   that direction resynchronises: a command packet (sequence id 0, a plausible length
  *   and command byte) at the start of a segment, a response only with the sequence id its
- *   command expects. A hole in the server's stream with several commands waiting: unless
- *   the client was seen pipelining, every one but the newest was answered inside it (a
- *   client sends a command only after reading the answer before); the newest takes the
- *   response that follows, or is lost when the client's next command comes first. A lost
- *   login leaves the client's capabilities unknown: they are inferred from the packets.
+ *   command expects. A hole in the server's stream with several commands waiting (or
+ *   while that stream hunts): unless the client was seen pipelining, every one but the
+ *   newest was answered inside it (a client sends a command only after reading the answer
+ *   before); the newest takes the response that follows, or is lost when the client's
+ *   next command comes first. A lost login leaves the client's capabilities unknown:
+ *   they are inferred from the packets. An EXECUTE naming a statement id no answer has
+ *   named yet waits for a pending PREPARE's answer (shown after it: reordered frames).
  * - Binary-protocol rows are counted but not rendered into `response`.
  * - MariaDB: the greeting's "5.5.5-" version prefix is dropped (the real version is kept
  *   for the log); the extended capabilities (reserved bytes of greeting and login) are
@@ -170,23 +174,26 @@ void my_lose_response(struct mconn *c, struct mtxn *t)
 	my_finish_response(c, t);
 }
 
-/* A hole in the server's stream, between packets or across a header. A client that does
- * not pipeline sends a command only after reading the answer to the one before, and the
- * server sends nothing between answers. So with one command waiting the hole held (part
- * of) its answer: lost. With several, every one but the newest was answered inside the
- * hole and is finished with its loss noted; the newest's answer may follow the hole (the
- * flow gives a hole up when the bytes after it are acknowledged, so the commands sent
- * meanwhile are queued already) or lie in it too: it waits, marked, for a response start
- * or for the client's next command, which settles it as lost (my_command_starts). For a
- * client seen pipelining the order tells nothing: only the head's answer is lost. */
-void my_hole_in_responses(struct mconn *c)
+/* A hole in the server's stream (framed: it came while the stream was read in step, not
+ * while hunting for a packet start). A client that does not pipeline sends a command only
+ * after reading the answer to the one before, and the server sends nothing between
+ * answers. So every command queued before the newest was answered inside the hole (or
+ * while the stream was hunted): each is finished with its loss noted. The newest's answer
+ * may follow the hole (the flow gives a hole up when the bytes after it are acknowledged,
+ * so the commands sent meanwhile are queued already) or lie in it: it waits, marked, for
+ * a response start or for the client's next command, which settles it as lost
+ * (my_command_starts). Alone and framed, it is lost at once: the stream was in step
+ * after the previous answer, so the hole begins with its own. For a client seen
+ * pipelining the order tells nothing: only a framed head's answer is lost. */
+void my_hole_in_responses(struct mconn *c, bool framed)
 {
 	struct mtxn *h = pend_head(c), *newest = pend_tail(c);
 
 	if (c->resp || c->pend.late || !h)
 		return;
-	if (c->pipelined || h == newest) {
-		my_lose_response(c, h);
+	if (c->pipelined || (framed && h == newest)) {
+		if (framed)
+			my_lose_response(c, h);
 		return;
 	}
 	while ((h = pend_head(c)) != newest)

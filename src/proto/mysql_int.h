@@ -388,7 +388,7 @@ void my_pend_push(struct mconn *c, struct mtxn *t);
 void my_emit_unmatched(struct mconn *c, struct mtxn *t);  /* emits and frees t */
 void my_finish_response(struct mconn *c, struct mtxn *t); /* emits and frees t */
 void my_lose_response(struct mconn *c, struct mtxn *t);   /* the same, its loss noted */
-void my_hole_in_responses(struct mconn *c);
+void my_hole_in_responses(struct mconn *c, bool framed);
 void my_command_starts(struct mconn *c, const struct mpkt *m);
 void my_expire(struct mconn *c, uint64_t now);
 

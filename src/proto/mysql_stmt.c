@@ -346,6 +346,16 @@ static struct mtxn *pending_prepare(struct mconn *c)
 static void execute_values(struct mconn *c, struct mtxn *t, struct mstmt *e, const uint8_t *p,
 			   uint32_t len);
 
+/* Keep an execute's packet until a waiting prepare's answer tells its statement. */
+static void defer_execute(struct mtxn *t, const struct mpkt *m)
+{
+	if (m->len != m->total || m->len > MY_PARAM_BUF)
+		return;
+	memcpy(t->pbuf, m->p, m->len);
+	t->raw_len = m->len;
+	t->defer_params = true;
+}
+
 /* COM_STMT_EXECUTE: the prepared text and the positional values. With query attributes
  * a parameter count (positional + attributes) may precede the NULL bitmap; the
  * attributes' values come after the positional ones and are not reported. */
@@ -364,16 +374,16 @@ void my_parse_execute(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 		c->pipelined = true;
 		my_set_query(t, prep->query, prep->query_len);
 		my_set_method_from_sql(t, prep->query, prep->query_len);
-		if (m->len == m->total && m->len <= MY_PARAM_BUF) {
-			memcpy(t->pbuf, m->p, m->len);
-			t->raw_len = m->len;
-			t->defer_params = true;
-		}
+		defer_execute(t, m);
 		return;
 	}
 	e = r.bad ? NULL : stmt_find(c, t->stmt_id);
 	if (!e) {
+		/* an id no answer named yet: a prepare still waiting may name it (its answer
+		 * shown after this execute: frames reordered in the capture) */
 		my_set_method_name(t, COM_STMT_EXECUTE);
+		if (!r.bad && pending_prepare(c))
+			defer_execute(t, m);
 		return;
 	}
 	my_set_query(t, e->text, e->text_len);
@@ -381,7 +391,8 @@ void my_parse_execute(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	execute_values(c, t, e, m->p, m->len);
 }
 
-/* Executes of id -1 queued behind this prepare (up to the next prepare) now know it. */
+/* Executes queued behind this prepare (up to the next prepare) of id -1, or of the id its
+ * answer names, now know their statement (e; NULL when the prepare failed). */
 static void resolve_deferred(struct mconn *c, struct mtxn *prep, struct mstmt *e)
 {
 	uint8_t raw[MY_PARAM_BUF];
@@ -390,8 +401,12 @@ static void resolve_deferred(struct mconn *c, struct mtxn *prep, struct mstmt *e
 		if (!x->defer_params)
 			continue;
 		x->defer_params = false;
-		if (!e)
+		if (!e || (x->stmt_id != 0xffffffffu && x->stmt_id != e->id))
 			continue;
+		if (x->stmt_id != 0xffffffffu) {
+			my_set_query(x, e->text, e->text_len);
+			my_set_method_from_sql(x, e->text, e->text_len);
+		}
 		memcpy(raw, x->pbuf, x->raw_len);
 		x->pbuf_len = 0;
 		x->n_params = 0;

@@ -362,8 +362,11 @@ void my_conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 		c->phase = PH_CMD;      /* the handshake cannot be followed any more */
 	if (d == PL_DIR_TO_SERVER && c->pend.late == 0 && pend_head(c) && pend_head(c)->rs == RS_INFILE)
 		pend_head(c)->notes |= NOTE_LOSS_REQ;    /* part of the file the client sent is lost */
-	if (d == PL_DIR_TO_CLIENT && c->side[d].mode == MODE_SYNC)
-		my_hole_in_responses(c);
+	if (d == PL_DIR_TO_SERVER)
+		c->orphan = false;      /* a response that came with nothing asked answered a
+					 * command lost here, not the next one shown swapped */
+	if (d == PL_DIR_TO_CLIENT)
+		my_hole_in_responses(c, c->side[d].mode == MODE_SYNC);
 	if (c->side[d].mode == MODE_SYNC)
 		my_start_hunt(c, d);
 }
