@@ -13,6 +13,15 @@ Notes on the comparison:
   several results are not compared for rows. The mariadb CLI's commands have no client log.
 - pktlog keeps at most protocols.mysql.max_query_length (8192) statement bytes: a longer
   statement's `query` must be its prefix.
+- Drivers send statements of their own (connector-python's SET NAMES, Connector/J's
+  session queries): a client-log entry that names its SQL ("sql") is given only to the
+  general-log record of that text (an Execute: of that prepared text), others get none.
+- COM_RESET_CONNECTION is not in the general log either: a RESET_CONNECTION event is
+  accepted for each one the client log holds. MariaDB logs a COM_STMT_BULK_EXECUTE as one
+  Execute whose text keeps the `?`s.
+- MySQL Connector/J closes a statement whose PREPARE the server refused with
+  COM_STMT_CLOSE of statement id 0, which MariaDB (ids from 1) does not log: a STMT_CLOSE
+  event is accepted for each such close in the capture.
 """
 import collections
 import re
@@ -25,11 +34,13 @@ UNSCORED_METHODS = {"PING"}
 COMMAND_METHOD = {"Prepare": "STMT_PREPARE", "Close stmt": "STMT_CLOSE", "Quit": "QUIT",
                   "Init DB": "INIT_DB", "Reset stmt": "STMT_RESET", "Field List": "FIELD_LIST",
                   "Change user": "CHANGE_USER", "Set option": "SET_OPTION"}
-UNLOGGED_CMDS = {0x0e, 0x09, 0x1c}        # ping, statistics, fetch: not in the general log
+UNLOGGED_CMDS = {0x0e, 0x09, 0x1c, 0x1f}  # ping, statistics, fetch, reset connection: not in the general log
 QUERY_MAX = 8192
 COMMAND_BYTE = {"Quit": 0x01, "Init DB": 0x02, "Query": 0x03, "Field List": 0x04, "Prepare": 0x16,
                 "Execute": 0x17, "Close stmt": 0x19, "Reset stmt": 0x1a, "Change user": 0x11,
                 "Set option": 0x1b}
+BULK_EXECUTE = 0xfa                       # MariaDB's COM_STMT_BULK_EXECUTE: an "Execute" too
+CLIENT_SQL_KEEP = 4096                    # what the client log keeps of a statement
 
 
 def first_keyword(sql):
@@ -76,6 +87,18 @@ def commands(stream):
     return [tuple(c) for c in out]
 
 
+def client_matches(c, cmd, arg, tmpl):
+    """A client-log entry that names its SQL is for the record of that text only."""
+    sql = c.get("sql")
+    if sql is None:
+        return True
+    text = tmpl if cmd == "Execute" else arg
+    if text is None:
+        return False
+    a, b = text.strip(), sql.strip()
+    return a[:CLIENT_SQL_KEEP] == b[:CLIENT_SQL_KEEP] and (len(b) < CLIENT_SQL_KEEP or len(a) >= len(b))
+
+
 def truth_for_thread(recs, client):
     """General-log entries that make events, with the expected fields."""
     prepares, out = [], []
@@ -108,6 +131,10 @@ def truth_for_thread(recs, client):
         else:
             f["method"] = COMMAND_METHOD.get(cmd, cmd.upper().replace(" ", "_"))
         lst = by_cmd.get(cmd)
+        if lst is not None and seen[cmd] < len(lst) and \
+                not client_matches(lst[seen[cmd]], cmd, arg, f["query"] if cmd == "Execute" else None):
+            out.append(dict(r, _f=f))           # the driver's own statement: no client record
+            continue
         if lst is not None and seen[cmd] < len(lst):
             c = lst[seen[cmd]]
             f["rows"] = c["rows"] if c["rows"] >= 0 else None
@@ -174,12 +201,13 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             if r["_f"]["method"] == "LOGIN":
                 continue
             want = COMMAND_BYTE.get(r["command"])
+            wants = {want, BULK_EXECUTE} if want == 0x17 else {want}
             arg = r["argument"].encode()
             while k < len(cmds):
                 st, en, b = cmds[k]
                 # the general log drops the statement's leading blanks
                 txt = data[st + 5:st + 5 + 96].lstrip(b" \t\r\n")
-                if b == want and (b not in (0x03, 0x16) or txt[:min(len(arg), 64)] == arg[:64]):
+                if b in wants and (b not in (0x03, 0x16) or txt[:min(len(arg), 64)] == arg[:64]):
                     break
                 k += 1
             if k == len(cmds):
@@ -217,6 +245,23 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             tally.aligned += 1
             if not cut_variant:
                 tally.field("error_code", f["errno"] == want or (loss_variant and f["errno"] is None))
+    # Nor is a COM_STMT_CLOSE of statement 0 (no statement has it): the capture shows them.
+    data = bytes(conn.c2s.data)
+    closes0 = sum(1 for st, en, b in commands(conn.c2s) if b == 0x19 and data[st + 5:st + 9] == b"\0\0\0\0")
+    for j, e in enumerate(evs):
+        if j not in pe and closes0 and e["_f"]["method"] == "STMT_CLOSE":
+            closes0 -= 1
+            pe.add(j)
+            tally.aligned += 1
+    # Nor is a COM_RESET_CONNECTION: the client log knows how many were sent.
+    resets = sum(1 for c in (recs[0].get("_client_all") or []) if c["cmd"] == "Reset connection") if recs else 0
+    for j, e in enumerate(evs):
+        if j not in pe and resets and e["_f"]["method"] == "RESET_CONNECTION":
+            resets -= 1
+            pe.add(j)
+            tally.aligned += 1
+            if not cut_variant and not loss_variant:
+                tally.field("status", e.get("status") != "Error")
     for j, e in enumerate(evs):
         if j not in pe:
             f = e["_f"]
