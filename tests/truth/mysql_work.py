@@ -11,6 +11,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 import time
 
 from common import ROOT, free_port, wait_for
@@ -188,8 +189,8 @@ class Gen:
         for fn, seed in todo:
             try:
                 fn(random.Random(seed))
-            except (OSError, subprocess.TimeoutExpired, self.myconn.Error):
-                pass
+            except (OSError, subprocess.TimeoutExpired, self.myconn.Error) as e:
+                print(f"mysql client {fn.__name__} stopped: {e!r}"[:300], file=sys.stderr)
         return self.client_log
 
     def cover_pymysql(self, r):
@@ -409,6 +410,10 @@ class Gen:
                         rec["rows"] = rec["affected"] = -1      # several results: not compared
                 except mc.Error as e:
                     rec["errno"] = e.errno or -1
+                except Exception as e:      # the C extension's own (an error in a later result)
+                    rec["errno"] = getattr(e, "errno", None) or None    # None: not compared
+                    rec["rows"] = rec["affected"] = -1
+                    break
             elif kind == "X":
                 params = tuple(r.randint(-5, 80) for _ in range(sql.count("?")))
                 new = sql != prepared
@@ -438,7 +443,10 @@ class Gen:
             else:
                 c.database = DB
                 entry("Init DB", None)
-        c.close()
+        try:
+            c.close()
+        except Exception:           # after the C extension's error: the socket goes anyway
+            pass
 
     # --- Connector/J (MySQL's and MariaDB's, from Maven) with server-side prepared statements
 
