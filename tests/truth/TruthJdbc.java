@@ -168,7 +168,10 @@ public class TruthJdbc {
             }
             p.executeBatch();
         } catch (SQLException e) {
-            failed(n, texts.get(n), e);
+            /* what went on the wire is unknown: the harness drops this entry */
+            System.out.println("{\"cmd\":\"Batch\",\"count\":" + k + ",\"failed\":true,\"sql\":"
+                    + quote(texts.get(n)) + ",\"rows\":-1,\"affected\":-1,\"errno\":" + e.getErrorCode() + "}");
+            System.out.flush();
             return;
         }
         used.set(n, true);

@@ -474,16 +474,19 @@ class Gen:
         """One TruthJdbc session: prepared statements (server-side), executes, batches
         (MariaDB Connector/J: COM_STMT_BULK_EXECUTE), text queries, multi-statements,
         errors, rarely a statement over 16 MiB, isValid pings, closes."""
-        lines, nst = list(fixed or []), 0
+        lines, texts = list(fixed or []), []
         for _ in range(0 if fixed else r.randint(1, 12)):
-            k = r.random()
+            k, nst = r.random(), len(texts)
+            # batches of INSERT / UPDATE / DELETE only: a SELECT in a batch is the driver's
+            # error, sent or not depending on the driver
+            dml = [i for i, t in enumerate(texts) if t.split()[0] in ("INSERT", "UPDATE", "DELETE")]
             if k < 0.3 or nst == 0:
-                lines.append("P " + r.choice(PREPARED + ["SELEC nope ?"]))
-                nst += 1
-            elif k < 0.6:
+                texts.append(r.choice(PREPARED + ["SELEC nope ?"]))
+                lines.append("P " + texts[-1])
+            elif k < 0.6 or (k < 0.68 and not dml):
                 lines.append(f"X {r.randrange(nst)} " + " ".join(str(r.randint(-5, 80)) for _ in range(2)))
             elif k < 0.68:
-                lines.append(f"B {r.randrange(nst)} {r.randint(2, 6)}")
+                lines.append(f"B {r.choice(dml)} {r.randint(2, 6)}")
             elif k < 0.9:
                 lines.append("Q " + random_sql(r, big_ok=False))
             elif k < 0.92:
@@ -492,8 +495,11 @@ class Gen:
                 lines.append("G")
             else:
                 lines.append(f"C {r.randrange(nst)}")
+        # emulateUnsupportedPstmts=false: MySQL Connector/J reports a refused PREPARE instead
+        # of falling back to a client-side statement without a word (the client log must know)
         url = (f"jdbc:{driver}://127.0.0.1:{self.db.port}/{DB}?useServerPrepStmts=true"
-               "&allowMultiQueries=true&sslMode=DISABLED&useSSL=false&connectTimeout=30000")
+               "&allowMultiQueries=true&sslMode=DISABLED&useSSL=false&connectTimeout=30000"
+               + ("&emulateUnsupportedPstmts=false" if driver == "mysql" else ""))
         p = subprocess.run(self.java[driver] + [url, USER, PASSWORD], input=("\n".join(lines) + "\n").encode(),
                            capture_output=True, timeout=180)
         out = [json.loads(l) for l in p.stdout.decode().splitlines() if l.strip()]
@@ -503,11 +509,15 @@ class Gen:
         for o in out[1:]:
             o["client"] = client
             if o["cmd"] == "Batch":
-                # MariaDB Connector/J sends one COM_STMT_BULK_EXECUTE (one Execute in the
-                # general log); MySQL Connector/J one COM_STMT_EXECUTE per parameter set.
+                # MariaDB Connector/J sends an INSERT's batch as one COM_STMT_BULK_EXECUTE (one
+                # Execute in the general log), other statements' one COM_STMT_EXECUTE per
+                # parameter set, as MySQL Connector/J does. A failed batch is dropped.
                 o["cmd"] = "Execute"
                 n = o.pop("count")
-                log += [o] if driver == "mariadb" else [dict(o) for _ in range(n)]
+                if o.pop("failed", False):
+                    continue
+                bulk = driver == "mariadb" and o["sql"].split()[0] == "INSERT"
+                log += [o] if bulk else [dict(o) for _ in range(n)]
                 continue
             log.append(o)
         self.client_log[out[0]["thread"]] = log
