@@ -1,6 +1,6 @@
 /* tls.h – TLS hello fingerprints (JA3, JA3S, JA4, JA4S) and TLS code-point names.
  *
- * The TLS protocol (src/proto/tls.c) parses a hello into struct pl_tls_hello, whose lists
+ * The TLS protocol (src/proto/tls_hello.c) parses a hello into struct pl_tls_hello, whose lists
  * point into the handshake bytes, and the functions here turn it into fingerprints
  * (src/proto/tls_fp.c) or names (src/proto/tls_names.c). Nothing here allocates except the
  * digest contexts of libcrypto. */

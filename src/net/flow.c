@@ -1,21 +1,17 @@
-/* flow.c – TCP connection table and per-direction stream reassembly.
+/* flow.c – the TCP connection table (per-direction stream reassembly is flow_reasm.c).
  *
- * Owns the 5-tuple table (both directions in one entry), client/server roles, sequence
- * tracking, the out-of-order buffer, gap and close signals, idle expiry in packet time,
- * and the memory bounds. Hands in-order bytes to the protocol chosen by the server port
- * (the protocol registry's port lookup; no protocol is named here).
+ * Owns the 5-tuple table (both directions in one entry): hashing, lookup, the LRU,
+ * client/server roles, creation, eviction, close signals, idle expiry in packet time, and
+ * the bound of flows.max_flows entries; the per-packet entry pl_flow_packet() with its fast
+ * path for in-order segments. Hands in-order bytes to the protocol chosen by the server
+ * port (the protocol registry's port lookup; no protocol is named here).
  * Must not: look inside payloads, use the wall clock, or grow beyond flows.max_flows
- * entries and flows.stream_buffer_bytes of buffered segments per direction.
- *
- * Sequence arithmetic is RFC 1982 serial-number arithmetic modulo 2^32, on unsigned
- * numbers only (seq_after/seq_before/seq_dist): positions are compared with the next
- * expected sequence number of their direction. */
+ * entries. Shared records: flow_int.h. */
 #include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include "pktlog/flow.h"
-#include "pktlog/registry.h"
+#include "flow_int.h"
 
 /* How long a closed connection's entry lingers (TCP's TIME_WAIT, 2 MSL on Linux) to
  * swallow late retransmissions and duplicated frames, so they don't start a bogus
@@ -25,67 +21,6 @@
 #define PL_FLOW_EVICT_SCAN 16
 /* Packet-time granularity of the expiry sweep. */
 #define PL_FLOW_SWEEP_NS (PL_NS_PER_SEC)
-/* A jump larger than this is a new stream on a reused tuple, not loss or reordering. */
-#define PL_SEQ_RESYNC_WINDOW (1u << 30)
-
-struct seg {
-	struct seg *next;
-	uint32_t seq;       /* first byte */
-	uint32_t len;       /* bytes present in data[] */
-	uint32_t lost;      /* bytes after data[] that the snap length cut: delivered as a gap */
-	uint64_t ts;        /* capture time of the packet that brought it */
-	uint8_t data[];
-};
-
-struct stream {
-	bool started;       /* next_seq is valid */
-	bool fin;           /* FIN seen; fin_seq is valid */
-	bool syn;           /* SYN seen; isn is valid */
-	uint32_t isn;       /* initial sequence number, to tell a duplicate SYN from a new connection */
-	uint32_t next_seq;  /* next byte to deliver */
-	uint32_t fin_seq;   /* sequence number of the FIN */
-	uint32_t ooo_bytes; /* bytes held in ooo */
-	struct seg *ooo;    /* sorted by seq, non-overlapping, all after next_seq */
-};
-
-struct flow_key {
-	uint8_t a_ip[16], b_ip[16]; /* a is the smaller (ip, port) endpoint */
-	uint16_t a_port, b_port;
-	uint8_t af;
-	uint8_t pad[3];
-};
-
-struct flow {
-	struct flow *hnext;              /* hash chain */
-	struct flow *lru_prev, *lru_next;/* most recent at head */
-	struct flow_key key;
-	uint64_t hash;
-	uint64_t last_ns;
-	bool closed;                     /* protocol closed; entry lingers */
-	bool client_is_a;                /* the client is key endpoint a */
-	const struct pl_proto_ops *ops;
-	struct pl_conn conn;
-	struct stream st[2];             /* indexed by enum pl_dir */
-	_Alignas(16) uint8_t proto_state[];
-};
-
-struct pl_flow_table {
-	const struct pl_config *cfg;
-	const struct pl_proto_env *env;
-	struct pl_stats *stats;
-	struct flow **buckets;
-	uint64_t mask;
-	uint64_t seed[6];                /* per-table random keys of key_hash() */
-	struct flow *lru_head, *lru_tail;
-	uint32_t n_flows;
-	struct flow *free_list;          /* recycled entries: no malloc in the steady state */
-	uint32_t n_free;
-	size_t flow_size;
-	const struct pl_proto_ops *override;
-	bool fast_path;                  /* cfg->fast_paths (tuning.fast_paths) */
-	uint64_t now_ns;
-	uint64_t next_sweep_ns;
-};
 
 /* --- hashing ---------------------------------------------------------------------- */
 
@@ -211,324 +146,6 @@ static void touch(struct pl_flow_table *t, struct flow *f)
 	lru_push_head(t, f);
 }
 
-/* --- out-of-order buffer ------------------------------------------------------------- */
-
-/* RFC 1982 serial-number arithmetic on 32-bit sequence numbers, unsigned throughout (no
- * signed overflow, no abs(INT_MIN)). a is after b when 0 < a - b < 2^31; two numbers
- * exactly 2^31 apart are neither before nor after each other. */
-#define SEQ_HALF 0x80000000u
-
-static bool seq_after(uint32_t a, uint32_t b)
-{
-	uint32_t d = a - b;
-
-	return d != 0 && d < SEQ_HALF;
-}
-
-static bool seq_before(uint32_t a, uint32_t b)
-{
-	return seq_after(b, a);
-}
-
-/* How far apart a and b are, whichever comes first (at most 2^31). */
-static uint32_t seq_dist(uint32_t a, uint32_t b)
-{
-	uint32_t d = a - b;
-
-	return d <= SEQ_HALF ? d : b - a;
-}
-
-/* a - b as a signed 64-bit offset (b's neighbourhood: -2^31 .. 2^31 - 1). */
-static int64_t seq_offset(uint32_t a, uint32_t b)
-{
-	uint32_t d = a - b;
-
-	return d < SEQ_HALF ? (int64_t)d : -(int64_t)(b - a);
-}
-
-static void seg_free(struct pl_flow_table *t, struct stream *s, struct seg *g)
-{
-	s->ooo_bytes -= g->len;
-	t->stats->tcp_ooo_bytes_buffered -= g->len;
-	free(g);
-}
-
-static void stream_drop_ooo(struct pl_flow_table *t, struct stream *s)
-{
-	while (s->ooo) {
-		struct seg *g = s->ooo;
-		s->ooo = g->next;
-		seg_free(t, s, g);
-	}
-}
-
-static void deliver_gap(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, uint32_t len)
-{
-	if (!len)
-		return;
-	f->st[dir].next_seq += len;
-	t->stats->tcp_gaps++;
-	t->stats->tcp_gap_bytes += len;
-	if (f->ops && !f->closed)
-		f->ops->gap(f->proto_state, dir, len, t->now_ns);
-}
-
-static void deliver_data_at(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
-			    const uint8_t *p, uint32_t len, uint64_t ts)
-{
-	if (!len)
-		return;
-	f->st[dir].next_seq += len;
-	if (f->ops && !f->closed)
-		f->ops->data(f->proto_state, dir, p, len, ts);
-}
-
-static void deliver_data(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
-			 const uint8_t *p, uint32_t len)
-{
-	deliver_data_at(t, f, dir, p, len, t->now_ns);
-}
-
-/* Deliver buffered segments that have become contiguous with next_seq: at the time of
- * the packet that filled the hole, or, when the hole was given up (nothing came before
- * them now), at their own capture times, so the protocol sees when they were sent. */
-static void drain_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, bool given_up)
-{
-	struct stream *s = &f->st[dir];
-	uint64_t ts = 0;
-
-	while (s->ooo) {
-		struct seg *g = s->ooo;
-
-		if (seq_after(g->seq, s->next_seq))
-			return;
-		s->ooo = g->next;
-		uint32_t skip = s->next_seq - g->seq;
-		ts = given_up ? PL_MAX(ts, PL_MIN(g->ts, t->now_ns)) : t->now_ns;
-		if (skip < g->len) {
-			deliver_data_at(t, f, dir, g->data + skip, g->len - skip, ts);
-			deliver_gap(t, f, dir, g->lost);
-		} else if (skip < g->len + g->lost) {
-			deliver_gap(t, f, dir, g->len + g->lost - skip);
-		}
-		seg_free(t, s, g);
-	}
-}
-
-/* Give up waiting for the hole before the first buffered segment. */
-static void skip_to_first_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
-{
-	struct stream *s = &f->st[dir];
-
-	if (!s->ooo)
-		return;
-	if (seq_after(s->ooo->seq, s->next_seq))
-		deliver_gap(t, f, dir, s->ooo->seq - s->next_seq);
-	drain_ooo(t, f, dir, true);
-}
-
-static struct seg *seg_new(uint32_t seq, const uint8_t *p, uint32_t len, uint32_t lost)
-{
-	struct seg *g = malloc(sizeof(*g) + len);
-
-	if (!g)
-		return NULL;
-	g->next = NULL;
-	g->seq = seq;
-	g->len = len;
-	g->lost = lost;
-	memcpy(g->data, p, len);
-	return g;
-}
-
-/* Insert [seq, seq+len) into the sorted buffer, keeping only the bytes not already held
- * (the first copy of a byte wins). A snap-length loss rides on the last piece. */
-static void ooo_insert(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
-		       uint32_t seq, const uint8_t *p, uint32_t len, uint32_t lost)
-{
-	struct stream *s = &f->st[dir];
-	struct seg **link = &s->ooo;
-	uint32_t cur = 0;            /* offset into the new segment */
-	uint32_t end = len + lost;
-
-	t->stats->tcp_ooo_segments++;
-	while (cur < end) {
-		struct seg *next = *link;
-		uint32_t piece_end = end;
-
-		if (next) {
-			int64_t a = seq_offset(next->seq, seq);
-			int64_t b = a + (int64_t)next->len + next->lost;
-			if (b <= (int64_t)cur) {       /* wholly before what is left */
-				link = &next->next;
-				continue;
-			}
-			if (a <= (int64_t)cur) {       /* overlaps our front: skip its bytes */
-				cur = (uint32_t)b;
-				link = &next->next;
-				continue;
-			}
-			if ((uint32_t)a < piece_end)
-				piece_end = (uint32_t)a;
-		}
-		uint32_t dlen = cur < len ? PL_MIN(len, piece_end) - cur : 0;
-		uint32_t dlost = piece_end - cur - dlen;
-		struct seg *g = seg_new(seq + cur, p + cur, dlen, dlost);
-		if (!g)
-			return;     /* becomes a gap when the hole is given up */
-		g->ts = t->now_ns;
-		g->next = next;
-		*link = g;
-		link = &g->next;
-		s->ooo_bytes += dlen;
-		t->stats->tcp_ooo_bytes_buffered += dlen;
-		cur = piece_end;
-	}
-}
-
-/* --- segments ------------------------------------------------------------------------ */
-
-static void stream_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
-			   const struct pl_packet *pkt)
-{
-	struct stream *s = &f->st[dir];
-	uint32_t seq = pkt->seq;
-	uint32_t len = pkt->payload_len;
-	uint32_t lost = pkt->payload_wire_len > len ? pkt->payload_wire_len - len : 0;
-	const uint8_t *p = pkt->payload;
-
-	if (pkt->tcp_flags & PL_TCP_SYN) {
-		s->syn = true;
-		s->isn = seq;
-		if (!s->started || seq_after(seq + 1, s->next_seq) ||
-		    seq_dist(seq + 1, s->next_seq) > PL_SEQ_RESYNC_WINDOW) {
-			s->next_seq = seq + 1;
-			s->started = true;
-		}
-		seq++;       /* the SYN occupies one sequence number */
-	} else if (!s->started) {
-		s->next_seq = seq;
-		s->started = true;
-	}
-	if (lost)
-		t->stats->tcp_snaplen_cut++;
-	if (len + lost == 0)
-		return;
-
-	if (seq_dist(seq, s->next_seq) > PL_SEQ_RESYNC_WINDOW) {
-		/* Not this stream's neighbourhood: a reused tuple or a wild segment. */
-		stream_drop_ooo(t, s);
-		s->next_seq = seq;
-	}
-	uint32_t total = len + lost;
-	if (seq_before(seq, s->next_seq)) {
-		uint32_t old = s->next_seq - seq;
-		if (old >= total) {
-			t->stats->tcp_retrans_bytes += total;
-			return;
-		}
-		t->stats->tcp_retrans_bytes += old;
-		if (old < len) {
-			p += old;
-			len -= old;
-		} else {
-			lost -= old - len;
-			len = 0;
-		}
-		seq = s->next_seq;
-	}
-	if (seq == s->next_seq) {
-		deliver_data(t, f, dir, p, len);
-		deliver_gap(t, f, dir, lost);
-		if (s->ooo)
-			drain_ooo(t, f, dir, false);
-		return;
-	}
-	/* Out of order: hold it, within the per-stream and the per-table budgets. */
-	uint32_t cap = t->cfg->flows.stream_buffer_bytes;
-	uint64_t table_cap = (uint64_t)t->cfg->flows.max_buffer_mb << 20;
-	while (s->ooo && (s->ooo_bytes + len > cap ||
-			  t->stats->tcp_ooo_bytes_buffered + len > table_cap)) {
-		t->stats->tcp_ooo_overflow++;
-		skip_to_first_ooo(t, f, dir);
-	}
-	bool ahead = seq_after(seq, s->next_seq);
-	if (ahead && len <= cap && t->stats->tcp_ooo_bytes_buffered + len <= table_cap) {
-		ooo_insert(t, f, dir, seq, p, len, lost);
-		return;
-	}
-	if (ahead) {
-		/* Larger than the whole budget: the hole before it is given up now. */
-		t->stats->tcp_ooo_overflow++;
-		deliver_gap(t, f, dir, seq - s->next_seq);
-	}
-	/* The buffer drain moved next_seq onto or past this segment: retry as in-order. */
-	struct pl_packet again = *pkt;
-	again.tcp_flags &= (uint8_t)~PL_TCP_SYN;
-	again.seq = seq;
-	again.payload = p;
-	again.payload_len = len;
-	again.payload_wire_len = len + lost;
-	stream_segment(t, f, dir, &again);
-}
-
-/* Give up the hole before a direction's first held segment and deliver that segment alone,
- * at its own capture time. */
-static void give_up_first(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
-{
-	struct stream *s = &f->st[dir];
-	struct seg *g = s->ooo;
-
-	if (seq_after(g->seq, s->next_seq))
-		deliver_gap(t, f, dir, g->seq - s->next_seq);
-	s->ooo = g->next;
-	uint32_t skip = s->next_seq - g->seq;
-	if (skip < g->len) {
-		deliver_data_at(t, f, dir, g->data + skip, g->len - skip, PL_MIN(g->ts, t->now_ns));
-		deliver_gap(t, f, dir, g->lost);
-	} else if (skip < g->len + g->lost) {
-		deliver_gap(t, f, dir, g->len + g->lost - skip);
-	}
-	seg_free(t, s, g);
-}
-
-/* The peer acknowledges bytes of this direction past a hole the capture never filled: it
- * received them, so nothing will fill it. Give up the holes before held segments that
- * start below `ack`, so the bytes held behind them reach the protocol in their place in
- * time (not when the buffer fills or the connection ends). */
-static void give_up_acked(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, uint32_t ack)
-{
-	struct stream *s = &f->st[dir];
-
-	while (s->ooo && seq_after(ack, s->ooo->seq))
-		skip_to_first_ooo(t, f, dir);
-}
-
-/* The flow ends with bytes held behind holes: deliver both directions' held segments in the
- * order they were captured, so the protocol sees requests and responses as they were sent
- * (not all of one direction first, which would pair a response with a later request). */
-static void finish_held(struct pl_flow_table *t, struct flow *f)
-{
-	for (;;) {
-		const struct seg *a = f->st[PL_DIR_TO_SERVER].ooo, *b = f->st[PL_DIR_TO_CLIENT].ooo;
-
-		if (!a && !b)
-			return;
-		give_up_first(t, f, !b || (a && a->ts <= b->ts) ? PL_DIR_TO_SERVER : PL_DIR_TO_CLIENT);
-	}
-}
-
-/* Deliver everything still buffered, holes as gaps, and the missing tail before a FIN. */
-static void stream_finish(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
-{
-	struct stream *s = &f->st[dir];
-
-	while (s->ooo)
-		skip_to_first_ooo(t, f, dir);
-	if (s->fin && seq_after(s->fin_seq, s->next_seq))
-		deliver_gap(t, f, dir, s->fin_seq - s->next_seq);
-}
-
 /* --- flow lifecycle ------------------------------------------------------------------ */
 
 /* Protocol by server port (the registry's port lookup, src/net/ports.c); NULL when the
@@ -546,9 +163,9 @@ static void flow_close(struct pl_flow_table *t, struct flow *f, enum pl_close_re
 {
 	if (f->closed)
 		return;
-	finish_held(t, f);
-	stream_finish(t, f, PL_DIR_TO_SERVER);
-	stream_finish(t, f, PL_DIR_TO_CLIENT);
+	reasm_finish_held(t, f);
+	reasm_finish(t, f, PL_DIR_TO_SERVER);
+	reasm_finish(t, f, PL_DIR_TO_CLIENT);
 	f->closed = true;
 	if (f->ops)
 		f->ops->close(f->proto_state, why, t->now_ns);
@@ -577,8 +194,8 @@ static void flow_remove(struct pl_flow_table *t, struct flow *f)
 	if (*pp)
 		*pp = f->hnext;
 	lru_unlink(t, f);
-	stream_drop_ooo(t, &f->st[0]);
-	stream_drop_ooo(t, &f->st[1]);
+	reasm_drop_ooo(t, &f->st[0]);
+	reasm_drop_ooo(t, &f->st[1]);
 	t->n_flows--;
 	t->stats->flows_active--;
 	/* Keep a bounded number of entries for reuse; the rest go back to the allocator. */
@@ -756,17 +373,17 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 	enum pl_dir odir = dir == PL_DIR_TO_SERVER ? PL_DIR_TO_CLIENT : PL_DIR_TO_SERVER;
 
 	if (f->st[odir].ooo && (pkt->tcp_flags & PL_TCP_ACK))
-		give_up_acked(t, f, odir, pkt->ack);
+		reasm_give_up_acked(t, f, odir, pkt->ack);
 
 	/* The common segment on an established stream: no SYN, nothing cut by the snap
 	 * length, nothing buffered, and either no payload or exactly the next bytes.
-	 * stream_segment() would do just this for it; anything else goes there. */
+	 * reasm_segment() would do just this for it; anything else goes there. */
 	if (t->fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
 	    pkt->payload_wire_len == pkt->payload_len &&
 	    (pkt->payload_len == 0 || pkt->seq == s->next_seq)) {
 		deliver_data(t, f, dir, pkt->payload, pkt->payload_len);
 	} else {
-		stream_segment(t, f, dir, pkt);
+		reasm_segment(t, f, dir, pkt);
 	}
 
 	if (pkt->tcp_flags & PL_TCP_RST) {

@@ -2,7 +2,7 @@
  * stats block (how its counters of struct pl_stats are named and explained in /metrics,
  * heartbeats and -v, and its part of the -v summary) and its options table
  * (protocols.tls.*, with their defaults). The counters themselves are plain fields of
- * struct pl_stats that tls.c increments; the options fill struct pl_config's tls. */
+ * struct pl_stats that tls*.c increment; the options fill struct pl_config's tls. */
 #include "pktlog/options.h"
 #include "pktlog/registry.h"
 

@@ -1,0 +1,305 @@
+/* flow_reasm.c – per-direction TCP stream reassembly of a flow (the table is flow.c):
+ * sequence tracking, retransmissions, the out-of-order buffer within
+ * flows.stream_buffer_bytes per direction and flows.max_buffer_mb per table, gaps (holes
+ * given up, snap-length cuts, the missing tail before a FIN) and the rules that give a hole
+ * up (buffer full, acknowledged by the peer, end of the flow). Hands in-order bytes and gaps
+ * to the flow's protocol. Must not look inside payloads or use the wall clock.
+ *
+ * Sequence arithmetic is RFC 1982 serial-number arithmetic modulo 2^32, on unsigned
+ * numbers only (seq_after/seq_before/seq_dist): positions are compared with the next
+ * expected sequence number of their direction. */
+#include <stdlib.h>
+#include <string.h>
+#include "flow_int.h"
+
+/* A jump larger than this is a new stream on a reused tuple, not loss or reordering. */
+#define PL_SEQ_RESYNC_WINDOW (1u << 30)
+
+/* RFC 1982 serial-number arithmetic on 32-bit sequence numbers, unsigned throughout (no
+ * signed overflow, no abs(INT_MIN)). a is after b when 0 < a - b < 2^31; two numbers
+ * exactly 2^31 apart are neither before nor after each other. */
+#define SEQ_HALF 0x80000000u
+
+static bool seq_after(uint32_t a, uint32_t b)
+{
+	uint32_t d = a - b;
+
+	return d != 0 && d < SEQ_HALF;
+}
+
+static bool seq_before(uint32_t a, uint32_t b)
+{
+	return seq_after(b, a);
+}
+
+/* How far apart a and b are, whichever comes first (at most 2^31). */
+static uint32_t seq_dist(uint32_t a, uint32_t b)
+{
+	uint32_t d = a - b;
+
+	return d <= SEQ_HALF ? d : b - a;
+}
+
+/* a - b as a signed 64-bit offset (b's neighbourhood: -2^31 .. 2^31 - 1). */
+static int64_t seq_offset(uint32_t a, uint32_t b)
+{
+	uint32_t d = a - b;
+
+	return d < SEQ_HALF ? (int64_t)d : -(int64_t)(b - a);
+}
+
+static void seg_free(struct pl_flow_table *t, struct stream *s, struct seg *g)
+{
+	s->ooo_bytes -= g->len;
+	t->stats->tcp_ooo_bytes_buffered -= g->len;
+	free(g);
+}
+
+void reasm_drop_ooo(struct pl_flow_table *t, struct stream *s)
+{
+	while (s->ooo) {
+		struct seg *g = s->ooo;
+		s->ooo = g->next;
+		seg_free(t, s, g);
+	}
+}
+
+/* Deliver buffered segments that have become contiguous with next_seq: at the time of
+ * the packet that filled the hole, or, when the hole was given up (nothing came before
+ * them now), at their own capture times, so the protocol sees when they were sent. */
+static void drain_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, bool given_up)
+{
+	struct stream *s = &f->st[dir];
+	uint64_t ts = 0;
+
+	while (s->ooo) {
+		struct seg *g = s->ooo;
+
+		if (seq_after(g->seq, s->next_seq))
+			return;
+		s->ooo = g->next;
+		uint32_t skip = s->next_seq - g->seq;
+		ts = given_up ? PL_MAX(ts, PL_MIN(g->ts, t->now_ns)) : t->now_ns;
+		if (skip < g->len) {
+			deliver_data_at(t, f, dir, g->data + skip, g->len - skip, ts);
+			deliver_gap(t, f, dir, g->lost);
+		} else if (skip < g->len + g->lost) {
+			deliver_gap(t, f, dir, g->len + g->lost - skip);
+		}
+		seg_free(t, s, g);
+	}
+}
+
+/* Give up waiting for the hole before the first buffered segment. */
+static void skip_to_first_ooo(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
+{
+	struct stream *s = &f->st[dir];
+
+	if (!s->ooo)
+		return;
+	if (seq_after(s->ooo->seq, s->next_seq))
+		deliver_gap(t, f, dir, s->ooo->seq - s->next_seq);
+	drain_ooo(t, f, dir, true);
+}
+
+static struct seg *seg_new(uint32_t seq, const uint8_t *p, uint32_t len, uint32_t lost)
+{
+	struct seg *g = malloc(sizeof(*g) + len);
+
+	if (!g)
+		return NULL;
+	g->next = NULL;
+	g->seq = seq;
+	g->len = len;
+	g->lost = lost;
+	memcpy(g->data, p, len);
+	return g;
+}
+
+/* Insert [seq, seq+len) into the sorted buffer, keeping only the bytes not already held
+ * (the first copy of a byte wins). A snap-length loss rides on the last piece. */
+static void ooo_insert(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+		       uint32_t seq, const uint8_t *p, uint32_t len, uint32_t lost)
+{
+	struct stream *s = &f->st[dir];
+	struct seg **link = &s->ooo;
+	uint32_t cur = 0;            /* offset into the new segment */
+	uint32_t end = len + lost;
+
+	t->stats->tcp_ooo_segments++;
+	while (cur < end) {
+		struct seg *next = *link;
+		uint32_t piece_end = end;
+
+		if (next) {
+			int64_t a = seq_offset(next->seq, seq);
+			int64_t b = a + (int64_t)next->len + next->lost;
+			if (b <= (int64_t)cur) {       /* wholly before what is left */
+				link = &next->next;
+				continue;
+			}
+			if (a <= (int64_t)cur) {       /* overlaps our front: skip its bytes */
+				cur = (uint32_t)b;
+				link = &next->next;
+				continue;
+			}
+			if ((uint32_t)a < piece_end)
+				piece_end = (uint32_t)a;
+		}
+		uint32_t dlen = cur < len ? PL_MIN(len, piece_end) - cur : 0;
+		uint32_t dlost = piece_end - cur - dlen;
+		struct seg *g = seg_new(seq + cur, p + cur, dlen, dlost);
+		if (!g)
+			return;     /* becomes a gap when the hole is given up */
+		g->ts = t->now_ns;
+		g->next = next;
+		*link = g;
+		link = &g->next;
+		s->ooo_bytes += dlen;
+		t->stats->tcp_ooo_bytes_buffered += dlen;
+		cur = piece_end;
+	}
+}
+
+/* --- segments ------------------------------------------------------------------------ */
+
+void reasm_segment(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+			   const struct pl_packet *pkt)
+{
+	struct stream *s = &f->st[dir];
+	uint32_t seq = pkt->seq;
+	uint32_t len = pkt->payload_len;
+	uint32_t lost = pkt->payload_wire_len > len ? pkt->payload_wire_len - len : 0;
+	const uint8_t *p = pkt->payload;
+
+	if (pkt->tcp_flags & PL_TCP_SYN) {
+		s->syn = true;
+		s->isn = seq;
+		if (!s->started || seq_after(seq + 1, s->next_seq) ||
+		    seq_dist(seq + 1, s->next_seq) > PL_SEQ_RESYNC_WINDOW) {
+			s->next_seq = seq + 1;
+			s->started = true;
+		}
+		seq++;       /* the SYN occupies one sequence number */
+	} else if (!s->started) {
+		s->next_seq = seq;
+		s->started = true;
+	}
+	if (lost)
+		t->stats->tcp_snaplen_cut++;
+	if (len + lost == 0)
+		return;
+
+	if (seq_dist(seq, s->next_seq) > PL_SEQ_RESYNC_WINDOW) {
+		/* Not this stream's neighbourhood: a reused tuple or a wild segment. */
+		reasm_drop_ooo(t, s);
+		s->next_seq = seq;
+	}
+	uint32_t total = len + lost;
+	if (seq_before(seq, s->next_seq)) {
+		uint32_t old = s->next_seq - seq;
+		if (old >= total) {
+			t->stats->tcp_retrans_bytes += total;
+			return;
+		}
+		t->stats->tcp_retrans_bytes += old;
+		if (old < len) {
+			p += old;
+			len -= old;
+		} else {
+			lost -= old - len;
+			len = 0;
+		}
+		seq = s->next_seq;
+	}
+	if (seq == s->next_seq) {
+		deliver_data(t, f, dir, p, len);
+		deliver_gap(t, f, dir, lost);
+		if (s->ooo)
+			drain_ooo(t, f, dir, false);
+		return;
+	}
+	/* Out of order: hold it, within the per-stream and the per-table budgets. */
+	uint32_t cap = t->cfg->flows.stream_buffer_bytes;
+	uint64_t table_cap = (uint64_t)t->cfg->flows.max_buffer_mb << 20;
+	while (s->ooo && (s->ooo_bytes + len > cap ||
+			  t->stats->tcp_ooo_bytes_buffered + len > table_cap)) {
+		t->stats->tcp_ooo_overflow++;
+		skip_to_first_ooo(t, f, dir);
+	}
+	bool ahead = seq_after(seq, s->next_seq);
+	if (ahead && len <= cap && t->stats->tcp_ooo_bytes_buffered + len <= table_cap) {
+		ooo_insert(t, f, dir, seq, p, len, lost);
+		return;
+	}
+	if (ahead) {
+		/* Larger than the whole budget: the hole before it is given up now. */
+		t->stats->tcp_ooo_overflow++;
+		deliver_gap(t, f, dir, seq - s->next_seq);
+	}
+	/* The buffer drain moved next_seq onto or past this segment: retry as in-order. */
+	struct pl_packet again = *pkt;
+	again.tcp_flags &= (uint8_t)~PL_TCP_SYN;
+	again.seq = seq;
+	again.payload = p;
+	again.payload_len = len;
+	again.payload_wire_len = len + lost;
+	reasm_segment(t, f, dir, &again);
+}
+
+/* Give up the hole before a direction's first held segment and deliver that segment alone,
+ * at its own capture time. */
+static void give_up_first(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
+{
+	struct stream *s = &f->st[dir];
+	struct seg *g = s->ooo;
+
+	if (seq_after(g->seq, s->next_seq))
+		deliver_gap(t, f, dir, g->seq - s->next_seq);
+	s->ooo = g->next;
+	uint32_t skip = s->next_seq - g->seq;
+	if (skip < g->len) {
+		deliver_data_at(t, f, dir, g->data + skip, g->len - skip, PL_MIN(g->ts, t->now_ns));
+		deliver_gap(t, f, dir, g->lost);
+	} else if (skip < g->len + g->lost) {
+		deliver_gap(t, f, dir, g->len + g->lost - skip);
+	}
+	seg_free(t, s, g);
+}
+
+/* The peer acknowledges bytes of this direction past a hole the capture never filled: it
+ * received them, so nothing will fill it. Give up the holes before held segments that
+ * start below `ack`, so the bytes held behind them reach the protocol in their place in
+ * time (not when the buffer fills or the connection ends). */
+void reasm_give_up_acked(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, uint32_t ack)
+{
+	struct stream *s = &f->st[dir];
+
+	while (s->ooo && seq_after(ack, s->ooo->seq))
+		skip_to_first_ooo(t, f, dir);
+}
+
+/* The flow ends with bytes held behind holes: deliver both directions' held segments in the
+ * order they were captured, so the protocol sees requests and responses as they were sent
+ * (not all of one direction first, which would pair a response with a later request). */
+void reasm_finish_held(struct pl_flow_table *t, struct flow *f)
+{
+	for (;;) {
+		const struct seg *a = f->st[PL_DIR_TO_SERVER].ooo, *b = f->st[PL_DIR_TO_CLIENT].ooo;
+
+		if (!a && !b)
+			return;
+		give_up_first(t, f, !b || (a && a->ts <= b->ts) ? PL_DIR_TO_SERVER : PL_DIR_TO_CLIENT);
+	}
+}
+
+/* Deliver everything still buffered, holes as gaps, and the missing tail before a FIN. */
+void reasm_finish(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
+{
+	struct stream *s = &f->st[dir];
+
+	while (s->ooo)
+		skip_to_first_ooo(t, f, dir);
+	if (s->fin && seq_after(s->fin_seq, s->next_seq))
+		deliver_gap(t, f, dir, s->fin_seq - s->next_seq);
+}
