@@ -123,7 +123,13 @@ void pl_kafka_poll(struct pl_kafka *k)
  * in flight no other request is made for that partition; meanwhile, whenever the next batch
  * is ready, its broker thread busy-polls (poll() with a zero timeout: 2.8 million calls for a
  * 200 MB file, 2/3 of pktlog's CPU, measured) and takes the CPU the broker and the reader
- * need. One batch in flight, one ready and one filling keep the broker just as busy. */
+ * need. A few batches queued behind the one in flight keep the broker just as busy; but with
+ * only three (PAUSE_BATCHES was 3 until issue 18) a reader starved of CPU for a moment (two
+ * cores shared with the broker) could not refill the queue within one round trip, the next
+ * request went out part-full and pktlog ran at 0.61-0.89 of kcat on the same events (median
+ * 0.85); allowed 8 to 30 batches it ran at 0.82-1.31 (medians 0.98-1.05). 16 (16 MB
+ * undelivered at the defaults, ~42,000 events of ~380 bytes, below the 90 % of
+ * queue_messages) is the bound (bench/RESULTS.md, "Issue 18: tail_event_ratio"). */
 bool pl_kafka_should_pause(const struct pl_kafka *k)
 {
 	return pl_spool_should_pause(k->spool) ||

@@ -31,7 +31,7 @@
 #define TOPIC_MAX 256
 #define CHECK_MS 3000
 #define MSG_OVERHEAD 24          /* record framing, roughly, for the undelivered-bytes count */
-#define PAUSE_BATCHES 3          /* undelivered full batches before a waiting source waits */
+#define PAUSE_BATCHES 16         /* undelivered full batches before a waiting source waits */
 #define MIN_BYTES_PAUSE (1u << 20)
 #define BATCH_FRAMING 512        /* request and record-batch headers kept under the topic's limit */
 
