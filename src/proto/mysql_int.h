@@ -419,6 +419,7 @@ void my_set_query(struct mtxn *t, const char *s, size_t n);
 
 void my_server_msg(struct mconn *c, const struct mpkt *m);
 void my_resp_mismatch(struct mconn *c, struct mtxn *t);
+bool my_seq_fits(const struct mtxn *t, uint8_t seq);
 void my_parse_err(struct mtxn *t, const struct mpkt *m);
 bool my_coldef_read(const struct mconn *c, const struct mpkt *m, struct coldef *d);
 uint32_t my_path_of(const struct coldef *d, char *dst);

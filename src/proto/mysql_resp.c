@@ -413,6 +413,26 @@ void my_resp_mismatch(struct mconn *c, struct mtxn *t)
 	my_start_hunt(c, PL_DIR_TO_CLIENT);
 }
 
+/* Does a server packet with sequence id `seq` continue t's response? The next id, or –
+ * inside an auth exchange (CHANGE_USER, the login) whose last packet was the server's –
+ * the one after it: the client's packet between the two (its auth data) is not in the
+ * capture. */
+bool my_seq_fits(const struct mtxn *t, uint8_t seq)
+{
+	if (seq == t->next_seq)
+		return true;
+	return t->rs == RS_AUTH && t->has_response && seq == (uint8_t)(t->next_seq + 1);
+}
+
+/* A server packet continues t's response (my_seq_fits): when it skips the client's packet
+ * that should have come before it, that packet's loss is noted. */
+static void take_seq(struct mtxn *t, const struct mpkt *m)
+{
+	if (m->first_seq != t->next_seq)
+		t->notes |= NOTE_LOSS_REQ;
+	t->next_seq = (uint8_t)(m->last_seq + 1);
+}
+
 /* The response being read answers this record (the head command, or an orphan). */
 static struct mtxn *resp_txn(struct mconn *c)
 {
@@ -439,6 +459,13 @@ void my_server_msg(struct mconn *c, const struct mpkt *m)
 	}
 	if (c->phase == PH_AUTH && c->login) {
 		t = c->login;
+		if (!my_seq_fits(t, m->first_seq)) {
+			/* not the login's next packet: read on, the exchange marked */
+			c->env->stats->mysql_parse_errors++;
+			t->notes |= NOTE_PARSE;
+			t->next_seq = m->first_seq;
+		}
+		take_seq(t, m);
 		if (!t->has_response)
 			t->end_ns = m->ts;
 		t->has_response = true;
@@ -449,11 +476,11 @@ void my_server_msg(struct mconn *c, const struct mpkt *m)
 	t = resp_txn(c);
 	if (!t)
 		return;
-	if (m->first_seq != t->next_seq) {
+	if (!my_seq_fits(t, m->first_seq)) {
 		my_resp_mismatch(c, t);
 		return;
 	}
-	t->next_seq = (uint8_t)(m->last_seq + 1);
+	take_seq(t, m);
 	if (m->cut && t != c->resp)
 		t->notes |= NOTE_CUT_RESP;
 	if (is_progress(c, m)) {
