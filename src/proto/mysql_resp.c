@@ -13,13 +13,17 @@ static void parse_ok(struct mtxn *t, const struct mpkt *m, bool eof_form)
 
 	rd_skip(&r, 1);
 	if (eof_form && m->total < 7) {
-		/* EOF packet: warnings, status */
+		/* EOF packet: warnings, status; it ends a result set (or answers alone) read
+		 * in full: no rows were affected, the count of rows and fields is known */
 		t->warnings = (uint16_t)rd_uint(&r, 2);
 		t->status_flags = (uint16_t)rd_uint(&r, 2);
+		t->have |= HAVE_ALL;
 		return;
 	}
 	t->affected_rows = rd_lenenc(&r, NULL);
 	t->insert_id = rd_lenenc(&r, NULL);
+	if (!r.bad)
+		t->have |= HAVE_ALL;    /* an OK: no result set (or the end of one) */
 	t->status_flags = (uint16_t)rd_uint(&r, 2);
 	t->warnings = (uint16_t)rd_uint(&r, 2);
 }
@@ -32,6 +36,8 @@ void my_parse_err(struct mtxn *t, const struct mpkt *m)
 	rd_skip(&r, 1);
 	t->is_error = true;
 	t->error_code = (uint16_t)rd_uint(&r, 2);
+	if (!r.bad)
+		t->have |= HAVE_ERROR;
 	if (rd_left(&r) >= 6 && r.p[r.off] == '#') {
 		memcpy(t->sql_state, r.p + r.off + 1, 5);
 		t->has_state = true;
@@ -269,6 +275,7 @@ static void rs_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	}
 	if (!t->first_rs_done)
 		t->num_fields = n;
+	t->have |= HAVE_FIELDS | HAVE_ROWS;
 	t->cols_left = meta ? n : 0;
 	t->rs = RS_COLDEFS;
 	if (!meta && !t->first_rs_done)
