@@ -69,6 +69,11 @@ struct pl_event_http {
 };
 
 #define PL_MYSQL_MAX_PARAMS 16
+/* pl_event_mysql.unread: the field was not read from the response (rendered absent) */
+#define PL_MYSQL_UNREAD_AFFECTED 0x01u   /* affected_rows and insert_id */
+#define PL_MYSQL_UNREAD_ROWS 0x02u       /* num_rows */
+#define PL_MYSQL_UNREAD_FIELDS 0x04u     /* num_fields */
+#define PL_MYSQL_UNREAD_ERROR 0x08u      /* error_code, error_message, state */
 
 struct pl_event_mysql {
 	struct pl_str method;         /* first keyword of the statement, upper-cased, or the command name */
@@ -85,6 +90,7 @@ struct pl_event_mysql {
 	struct pl_str error_message;  /* ERR: the message text (rendered "<state>: <text>") */
 	uint16_t warnings;
 	uint16_t status_flags;
+	uint8_t unread;               /* PL_MYSQL_UNREAD_*: fields no packet gave (absent) */
 	struct pl_str params[PL_MYSQL_MAX_PARAMS]; /* COM_STMT_EXECUTE bound values, as text */
 	int n_params;
 	struct pl_str request;        /* send_request: the statement text, or empty */

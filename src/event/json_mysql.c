@@ -17,14 +17,18 @@ AI void mysql_fields(struct jw *w, const struct pl_event *ev)
 	}
 	OBJ(w, "mysql");
 	if (m->has_response) {
-		KV_U64(w, "affected_rows", m->affected_rows);
-		KV_U64(w, "insert_id", m->insert_id);
-		KV_U64(w, "num_fields", m->num_fields);
-		KV_U64(w, "num_rows", m->num_rows);
+		if (!(m->unread & PL_MYSQL_UNREAD_AFFECTED)) {
+			KV_U64(w, "affected_rows", m->affected_rows);
+			KV_U64(w, "insert_id", m->insert_id);
+		}
+		if (!(m->unread & PL_MYSQL_UNREAD_FIELDS))
+			KV_U64(w, "num_fields", m->num_fields);
+		if (!(m->unread & PL_MYSQL_UNREAD_ROWS))
+			KV_U64(w, "num_rows", m->num_rows);
 		if (m->warnings)
 			KV_U64(w, "warnings", m->warnings);
 	}
-	if (m->is_error) {
+	if (m->is_error && !(m->unread & PL_MYSQL_UNREAD_ERROR)) {
 		KV_U64(w, "error_code", m->error_code);
 		/* Packetbeat's form: "<SQLSTATE>: <message>" (the message cut at 1008 bytes). */
 		KEY(w, "error_message");

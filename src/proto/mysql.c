@@ -40,6 +40,10 @@
  *   next command comes first. A lost login leaves the client's capabilities unknown:
  *   they are inferred from the packets. An EXECUTE naming a statement id no answer has
  *   named yet waits for a pending PREPARE's answer (shown after it: reordered frames).
+ *   Inside an auth exchange (the login, CHANGE_USER) the sequence ids alternate between
+ *   server and client: a server packet one id past the expected one shows the client's
+ *   auth packet between them lost; it is read (an OK still ends the exchange) and the
+ *   event says "Packet loss while capturing the request".
  * - Binary-protocol rows are counted but not rendered into `response`.
  * - MariaDB: the greeting's "5.5.5-" version prefix is dropped (the real version is kept
  *   for the log); the extended capabilities (reserved bytes of greeting and login) are

@@ -248,6 +248,7 @@ static void parse_login(struct mconn *c, const struct mpkt *m)
 	t->req_end_ns = m->ts;
 	t->client_bytes = m->wire;
 	t->rs = RS_AUTH;
+	t->next_seq = (uint8_t)(m->last_seq + 1);
 	my_txn_put(c->login);
 	c->login = t;
 }
@@ -267,8 +268,10 @@ void my_client_msg(struct mconn *c, const struct mpkt *m)
 			new_command(c, m);
 			return;
 		}
-		if (c->login)
+		if (c->login) {
 			c->login->client_bytes += m->wire;
+			c->login->next_seq = (uint8_t)(m->last_seq + 1);
+		}
 		return;
 	}
 	c->phase = PH_CMD;

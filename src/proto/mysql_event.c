@@ -44,6 +44,10 @@ static void fill_mysql(const struct mconn *c, const struct mtxn *t, struct pl_ev
 	m->error_message = mk(t->errmsg, t->errmsg_len);
 	m->warnings = t->warnings;
 	m->status_flags = t->status_flags;
+	m->unread = (uint8_t)(((t->have & HAVE_AFFECTED) ? 0 : PL_MYSQL_UNREAD_AFFECTED) |
+			      ((t->have & HAVE_ROWS) ? 0 : PL_MYSQL_UNREAD_ROWS) |
+			      ((t->have & HAVE_FIELDS) ? 0 : PL_MYSQL_UNREAD_FIELDS) |
+			      ((t->have & HAVE_ERROR) ? 0 : PL_MYSQL_UNREAD_ERROR));
 	for (int i = 0; i < t->n_params; i++)
 		m->params[i] = mk(t->pbuf + t->params[i].off, t->params[i].len);
 	m->n_params = t->n_params;

@@ -62,6 +62,13 @@
 
 #define SERVER_MORE_RESULTS 0x0008u
 
+/* mtxn.have: what the response's packets gave (the rest is absent from the event) */
+#define HAVE_AFFECTED 0x01u            /* affected_rows, insert_id: an OK, a result set's end */
+#define HAVE_ROWS 0x02u                /* num_rows: a result set started, or an OK (none) */
+#define HAVE_FIELDS 0x04u              /* num_fields: a column count, or an OK (none) */
+#define HAVE_ERROR 0x08u               /* error_code (and message): an ERR packet */
+#define HAVE_ALL (HAVE_AFFECTED | HAVE_ROWS | HAVE_FIELDS)
+
 enum {
 	COM_QUIT = 0x01, COM_INIT_DB = 0x02, COM_QUERY = 0x03, COM_FIELD_LIST = 0x04,
 	COM_PING = 0x0e, COM_CHANGE_USER = 0x11, COM_STMT_PREPARE = 0x16,
@@ -105,6 +112,7 @@ struct mtxn {
 	bool first_rs_done;          /* num_fields and path are fixed by the first result set */
 	uint64_t affected_rows, insert_id, num_rows, num_fields;
 	uint16_t error_code, warnings, status_flags;
+	uint8_t have;                /* HAVE_*: which of the response's numbers a packet gave */
 	char sql_state[5];
 	bool has_state;
 	char method[MY_METHOD_MAX];
@@ -419,6 +427,7 @@ void my_set_query(struct mtxn *t, const char *s, size_t n);
 
 void my_server_msg(struct mconn *c, const struct mpkt *m);
 void my_resp_mismatch(struct mconn *c, struct mtxn *t);
+bool my_seq_fits(const struct mtxn *t, uint8_t seq);
 void my_parse_err(struct mtxn *t, const struct mpkt *m);
 bool my_coldef_read(const struct mconn *c, const struct mpkt *m, struct coldef *d);
 uint32_t my_path_of(const struct coldef *d, char *dst);

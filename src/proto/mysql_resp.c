@@ -13,13 +13,17 @@ static void parse_ok(struct mtxn *t, const struct mpkt *m, bool eof_form)
 
 	rd_skip(&r, 1);
 	if (eof_form && m->total < 7) {
-		/* EOF packet: warnings, status */
+		/* EOF packet: warnings, status; it ends a result set (or answers alone) read
+		 * in full: no rows were affected, the count of rows and fields is known */
 		t->warnings = (uint16_t)rd_uint(&r, 2);
 		t->status_flags = (uint16_t)rd_uint(&r, 2);
+		t->have |= HAVE_ALL;
 		return;
 	}
 	t->affected_rows = rd_lenenc(&r, NULL);
 	t->insert_id = rd_lenenc(&r, NULL);
+	if (!r.bad)
+		t->have |= HAVE_ALL;    /* an OK: no result set (or the end of one) */
 	t->status_flags = (uint16_t)rd_uint(&r, 2);
 	t->warnings = (uint16_t)rd_uint(&r, 2);
 }
@@ -32,6 +36,8 @@ void my_parse_err(struct mtxn *t, const struct mpkt *m)
 	rd_skip(&r, 1);
 	t->is_error = true;
 	t->error_code = (uint16_t)rd_uint(&r, 2);
+	if (!r.bad)
+		t->have |= HAVE_ERROR;
 	if (rd_left(&r) >= 6 && r.p[r.off] == '#') {
 		memcpy(t->sql_state, r.p + r.off + 1, 5);
 		t->has_state = true;
@@ -269,6 +275,7 @@ static void rs_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	}
 	if (!t->first_rs_done)
 		t->num_fields = n;
+	t->have |= HAVE_FIELDS | HAVE_ROWS;
 	t->cols_left = meta ? n : 0;
 	t->rs = RS_COLDEFS;
 	if (!meta && !t->first_rs_done)
@@ -413,6 +420,26 @@ void my_resp_mismatch(struct mconn *c, struct mtxn *t)
 	my_start_hunt(c, PL_DIR_TO_CLIENT);
 }
 
+/* Does a server packet with sequence id `seq` continue t's response? The next id, or –
+ * inside an auth exchange (CHANGE_USER, the login) whose last packet was the server's –
+ * the one after it: the client's packet between the two (its auth data) is not in the
+ * capture. */
+bool my_seq_fits(const struct mtxn *t, uint8_t seq)
+{
+	if (seq == t->next_seq)
+		return true;
+	return t->rs == RS_AUTH && t->has_response && seq == (uint8_t)(t->next_seq + 1);
+}
+
+/* A server packet continues t's response (my_seq_fits): when it skips the client's packet
+ * that should have come before it, that packet's loss is noted. */
+static void take_seq(struct mtxn *t, const struct mpkt *m)
+{
+	if (m->first_seq != t->next_seq)
+		t->notes |= NOTE_LOSS_REQ;
+	t->next_seq = (uint8_t)(m->last_seq + 1);
+}
+
 /* The response being read answers this record (the head command, or an orphan). */
 static struct mtxn *resp_txn(struct mconn *c)
 {
@@ -439,6 +466,13 @@ void my_server_msg(struct mconn *c, const struct mpkt *m)
 	}
 	if (c->phase == PH_AUTH && c->login) {
 		t = c->login;
+		if (!my_seq_fits(t, m->first_seq)) {
+			/* not the login's next packet: read on, the exchange marked */
+			c->env->stats->mysql_parse_errors++;
+			t->notes |= NOTE_PARSE;
+			t->next_seq = m->first_seq;
+		}
+		take_seq(t, m);
 		if (!t->has_response)
 			t->end_ns = m->ts;
 		t->has_response = true;
@@ -449,11 +483,11 @@ void my_server_msg(struct mconn *c, const struct mpkt *m)
 	t = resp_txn(c);
 	if (!t)
 		return;
-	if (m->first_seq != t->next_seq) {
+	if (!my_seq_fits(t, m->first_seq)) {
 		my_resp_mismatch(c, t);
 		return;
 	}
-	t->next_seq = (uint8_t)(m->last_seq + 1);
+	take_seq(t, m);
 	if (m->cut && t != c->resp)
 		t->notes |= NOTE_CUT_RESP;
 	if (is_progress(c, m)) {

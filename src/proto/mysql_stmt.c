@@ -107,6 +107,7 @@ void my_rs_prepare_first(struct mconn *c, struct mtxn *t, const struct mpkt *m)
 	if (t == pend_head(c))
 		resolve_deferred(c, t, stmt_find(c, id));
 	t->num_fields = ncols;
+	t->have |= HAVE_ALL;            /* a PREPARE_OK: columns, no rows, nothing affected */
 	t->cols_left = (uint64_t)ncols + nparams;
 	t->rs = RS_PREPARE;
 	if (t->cols_left == 0)

@@ -133,7 +133,7 @@ static bool resp_seq_ok(struct mconn *c, uint8_t seq)
 	if (c->phase != PH_CMD || c->absorb_eof)
 		return true;
 	t = c->resp ? c->resp : (c->pend.late == 0 ? pend_head(c) : NULL);
-	if (!t || seq == t->next_seq)
+	if (!t || my_seq_fits(t, seq))
 		return true;
 	my_resp_mismatch(c, t);
 	return false;
@@ -358,10 +358,20 @@ void my_conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 	}
 	if (d == PL_DIR_TO_SERVER && c->phase == PH_LOGIN)
 		c->caps_known = false;  /* the login is lost: what the client chose is unknown */
+	if (d == PL_DIR_TO_SERVER && c->phase == PH_AUTH && c->login) {
+		/* an auth round of the client is lost: the login goes on (its sequence ids
+		 * tell the server's next packet), the client's stream resynchronises */
+		c->login->notes |= NOTE_LOSS_REQ;
+		if (c->side[d].mode == MODE_SYNC)
+			my_start_hunt(c, d);
+		return;
+	}
 	if (c->phase < PH_CMD)
 		c->phase = PH_CMD;      /* the handshake cannot be followed any more */
-	if (d == PL_DIR_TO_SERVER && c->pend.late == 0 && pend_head(c) && pend_head(c)->rs == RS_INFILE)
-		pend_head(c)->notes |= NOTE_LOSS_REQ;    /* part of the file the client sent is lost */
+	if (d == PL_DIR_TO_SERVER && c->pend.late == 0 && pend_head(c) &&
+	    (pend_head(c)->rs == RS_INFILE || pend_head(c)->rs == RS_AUTH))
+		pend_head(c)->notes |= NOTE_LOSS_REQ;    /* part of the file the client sent, or
+							  * its auth data, is lost */
 	if (d == PL_DIR_TO_SERVER)
 		c->orphan = false;      /* a response that came with nothing asked answered a
 					 * command lost here, not the next one shown swapped */

@@ -9,6 +9,7 @@
 #define MAX_SEG 128
 
 static char ev_line[MAX_EV][LINE_MAX_LEN];
+static char ev_json[MAX_EV][16384];   /* each event rendered while its strings live */
 static struct pl_event ev_copy[MAX_EV];
 static int n_ev;
 
@@ -39,14 +40,15 @@ static void fake_emit(const struct pl_event *ev, void *arg)
 	assert_int_equal(ev->server.port, 3306);
 	o = ev_line[n_ev];
 	ev_copy[n_ev] = *ev;
+	ev_json[n_ev][pl_event_to_json(ev, NULL, ev_json[n_ev], sizeof(ev_json[0]) - 1)] = 0;
 	snprintf(o, LINE_MAX_LEN,
 		 "ok=%d|cb=%llu|sb=%llu|start=%llu|end=%llu|resp=%d|iserr=%d|aff=%llu|ins=%llu|rows=%llu|"
-		 "fields=%llu|code=%u|warn=%u|flags=%u|",
+		 "fields=%llu|code=%u|warn=%u|flags=%u|unread=%u|",
 		 ev->ok, (unsigned long long)ev->client.bytes, (unsigned long long)ev->server.bytes,
 		 (unsigned long long)ev->start_ns, (unsigned long long)ev->end_ns, m->has_response,
 		 m->is_error, (unsigned long long)m->affected_rows, (unsigned long long)m->insert_id,
 		 (unsigned long long)m->num_rows, (unsigned long long)m->num_fields, m->error_code,
-		 m->warnings, m->status_flags);
+		 m->warnings, m->status_flags, m->unread);
 	for (int i = 0; i < ev->n_errors; i++)
 		add(o, "err", ev->errors[i]);
 	add(o, "method", m->method);
@@ -441,6 +443,19 @@ static void check_every_split(void)
 	}
 	conn_open();
 	play_all();
+}
+
+/* Bytes given in hex (real captures), outside the packet builder. */
+static void HEX(const char *h)
+{
+	for (; h[0] && h[1]; h += 2) {
+		unsigned v;
+		uint8_t b;
+
+		assert_int_equal(sscanf(h, "%2x", &v), 1);
+		b = (uint8_t)v;
+		cur_put(&b, 1);
+	}
 }
 
 /* --- tests --- */
@@ -2476,6 +2491,251 @@ static void test_state_made_on_first_bytes(void **st)
 	state = NULL;
 }
 
+/* pcaps/truth/mysql-impaired-s21r14-48072 (connector-python, C extension): COM_CHANGE_USER
+ * (seq 0), the server's Auth Switch Request (seq 1), the client's Auth Switch Response
+ * (24 bytes, seq 2) lost, the server's OK (seq 3). The OK answers the CHANGE_USER: its
+ * sequence id says the client's packet between is missing. Real bytes. */
+#define CU_REQ "e3000000117472757468000073686f7000ff0063616368696e675f736861325f70617373776f" \
+	"726400bd045f706964053138313932095f706c6174666f726d067838365f36340f5f636c69656e745f7665" \
+	"7273696f6e05392e352e30035f6f73054c696e75780c5f636c69656e745f6e616d65086c69626d7973716c" \
+	"0c5f736f757263655f686f737402766d125f636f6e6e6563746f725f76657273696f6e05392e352e30125f" \
+	"636f6e6e6563746f725f6c6963656e73650747504c2d322e300f5f636f6e6e6563746f725f6e616d651" \
+	"66d7973716c2d636f6e6e6563746f722d707974686f6e"
+#define CU_SWITCH "2c000001fe6d7973716c5f6e61746976655f70617373776f726400636c772f25685d7b73" \
+	"50726e5230355b4c48674c00"
+#define CU_OK "1000000300000002400000000701050473686f70"
+
+static void change_user_lost_auth(bool gap_after_ok)
+{
+	b_connect(CAPS_BASE);
+	play_all();
+	reset_script();
+	HEX(CU_REQ);
+	seg(C, 10);
+	HEX(CU_SWITCH);
+	seg(S, 11);
+	play_all();
+	reset_script();
+	if (!gap_after_ok)
+		pl_mysql_ops.gap(state, C, 24, 12000000);
+	HEX(CU_OK);
+	seg(S, 13);
+	play_all();
+	reset_script();
+	if (gap_after_ok)
+		pl_mysql_ops.gap(state, C, 24, 12000000);
+	b_cmd(0x0e, NULL);
+	seg(C, 14);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 15);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	has(0, "ok=1|cb=231|sb=68|start=10000000|end=11000000|resp=1|iserr=0|");
+	has(0, "err=Packet loss while capturing the request|method=CHANGE_USER|");
+	has(0, "user=truth|db=shop|");
+	lacks_any("Parse error");
+	has(1, "ok=1|");
+	has(1, "method=PING|");
+	has(1, "user=truth|db=shop|");
+	assert_int_equal(stats.mysql_parse_errors, 0);
+}
+
+static void test_change_user_auth_response_lost(void **st)
+{
+	change_user_lost_auth(false);
+}
+
+/* The same with the client's hole given up after the server's OK was read. */
+static void test_change_user_auth_response_lost_late(void **st)
+{
+	change_user_lost_auth(true);
+}
+
+/* The login's auth switch has the same exchange: the client's answer lost, the server's
+ * ERR (seq 4) is the login's, which fails with the loss noted; an OK lets the commands
+ * that follow keep the login's user. */
+static void test_login_auth_response_lost(void **st)
+{
+	for (int ok = 0; ok < 2; ok++) {
+		if (ok) {
+			conn_close(999999999999ULL);
+			conn_open();
+		}
+		b_greeting(CAPS_BASE);
+		seg(S, 1);
+		b_login(CAPS_BASE, "bob", "db1");
+		seg(C, 2);
+		PB(0xfe);
+		PZ("mysql_native_password");
+		PS("01234567890123456789");
+		PB(0);
+		pkt(2);
+		seg(S, 3);
+		play_all();
+		reset_script();
+		pl_mysql_ops.gap(state, C, 24, 4000000);     /* the auth response, seq 3 */
+		if (ok)
+			b_ok(4, 0, 0, 2, 0);
+		else
+			b_err(4, 1045, "28000", "Access denied for user 'bob'@'localhost'");
+		seg(S, 5);
+		b_cmd(0x0e, NULL);
+		seg(C, 6);
+		b_ok(1, 0, 0, 2, 0);
+		seg(S, 7);
+		play_all();
+		reset_script();
+		if (!ok) {
+			has(0, "ok=0|");
+			has(0, "code=1045|");
+			has(0, "err=Packet loss while capturing the request|method=LOGIN|");
+			continue;
+		}
+		assert_int_equal(n_ev, 1);
+		has(0, "ok=1|");
+		has(0, "method=PING|");
+		has(0, "user=bob|db=db1|");
+		lacks_any("|err=");
+	}
+}
+
+/* --- numbers never read are absent (issue 12: nothing defaulted) --- */
+
+/* Event i as JSON (rendered when emitted). */
+static const char *json_of(int i)
+{
+	assert_true(i < n_ev);
+	return ev_json[i];
+}
+
+static void json_has(int i, const char *needle, bool want)
+{
+	const char *j = json_of(i);
+
+	if (!!strstr(j, needle) != want)
+		fail_msg("event %d %s \"%s\": %s", i, want ? "lacks" : "has", needle, j);
+}
+
+/* An ERR answers: error_code is read, the four counts are not (no OK, no result set). */
+static void test_unread_err_counts(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT * FROM nope");
+	seg(C, 10);
+	b_err(1, 1146, "42S02", "Table 'shop.nope' doesn't exist");
+	seg(S, 11);
+	b_query("INSERT INTO t VALUES (1)");
+	seg(C, 12);
+	b_ok(1, 1, 7, 2, 0);
+	seg(S, 13);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	has(0, "unread=7|");
+	json_has(0, "\"error_code\":1146", true);
+	json_has(0, "affected_rows", false);
+	json_has(0, "insert_id", false);
+	json_has(0, "num_rows", false);
+	json_has(0, "num_fields", false);
+	has(1, "unread=8|");
+	json_has(1, "\"affected_rows\":1,\"insert_id\":7,\"num_fields\":0,\"num_rows\":0", true);
+	json_has(1, "error_code", false);
+}
+
+/* A response lost in a hole: an Error with no ERR read, so no error_code 0 or message. */
+static void test_unread_lost_response(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("SELECT 1");
+	seg(C, 10);
+	play_all();
+	pl_mysql_ops.gap(state, S, 40, 11000000);
+	conn_close(999999999999ULL);
+	assert_int_equal(n_ev, 1);
+	has(0, "iserr=1|");
+	has(0, "unread=15|");
+	json_has(0, "error_code", false);
+	json_has(0, "error_message", false);
+	json_has(0, "affected_rows", false);
+}
+
+/* Rows cut by a hole: the counts read so far stay (Packetbeat's mysql_with_gap), the
+ * result set's end was never read: affected_rows / insert_id absent. */
+static void test_unread_rows_cut(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("select * from t");
+	seg(C, 10);
+	PB(1);
+	pkt(1);
+	b_coldef(2, "db", "t", "a");
+	b_eof(3, 2);
+	PLSTR("r0");
+	pkt(4);
+	PLSTR("r1");
+	pkt(5);
+	seg(S, 11);
+	play_all();
+	pl_mysql_ops.gap(state, S, 500, 12000000);
+	conn_close(999999999999ULL);
+	assert_int_equal(n_ev, 1);
+	has(0, "rows=2|fields=1|");
+	has(0, "unread=9|");
+	json_has(0, "\"num_fields\":1,\"num_rows\":2", true);
+	json_has(0, "affected_rows", false);
+	json_has(0, "error_code", false);
+}
+
+/* A result set read to its EOF: every count read (affected_rows 0: a result set). */
+static void test_unread_resultset_complete(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("select * from t");
+	seg(C, 10);
+	b_resultset(1, 2, 3, false, 2);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "rows=3|fields=2|");
+	has(0, "unread=8|");
+	json_has(0, "\"affected_rows\":0,\"insert_id\":0,\"num_fields\":2,\"num_rows\":3", true);
+}
+
+/* A response that does not parse (a column count with bytes after it): nothing read. */
+static void test_unread_parse_error(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("select 1");
+	seg(C, 10);
+	PB(1);
+	PB(9);
+	PB(9);
+	pkt(1);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "err=Parse error in the response|");
+	has(0, "unread=15|");
+	json_has(0, "num_fields", false);
+	json_has(0, "affected_rows", false);
+}
+
+/* An ERR packet too short to hold its code: an Error, its code not invented. */
+static void test_unread_short_err(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("select 1");
+	seg(C, 10);
+	PB(0xff);
+	PB(0x7a);
+	pkt(1);
+	seg(S, 11);
+	play_all();
+	assert_int_equal(n_ev, 1);
+	has(0, "iserr=1|");
+	has(0, "unread=15|");
+	json_has(0, "error_code", false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2540,6 +2800,15 @@ int main(void)
 		T(test_statement_minus_one),
 		T(test_zstd_skipped),
 		T(test_skip_note_real_version),
+		T(test_change_user_auth_response_lost),
+		T(test_change_user_auth_response_lost_late),
+		T(test_login_auth_response_lost),
+		T(test_unread_err_counts),
+		T(test_unread_lost_response),
+		T(test_unread_rows_cut),
+		T(test_unread_resultset_complete),
+		T(test_unread_parse_error),
+		T(test_unread_short_err),
 #undef T
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
