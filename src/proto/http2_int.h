@@ -27,7 +27,7 @@ enum {
 	H2N_HPACK = 2,       /* this side's headers unreadable: HPACK state lost (gap or error) */
 	H2N_FRAMING = 4,     /* this side's framing lost after a gap or a parse error */
 	H2N_EOF = 8,         /* connection ended before this side ended the stream */
-	H2N_TIMEOUT = 16,    /* transaction timeout before this side ended the stream */
+	H2N_TIMEOUT = 16,    /* the connection went idle (flows.idle_timeout) before this side ended */
 	H2N_TRUNC = 32,      /* headers kept in part (size limits) */
 	H2N_GRPC_LOST = 64,  /* gRPC message framing lost: the count is absent */
 };

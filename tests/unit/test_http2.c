@@ -590,6 +590,95 @@ static void test_upgrade_takeover(void **st)
 	assert_int_equal(n_ev, 1);
 }
 
+/* --- a quiet server-streaming gRPC call --- */
+
+#define SEC(n) ((uint64_t)(n) * PL_NS_PER_SEC)
+
+/* POST /pktlog.Echo/Watch, :scheme http, content-type application/grpc */
+static const uint8_t grpc_req[] = {
+	0x83, 0x86, 0x04, 18, '/', 'p', 'k', 't', 'l', 'o', 'g', '.', 'E', 'c', 'h', 'o', '/',
+	'W', 'a', 't', 'c', 'h', 0x0f, 0x10, 16, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o',
+	'n', '/', 'g', 'r', 'p', 'c',
+};
+/* :status 200, content-type application/grpc */
+static const uint8_t grpc_resp[] = {
+	0x88, 0x0f, 0x10, 16, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n', '/', 'g', 'r',
+	'p', 'c',
+};
+static const uint8_t grpc_msg[] = { 0, 0, 0, 0, 2, 'h', 'i' };
+static const uint8_t grpc_ok[] = { 0x00, 11, 'g', 'r', 'p', 'c', '-', 's', 't', 'a', 't', 'u',
+				   's', 1, '0' };
+
+static void send_frame(struct pl_http2 *h, int dir, uint8_t type, uint8_t flags,
+		       const uint8_t *p, size_t n, uint64_t ts)
+{
+	wlen = 0;
+	frame(type, flags, 1, p, n);
+	pl_http2_data(h, (enum pl_dir)dir, wbuf, wlen, ts);
+}
+
+/* Request and response head at 0 s, then one message every 30 s with the connection
+ * otherwise silent; the flow layer asks for expiry in between. protocols.http's
+ * transaction_timeout (10 s here) must not cut the stream: one event at its end. */
+static void test_quiet_stream_not_timed_out(void **st)
+{
+	struct pl_http2 *h;
+
+	(void)st;
+	h = start();
+	send_frame(h, 0, 1, 0x04, grpc_req, sizeof(grpc_req), SEC(1));
+	send_frame(h, 0, 0, 0x01, grpc_msg, sizeof(grpc_msg), SEC(1));
+	send_frame(h, 1, 1, 0x04, grpc_resp, sizeof(grpc_resp), SEC(1));
+	for (int i = 1; i <= 4; i++) {
+		pl_http2_idle(h, SEC(30 * i - 15));
+		pl_http2_idle(h, SEC(30 * i - 1));
+		send_frame(h, 1, 0, 0, grpc_msg, sizeof(grpc_msg), SEC(30 * i));
+	}
+	assert_int_equal(n_ev, 0);
+	send_frame(h, 1, 1, 0x05, grpc_ok, sizeof(grpc_ok), SEC(125));
+	assert_int_equal(n_ev, 1);
+	assert_null(strstr(ev_json[0], "timed out"));
+	assert_null(strstr(ev_json[0], "\"error\""));
+	assert_non_null(strstr(ev_json[0], "\"response\":{\"messages\":4}"));
+	assert_non_null(strstr(ev_json[0], "\"status_code\":0"));
+	assert_non_null(strstr(ev_json[0], "\"status\":\"OK\""));
+	pl_http2_close(h, PL_CLOSE_FIN, SEC(126));
+	assert_int_equal(n_ev, 1);
+}
+
+/* The same stream on a connection that falls silent: it ends with the connection, when the
+ * flow layer expires it (flows.idle_timeout), and says so. Through pl_http2_ops. */
+static void test_stream_ends_with_idle_connection(void **st)
+{
+	void *state = calloc(1, pl_http2_ops.state_size(&cfg));
+	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+
+	(void)st;
+	assert_int_equal(pl_http2_ops.init(state, &conn, &env), 0);
+	pl_http2_ops.data(state, PL_DIR_TO_SERVER, (const uint8_t *)"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+			  24, SEC(1));
+	pl_http2_ops.data(state, PL_DIR_TO_SERVER, settings, sizeof(settings), SEC(1));
+	pl_http2_ops.data(state, PL_DIR_TO_CLIENT, settings, sizeof(settings), SEC(1));
+	wlen = 0;
+	frame(1, 0x04, 1, grpc_req, sizeof(grpc_req));
+	frame(0, 0x01, 1, grpc_msg, sizeof(grpc_msg));
+	pl_http2_ops.data(state, PL_DIR_TO_SERVER, wbuf, wlen, SEC(1));
+	wlen = 0;
+	frame(1, 0x04, 1, grpc_resp, sizeof(grpc_resp));
+	frame(0, 0, 1, grpc_msg, sizeof(grpc_msg));
+	pl_http2_ops.data(state, PL_DIR_TO_CLIENT, wbuf, wlen, SEC(2));
+	for (int i = 3; i < 62; i++)
+		pl_http2_ops.idle(state, SEC(i));
+	assert_int_equal(n_ev, 0);
+	pl_http2_ops.close(state, PL_CLOSE_TIMEOUT, SEC(62));
+	free(state);
+	assert_int_equal(n_ev, 1);
+	assert_non_null(strstr(ev_json[0],
+			       "Response incomplete when the connection went idle (flows.idle_timeout)"));
+	assert_null(strstr(ev_json[0], "Request incomplete"));
+	assert_non_null(strstr(ev_json[0], "\"response\":{\"messages\":1}"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -609,6 +698,8 @@ int main(void)
 		T(test_detect_http1_after_preface_like_start),
 		T(test_detect_preface_split),
 		T(test_upgrade_takeover),
+		T(test_quiet_stream_not_timed_out),
+		T(test_stream_ends_with_idle_connection),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
