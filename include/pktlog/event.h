@@ -39,7 +39,10 @@ struct pl_http_msg {
  * src/event/json_http2.c. Strings borrowed like the event's. */
 struct pl_event_http2 {
 	uint32_t stream_id;
-	struct pl_str scheme;         /* :scheme, or empty */
+	struct pl_str scheme;         /* :scheme, or empty (http2.scheme) */
+	struct pl_str url_scheme;     /* url.scheme: :scheme; "http" for an h2c Upgrade's stream 1
+	                               * (an HTTP/1.1 request in clear, as HTTP/1.x); empty:
+	                               * url.scheme and url.full absent */
 	bool pushed;                  /* promised by the server (PUSH_PROMISE) */
 	bool grpc;                    /* content-type application/grpc*: the rpc.* fields */
 	struct pl_str rpc_service, rpc_method; /* from :path "/<service>/<method>", or empty */

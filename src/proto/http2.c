@@ -624,6 +624,8 @@ static void emit_stream(struct pl_http2 *h, struct h2_stream *s)
 	ev.http.version = (struct pl_str){ "2", 1 };
 	x.stream_id = s->sid;
 	x.scheme = str_of(s, rq->scheme);
+	/* the Upgrade's request came as HTTP/1.1 in clear: its scheme is HTTP/1.x's */
+	x.url_scheme = s->upgraded ? (struct pl_str){ "http", 4 } : x.scheme;
 	x.pushed = s->pushed;
 	if (s->reset && (s->reset_code || !rq->ended || !rs->ended)) {
 		code_note(rst, sizeof(rst), "Stream reset", s->reset_by, s->reset_code);

@@ -585,9 +585,50 @@ static void test_upgrade_takeover(void **st)
 	assert_non_null(strstr(ev_json[0], "\"client\":{\"ip\":\"127.0.0.1\",\"port\":40000,\"bytes\":150}"));
 	assert_non_null(strstr(ev_json[0], "\"status_code\":200,\"bytes\":92,\"body\":{\"bytes\":2}"));
 	assert_non_null(strstr(ev_json[0], "\"http2\":{\"stream_id\":1}"));
+	/* an HTTP/1.1 request in clear: url.scheme "http" as for HTTP/1.x */
+	assert_non_null(strstr(ev_json[0], "\"url\":{\"scheme\":\"http\",\"domain\":\"h.example\""));
+	assert_non_null(strstr(ev_json[0], "\"full\":\"http://h.example:8080/up?x=1\""));
 	assert_non_null(strstr(ev_json[0], "\"status\":\"OK\""));
 	pl_http2_close(h, PL_CLOSE_FIN, 11);
 	assert_int_equal(n_ev, 1);
+}
+
+/* url.scheme (and url.full) from :scheme: https's default port is 443; a request without
+ * :scheme has neither (not "http" by default); http2.scheme as sent. */
+static void test_url_scheme(void **st)
+{
+	/* GET https://h/ (authority without a port), GET https://h:8443/x, GET //h/ (no :scheme) */
+	static const uint8_t https[] = { 0x82, 0x87, 0x84, 0x01, 1, 'h' };
+	static const uint8_t https_port[] = { 0x82, 0x87, 0x04, 2, '/', 'x', 0x01, 6, 'h', ':',
+					      '8', '4', '4', '3' };
+	static const uint8_t none[] = { 0x82, 0x84, 0x01, 1, 'h' };
+	static const uint8_t ok[] = { 0x88 };
+	struct pl_http2 *h;
+	const char *e;
+
+	(void)st;
+	h = start();
+	wlen = 0;
+	frame(1, 0x05, 1, https, sizeof(https));
+	frame(1, 0x05, 3, https_port, sizeof(https_port));
+	frame(1, 0x05, 5, none, sizeof(none));
+	pl_http2_data(h, PL_DIR_TO_SERVER, wbuf, wlen, 2);
+	wlen = 0;
+	for (uint32_t sid = 1; sid <= 5; sid += 2)
+		frame(1, 0x05, sid, ok, sizeof(ok));
+	pl_http2_data(h, PL_DIR_TO_CLIENT, wbuf, wlen, 3);
+	assert_int_equal(n_ev, 3);
+	e = event_of_stream(1);
+	assert_non_null(strstr(e, "\"url\":{\"scheme\":\"https\",\"domain\":\"h\",\"path\":\"/\","
+				  "\"full\":\"https://h/\"}"));
+	assert_non_null(strstr(e, "\"http2\":{\"stream_id\":1,\"scheme\":\"https\"}"));
+	e = event_of_stream(3);
+	assert_non_null(strstr(e, "\"url\":{\"scheme\":\"https\",\"domain\":\"h\",\"port\":8443,"
+				  "\"path\":\"/x\",\"full\":\"https://h:8443/x\"}"));
+	e = event_of_stream(5);
+	assert_non_null(strstr(e, "\"url\":{\"domain\":\"h\",\"path\":\"/\"}"));
+	assert_null(strstr(e, "\"scheme\""));
+	pl_http2_close(h, PL_CLOSE_FIN, 4);
 }
 
 /* --- a quiet server-streaming gRPC call --- */
@@ -698,6 +739,7 @@ int main(void)
 		T(test_detect_http1_after_preface_like_start),
 		T(test_detect_preface_split),
 		T(test_upgrade_takeover),
+		T(test_url_scheme),
 		T(test_quiet_stream_not_timed_out),
 		T(test_stream_ends_with_idle_connection),
 	};
