@@ -48,7 +48,8 @@ struct pl_event_http2 {
 	struct pl_str rpc_service, rpc_method; /* from :path "/<service>/<method>", or empty */
 	bool has_grpc_status;
 	uint32_t grpc_status;         /* grpc-status of the trailers (or a trailers-only response) */
-	struct pl_str grpc_message;   /* grpc-message as sent (percent-encoded), or empty */
+	struct pl_str grpc_message;   /* grpc-message percent-decoded (UTF-8; a '%' that does not
+	                               * start a valid encoded character kept as sent), or empty */
 	bool has_messages[2];         /* false when the length-prefixed framing was lost */
 	uint64_t messages[2];         /* gRPC messages sent: [0] by the client, [1] by the server */
 };

@@ -143,7 +143,8 @@ void h2_thread_cleanup(void);
 /* --- http2_grpc.c --- */
 void h2_grpc_data(struct h2_msg *m, const uint8_t *p, size_t n);
 void h2_grpc_lost(struct h2_msg *m, uint64_t n);
-/* Fill ev->http.h2's gRPC fields from the stream (strings borrowed from s->buf). */
-void h2_grpc_fill(const struct h2_stream *s, struct pl_event_http2 *x);
+/* Fill ev->http.h2's gRPC fields from the stream (strings borrowed from s->buf; the kept
+ * grpc-message is percent-decoded in place, so once per stream, just before its event). */
+void h2_grpc_fill(struct h2_stream *s, struct pl_event_http2 *x);
 
 #endif

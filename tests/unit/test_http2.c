@@ -658,6 +658,53 @@ static void send_frame(struct pl_http2 *h, int dir, uint8_t type, uint8_t flags,
 	pl_http2_data(h, (enum pl_dir)dir, wbuf, wlen, ts);
 }
 
+/* Trailers grpc-status 3 and grpc-message msg on stream sid of a gRPC call; returns its event. */
+static const char *grpc_call_with_message(struct pl_http2 *h, uint32_t sid, const char *msg)
+{
+	static const uint8_t st3[] = { 0x00, 11, 'g', 'r', 'p', 'c', '-', 's', 't', 'a', 't', 'u',
+				       's', 1, '3' };
+	uint8_t tr[200];
+	size_t n = strlen(msg), k = sizeof(st3);
+
+	assert_true(n < 127 && k + 14 + n <= sizeof(tr));
+	memcpy(tr, st3, k);
+	tr[k++] = 0x00;
+	tr[k++] = 12;
+	memcpy(tr + k, "grpc-message", 12);
+	k += 12;
+	tr[k++] = (uint8_t)n;
+	memcpy(tr + k, msg, n);
+	k += n;
+	wlen = 0;
+	frame(1, 0x04, sid, grpc_req, sizeof(grpc_req));
+	frame(0, 0x01, sid, grpc_msg, sizeof(grpc_msg));
+	pl_http2_data(h, PL_DIR_TO_SERVER, wbuf, wlen, 2);
+	wlen = 0;
+	frame(1, 0x04, sid, grpc_resp, sizeof(grpc_resp));
+	frame(1, 0x05, sid, tr, k);
+	pl_http2_data(h, PL_DIR_TO_CLIENT, wbuf, wlen, 3);
+	return event_of_stream(sid);
+}
+
+/* rpc.grpc.status_message percent-decoded as gRPC defines it (percent-encoded UTF-8): the
+ * message as grpc-python 1.51 sends ctx.abort(INVALID_ARGUMENT, "café ✓ 100% done\nnext");
+ * a '%' that does not start a valid encoded UTF-8 character stays as sent. */
+static void test_grpc_message_decoded(void **st)
+{
+	struct pl_http2 *h;
+	const char *e;
+
+	(void)st;
+	h = start();
+	e = grpc_call_with_message(h, 1, "caf%C3%A9 %E2%9C%93 100%25 done%0Anext");
+	assert_non_null(strstr(e, "\"status_code\":3,\"status_message\":\"caf\xc3\xa9 \xe2\x9c\x93 "
+				  "100% done\\nnext\""));
+	e = grpc_call_with_message(h, 3, "%ZZ %4 %FF %E2%9C. %C0%80 %ED%A0%80 %f0%9f%98%80 %");
+	assert_non_null(strstr(e, "\"status_message\":\"%ZZ %4 %FF %E2%9C. %C0%80 %ED%A0%80 "
+				  "\xf0\x9f\x98\x80 %\""));
+	pl_http2_close(h, PL_CLOSE_FIN, 4);
+}
+
 /* Request and response head at 0 s, then one message every 30 s with the connection
  * otherwise silent; the flow layer asks for expiry in between. protocols.http's
  * transaction_timeout (10 s here) must not cut the stream: one event at its end. */
@@ -741,6 +788,7 @@ int main(void)
 		T(test_upgrade_takeover),
 		T(test_url_scheme),
 		T(test_quiet_stream_not_timed_out),
+		T(test_grpc_message_decoded),
 		T(test_stream_ends_with_idle_connection),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
