@@ -5,6 +5,7 @@
 #
 #   grpc_peer.py server PORT LOG      serve pktlog.Echo on 127.0.0.1:PORT until killed
 #   grpc_peer.py client PORT          unary, server/client/bidi streaming, an error, a deadline
+#   grpc_peer.py watch PORT N PAUSE   one quiet server-streaming call: N messages, PAUSE s apart
 import json
 import sys
 import threading
@@ -56,7 +57,15 @@ def serve(port, logpath):
         record("Slow", 1, 0, grpc.StatusCode.DEADLINE_EXCEEDED, "client deadline 0.3 s")
         return b"too late"
 
+    def watch(req, ctx):
+        n, pause = req.decode().split()
+        for i in range(int(n)):
+            time.sleep(float(pause))
+            yield b"tick %d" % i
+        record("Watch", 1, int(n), grpc.StatusCode.OK)
+
     handlers = {
+        "Watch": grpc.unary_stream_rpc_method_handler(watch),
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
         "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
@@ -96,8 +105,20 @@ def client(port):
     ch.close()
 
 
+def watch_client(port, n, pause):
+    ch = grpc.insecure_channel(f"127.0.0.1:{port}")
+    grpc.channel_ready_future(ch).result(timeout=10)
+    call = ch.unary_stream(f"/{SVC}/Watch")
+    got = list(call(f"{n} {pause}".encode(), timeout=n * float(pause) + 30))
+    assert len(got) == n, got
+    time.sleep(0.5)    # the server logs the call after its last message
+    ch.close()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] == "watch":
+        watch_client(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:
         client(int(sys.argv[2]))

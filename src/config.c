@@ -367,6 +367,21 @@ static void drop_port(struct ctx *c, size_t b, int i)
 	l->n--;
 }
 
+/* Row y yields (registry.h: ports_yield): its default ports that the file names under row o
+ * are o's. Either may come first in the registry. */
+static void yield_defaults(struct ctx *c, size_t y, size_t o)
+{
+	const struct pl_port_list *ly = pl_proto_ports(c->cfg, &pl_protocols[y]);
+	const struct pl_port_list *lo = pl_proto_ports(c->cfg, &pl_protocols[o]);
+
+	for (int i = 0; i < ly->n; i++)
+		for (int j = 0; j < lo->n; j++)
+			if (ly->port[i] == lo->port[j] && !c->port_line[y][i] && c->port_line[o][j]) {
+				drop_port(c, y, i--);
+				break;
+			}
+}
+
 /* Rows a < b of the registry against each other: a port has one protocol. A default port
  * of a row that yields (registry.h: ports_yield) and that the file names under the other
  * is left to that one; otherwise the list the user wrote last is the one to fix. */
@@ -379,14 +394,10 @@ static int check_port_pair(struct ctx *c, size_t a, size_t b)
 	if ((pa->over && strcmp(pa->over, pb->name) == 0) ||
 	    (pb->over && strcmp(pb->over, pa->name) == 0))
 		return 0;   /* shared on purpose: the row that is over the other decides */
-	if (pb->ports_yield) {
-		for (int i = 0; i < lb->n; i++)
-			for (int j = 0; j < la->n; j++)
-				if (lb->port[i] == la->port[j] && !c->port_line[b][i] && c->port_line[a][j]) {
-					drop_port(c, b, i--);
-					break;
-				}
-	}
+	if (pb->ports_yield)
+		yield_defaults(c, b, a);
+	if (pa->ports_yield)
+		yield_defaults(c, a, b);
 	for (int i = 0; i < la->n; i++) {
 		for (int j = 0; j < lb->n; j++) {
 			unsigned long al = c->port_line[a][i], bl = c->port_line[b][j];

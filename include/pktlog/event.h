@@ -39,13 +39,17 @@ struct pl_http_msg {
  * src/event/json_http2.c. Strings borrowed like the event's. */
 struct pl_event_http2 {
 	uint32_t stream_id;
-	struct pl_str scheme;         /* :scheme, or empty */
+	struct pl_str scheme;         /* :scheme, or empty (http2.scheme) */
+	struct pl_str url_scheme;     /* url.scheme: :scheme; "http" for an h2c Upgrade's stream 1
+	                               * (an HTTP/1.1 request in clear, as HTTP/1.x); empty:
+	                               * url.scheme and url.full absent */
 	bool pushed;                  /* promised by the server (PUSH_PROMISE) */
 	bool grpc;                    /* content-type application/grpc*: the rpc.* fields */
 	struct pl_str rpc_service, rpc_method; /* from :path "/<service>/<method>", or empty */
 	bool has_grpc_status;
 	uint32_t grpc_status;         /* grpc-status of the trailers (or a trailers-only response) */
-	struct pl_str grpc_message;   /* grpc-message as sent (percent-encoded), or empty */
+	struct pl_str grpc_message;   /* grpc-message percent-decoded (UTF-8; a '%' that does not
+	                               * start a valid encoded character kept as sent), or empty */
 	bool has_messages[2];         /* false when the length-prefixed framing was lost */
 	uint64_t messages[2];         /* gRPC messages sent: [0] by the client, [1] by the server */
 };

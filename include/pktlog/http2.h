@@ -32,6 +32,8 @@ struct pl_http2 *pl_http2_takeover(const struct pl_conn *conn, const struct pl_p
 void pl_http2_data(struct pl_http2 *h, enum pl_dir dir, const uint8_t *p, size_t n,
 		   uint64_t ts_ns);
 void pl_http2_gap(struct pl_http2 *h, enum pl_dir dir, uint64_t len, uint64_t ts_ns);
+/* Expires nothing: a stream open on a live connection ends with the stream or with the
+ * connection (pl_http2_close; PL_CLOSE_TIMEOUT is flows.idle_timeout). */
 void pl_http2_idle(struct pl_http2 *h, uint64_t now_ns);
 /* Emit what is pending and free everything (h is invalid afterwards). */
 void pl_http2_close(struct pl_http2 *h, enum pl_close_reason why, uint64_t ts_ns);

@@ -55,30 +55,41 @@ AI void http_msg(struct jw *w, const struct pl_http_msg *m, const struct pl_even
 /* An escaped string already written to the output, to be copied rather than escaped again. */
 struct esc { const char *p; size_t len; };
 
-/* The URL as Packetbeat builds it: scheme, Host (or the server address), port unless 80.
+/* The URL as Packetbeat builds it: scheme, Host (or the server address), port unless the
+ * scheme's default (80; 443 for https). The scheme is "http" for HTTP/1.x (a request in
+ * clear), the stream's own for HTTP/2 (absent with url.full when it sent none).
  * path: the escaped path written for "query" (len SIZE_MAX when it was cut there). */
 AI void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len,
 		struct esc path)
 {
 	const struct pl_event_http *h = &ev->http;
+	struct pl_str scheme = h->h2 ? h->h2->url_scheme : (struct pl_str){ "http", 4 };
+	unsigned dflt = scheme.len == 5 && memcmp(scheme.p, "https", 5) == 0 ? 443 : 80;
 	struct pl_str domain = h->host.len ? h->host : (struct pl_str){ sip, sip_len };
-	unsigned port = h->host.len ? (h->host_port ? h->host_port : 80) : ev->server.port;
+	unsigned port = h->host.len ? (h->host_port ? h->host_port : dflt) : ev->server.port;
 	/* An IPv6 literal needs brackets in a URL; a Host header already has them. */
 	bool v6lit = memchr(domain.p, ':', domain.len) != NULL && domain.p[0] != '[';
-	/* ":port" when not 80 */
-	size_t port_len = port == 80 ? 0 : port >= 10000 ? 6 : port >= 1000 ? 5 : port >= 100 ? 4 :
+	/* ":port" when not the default */
+	size_t port_len = port == dflt ? 0 : port >= 10000 ? 6 : port >= 1000 ? 5 : port >= 100 ? 4 :
 			  port >= 10 ? 3 : 2;
 	size_t full_len;
-	struct esc dom;
+	struct esc dom, sch = { "", 0 };
 
 	OBJ(w, "url");
-	LIT(w, "\"scheme\":\"http\",\"domain\":\"");
+	if (scheme.len) {
+		LIT(w, "\"scheme\":\"");
+		sch.p = w->p;
+		raw_escaped(w, scheme.p, scheme.len, false);
+		sch.len = (size_t)(w->p - sch.p);
+		LIT(w, "\",");
+	}
+	LIT(w, "\"domain\":\"");
 	dom.p = w->p;
 	raw_escaped(w, domain.p, domain.len, false);
 	dom.len = (size_t)(w->p - dom.p);
 	putc_(w, '"');
 	w->need_comma = true;
-	if (port != 80) {
+	if (port != dflt) {
 		LIT(w, ",\"port\":");
 		put_u64(w, port);
 	}
@@ -97,16 +108,18 @@ AI void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip
 	}
 	KV_PSTR(w, "query", h->query);
 	/* url.full is left out when longer than 8 KiB */
-	full_len = 7 + (v6lit ? 2 : 0) + domain.len + port_len + h->path.len +
+	full_len = scheme.len + 3 + (v6lit ? 2 : 0) + domain.len + port_len + h->path.len +
 		   (h->query.len ? 1 + h->query.len : 0);
-	if (full_len <= 8192) {
-		LIT(w, ",\"full\":\"http://");
+	if (scheme.len && full_len <= 8192) {
+		LIT(w, ",\"full\":\"");
+		put(w, sch.p, sch.len);
+		LIT(w, "://");
 		if (v6lit)
 			putc_(w, '[');
 		put(w, dom.p, dom.len);
 		if (v6lit)
 			putc_(w, ']');
-		if (port != 80) {
+		if (port != dflt) {
 			putc_(w, ':');
 			put_u64(w, port);
 		}

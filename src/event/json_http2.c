@@ -80,6 +80,7 @@ size_t pl_json_http2_len(const struct pl_event_http2 *x)
 {
 	/* fixed text (about 200 bytes) and numbers (at most 60 digits) under 512 bytes; strings
 	 * escaped to at most 6 bytes a byte */
-	return 512 + 6 * (x->scheme.len + x->rpc_service.len + x->rpc_method.len +
-			  x->grpc_message.len);
+	/* url_scheme: url.scheme and url.full (json_http.c) */
+	return 512 + 6 * (x->scheme.len + 2 * x->url_scheme.len + x->rpc_service.len +
+			  x->rpc_method.len + x->grpc_message.len);
 }

@@ -492,8 +492,8 @@ static const struct { uint8_t note; const char *text[2]; } note_text[] = {
 			 "HTTP/2 framing lost in the response direction (gap or parse error)" } },
 	{ H2N_EOF, { "Request incomplete when the connection ended",
 		     "Response incomplete when the connection ended" } },
-	{ H2N_TIMEOUT, { "Request incomplete when the transaction timed out",
-			 "Response incomplete when the transaction timed out" } },
+	{ H2N_TIMEOUT, { "Request incomplete when the connection went idle (flows.idle_timeout)",
+			 "Response incomplete when the connection went idle (flows.idle_timeout)" } },
 	{ H2N_TRUNC, { "Request head kept in part (size limits)",
 		       "Response head kept in part (size limits)" } },
 	{ H2N_GRPC_LOST, { "gRPC request messages not counted (framing lost)",
@@ -624,6 +624,8 @@ static void emit_stream(struct pl_http2 *h, struct h2_stream *s)
 	ev.http.version = (struct pl_str){ "2", 1 };
 	x.stream_id = s->sid;
 	x.scheme = str_of(s, rq->scheme);
+	/* the Upgrade's request came as HTTP/1.1 in clear: its scheme is HTTP/1.x's */
+	x.url_scheme = s->upgraded ? (struct pl_str){ "http", 4 } : x.scheme;
 	x.pushed = s->pushed;
 	if (s->reset && (s->reset_code || !rq->ended || !rs->ended)) {
 		code_note(rst, sizeof(rst), "Stream reset", s->reset_by, s->reset_code);
@@ -710,26 +712,21 @@ void pl_http2_gap(struct pl_http2 *h, enum pl_dir dir, uint64_t len, uint64_t ts
 	h2_frames_gap(h, dir, len, ts);
 }
 
+/* An open stream on a live connection is not a timed-out transaction: a server-streaming
+ * RPC may send a message a minute, a long poll wait for hours. A stream ends with its
+ * END_STREAMs, a RST_STREAM, or the connection (FIN, RST, flows.idle_timeout of silence,
+ * eviction, end of input); memory stays bounded by the 128 streams of a connection and
+ * protocols.http.max_memory_mb. protocols.http.transaction_timeout is HTTP/1's. */
 void pl_http2_idle(struct pl_http2 *h, uint64_t now)
 {
-	uint64_t tmo = h->env->cfg->http.transaction_timeout_ns;
-
-	for (uint32_t i = 0; i < H2_SLOTS; i++) {
-		struct h2_stream *s = h->slot[i];
-
-		if (!s || s->last_ns + tmo > now)
-			continue;
-		for (int d = 0; d < 2; d++)
-			if (!s->m[d].ended)
-				s->m[d].notes |= H2N_TIMEOUT;
-		stream_done(h, s);
-		i = (uint32_t)-1;   /* the table moved: start over (few streams expire at once) */
-	}
+	(void)h;
+	(void)now;
 }
 
 void pl_http2_close(struct pl_http2 *h, enum pl_close_reason why, uint64_t ts)
 {
-	(void)why;
+	uint8_t note = why == PL_CLOSE_TIMEOUT ? H2N_TIMEOUT : H2N_EOF;
+
 	(void)ts;
 	for (uint32_t i = 0; i < H2_SLOTS; i++) {
 		struct h2_stream *s = h->slot[i];
@@ -738,7 +735,7 @@ void pl_http2_close(struct pl_http2 *h, enum pl_close_reason why, uint64_t ts)
 			continue;
 		for (int d = 0; d < 2; d++)
 			if (!s->m[d].ended)
-				s->m[d].notes |= H2N_EOF;
+				s->m[d].notes |= note;
 		stream_done(h, s);
 		i = (uint32_t)-1;
 	}

@@ -1,6 +1,6 @@
 /* http2_grpc.c – gRPC over an HTTP/2 stream: the 5-byte length-prefixed message framing of
  * each direction's DATA (messages counted), and the rpc fields of the event (service and
- * method from :path, grpc-status and grpc-message from the trailers).
+ * method from :path, grpc-status and grpc-message, percent-decoded, from the trailers).
  * Must not: keep message bytes, allocate. */
 #include <string.h>
 #include "http2_int.h"
@@ -76,14 +76,89 @@ static bool parse_status(struct pl_str v, uint32_t *out)
 	return true;
 }
 
-void h2_grpc_fill(const struct h2_stream *s, struct pl_event_http2 *x)
+static int hex_val(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The byte "%XX" at p[0..3) stands for, or -1 when p is not such a triplet. */
+static int pct_byte(const uint8_t *p, size_t left)
+{
+	int hi, lo;
+
+	if (left < 3 || p[0] != '%' || (hi = hex_val(p[1])) < 0 || (lo = hex_val(p[2])) < 0)
+		return -1;
+	return hi << 4 | lo;
+}
+
+/* Bytes of the UTF-8 character whose percent-encoded bytes start at p (1 to 4, written to
+ * out), or 0 when they are not one valid character (overlong, surrogate, cut, > U+10FFFF). */
+static size_t pct_char(const uint8_t *p, size_t left, uint8_t out[4])
+{
+	int c = pct_byte(p, left);
+	size_t len;
+	uint32_t min, cp;
+
+	if (c < 0)
+		return 0;
+	out[0] = (uint8_t)c;
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc2 || c > 0xf4)
+		return 0;
+	if (c < 0xe0) { len = 2; min = 0x80; cp = (uint32_t)c & 0x1f; }
+	else if (c < 0xf0) { len = 3; min = 0x800; cp = (uint32_t)c & 0x0f; }
+	else { len = 4; min = 0x10000; cp = (uint32_t)c & 0x07; }
+	for (size_t i = 1; i < len; i++) {
+		int k = left >= 3 * (i + 1) ? pct_byte(p + 3 * i, 3) : -1;
+
+		if (k < 0x80 || k > 0xbf)
+			return 0;
+		out[i] = (uint8_t)k;
+		cp = cp << 6 | ((uint32_t)k & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* grpc-message is percent-encoded UTF-8 (gRPC's PROTOCOL-HTTP2.md): decoded in place (the
+ * text only shrinks); a '%' that does not start a valid encoded character stays as sent. */
+static size_t pct_decode(uint8_t *b, size_t n)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		uint8_t ch[4];
+		size_t k = b[i] == '%' ? pct_char(b + i, n - i, ch) : 0;
+
+		if (!k) {
+			b[o++] = b[i++];
+			continue;
+		}
+		memcpy(b + o, ch, k);
+		o += k;
+		i += 3 * k;
+	}
+	return o;
+}
+
+void h2_grpc_fill(struct h2_stream *s, struct pl_event_http2 *x)
 {
 	const struct h2_msg *rs = &s->m[1];
 
 	x->grpc = true;
 	split_path(span_str(s, s->m[0].path), x);
 	x->has_grpc_status = parse_status(span_str(s, rs->grpc_status), &x->grpc_status);
-	x->grpc_message = span_str(s, rs->grpc_message);
+	if (rs->grpc_message.len)
+		x->grpc_message = (struct pl_str){ s->buf + rs->grpc_message.off,
+			pct_decode((uint8_t *)s->buf + rs->grpc_message.off, rs->grpc_message.len) };
 	for (int d = 0; d < 2; d++) {
 		const struct h2_msg *m = &s->m[d];
 

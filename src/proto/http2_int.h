@@ -27,7 +27,7 @@ enum {
 	H2N_HPACK = 2,       /* this side's headers unreadable: HPACK state lost (gap or error) */
 	H2N_FRAMING = 4,     /* this side's framing lost after a gap or a parse error */
 	H2N_EOF = 8,         /* connection ended before this side ended the stream */
-	H2N_TIMEOUT = 16,    /* transaction timeout before this side ended the stream */
+	H2N_TIMEOUT = 16,    /* the connection went idle (flows.idle_timeout) before this side ended */
 	H2N_TRUNC = 32,      /* headers kept in part (size limits) */
 	H2N_GRPC_LOST = 64,  /* gRPC message framing lost: the count is absent */
 };
@@ -143,7 +143,8 @@ void h2_thread_cleanup(void);
 /* --- http2_grpc.c --- */
 void h2_grpc_data(struct h2_msg *m, const uint8_t *p, size_t n);
 void h2_grpc_lost(struct h2_msg *m, uint64_t n);
-/* Fill ev->http.h2's gRPC fields from the stream (strings borrowed from s->buf). */
-void h2_grpc_fill(const struct h2_stream *s, struct pl_event_http2 *x);
+/* Fill ev->http.h2's gRPC fields from the stream (strings borrowed from s->buf; the kept
+ * grpc-message is percent-decoded in place, so once per stream, just before its event). */
+void h2_grpc_fill(struct h2_stream *s, struct pl_event_http2 *x);
 
 #endif

@@ -2,7 +2,9 @@
 namespace, nginx 1.22 (`listen … http2`) in another, pktlog on a monitor port that loses 2 %
 of the frames the relay copies to it (the endpoints get every byte, pktlog does not): gaps
 before and after connections' first HEADERS. Every event that says nothing of a loss matches
-nginx's log line; the ones that lost bytes say so; nothing is invented. Needs root."""
+nginx's log line; the ones that lost bytes say so; nothing is invented. Also a quiet
+server-streaming gRPC call (grpc-python, a message every 2.5 s) under a 1 s
+protocols.http.transaction_timeout: one event at its end, not a "timed out" cut. Needs root."""
 import json
 import os
 import shutil
@@ -132,3 +134,46 @@ def test_h2c_through_lossy_monitor_port():
         if rid:
             assert ev["http"]["response"]["status_code"] == logged[rid]["status"]
     assert any("framing lost" in json.dumps(e["error"]) for e in lossy)
+
+
+def test_quiet_grpc_stream_is_not_timed_out():
+    assert os.geteuid() == 0, "needs root (network namespaces)"
+    ns, port = ln.name("h2q"), 50062
+    d = tempfile.mkdtemp(prefix="pktlog-h2quiet-")
+    peer = os.path.join(ln.ROOT, "pcaps", "grpc_peer.py")
+    calls = os.path.join(d, "calls.jsonl")
+    ln.netns_down(ns)
+    ln.sh("ip", "netns", "add", ns)
+    ln.sh("ip", "link", "set", "lo", "up", ns=ns)
+    server = p = None
+    try:
+        server = subprocess.Popen(["ip", "netns", "exec", ns, peer, "server", str(port), calls])
+        ln.wait_port(ns, port)
+        cfg = ("capture:\n  ebpf: off\n  workers: 1\n  buffer_size_mb: 8\n"
+               "protocols:\n  http:\n    transaction_timeout: 1s\n"
+               f"  http2:\n    ports: [{port}]\n  mysql:\n    enabled: false\n"
+               "  tls:\n    enabled: false\n")
+        p = ln.Pktlog(PKTLOG, ns, "lo", cfg)
+        ln.sh(peer, "watch", str(port), "3", "2.5", ns=ns, timeout=60)
+        time.sleep(1)
+        assert p.stop() == 0
+        events, err = p.events(), p.stderr()
+    finally:
+        if server:
+            server.terminate()
+            server.wait(timeout=10)
+        if p:
+            p.cleanup()
+        ln.netns_down(ns)
+    with open(calls) as f:
+        logged = [json.loads(l) for l in f if l.strip()]
+    shutil.rmtree(d, ignore_errors=True)
+    assert logged == [{"method": "/pktlog.Echo/Watch", "requests": 1, "responses": 3, "code": 0,
+                       "code_name": "OK", "details": ""}]
+    watch = [e for e in events if e.get("rpc", {}).get("method") == "Watch"]
+    assert len(watch) == 1, [e.get("error") for e in watch]
+    ev = watch[0]
+    assert "error" not in ev and ev["status"] == "OK", ev.get("error")
+    assert ev["rpc"]["grpc"] == {"status_code": 0, "request": {"messages": 1},
+                                 "response": {"messages": 3}}
+    assert "Sanitizer" not in err

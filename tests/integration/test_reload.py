@@ -2,8 +2,10 @@
 numbered lines appended to tailed files at once, a reload that adds an nginx port, adds two
 tail inputs (start_position beginning and end), removes one and changes another's fields,
 then a broken reload; the event stream is checked for loss and duplicates. Also a
-tail-only reload that removes and re-adds an input (resumes, never re-reads). Needs root
+tail-only reload that removes and re-adds an input (resumes, never re-reads), and a reload
+that adds then removes a protocols.http2 port (nginx h2c, two capture workers). Needs root
 (network namespaces); nothing skips."""
+import json
 import os
 import shutil
 import signal
@@ -12,6 +14,7 @@ import sys
 import tempfile
 import time
 
+import pytest
 
 import livenet as ln
 from conftest import PKTLOG
@@ -222,3 +225,107 @@ def test_tail_only_reload_remove_and_readd(tmp_path):
     assert_exactly_once_in_order(seq_lines(evs, b), 250, "b.log")
     assert_exactly_once_in_order(seq_lines(evs, cli), 20, "cli.log (--tail)")
     assert "metrics.listen changed; it takes effect only after a restart" in err
+
+
+H2_PORT = 50061      # nginx `listen … http2` in the server namespace, for the http2 reload
+
+
+def h2_nginx(d):
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(f"""daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    default_type text/plain;
+    client_body_temp_path {d}/tmp;
+    proxy_temp_path {d}/tmp;
+    fastcgi_temp_path {d}/tmp;
+    uwsgi_temp_path {d}/tmp;
+    scgi_temp_path {d}/tmp;
+    log_format pljson escape=json '{{"request_uri":"$request_uri","status":$status,'
+        '"bytes_sent":$bytes_sent,"server_protocol":"$server_protocol"}}';
+    access_log {d}/access.log pljson;
+    server {{
+        listen {ln.SRV_IP}:{H2_PORT} http2;
+        root {d}/html;
+    }}
+}}
+""")
+    os.makedirs(os.path.join(d, "html"))
+    os.makedirs(os.path.join(d, "tmp"))
+    with open(os.path.join(d, "html", "small.txt"), "w") as f:
+        f.write("ok\n")
+    proc = subprocess.Popen(["ip", "netns", "exec", ln.SRV, "nginx", "-p", d, "-c",
+                             os.path.join(d, "nginx.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ln.wait_port(ln.SRV, H2_PORT)
+    return proc
+
+
+def h2_config(h2_ports, ebpf):
+    ports = ", ".join(str(p) for p in h2_ports)
+    return (ln.config(ebpf=ebpf, workers=2, extra='  user: ""\n') +
+            f"  http2:\n    ports: [{ports}]\n")
+
+
+@pytest.mark.parametrize("ebpf", ["on", "off"])
+def test_reload_http2_port(net, ebpf):
+    """protocols.http2.ports changed by SIGHUP: h2c requests (curl with prior knowledge, one
+    connection each) to a port added by the reload are captured and parsed as HTTP/2 by
+    both workers' filters (the eBPF port map, or each socket's classic filter); before the
+    reload and after its removal they are not."""
+    d = tempfile.mkdtemp(prefix="pktlog-h2reload-")
+    nginx = p = None
+    url = f"http://{ln.SRV_IP}:{H2_PORT}/small.txt?r="
+
+    def curl(tag, n):
+        for i in range(n):
+            ln.sh("curl", "-sf", "--http2-prior-knowledge", "-o", "/dev/null",
+                  f"{url}{tag}-{i}", ns=ln.CLI)
+
+    def hup(h2_ports, n):
+        p.write_config(h2_config(h2_ports, ebpf))
+        p.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: p.stderr().count("protocol ports updated") >= n, timeout=20)
+        assert p.stderr().count("protocol ports updated") >= n, p.stderr()[-2000:]
+        time.sleep(0.5)      # each capture worker takes the new ports between two reads
+
+    try:
+        nginx = h2_nginx(d)
+        p = ln.Pktlog(PKTLOG, ln.SRV, ln.VSRV, h2_config((50051,), ebpf))
+        curl("before", 5)
+        hup((50051, H2_PORT), 1)
+        curl("added", 20)
+        hup((50051,), 2)
+        curl("removed", 5)
+        time.sleep(1)
+        assert p.stop() == 0
+        evs, err = p.events(), p.stderr()
+    finally:
+        if nginx:
+            nginx.send_signal(signal.SIGQUIT)
+            nginx.wait(timeout=10)
+        if p:
+            p.cleanup()
+    with open(os.path.join(d, "access.log")) as f:
+        logged = {e["request_uri"]: e for e in (json.loads(l) for l in f if l.strip())}
+    shutil.rmtree(d, ignore_errors=True)
+    assert len(logged) == 30 and all(e["server_protocol"] == "HTTP/2.0" for e in logged.values())
+    got = {}
+    for e in evs:
+        if e.get("url", {}).get("path") == "/small.txt":
+            got.setdefault(e["url"]["query"].split("=")[1], []).append(e)
+    assert sorted(got) == sorted(f"added-{i}" for i in range(20)), sorted(got)
+    for tag, es in got.items():
+        assert len(es) == 1, (tag, len(es))
+        e, entry = es[0], logged[f"/small.txt?r={tag}"]
+        assert e["http"]["version"] == "2" and e["http2"]["stream_id"] == 1
+        assert e["server"]["port"] == H2_PORT
+        assert e["http"]["response"]["status_code"] == entry["status"] == 200
+        assert e["server"]["bytes"] == entry["bytes_sent"]
+        assert e["status"] == "OK" and "error" not in e
+    assert "Sanitizer" not in err
+    assert ("eBPF port filter now on" in err) == (ebpf == "on"), err[-2000:]

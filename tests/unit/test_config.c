@@ -442,6 +442,35 @@ static void test_ranges(void **state)
 		     NAME ":2: capture.snaplen: 99999999999999999999999 is out of range 64-262144");
 }
 
+/* protocols.http2.ports: shared with http on purpose (the client's first bytes decide), with
+ * mysql or tls never; a default tls port named under http2 gives way as it does to http. */
+static void test_http2_ports(void **state)
+{
+	static const uint16_t h2[] = { 8080, 50051 };
+	static const uint16_t tls_without_8443[] = { 443, 993, 995, 5223, 8883, 9243 };
+	static const uint16_t h2_8443[] = { 8443 };
+	struct pl_config cfg = { 0 };
+
+	(void)state;
+	assert_int_equal(load(&cfg, "protocols:\n  http2:\n    ports: [8080, 50051]\n"), 0);
+	assert_ports(&cfg.http2.ports, h2, 2);
+	assert_int_equal(cfg.http.ports.n, 5);      /* 8080 stays http's too */
+	pl_config_free(&cfg);
+	assert_int_equal(load(&cfg, "protocols:\n  http:\n    ports: [80, 50051]\n"
+				  "  http2:\n    ports: [50051]\n"), 0);
+	pl_config_free(&cfg);
+	expect_error("protocols:\n  http2:\n    ports: [50051, 3306]\n",
+		     NAME ":3: protocols.http2.ports: port 3306 is configured for both mysql and http2");
+	expect_error("protocols:\n  http2:\n    ports: [7000]\n  mysql:\n    ports: [7000]\n",
+		     NAME ":5: protocols.mysql.ports: port 7000 is configured for both mysql and http2");
+	expect_error("protocols:\n  tls:\n    ports: [8443]\n  http2:\n    ports: [8443]\n",
+		     NAME ":5: protocols.http2.ports: port 8443 is configured for both tls and http2");
+	assert_int_equal(load(&cfg, "protocols:\n  http2:\n    ports: [8443]\n"), 0);
+	assert_ports(&cfg.http2.ports, h2_8443, 1);
+	assert_ports(&cfg.tls.ports, tls_without_8443, 6);
+	pl_config_free(&cfg);
+}
+
 static void test_ports(void **state)
 {
 	char yml[1024];
@@ -778,6 +807,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_ranges),
 		cmocka_unit_test(test_ports),
+		cmocka_unit_test(test_http2_ports),
 		cmocka_unit_test(test_too_many_headers),
 		cmocka_unit_test(test_output),
 		cmocka_unit_test(test_kafka),

@@ -585,9 +585,186 @@ static void test_upgrade_takeover(void **st)
 	assert_non_null(strstr(ev_json[0], "\"client\":{\"ip\":\"127.0.0.1\",\"port\":40000,\"bytes\":150}"));
 	assert_non_null(strstr(ev_json[0], "\"status_code\":200,\"bytes\":92,\"body\":{\"bytes\":2}"));
 	assert_non_null(strstr(ev_json[0], "\"http2\":{\"stream_id\":1}"));
+	/* an HTTP/1.1 request in clear: url.scheme "http" as for HTTP/1.x */
+	assert_non_null(strstr(ev_json[0], "\"url\":{\"scheme\":\"http\",\"domain\":\"h.example\""));
+	assert_non_null(strstr(ev_json[0], "\"full\":\"http://h.example:8080/up?x=1\""));
 	assert_non_null(strstr(ev_json[0], "\"status\":\"OK\""));
 	pl_http2_close(h, PL_CLOSE_FIN, 11);
 	assert_int_equal(n_ev, 1);
+}
+
+/* url.scheme (and url.full) from :scheme: https's default port is 443; a request without
+ * :scheme has neither (not "http" by default); http2.scheme as sent. */
+static void test_url_scheme(void **st)
+{
+	/* GET https://h/ (authority without a port), GET https://h:8443/x, GET //h/ (no :scheme) */
+	static const uint8_t https[] = { 0x82, 0x87, 0x84, 0x01, 1, 'h' };
+	static const uint8_t https_port[] = { 0x82, 0x87, 0x04, 2, '/', 'x', 0x01, 6, 'h', ':',
+					      '8', '4', '4', '3' };
+	static const uint8_t none[] = { 0x82, 0x84, 0x01, 1, 'h' };
+	static const uint8_t ok[] = { 0x88 };
+	struct pl_http2 *h;
+	const char *e;
+
+	(void)st;
+	h = start();
+	wlen = 0;
+	frame(1, 0x05, 1, https, sizeof(https));
+	frame(1, 0x05, 3, https_port, sizeof(https_port));
+	frame(1, 0x05, 5, none, sizeof(none));
+	pl_http2_data(h, PL_DIR_TO_SERVER, wbuf, wlen, 2);
+	wlen = 0;
+	for (uint32_t sid = 1; sid <= 5; sid += 2)
+		frame(1, 0x05, sid, ok, sizeof(ok));
+	pl_http2_data(h, PL_DIR_TO_CLIENT, wbuf, wlen, 3);
+	assert_int_equal(n_ev, 3);
+	e = event_of_stream(1);
+	assert_non_null(strstr(e, "\"url\":{\"scheme\":\"https\",\"domain\":\"h\",\"path\":\"/\","
+				  "\"full\":\"https://h/\"}"));
+	assert_non_null(strstr(e, "\"http2\":{\"stream_id\":1,\"scheme\":\"https\"}"));
+	e = event_of_stream(3);
+	assert_non_null(strstr(e, "\"url\":{\"scheme\":\"https\",\"domain\":\"h\",\"port\":8443,"
+				  "\"path\":\"/x\",\"full\":\"https://h:8443/x\"}"));
+	e = event_of_stream(5);
+	assert_non_null(strstr(e, "\"url\":{\"domain\":\"h\",\"path\":\"/\"}"));
+	assert_null(strstr(e, "\"scheme\""));
+	pl_http2_close(h, PL_CLOSE_FIN, 4);
+}
+
+/* --- a quiet server-streaming gRPC call --- */
+
+#define SEC(n) ((uint64_t)(n) * PL_NS_PER_SEC)
+
+/* POST /pktlog.Echo/Watch, :scheme http, content-type application/grpc */
+static const uint8_t grpc_req[] = {
+	0x83, 0x86, 0x04, 18, '/', 'p', 'k', 't', 'l', 'o', 'g', '.', 'E', 'c', 'h', 'o', '/',
+	'W', 'a', 't', 'c', 'h', 0x0f, 0x10, 16, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o',
+	'n', '/', 'g', 'r', 'p', 'c',
+};
+/* :status 200, content-type application/grpc */
+static const uint8_t grpc_resp[] = {
+	0x88, 0x0f, 0x10, 16, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n', '/', 'g', 'r',
+	'p', 'c',
+};
+static const uint8_t grpc_msg[] = { 0, 0, 0, 0, 2, 'h', 'i' };
+static const uint8_t grpc_ok[] = { 0x00, 11, 'g', 'r', 'p', 'c', '-', 's', 't', 'a', 't', 'u',
+				   's', 1, '0' };
+
+static void send_frame(struct pl_http2 *h, int dir, uint8_t type, uint8_t flags,
+		       const uint8_t *p, size_t n, uint64_t ts)
+{
+	wlen = 0;
+	frame(type, flags, 1, p, n);
+	pl_http2_data(h, (enum pl_dir)dir, wbuf, wlen, ts);
+}
+
+/* Trailers grpc-status 3 and grpc-message msg on stream sid of a gRPC call; returns its event. */
+static const char *grpc_call_with_message(struct pl_http2 *h, uint32_t sid, const char *msg)
+{
+	static const uint8_t st3[] = { 0x00, 11, 'g', 'r', 'p', 'c', '-', 's', 't', 'a', 't', 'u',
+				       's', 1, '3' };
+	uint8_t tr[200];
+	size_t n = strlen(msg), k = sizeof(st3);
+
+	assert_true(n < 127 && k + 14 + n <= sizeof(tr));
+	memcpy(tr, st3, k);
+	tr[k++] = 0x00;
+	tr[k++] = 12;
+	memcpy(tr + k, "grpc-message", 12);
+	k += 12;
+	tr[k++] = (uint8_t)n;
+	memcpy(tr + k, msg, n);
+	k += n;
+	wlen = 0;
+	frame(1, 0x04, sid, grpc_req, sizeof(grpc_req));
+	frame(0, 0x01, sid, grpc_msg, sizeof(grpc_msg));
+	pl_http2_data(h, PL_DIR_TO_SERVER, wbuf, wlen, 2);
+	wlen = 0;
+	frame(1, 0x04, sid, grpc_resp, sizeof(grpc_resp));
+	frame(1, 0x05, sid, tr, k);
+	pl_http2_data(h, PL_DIR_TO_CLIENT, wbuf, wlen, 3);
+	return event_of_stream(sid);
+}
+
+/* rpc.grpc.status_message percent-decoded as gRPC defines it (percent-encoded UTF-8): the
+ * message as grpc-python 1.51 sends ctx.abort(INVALID_ARGUMENT, "café ✓ 100% done\nnext");
+ * a '%' that does not start a valid encoded UTF-8 character stays as sent. */
+static void test_grpc_message_decoded(void **st)
+{
+	struct pl_http2 *h;
+	const char *e;
+
+	(void)st;
+	h = start();
+	e = grpc_call_with_message(h, 1, "caf%C3%A9 %E2%9C%93 100%25 done%0Anext");
+	assert_non_null(strstr(e, "\"status_code\":3,\"status_message\":\"caf\xc3\xa9 \xe2\x9c\x93 "
+				  "100% done\\nnext\""));
+	e = grpc_call_with_message(h, 3, "%ZZ %4 %FF %E2%9C. %C0%80 %ED%A0%80 %f0%9f%98%80 %");
+	assert_non_null(strstr(e, "\"status_message\":\"%ZZ %4 %FF %E2%9C. %C0%80 %ED%A0%80 "
+				  "\xf0\x9f\x98\x80 %\""));
+	pl_http2_close(h, PL_CLOSE_FIN, 4);
+}
+
+/* Request and response head at 0 s, then one message every 30 s with the connection
+ * otherwise silent; the flow layer asks for expiry in between. protocols.http's
+ * transaction_timeout (10 s here) must not cut the stream: one event at its end. */
+static void test_quiet_stream_not_timed_out(void **st)
+{
+	struct pl_http2 *h;
+
+	(void)st;
+	h = start();
+	send_frame(h, 0, 1, 0x04, grpc_req, sizeof(grpc_req), SEC(1));
+	send_frame(h, 0, 0, 0x01, grpc_msg, sizeof(grpc_msg), SEC(1));
+	send_frame(h, 1, 1, 0x04, grpc_resp, sizeof(grpc_resp), SEC(1));
+	for (int i = 1; i <= 4; i++) {
+		pl_http2_idle(h, SEC(30 * i - 15));
+		pl_http2_idle(h, SEC(30 * i - 1));
+		send_frame(h, 1, 0, 0, grpc_msg, sizeof(grpc_msg), SEC(30 * i));
+	}
+	assert_int_equal(n_ev, 0);
+	send_frame(h, 1, 1, 0x05, grpc_ok, sizeof(grpc_ok), SEC(125));
+	assert_int_equal(n_ev, 1);
+	assert_null(strstr(ev_json[0], "timed out"));
+	assert_null(strstr(ev_json[0], "\"error\""));
+	assert_non_null(strstr(ev_json[0], "\"response\":{\"messages\":4}"));
+	assert_non_null(strstr(ev_json[0], "\"status_code\":0"));
+	assert_non_null(strstr(ev_json[0], "\"status\":\"OK\""));
+	pl_http2_close(h, PL_CLOSE_FIN, SEC(126));
+	assert_int_equal(n_ev, 1);
+}
+
+/* The same stream on a connection that falls silent: it ends with the connection, when the
+ * flow layer expires it (flows.idle_timeout), and says so. Through pl_http2_ops. */
+static void test_stream_ends_with_idle_connection(void **st)
+{
+	void *state = calloc(1, pl_http2_ops.state_size(&cfg));
+	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+
+	(void)st;
+	assert_int_equal(pl_http2_ops.init(state, &conn, &env), 0);
+	pl_http2_ops.data(state, PL_DIR_TO_SERVER, (const uint8_t *)"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+			  24, SEC(1));
+	pl_http2_ops.data(state, PL_DIR_TO_SERVER, settings, sizeof(settings), SEC(1));
+	pl_http2_ops.data(state, PL_DIR_TO_CLIENT, settings, sizeof(settings), SEC(1));
+	wlen = 0;
+	frame(1, 0x04, 1, grpc_req, sizeof(grpc_req));
+	frame(0, 0x01, 1, grpc_msg, sizeof(grpc_msg));
+	pl_http2_ops.data(state, PL_DIR_TO_SERVER, wbuf, wlen, SEC(1));
+	wlen = 0;
+	frame(1, 0x04, 1, grpc_resp, sizeof(grpc_resp));
+	frame(0, 0, 1, grpc_msg, sizeof(grpc_msg));
+	pl_http2_ops.data(state, PL_DIR_TO_CLIENT, wbuf, wlen, SEC(2));
+	for (int i = 3; i < 62; i++)
+		pl_http2_ops.idle(state, SEC(i));
+	assert_int_equal(n_ev, 0);
+	pl_http2_ops.close(state, PL_CLOSE_TIMEOUT, SEC(62));
+	free(state);
+	assert_int_equal(n_ev, 1);
+	assert_non_null(strstr(ev_json[0],
+			       "Response incomplete when the connection went idle (flows.idle_timeout)"));
+	assert_null(strstr(ev_json[0], "Request incomplete"));
+	assert_non_null(strstr(ev_json[0], "\"response\":{\"messages\":1}"));
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -609,6 +786,10 @@ int main(void)
 		T(test_detect_http1_after_preface_like_start),
 		T(test_detect_preface_split),
 		T(test_upgrade_takeover),
+		T(test_url_scheme),
+		T(test_quiet_stream_not_timed_out),
+		T(test_grpc_message_decoded),
+		T(test_stream_ends_with_idle_connection),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
