@@ -78,6 +78,7 @@ struct pl_stats {
 	uint64_t http2_parse_errors;  /* preface, framing or HPACK errors (that direction is dropped) */
 	uint64_t http2_hpack_lost;    /* directions whose HPACK state a gap made untrustworthy */
 	uint64_t http2_gaps;          /* gaps seen by the HTTP/2 parser */
+	uint64_t http_h2c_switched;   /* HTTP connections handed to HTTP/2 (101 to Upgrade: h2c, or the preface) */
 
 	/* tailer (src/tail/) */
 	uint64_t tail_files_open;     /* gauge: files with an open descriptor */

@@ -75,6 +75,7 @@ void http_header_begin_value(struct hside *s, enum hkind known)
 	bool need = false;
 
 	s->hkind = k;
+	s->up_st = 0;
 	s->hsend = k == HK_CLEN || k == HK_CTYPE || cfg->http.send_all_headers ||
 		   in_send_list(cfg, s->cur->name, s->name_len);
 	s->hredact = RED_NONE;
@@ -200,6 +201,10 @@ void http_header_end(struct hside *s)
 		if (s->hstore)
 			header_auth(s, m);
 		break;
+	case HK_UPGRADE:
+		if (s->dir == PL_DIR_TO_SERVER && http_h2c_found(s->up_st))
+			m->h2c = true;
+		break;
 	default:
 		break;
 	}
@@ -265,7 +270,11 @@ static int cb_header_field(http_parser *p, const char *at, size_t len)
 
 static int cb_header_value(http_parser *p, const char *at, size_t len)
 {
-	on_header_value(side_of(p), at, len, HK_NONE);
+	struct hside *s = side_of(p);
+
+	on_header_value(s, at, len, HK_NONE);
+	if (s->hkind == HK_UPGRADE && s->dir == PL_DIR_TO_SERVER)
+		http_h2c_scan(s, at, len);   /* only http-parser sees Upgrade headers */
 	return 0;
 }
 
