@@ -104,6 +104,7 @@ build/bpf/%.skel.h: build/bpf/%.bpf.o
 
 # The skeleton is generated: the first build must make it before compiling its loader.
 $(foreach d,release asan fuzz,build/$(d)/src/capture/ebpf_filter.o): $(BPF_SKEL)
+$(foreach d,release asan fuzz,build/$(d)/src/proc/ebpf.o): $(BPF_SKEL)
 
 # --- sanitizer build: the binary and unit tests `make test` runs ---
 asan: build/asan/pktlog $(UNIT_BIN)

@@ -42,6 +42,10 @@ static const struct pl_opt_choices compressions =
 static const struct pl_opt_choices acks = CHOICES(acks_names, "all, 1 or 0");
 static const struct pl_opt_choices fsyncs = CHOICES(fsync_names, "always, interval or never");
 static const struct pl_opt_choices ebpf_modes = CHOICES(ebpf_names, "auto, on or off");
+static const char *const proc_source_names[] = { "auto", "ebpf", "proc" };
+static const char *const log_to_names[] = { "stderr", "syslog" };
+static const struct pl_opt_choices log_tos = CHOICES(log_to_names, "stderr or syslog");
+static const struct pl_opt_choices proc_sources = CHOICES(proc_source_names, "auto, ebpf or proc");
 
 /* The top level, in the order of conf/pktlog.yml. "protocols" is followed, in lookups and
  * suggestions, by each registered protocol's rows under protocols.NAME. */
@@ -106,6 +110,11 @@ static const struct pl_option top[] = {
 	PL_OPT_DURATION_ROW("tail.close_removed", CFG, tail.close_removed_ns, 5 * PL_NS_PER_SEC),
 	PL_OPT_DURATION_ROW("tail.commit_interval", CFG, tail.commit_interval_ns, PL_NS_PER_SEC),
 	PL_OPT_U32_ROW("tail.max_inflight", CFG, tail.max_inflight, 16, 16777216, 65536),
+	PL_OPT_SECTION_ROW("process"),
+	PL_OPT_ENUM_ROW("process.enabled", CFG, process.enabled, &ebpf_modes, PL_EBPF_AUTO),
+	PL_OPT_ENUM_ROW("process.source", CFG, process.source, &proc_sources, PL_PROC_SOURCE_PROC),
+	PL_OPT_DURATION_ROW("process.refresh_interval", CFG, process.refresh_interval_ns, PL_NS_PER_SEC),
+	PL_OPT_U32_ROW("process.cache_entries", CFG, process.cache_entries, 16, 1048576, 1024),
 	PL_OPT_SECTION_ROW("metrics"),
 	PL_OPT_STRING_ROW("metrics.listen", CFG, metrics.listen, NULL, PL_OPT_NULLABLE, PL_CHECK_LISTEN),
 	PL_OPT_BOOL_ROW("metrics.heartbeat", CFG, metrics.heartbeat, true),
@@ -114,6 +123,8 @@ static const struct pl_option top[] = {
 	PL_OPT_STRING_ROW("metrics.heartbeat_topic", CFG, metrics.heartbeat_topic, "pktlog-heartbeat", 0,
 			  PL_CHECK_NONE),
 	PL_OPT_STRING_ROW("data_dir", CFG, data_dir, "/var/lib/pktlog", 0, PL_CHECK_NONE),
+	PL_OPT_SECTION_ROW("logging"),
+	PL_OPT_ENUM_ROW("logging.to", CFG, log_to, &log_tos, PL_LOG_TO_STDERR),
 	PL_OPT_STRING_ROW("host_name", CFG, host_name, NULL, PL_OPT_NULLABLE, PL_CHECK_NONE),
 	PL_OPT_STRING_ROW("app_id", CFG, app_id, NULL, PL_OPT_NULLABLE, PL_CHECK_NONE),
 	PL_OPT_SECTION_ROW("tuning"),

@@ -5,13 +5,16 @@
  * journald stream (systemd sets JOURNAL_STREAM to its device:inode), each line starts with
  * the sd-daemon priority prefix ("<3>" … "<7>") so the journal keeps the level. With
  * logging.to: syslog, messages go to syslog(3) as facility daemon, ident "pktlog". */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include "pktlog/common.h"
 
 int pl_log_level_max = PL_LOG_WARN;
@@ -36,14 +39,36 @@ static bool stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-void pl_log_open(enum pl_log_to to)
+/* syslog(3) drops messages silently when nothing listens on /dev/log: ask first. */
+static int syslog_reachable(void)
 {
+	struct sockaddr_un a = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc, err;
+
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)&a, sizeof(a));
+	err = errno;
+	close(fd);
+	return rc == 0 ? 0 : -err;
+}
+
+int pl_log_open(enum pl_log_to to)
+{
+	int rc = 0;
+
+	if (to == PL_LOG_TO_SYSLOG && (rc = syslog_reachable()) < 0) {
+		pl_log(PL_LOG_WARN, "logging.to: syslog: /dev/log: %s; logging to stderr instead",
+		       strerror(-rc));
+		to = PL_LOG_TO_STDERR;
+	}
 	if (log_to == PL_LOG_TO_SYSLOG && to != PL_LOG_TO_SYSLOG)
 		closelog();
 	log_to = to;
 	journal_prefix = to == PL_LOG_TO_STDERR && stderr_is_journal();
 	if (to == PL_LOG_TO_SYSLOG)
 		openlog("pktlog", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	return rc < 0 ? -1 : 0;
 }
 
 void pl_log_close(void)

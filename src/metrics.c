@@ -92,6 +92,13 @@ static const struct pl_stat_desc core_tail[] = {
 	PL_STAT_C(tail_format_errors, "Container-format lines that could not be decoded: shipped raw with error.message."),
 	PL_STAT_C(tail_lines_joined, "Partial container-log pieces (Docker 16 KiB splits, CRI P) joined to a line."),
 	PL_STAT_C(tail_files_compressed, "Gzip-compressed files under container-format inputs, skipped."),
+	PL_STAT_C(proc_lookups, "Events looked up for the process behind their connection."),
+	PL_STAT_C(proc_hits, "Events given the process of at least one side of their connection."),
+	PL_STAT_C(proc_misses, "Events for which no local process was found."),
+	PL_STAT_C(proc_fallbacks, "Process lookups answered by reading /proc (not the eBPF map)."),
+	PL_STAT_C(proc_scans, "Full scans of /proc/PID/fd made by the process resolver."),
+	PL_STAT_C(proc_rate_limited, "Process lookups left unresolved because process.refresh_interval had not passed."),
+	PL_STAT_C(proc_errors, "Process resolver failures (helper gone, /proc unreadable)."),
 };
 
 /* Every row in exposition order: the core's head, each protocol's first rows, each

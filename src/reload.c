@@ -55,12 +55,16 @@ static void warn_restart_only(const struct pl_config *old, const struct pl_confi
 		pl_warn(fmt, "output (type, file, kafka brokers or key)");
 	if (str_changed(old->data_dir, nc->data_dir))
 		pl_warn(fmt, "data_dir");
+	if (old->log_to != nc->log_to)
+		pl_warn(fmt, "logging.to");
 	if (str_changed(old->metrics.listen, nc->metrics.listen))
 		pl_warn(fmt, "metrics.listen");
 	if (str_changed(old->host_name, nc->host_name) || str_changed(old->app_id, nc->app_id))
 		pl_warn(fmt, "host_name or app_id");
 	if (old->tail.max_inflight != nc->tail.max_inflight)
 		pl_warn(fmt, "tail.max_inflight");
+	if (memcmp(&old->process, &nc->process, sizeof(old->process)) != 0)
+		pl_warn(fmt, "process.*");
 }
 
 /* Heartbeats are the main thread's own: switch them over at once. */

@@ -163,5 +163,4 @@ void pl_stats_delivery(const struct pl_stats *st, bool kafka, FILE *f)
 	if (sum != st->output_accepted)
 		fprintf(f, " (DOES NOT ADD UP: the parts sum to %llu)", (unsigned long long)sum);
 	fputs(".\n", f);
-	nonzero_counters(st, f);
 }

@@ -22,9 +22,8 @@ struct pl_worker {
 static void store_ports(struct pl_workers *g, const struct pl_config *cfg)
 {
 	pthread_mutex_lock(&g->ports_lock);
-	g->http = cfg->http.ports;
-	g->mysql = cfg->mysql.ports;
-	g->tls = cfg->tls.ports;
+	for (size_t p = 0; p < pl_n_protocols; p++)
+		g->ports[p] = *pl_proto_ports(cfg, &pl_protocols[p]);
 	pthread_mutex_unlock(&g->ports_lock);
 }
 
@@ -48,9 +47,8 @@ static void worker_take_ports(struct pl_worker *w)
 	if (gen == w->ports_gen)
 		return;
 	pthread_mutex_lock(&g->ports_lock);
-	w->cfg.http.ports = g->http;
-	w->cfg.mysql.ports = g->mysql;
-	w->cfg.tls.ports = g->tls;
+	for (size_t p = 0; p < pl_n_protocols; p++)
+		*pl_proto_ports_mut(&w->cfg, &pl_protocols[p]) = g->ports[p];
 	pthread_mutex_unlock(&g->ports_lock);
 	w->ports_gen = gen;
 	pl_capture_update_ports(w->cap, &w->cfg);

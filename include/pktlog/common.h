@@ -16,9 +16,11 @@ enum pl_log_level { PL_LOG_ERR = 0, PL_LOG_WARN = 1, PL_LOG_INFO = 2, PL_LOG_DEB
 extern int pl_log_level_max;
 
 /* Where pl_log writes. pl_log_open is called once the config is read (before that,
- * stderr); it is not thread-safe against pl_log and must run before threads start. */
+ * stderr); it is not thread-safe against pl_log and must run before threads start. When
+ * syslog is asked for and nothing listens on /dev/log it warns, stays on stderr and
+ * returns -1. */
 enum pl_log_to { PL_LOG_TO_STDERR = 0, PL_LOG_TO_SYSLOG };
-void pl_log_open(enum pl_log_to to);
+int pl_log_open(enum pl_log_to to);
 void pl_log_close(void);
 
 void pl_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -20,6 +20,9 @@ struct pl_port_list {
 /* capture.ebpf: whether the eBPF socket pre-filter is used. */
 enum pl_ebpf_mode { PL_EBPF_AUTO = 0, PL_EBPF_ON, PL_EBPF_OFF };
 
+/* process.source: where process attribution looks sockets up. */
+enum pl_proc_source { PL_PROC_SOURCE_AUTO = 0, PL_PROC_SOURCE_EBPF, PL_PROC_SOURCE_PROC };
+
 enum pl_output_type { PL_OUTPUT_CONSOLE = 0, PL_OUTPUT_NULL, PL_OUTPUT_FILE, PL_OUTPUT_KAFKA };
 
 /* output.kafka.key: what each message is keyed (and so partitioned) by. */
@@ -167,7 +170,15 @@ struct pl_config {
 		char *heartbeat_topic;       /* metrics.heartbeat_topic, "pktlog-heartbeat" (Kafka) */
 	} metrics;
 
+	struct {
+		enum pl_ebpf_mode enabled;   /* process.enabled, auto: auto | on | off (live capture only) */
+		enum pl_proc_source source;  /* process.source, proc: auto | ebpf | proc */
+		uint64_t refresh_interval_ns;/* process.refresh_interval, 1s: least time between /proc scans */
+		uint32_t cache_entries;      /* process.cache_entries, 1024: connections remembered */
+	} process;
+
 	char *data_dir;                  /* data_dir, /var/lib/pktlog */
+	enum pl_log_to log_to;           /* logging.to, stderr: stderr | syslog */
 	char *host_name;                 /* host_name, NULL = gethostname() */
 	char *app_id;                    /* app_id, NULL: fields.appid of heartbeats */
 	bool fast_paths;                 /* tuning.fast_paths, true: decode and reassembly shortcuts (off: differential tests) */

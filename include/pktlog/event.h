@@ -10,7 +10,7 @@
 #include "pktlog/common.h"
 #include "pktlog/community_id.h"
 
-enum pl_event_type { PL_EV_HTTP = 0, PL_EV_MYSQL = 1, PL_EV_TLS = 2 };
+enum pl_event_type { PL_EV_HTTP = 0, PL_EV_MYSQL = 1, PL_EV_TLS = 2, PL_EV__COUNT };
 
 #define PL_EVENT_MAX_ERRORS 4
 #define PL_EVENT_MAX_HEADERS 40
@@ -130,6 +130,27 @@ struct pl_event_tls {
 	const struct pl_tls_x509 *client_cert;
 };
 
+/* The process owning one side's socket (src/proc/): read from /proc of the capturing host
+ * (or the eBPF map) while the connection was open. Absent pieces are empty / has_* false. */
+#define PL_PROC_MAX_ARGS 16          /* process.args rendered */
+struct pl_event_process {
+	int32_t pid;
+	int32_t ppid;                 /* -1 = absent */
+	uint32_t uid;                 /* owner of the socket: process.user.id */
+	bool has_uid;
+	struct pl_str name;           /* comm */
+	struct pl_str executable;     /* /proc/PID/exe, or empty */
+	const struct pl_str *args;    /* the first n_args arguments (each possibly cut) */
+	int n_args;
+	uint32_t args_count;          /* arguments in the command line as read (ECS args_count) */
+};
+
+/* Which sides of the connection are local, and their processes (NULL: not local, or not
+ * found). Filled by pl_proc_annotate() on a copy of the event, never by protocols. */
+struct pl_event_procs {
+	const struct pl_event_process *client, *server;
+};
+
 struct pl_event {
 	enum pl_event_type type;
 	bool ok;                      /* status "OK" or "Error" */
@@ -140,6 +161,7 @@ struct pl_event {
 	const char *community_id;     /* NUL-terminated, "1:…", owned by the flow */
 	struct pl_str errors[PL_EVENT_MAX_ERRORS]; /* rendered as error.message */
 	int n_errors;
+	struct pl_event_procs process;  /* live capture only; zero for protocols */
 	union {
 		struct pl_event_http http;    /* when type == PL_EV_HTTP */
 		struct pl_event_mysql mysql;  /* when type == PL_EV_MYSQL */
@@ -173,6 +195,15 @@ size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts 
  * does not fit. pl_json_http2_len: the most bytes it can write. */
 char *pl_json_http2(char *out, const char *end, const struct pl_event_http2 *x);
 size_t pl_json_http2_len(const struct pl_event_http2 *x);
+/* The process fields of ev (src/event/json_process.c), at `where`: 'c' inside the client
+ * object, 's' inside the server object (both when both sides are local), 't' top level
+ * "process" (exactly one side local). Writes at p (before the object's closing brace for
+ * 'c'/'s', after a member for 't'), returns the new end, p when there is nothing to add, or
+ * NULL when it does not fit before end. */
+char *pl_event_json_process(const struct pl_event *ev, int where, char *p, const char *end);
+
+/* The most bytes pl_event_json_process can write for ev (all places together). */
+size_t pl_event_json_process_bound(const struct pl_event *ev);
 
 /* Write s[0..n) escaped for the inside of a JSON string (no quotes; invalid UTF-8 → \ufffd)
  * into out[0..end). Returns the end of what was written, or NULL when it does not fit. The

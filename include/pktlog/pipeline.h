@@ -24,6 +24,7 @@
 #include "pktlog/heartbeat.h"
 #include "pktlog/proto.h"
 #include "pktlog/publish.h"
+#include "pktlog/registry.h"
 #include "pktlog/stats.h"
 
 struct pl_pipeline;
@@ -86,7 +87,7 @@ struct pl_workers {
 	atomic_int running;
 	/* Ports from the last SIGHUP; workers copy them into their own cfg between reads. */
 	pthread_mutex_t ports_lock;
-	struct pl_port_list http, mysql, tls;
+	struct pl_port_list ports[PL_PROTO_MAX]; /* each registry row's, by row */
 	atomic_uint ports_gen;
 };
 

@@ -29,8 +29,9 @@ struct pl_publisher {
 	bool kafka;                   /* output.type is kafka: events get keys */
 	enum pl_kafka_key key;        /* output.kafka.key */
 	struct {
-		char *http, *mysql, *tls, *log;
-	} topics;                     /* output.kafka.topic per event type; swapped under lock */
+		char *by_type[PL_EV__COUNT]; /* each registry row's topic, by its event type */
+		char *log;                   /* the tailer's records */
+	} topics;                     /* output.kafka.topic with %{type} expanded; swapped under lock */
 };
 
 struct pl_render {

@@ -80,6 +80,15 @@ struct pl_stats {
 	uint64_t http2_gaps;          /* gaps seen by the HTTP/2 parser */
 	uint64_t http_h2c_switched;   /* HTTP connections handed to HTTP/2 (101 to Upgrade: h2c, or the preface) */
 
+	/* process attribution (src/proc/) */
+	uint64_t proc_lookups;        /* events looked up (live capture, process.enabled) */
+	uint64_t proc_hits;           /* events given the process of at least one side */
+	uint64_t proc_misses;         /* events with no local process found */
+	uint64_t proc_fallbacks;      /* lookups that went to the /proc resolver */
+	uint64_t proc_scans;          /* full /proc/PID/fd scans the resolver made */
+	uint64_t proc_rate_limited;   /* lookups not resolved because process.refresh_interval had not passed */
+	uint64_t proc_errors;         /* resolver failures (helper gone, unreadable /proc) */
+
 	/* tailer (src/tail/) */
 	uint64_t tail_files_open;     /* gauge: files with an open descriptor */
 	uint64_t tail_files_seen;     /* files taken up */

@@ -1,494 +1,19 @@
-/* json.c – renders a struct pl_event as one line of Packetbeat 8.x / ECS JSON.
+/* json.c – renders a struct pl_event as one line of Packetbeat 8.x / ECS JSON: the envelope
+ * every event has (@timestamp, event.*, client/server/source/destination, network.*,
+ * related, error, host, agent, ecs) and one call to its protocol's renderer (json_http.c,
+ * json_mysql.c, json_tls.c).
  *
- * A bounded streaming writer over the caller's buffer: no allocation, no re-parsing,
- * every string escaped, invalid UTF-8 replaced by U+FFFD. When the buffer holds
- * pl_event_json_bound() bytes, the most the event can need, the writer skips its room
- * tests (see struct jw). Must not know protocol parsing; it only maps filled-in fields to
- * their ECS names. */
+ * A bounded streaming writer over the caller's buffer (json_write.h): no allocation, no
+ * re-parsing, every string escaped, invalid UTF-8 replaced by U+FFFD. When the buffer holds
+ * pl_event_json_bound() bytes, the most the event can need, the writer skips its room tests
+ * (see struct jw). Must not know protocol parsing; it only maps filled-in fields to their
+ * ECS names. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-#include "pktlog/event.h"
-#include "pktlog/swar.h"
+#include "json_write.h"
 #include "pktlog/version.h"
-
-/* The writer. A checked writer tests the room left before every write: once one does not
- * fit, `full` is set and end is pulled back to p, so every later write fails on the one
- * length check. An unchecked writer (checked == false) is only made when the buffer holds
- * pl_event_json_bound() bytes, the most the event can need: its writes skip the tests. The
- * render functions are always inlined into pl_event_to_json, once for each kind, so `w`
- * lives in registers and `checked` is a constant there. */
-struct jw {
-	char *p, *end;
-	bool full;
-	bool need_comma;
-	bool checked;
-};
-
-#define AI static inline __attribute__((always_inline))
-
-AI void jw_overflow(struct jw *w)
-{
-	w->full = true;
-	w->end = w->p;
-}
-
-/* Whether n more bytes may be written (a checked writer that has no room becomes full). */
-AI bool room(struct jw *w, size_t n)
-{
-	if (!w->checked || (size_t)(w->end - w->p) >= n)
-		return true;
-	jw_overflow(w);
-	return false;
-}
-
-/* memcpy for the short strings events are made of (IPs, numbers, methods, most values)
- * without a call: two overlapping loads and stores, within both buffers' n bytes. */
-AI void copy_short(char *d, const char *s, size_t n)
-{
-	if (n > 16) {
-		memcpy(d, s, n);
-	} else if (n >= 8) {
-		uint64_t a, b;
-		memcpy(&a, s, 8);
-		memcpy(&b, s + n - 8, 8);
-		memcpy(d, &a, 8);
-		memcpy(d + n - 8, &b, 8);
-	} else if (n >= 4) {
-		uint32_t a, b;
-		memcpy(&a, s, 4);
-		memcpy(&b, s + n - 4, 4);
-		memcpy(d, &a, 4);
-		memcpy(d + n - 4, &b, 4);
-	} else if (n) {
-		d[0] = s[0];
-		d[n / 2] = s[n / 2];
-		d[n - 1] = s[n - 1];
-	}
-}
-
-AI void put(struct jw *w, const char *s, size_t n)
-{
-	if (!room(w, n))
-		return;
-	copy_short(w->p, s, n);
-	w->p += n;
-}
-
-AI void putc_(struct jw *w, char c)
-{
-	if (!room(w, 1))
-		return;
-	*w->p++ = c;
-}
-
-/* A string literal, its length known at compile time. */
-#define LIT(w, s) put((w), "" s, sizeof(s) - 1)
-
-/* "key": (with the comma the position needs); k must be a string literal. */
-#define KEY(w, k) do {                                          \
-		if ((w)->need_comma)                            \
-			LIT(w, ",\"" k "\":");                  \
-		else                                            \
-			LIT(w, "\"" k "\":");                   \
-		(w)->need_comma = true;                         \
-	} while (0)
-
-/* "key":{ */
-#define OBJ(w, k) do {                                          \
-		if ((w)->need_comma)                            \
-			LIT(w, ",\"" k "\":{");                 \
-		else                                            \
-			LIT(w, "\"" k "\":{");                  \
-		(w)->need_comma = false;                        \
-	} while (0)
-
-AI void obj_close(struct jw *w)
-{
-	putc_(w, '}');
-	w->need_comma = true;
-}
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0];
-	size_t len;
-	uint32_t min, cp;
-
-	if (c < 0xc2 || c > 0xf4)
-		return 0;
-	if (c < 0xe0) { len = 2; min = 0x80; cp = c & 0x1f; }
-	else if (c < 0xf0) { len = 3; min = 0x800; cp = c & 0x0f; }
-	else { len = 4; min = 0x10000; cp = c & 0x07; }
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/* Bytes that cannot be copied into a JSON string as they are. */
-static const uint8_t needs_escape[256] = {
-	[0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
-};
-
-/* The escaped form of one byte that needs it (or of the UTF-8 sequence it starts) at o,
- * which has room for 6 bytes per input byte. Returns input bytes used; *out advances. */
-static size_t escape_one(const uint8_t *p, size_t n, char **out)
-{
-	static const char hex[] = "0123456789abcdef";
-	char *o = *out;
-	uint8_t c = p[0];
-	size_t used = 1;
-
-	if (c == '"' || c == '\\') {
-		o[0] = '\\';
-		o[1] = (char)c;
-		o += 2;
-	} else if (c < 0x20) {
-		o[0] = '\\';
-		switch (c) {
-		case '\n': o[1] = 'n'; o += 2; break;
-		case '\r': o[1] = 'r'; o += 2; break;
-		case '\t': o[1] = 't'; o += 2; break;
-		default:
-			memcpy(o, "\\u00", 4);
-			o[4] = hex[c >> 4];
-			o[5] = hex[c & 15];
-			o += 6;
-		}
-	} else {
-		size_t l = utf8_len(p, n);
-
-		if (l) {
-			memcpy(o, p, l);
-			o += l;
-			used = l;
-		} else {
-			memcpy(o, "\\ufffd", 6);
-			o += 6;
-		}
-	}
-	*out = o;
-	return used;
-}
-
-/* High bit set in each byte of v that cannot go into a JSON string as it is (control,
- * '"', '\\', non-ASCII); borrows may add bits above a set one, never clear one. */
-static inline uint64_t esc64(uint64_t v)
-{
-	uint64_t q = v ^ (PL_ONES * '"'), b = v ^ (PL_ONES * '\\');
-
-	return ((((v - PL_ONES * 0x20) | (q - PL_ONES) | (b - PL_ONES)) & ~v) | v) & PL_HIGH;
-}
-
-/* s[0..n) escaped at o, which has room for 6 bytes per input byte; `lower` lower-cases
- * ASCII letters. Returns the end of what was written. */
-AI char *escape_into(char *o, const uint8_t *p, size_t n, bool lower)
-{
-	size_t i = 0;
-
-	while (i < n) {
-#ifdef __SSE2__
-		/* Sixteen bytes at a time while none needs escaping (a signed compare below 0x20
-		 * also catches the bytes >= 0x80). The block is stored whole, the output has room
-		 * for it, and only its plain prefix is kept. Lower-casing goes by words below. */
-		while (!lower && n - i >= 16) {
-			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-			unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-				_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-					     _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
-				_mm_cmplt_epi8(x, _mm_set1_epi8(0x20))));
-
-			_mm_storeu_si128((__m128i *)(void *)o, x);
-			if (m) {
-				o += __builtin_ctz(m);
-				i += __builtin_ctz(m);
-				break;
-			}
-			o += 16;
-			i += 16;
-		}
-#endif
-		/* Eight bytes at a time while none needs escaping; the last (n % 8) bytes as a
-		 * word overlapping what went before. That part went out byte for byte: any byte
-		 * that was escaped would be in the word and stop it. */
-		for (;;) {
-			size_t at = i + 8 <= n ? i : n >= 8 ? n - 8 : SIZE_MAX;
-			uint64_t v;
-
-			if (at == SIZE_MAX || i >= n)
-				break;
-			memcpy(&v, p + at, 8);
-			if (esc64(v))
-				break;
-			if (lower)
-				v = pl_lower64(v);
-			memcpy(o - (i - at), &v, 8);
-			o += at + 8 - i;
-			i = at + 8;
-		}
-		if (i >= n)
-			break;
-		uint8_t c = p[i];
-		if (!needs_escape[c]) {
-			*o++ = (char)(lower ? pl_lower8(c) : c);
-			i++;
-		} else {
-			i += escape_one(p + i, n - i, &o);
-		}
-	}
-	return o;
-}
-
-static char *escape_plain(char *o, const uint8_t *p, size_t n)
-{
-	return escape_into(o, p, n, false);
-}
-
-static char *escape_lower(char *o, const uint8_t *p, size_t n)
-{
-	return escape_into(o, p, n, true);
-}
-
-/* The same into o[0..end) that may not hold 6 bytes per input byte: piece by piece through
- * a bounded scratch buffer. Returns the end of what was written, or NULL when it does not
- * fit. */
-static char *escape_bounded(char *o, char *end, const uint8_t *p, size_t n, bool lower)
-{
-	char tmp[6 * 64];
-	size_t i = 0;
-
-	while (i < n) {
-		size_t k = PL_MIN(n - i, (size_t)64), j = 0;
-		char *t = tmp;
-
-		while (j < k) {
-			uint8_t c = p[i + j];
-
-			if (!needs_escape[c]) {
-				*t++ = (char)(lower ? pl_lower8(c) : c);
-				j++;
-			} else {
-				/* a UTF-8 sequence may run past this piece: look at all of it */
-				j += escape_one(p + i + j, n - i - j, &t);
-			}
-		}
-		if ((size_t)(end - o) < (size_t)(t - tmp))
-			return NULL;
-		memcpy(o, tmp, (size_t)(t - tmp));
-		o += t - tmp;
-		i += j;
-	}
-	return o;
-}
-
-/* s[0..n) escaped, without quotes; `lower` lower-cases ASCII letters. Most strings of an
- * event are short and need nothing escaped: up to 16 bytes are checked and copied as two
- * overlapping words (4 to 7 as two half words checked together; 1 to 3 byte by byte), up
- * to 32 as two overlapping SSE2 blocks; the rest, and any string that needs escaping, go
- * through escape_into. */
-AI void raw_escaped(struct jw *w, const char *s, size_t n, bool lower)
-{
-	const uint8_t *p = (const uint8_t *)s;
-	char *o;
-
-	if (n <= 16 && (!w->checked || (size_t)(w->end - w->p) >= n)) {
-		if (n >= 8) {
-			uint64_t a, b;
-
-			memcpy(&a, p, 8);
-			memcpy(&b, p + n - 8, 8);
-			if (!(esc64(a) | esc64(b))) {
-				if (lower) {
-					a = pl_lower64(a);
-					b = pl_lower64(b);
-				}
-				memcpy(w->p, &a, 8);
-				memcpy(w->p + n - 8, &b, 8);
-				w->p += n;
-				return;
-			}
-		} else if (n >= 4) {
-			uint32_t a, b;
-			uint64_t v;
-
-			memcpy(&a, p, 4);
-			memcpy(&b, p + n - 4, 4);
-			v = a | (uint64_t)b << 32;
-			if (!esc64(v)) {
-				if (lower)
-					v = pl_lower64(v);
-				a = (uint32_t)v;
-				b = (uint32_t)(v >> 32);
-				memcpy(w->p, &a, 4);
-				memcpy(w->p + n - 4, &b, 4);
-				w->p += n;
-				return;
-			}
-		} else if (n) {
-			/* bytes 0, n/2 and n-1 are all of them */
-			uint8_t a = p[0], b = p[n / 2], c = p[n - 1];
-
-			if (!(needs_escape[a] | needs_escape[b] | needs_escape[c])) {
-				if (lower) {
-					a = pl_lower8(a);
-					b = pl_lower8(b);
-					c = pl_lower8(c);
-				}
-				w->p[0] = (char)a;
-				w->p[n / 2] = (char)b;
-				w->p[n - 1] = (char)c;
-				w->p += n;
-				return;
-			}
-		} else {
-			return;
-		}
-	}
-#ifdef __SSE2__
-	if (n > 16 && n <= 32 && (!w->checked || (size_t)(w->end - w->p) >= n)) {
-		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
-		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
-		__m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
-		__m128i bad = _mm_or_si128(
-			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, q), _mm_cmpeq_epi8(a, bs)),
-				     _mm_cmplt_epi8(a, sp)),
-			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, q), _mm_cmpeq_epi8(b, bs)),
-				     _mm_cmplt_epi8(b, sp)));
-
-		if (!_mm_movemask_epi8(bad)) {
-			if (lower) {
-				__m128i lo = _mm_set1_epi8('A' - 1), hi = _mm_set1_epi8('Z' + 1);
-				__m128i d = _mm_set1_epi8(0x20);
-
-				a = _mm_add_epi8(a, _mm_and_si128(d, _mm_and_si128(
-					_mm_cmpgt_epi8(a, lo), _mm_cmplt_epi8(a, hi))));
-				b = _mm_add_epi8(b, _mm_and_si128(d, _mm_and_si128(
-					_mm_cmpgt_epi8(b, lo), _mm_cmplt_epi8(b, hi))));
-			}
-			_mm_storeu_si128((__m128i *)(void *)w->p, a);
-			_mm_storeu_si128((__m128i *)(void *)(w->p + n - 16), b);
-			w->p += n;
-			return;
-		}
-	}
-#endif
-	if (!w->checked || (size_t)(w->end - w->p) / 6 >= n)
-		w->p = lower ? escape_lower(w->p, p, n) : escape_plain(w->p, p, n);
-	else if ((o = escape_bounded(w->p, w->end, p, n, lower)))
-		w->p = o;
-	else
-		jw_overflow(w);
-}
-
-AI void put_escaped(struct jw *w, const char *s, size_t n, bool lower)
-{
-	putc_(w, '"');
-	raw_escaped(w, s, n, lower);
-	putc_(w, '"');
-}
-
-char *pl_json_escape(char *out, const char *end, const char *s, size_t n)
-{
-	struct jw w = { out, (char *)end, false, false, true };
-
-	raw_escaped(&w, s, n, false);
-	return w.full ? NULL : w.p;
-}
-
-size_t pl_json_string(const char *s, size_t n, char *out, size_t cap)
-{
-	struct jw w = { out, out + cap, false, false, true };
-
-	put_escaped(&w, s, n, false);
-	return w.full ? 0 : (size_t)(w.p - out);
-}
-
-/* "00".."99": two digits per division. */
-static const char digit_pairs[201] =
-	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-	"8081828384858687888990919293949596979899";
-
-/* The decimal digits of v, ending at end; returns where they start. */
-static inline char *u64_digits(uint64_t v, char *end)
-{
-	while (v >= 100) {
-		end -= 2;
-		memcpy(end, digit_pairs + (v % 100) * 2, 2);
-		v /= 100;
-	}
-	if (v >= 10) {
-		end -= 2;
-		memcpy(end, digit_pairs + v * 2, 2);
-	} else {
-		*--end = (char)('0' + v);
-	}
-	return end;
-}
-
-char *pl_u64_digits(uint64_t v, char *end)
-{
-	return u64_digits(v, end);
-}
-
-AI void put_u64(struct jw *w, uint64_t v)
-{
-	char b[24];
-	char *d = u64_digits(v, b + sizeof(b));
-
-	put(w, d, (size_t)(b + sizeof(b) - d));
-}
-
-#define KV_STR(w, k, s, n) do { KEY(w, k); put_escaped(w, s, n, false); } while (0)
-#define KV_PSTR(w, k, s) do {                                   \
-		struct pl_str s_ = (s);                         \
-		if (s_.len)                                     \
-			KV_STR(w, k, s_.p, s_.len);             \
-	} while (0)
-#define KV_U64(w, k, v) do { KEY(w, k); put_u64(w, v); } while (0)
-
-size_t pl_format_time(uint64_t ns, char *out)
-{
-	/* Events come in packet-time order: the date part rarely changes, so keep it. */
-	static _Thread_local time_t last_sec = -1;
-	static _Thread_local char last[21];
-	static _Thread_local size_t last_len;
-	time_t sec = (time_t)(ns / PL_NS_PER_SEC);
-
-	if (sec != last_sec) {
-		struct tm tm;
-		gmtime_r(&sec, &tm);
-		last_len = strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
-		last_sec = sec;
-	}
-	memcpy(out, last, last_len);
-	size_t n = last_len;
-	uint32_t frac = (uint32_t)(ns % PL_NS_PER_SEC);
-	out[n++] = '.';
-	/* nine digits, leading zeros kept: four pairs and one */
-	for (int i = 7; i >= 1; i -= 2) {
-		memcpy(out + n + (size_t)i, digit_pairs + (frac % 100) * 2, 2);
-		frac /= 100;
-	}
-	out[n] = (char)('0' + frac);
-	n += 9;
-	out[n++] = 'Z';
-	out[n] = '\0';
-	return n;
-}
 
 static size_t ip_str(uint8_t af, const uint8_t *ip, char *out)
 {
@@ -512,7 +37,6 @@ static size_t ip_str(uint8_t af, const uint8_t *ip, char *out)
 	return strlen(out);
 }
 
-/* {"ip":…,"port":…,"bytes":…[,"domain":…]} */
 /* The text of an address, from a per-thread cache of the last one in each slot (client,
  * server): consecutive events mostly share their server, often their client. The string
  * stays valid until the next call for the same slot on this thread. */
@@ -537,6 +61,7 @@ static const char *ip_text(int slot, uint8_t af, const uint8_t *ip, size_t *len)
 	return cache[slot].s;
 }
 
+/* {"ip":…,"port":…,"bytes":…[,"domain":…]} */
 AI void endpoint(struct jw *w, const struct pl_endpoint *e, const char *ip, size_t ip_len,
 		     struct pl_str domain)
 {
@@ -553,372 +78,6 @@ AI void endpoint(struct jw *w, const struct pl_endpoint *e, const char *ip, size
 	obj_close(w);
 }
 
-static bool all_digits(struct pl_str s)
-{
-	if (!s.len || s.len > 18)
-		return false;
-	for (size_t i = 0; i < s.len; i++)
-		if (s.p[i] < '0' || s.p[i] > '9')
-			return false;
-	return true;
-}
-
-AI void http_msg(struct jw *w, const struct pl_http_msg *m, const struct pl_event_http *h,
-		     bool request)
-{
-	if (request) {
-		OBJ(w, "request");
-		KV_PSTR(w, "method", h->method);
-		KV_PSTR(w, "referrer", h->referrer);
-	} else {
-		OBJ(w, "response");
-		KV_U64(w, "status_code", (uint64_t)h->status_code);
-		if (h->status_phrase.len) {
-			KEY(w, "status_phrase");
-			put_escaped(w, h->status_phrase.p, h->status_phrase.len, true);
-		}
-	}
-	KV_U64(w, "bytes", m->bytes);
-	LIT(w, ",\"body\":{\"bytes\":");
-	put_u64(w, m->body_bytes);
-	putc_(w, '}');
-	KV_PSTR(w, "mime_type", m->mime_type);
-	if (m->n_headers) {
-		LIT(w, ",\"headers\":{");
-		for (int i = 0; i < m->n_headers; i++) {
-			const struct pl_header *hd = &m->headers[i];
-			if (i)
-				putc_(w, ',');
-			put_escaped(w, hd->name.p, hd->name.len, true);
-			putc_(w, ':');
-			if (hd->name.len == 14 && memcmp(hd->name.p, "content-length", 14) == 0 &&
-			    all_digits(hd->value))
-				put(w, hd->value.p, hd->value.len);
-			else
-				put_escaped(w, hd->value.p, hd->value.len, false);
-		}
-		putc_(w, '}');
-	}
-	obj_close(w);
-}
-
-/* An escaped string already written to the output, to be copied rather than escaped again. */
-struct esc { const char *p; size_t len; };
-
-/* The URL as Packetbeat builds it: scheme, Host (or the server address), port unless 80.
- * path: the escaped path written for "query" (len SIZE_MAX when it was cut there). */
-AI void url(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len,
-		struct esc path)
-{
-	const struct pl_event_http *h = &ev->http;
-	struct pl_str domain = h->host.len ? h->host : (struct pl_str){ sip, sip_len };
-	unsigned port = h->host.len ? (h->host_port ? h->host_port : 80) : ev->server.port;
-	/* An IPv6 literal needs brackets in a URL; a Host header already has them. */
-	bool v6lit = memchr(domain.p, ':', domain.len) != NULL && domain.p[0] != '[';
-	/* ":port" when not 80 */
-	size_t port_len = port == 80 ? 0 : port >= 10000 ? 6 : port >= 1000 ? 5 : port >= 100 ? 4 :
-			  port >= 10 ? 3 : 2;
-	size_t full_len;
-	struct esc dom;
-
-	OBJ(w, "url");
-	LIT(w, "\"scheme\":\"http\",\"domain\":\"");
-	dom.p = w->p;
-	raw_escaped(w, domain.p, domain.len, false);
-	dom.len = (size_t)(w->p - dom.p);
-	putc_(w, '"');
-	w->need_comma = true;
-	if (port != 80) {
-		LIT(w, ",\"port\":");
-		put_u64(w, port);
-	}
-	if (h->path.len) {
-		LIT(w, ",\"path\":\"");
-		if (path.len != SIZE_MAX) {
-			put(w, path.p, path.len);
-		} else {
-			path.p = w->p;
-			raw_escaped(w, h->path.p, h->path.len, false);
-			path.len = (size_t)(w->p - path.p);
-		}
-		putc_(w, '"');
-	} else {
-		path.len = 0;
-	}
-	KV_PSTR(w, "query", h->query);
-	/* url.full is left out when longer than 8 KiB */
-	full_len = 7 + (v6lit ? 2 : 0) + domain.len + port_len + h->path.len +
-		   (h->query.len ? 1 + h->query.len : 0);
-	if (full_len <= 8192) {
-		LIT(w, ",\"full\":\"http://");
-		if (v6lit)
-			putc_(w, '[');
-		put(w, dom.p, dom.len);
-		if (v6lit)
-			putc_(w, ']');
-		if (port != 80) {
-			putc_(w, ':');
-			put_u64(w, port);
-		}
-		if (h->path.len)
-			put(w, path.p, path.len);
-		if (h->query.len) {
-			putc_(w, '?');
-			raw_escaped(w, h->query.p, h->query.len, false);
-		}
-		putc_(w, '"');
-	}
-	obj_close(w);
-}
-
-/* HTTP/2 streams: written by json_http2.c (the room is in bound()). */
-AI void http2_part(struct jw *w, const struct pl_event_http2 *x)
-{
-	char *q = w->full ? NULL : pl_json_http2(w->p, w->end, x);
-
-	if (q)
-		w->p = q;
-	else
-		jw_overflow(w);
-}
-
-AI void http_fields(struct jw *w, const struct pl_event *ev, const char *sip, size_t sip_len)
-{
-	const struct pl_event_http *h = &ev->http;
-
-	if (h->has_request) {
-		struct esc path;
-
-		KV_PSTR(w, "method", h->method);
-		/* Packetbeat's "query" for HTTP is "<METHOD> <path>" (the path cut at 4032 bytes). */
-		KEY(w, "query");
-		putc_(w, '"');
-		raw_escaped(w, h->method.p, h->method.len, false);
-		putc_(w, ' ');
-		path.p = w->p;
-		raw_escaped(w, h->path.p, PL_MIN(h->path.len, (size_t)4032), false);
-		path.len = h->path.len <= 4032 ? (size_t)(w->p - path.p) : SIZE_MAX;
-		putc_(w, '"');
-		url(w, ev, sip, sip_len, path);
-		if (h->user_agent.len) {
-			LIT(w, ",\"user_agent\":{\"original\":");
-			put_escaped(w, h->user_agent.p, h->user_agent.len, false);
-			putc_(w, '}');
-		}
-		if (h->user_name.len) {
-			LIT(w, ",\"user\":{\"name\":");
-			put_escaped(w, h->user_name.p, h->user_name.len, false);
-			putc_(w, '}');
-		}
-	}
-	OBJ(w, "http");
-	KV_PSTR(w, "version", h->version);
-	if (h->has_request)
-		http_msg(w, &h->request, h, true);
-	if (h->has_response)
-		http_msg(w, &h->response, h, false);
-	obj_close(w);
-	if (h->h2)
-		http2_part(w, h->h2);
-}
-
-AI void mysql_fields(struct jw *w, const struct pl_event *ev)
-{
-	const struct pl_event_mysql *m = &ev->mysql;
-
-	KV_PSTR(w, "method", m->method);
-	KV_PSTR(w, "query", m->query);
-	KV_PSTR(w, "path", m->path);
-	if (m->user.len) {
-		OBJ(w, "user");
-		KV_PSTR(w, "name", m->user);
-		obj_close(w);
-	}
-	OBJ(w, "mysql");
-	if (m->has_response) {
-		KV_U64(w, "affected_rows", m->affected_rows);
-		KV_U64(w, "insert_id", m->insert_id);
-		KV_U64(w, "num_fields", m->num_fields);
-		KV_U64(w, "num_rows", m->num_rows);
-		if (m->warnings)
-			KV_U64(w, "warnings", m->warnings);
-	}
-	if (m->is_error) {
-		KV_U64(w, "error_code", m->error_code);
-		/* Packetbeat's form: "<SQLSTATE>: <message>" (the message cut at 1008 bytes). */
-		KEY(w, "error_message");
-		putc_(w, '"');
-		if (m->sql_state.len) {
-			raw_escaped(w, m->sql_state.p, PL_MIN(m->sql_state.len, (size_t)1024), false);
-			LIT(w, ": ");
-		}
-		raw_escaped(w, m->error_message.p,
-				PL_MIN(m->error_message.len, (size_t)1024 - 16), false);
-		putc_(w, '"');
-		KV_PSTR(w, "state", m->sql_state);
-	}
-	KV_PSTR(w, "db", m->schema);
-	obj_close(w);
-	if (m->n_params) {
-		KEY(w, "params");
-		putc_(w, '[');
-		for (int i = 0; i < m->n_params; i++) {
-			if (i)
-				putc_(w, ',');
-			put_escaped(w, m->params[i].p, m->params[i].len, false);
-		}
-		putc_(w, ']');
-	}
-	KV_PSTR(w, "request", m->request);
-	KV_PSTR(w, "response", m->response);
-}
-
-AI void put_bool(struct jw *w, bool v)
-{
-	if (v)
-		LIT(w, "true");
-	else
-		LIT(w, "false");
-}
-
-AI void str_array(struct jw *w, const struct pl_str *a, int n)
-{
-	putc_(w, '[');
-	for (int i = 0; i < n; i++) {
-		if (i)
-			putc_(w, ',');
-		put_escaped(w, a[i].p, a[i].len, false);
-	}
-	putc_(w, ']');
-}
-
-/* Close an object opened at mark, or take it back when it got no member (an object is
- * opened after a member, so the comma before it goes too). */
-AI void obj_end_or_drop(struct jw *w, char *mark)
-{
-	if (w->need_comma) {
-		obj_close(w);
-		return;
-	}
-	if (!w->full)
-		w->p = mark;
-	w->need_comma = true;
-}
-
-/* ECS x509.* of one certificate. */
-AI void tls_x509(struct jw *w, const struct pl_tls_x509 *x)
-{
-	OBJ(w, "x509");
-	KV_U64(w, "version_number", x->version);
-	KV_PSTR(w, "serial_number", x->serial);
-	KV_PSTR(w, "not_before", x->not_before);
-	KV_PSTR(w, "not_after", x->not_after);
-	OBJ(w, "subject");
-	KV_PSTR(w, "distinguished_name", x->subject);
-	if (x->subject_cn.len) {
-		KEY(w, "common_name");
-		str_array(w, &x->subject_cn, 1);
-	}
-	obj_close(w);
-	OBJ(w, "issuer");
-	KV_PSTR(w, "distinguished_name", x->issuer);
-	if (x->issuer_cn.len) {
-		KEY(w, "common_name");
-		str_array(w, &x->issuer_cn, 1);
-	}
-	obj_close(w);
-	if (x->n_alt_names) {
-		KEY(w, "alternative_names");
-		str_array(w, x->alt_names, x->n_alt_names);
-	}
-	KV_PSTR(w, "public_key_algorithm", x->key_algorithm);
-	if (x->key_size)
-		KV_U64(w, "public_key_size", x->key_size);
-	KV_PSTR(w, "public_key_curve", x->key_curve);
-	obj_close(w);
-}
-
-/* tls.client / tls.server fields of a certificate: subject, issuer, dates, hashes, x509. */
-AI void tls_cert(struct jw *w, const struct pl_tls_x509 *x)
-{
-	KV_PSTR(w, "subject", x->subject);
-	KV_PSTR(w, "issuer", x->issuer);
-	KV_PSTR(w, "not_before", x->not_before);
-	KV_PSTR(w, "not_after", x->not_after);
-	if (x->sha1.len || x->sha256.len) {
-		OBJ(w, "hash");
-		KV_PSTR(w, "sha1", x->sha1);
-		KV_PSTR(w, "sha256", x->sha256);
-		obj_close(w);
-	}
-	tls_x509(w, x);
-}
-
-AI void tls_fields(struct jw *w, const struct pl_event *ev)
-{
-	const struct pl_event_tls *t = &ev->tls;
-
-	OBJ(w, "tls");
-	KV_PSTR(w, "version", t->version);
-	KV_PSTR(w, "version_protocol", t->version_protocol);
-	KV_PSTR(w, "cipher", t->cipher);
-	KV_PSTR(w, "curve", t->curve);
-	KEY(w, "established");
-	put_bool(w, t->established);
-	if (t->has_server_hello) {
-		KEY(w, "resumed");
-		put_bool(w, t->resumed);
-	}
-	KV_PSTR(w, "next_protocol", t->next_protocol);
-	if (t->resumption.len || t->hello_retry || t->early_data_offered || t->early_data_bytes) {
-		OBJ(w, "detailed");
-		KV_PSTR(w, "resumption_method", t->resumption);
-		if (t->hello_retry) {
-			KEY(w, "hello_retry_request");
-			put_bool(w, true);
-		}
-		if (t->early_data_offered) {
-			KEY(w, "early_data_offered");
-			put_bool(w, true);
-		}
-		if (t->early_data_bytes)
-			KV_U64(w, "early_data_bytes", t->early_data_bytes);
-		obj_close(w);
-	}
-	/* tls.client and tls.server are left out when nothing of them was seen */
-	char *mark = w->p;
-	OBJ(w, "client");
-	KV_PSTR(w, "server_name", t->server_name);
-	if (t->n_supported_ciphers) {
-		KEY(w, "supported_ciphers");
-		str_array(w, t->supported_ciphers, t->n_supported_ciphers);
-	}
-	KV_PSTR(w, "ja3", t->ja3);
-	KV_PSTR(w, "ja4", t->ja4);
-	if (t->client_cert)
-		tls_cert(w, t->client_cert);
-	obj_end_or_drop(w, mark);
-	mark = w->p;
-	OBJ(w, "server");
-	KV_PSTR(w, "ja3s", t->ja3s);
-	KV_PSTR(w, "ja4s", t->ja4s);
-	if (t->server_cert)
-		tls_cert(w, t->server_cert);
-	obj_end_or_drop(w, mark);
-	obj_close(w);
-}
-
-/* "<name>":"<time>" */
-AI void put_time(struct jw *w, uint64_t ns)
-{
-	char b[32];
-	size_t n = pl_format_time(ns, b);
-
-	putc_(w, '"');
-	put(w, b, n);
-	putc_(w, '"');
-}
-
 /* The lengths of the NUL-terminated strings an event renders, measured once for both the
  * bound and the rendering. */
 struct cstr_lens { size_t host_name, community_id; };
@@ -931,10 +90,30 @@ static struct cstr_lens cstr_lens(const struct pl_event *ev, const struct pl_jso
 	};
 }
 
+/* The process fields (src/event/json_process.c) at `where`: 't' after the last member, 'c'
+ * and 's' inside the client or server object just written (its brace is rewritten). */
+AI void process_fields(struct jw *w, const struct pl_event *ev, int where)
+{
+	char *p, *o;
+
+	if ((!ev->process.client && !ev->process.server) || w->full)
+		return;
+	p = where == 't' ? w->p : w->p - 1;
+	o = pl_event_json_process(ev, where, p, w->end - 1);
+	if (!o) {
+		jw_overflow(w);
+		return;
+	}
+	if (o != p && where != 't')
+		*o++ = '}';
+	if (o != p)
+		w->p = o;
+}
+
 AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_opts *opts,
 	       struct cstr_lens lens)
 {
-	struct jw w = *wp;
+	struct jw w = *wp, t;
 	size_t cip_len, sip_len;
 	const char *cip = ip_text(0, ev->af, ev->client.ip, &cip_len);
 	const char *sip = ip_text(1, ev->af, ev->server.ip, &sip_len);
@@ -986,14 +165,19 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	c0 = w.p;
 	endpoint(&w, &ev->client, cip, cip_len, PL_STR_NULL);
 	cl = (size_t)(w.p - c0);
+	process_fields(&w, ev, 'c');
 	LIT(&w, ",\"server\":");
 	s0 = w.p;
 	endpoint(&w, &ev->server, sip, sip_len, domain);
 	sl = (size_t)(w.p - s0);
+	process_fields(&w, ev, 's');
+	/* copied without what process_fields added inside (it took the brace: put it back) */
 	LIT(&w, ",\"source\":");
-	put(&w, c0, cl);
+	put(&w, c0, cl - 1);
+	putc_(&w, '}');
 	LIT(&w, ",\"destination\":");
-	put(&w, s0, sl);
+	put(&w, s0, sl - 1);
+	putc_(&w, '}');
 
 	if (ev->af == 6)
 		LIT(&w, ",\"network\":{\"type\":\"ipv6\",\"transport\":\"tcp\",\"protocol\":");
@@ -1021,12 +205,17 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	LIT(&w, "\"]}");
 	w.need_comma = true;
 
+	/* The protocol's fields: one call to its renderer (json_<protocol>.c), on a copy of the
+	 * writer, so that only the copy's address escapes and w stays in registers. */
+	t = w;
 	if (http)
-		http_fields(&w, ev, sip, sip_len);
+		pl_json_http(&t, ev, sip, sip_len);
 	else if (tls)
-		tls_fields(&w, ev);
+		pl_json_tls(&t, ev);
 	else
-		mysql_fields(&w, ev);
+		pl_json_mysql(&t, ev);
+	w = t;
+	process_fields(&w, ev, 't');
 
 	if (ev->n_errors == 1) {
 		LIT(&w, ",\"error\":{\"message\":");
@@ -1052,46 +241,6 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	*wp = w;
 }
 
-static size_t strs_len(const struct pl_str *a, int n)
-{
-	size_t len = 0;
-
-	for (int i = 0; i < n; i++)
-		len += a[i].len + 4;
-	return len;
-}
-
-static size_t x509_len(const struct pl_tls_x509 *x)
-{
-	if (!x)
-		return 0;
-	/* subject, issuer, dates: twice (tls.* and x509.*); fixed text of the certificate */
-	return 2 * (x->subject.len + x->issuer.len + x->not_before.len + x->not_after.len) +
-	       x->subject_cn.len + x->issuer_cn.len + x->serial.len + x->key_algorithm.len +
-	       x->key_curve.len + x->sha1.len + x->sha256.len +
-	       strs_len(x->alt_names, x->n_alt_names) + 512;
-}
-
-/* Bytes of the strings a tls event renders (before escaping). */
-static size_t tls_strings_len(const struct pl_event_tls *t)
-{
-	return t->version.len + t->version_protocol.len + t->cipher.len + t->curve.len +
-	       t->resumption.len + t->next_protocol.len + t->server_name.len + t->ja3.len +
-	       t->ja4.len + t->ja3s.len + t->ja4s.len +
-	       strs_len(t->supported_ciphers, t->n_supported_ciphers) +
-	       x509_len(t->server_cert) + x509_len(t->client_cert) + 512;
-}
-
-/* Sum of the lengths of a message's headers. */
-static size_t headers_len(const struct pl_http_msg *m)
-{
-	size_t n = 0;
-
-	for (int i = 0; i < m->n_headers; i++)
-		n += m->headers[i].name.len + m->headers[i].value.len + 8;
-	return n;
-}
-
 static size_t bound(const struct pl_event *ev, struct cstr_lens cl)
 {
 	/* Every string is escaped to at most 6 bytes per byte, and counted as often as it
@@ -1103,33 +252,13 @@ static size_t bound(const struct pl_event *ev, struct cstr_lens cl)
 
 	for (int i = 0; i < ev->n_errors && i < PL_EVENT_MAX_ERRORS; i++)
 		n += ev->errors[i].len + 4;
-	if (ev->type == PL_EV_HTTP) {
-		const struct pl_event_http *h = &ev->http;
-
-		/* method: method, query, http.request.method; path: query, url.path, url.full;
-		 * host: server.domain, destination.domain, url.domain, url.full */
-		n += 3 * (h->method.len + h->path.len) + 4 * h->host.len + 2 * h->query.len +
-		     h->version.len + h->user_agent.len + h->referrer.len + h->forwarded_ip.len +
-		     h->user_name.len + h->status_phrase.len + h->request.mime_type.len +
-		     h->response.mime_type.len;
-		if (h->has_request)
-			n += headers_len(&h->request);
-		if (h->has_response)
-			n += headers_len(&h->response);
-		if (h->h2)
-			n += pl_json_http2_len(h->h2);
-	} else if (ev->type == PL_EV_TLS) {
-		n += tls_strings_len(&ev->tls);
-	} else {
-		const struct pl_event_mysql *m = &ev->mysql;
-
-		n += m->method.len + m->query.len + m->path.len + m->user.len + m->schema.len +
-		     2 * m->sql_state.len + m->error_message.len + m->request.len +
-		     m->response.len;
-		for (int i = 0; i < m->n_params && i < PL_MYSQL_MAX_PARAMS; i++)
-			n += m->params[i].len + 4;
-	}
-	return JSON_FIXED + 6 * n;
+	if (ev->type == PL_EV_HTTP)
+		n += pl_json_http_bound(&ev->http);
+	else if (ev->type == PL_EV_TLS)
+		n += pl_json_tls_bound(&ev->tls);
+	else
+		n += pl_json_mysql_bound(&ev->mysql);
+	return JSON_FIXED + 6 * n + pl_event_json_process_bound(ev);
 }
 
 size_t pl_event_json_bound(const struct pl_event *ev, const struct pl_json_opts *opts)

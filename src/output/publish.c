@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include "pktlog/proc.h"
 #include "pktlog/publish.h"
+#include "pktlog/registry.h"
 
 static void swap_str(char **a, char **b)
 {
@@ -27,25 +29,35 @@ static char *expand_topic(const char *fmt, const char *type)
 	return out;
 }
 
+/* The topic names of every event type the registry's rows emit (rows sharing a type share
+ * its topic), and the tailer's "log". */
 int pl_publisher_set_topics(struct pl_publisher *pub, const char *fmt)
 {
-	char *h = expand_topic(fmt, "http"), *m = expand_topic(fmt, "mysql");
-	char *l = expand_topic(fmt, "log");
-	char *t = expand_topic(fmt, "tls");
+	char *t[PL_EV__COUNT] = { NULL }, *l = expand_topic(fmt, "log");
+	bool ok = l != NULL;
 
-	if (h && m && l && t) {
+	for (size_t i = 0; i < pl_n_protocols; i++) {
+		const struct pl_proto_desc *p = &pl_protocols[i];
+
+		if (!t[p->event_type] && !(t[p->event_type] = expand_topic(fmt, p->topic)))
+			ok = false;
+	}
+	for (int e = 0; e < PL_EV__COUNT; e++)
+		ok = ok && t[e];
+	if (ok) {
 		pthread_mutex_lock(&pub->lock);
-		swap_str(&pub->topics.tls, &t);
-		swap_str(&pub->topics.http, &h);
-		swap_str(&pub->topics.mysql, &m);
+		for (int e = 0; e < PL_EV__COUNT; e++)
+			swap_str(&pub->topics.by_type[e], &t[e]);
 		swap_str(&pub->topics.log, &l);
 		pthread_mutex_unlock(&pub->lock);
 	}
-	free(h);
-	free(m);
+	for (int e = 0; e < PL_EV__COUNT; e++)
+		free(t[e]);
 	free(l);
-	free(t);
-	return pub->topics.http && pub->topics.mysql && pub->topics.log && pub->topics.tls ? 0 : -1;
+	for (int e = 0; e < PL_EV__COUNT; e++)
+		if (!pub->topics.by_type[e])
+			return -1;
+	return pub->topics.log ? 0 : -1;
 }
 
 int pl_publisher_open(struct pl_publisher *pub, const struct pl_config *cfg,
@@ -84,10 +96,12 @@ void pl_publish(const struct pl_event *ev, void *arg)
 {
 	struct pl_render *r = arg;
 	struct pl_publisher *pub = r->pub;
-	size_t n = pl_event_to_json(ev, &r->json, r->buf, PL_RENDER_BUF);
+	size_t n;
 	char keybuf[INET6_ADDRSTRLEN];
 	const char *key = NULL, *topic;
 
+	ev = pl_proc_annotate(ev, r->stats);   /* src/proc/: the local processes, live only */
+	n = pl_event_to_json(ev, &r->json, r->buf, PL_RENDER_BUF);
 	if (!n) {
 		r->stats->events_truncated++;
 		return;
@@ -96,9 +110,7 @@ void pl_publish(const struct pl_event *ev, void *arg)
 	if (pub->kafka)
 		key = event_key(ev, pub->key, keybuf, sizeof(keybuf));
 	pthread_mutex_lock(&pub->lock);
-	topic = ev->type == PL_EV_MYSQL ? pub->topics.mysql : pub->topics.http;
-	if (ev->type == PL_EV_TLS)
-		topic = pub->topics.tls;
+	topic = pub->topics.by_type[ev->type];
 	pl_output_publish(pub->out, r->buf, n, key, topic, NULL);
 	pthread_mutex_unlock(&pub->lock);
 }
@@ -168,10 +180,9 @@ int pl_publisher_close(struct pl_publisher *pub)
 	int rc = pl_output_close(pub->out);
 
 	pub->out = NULL;
-	free(pub->topics.http);
-	free(pub->topics.mysql);
+	for (int e = 0; e < PL_EV__COUNT; e++)
+		free(pub->topics.by_type[e]);
 	free(pub->topics.log);
-	free(pub->topics.tls);
 	memset(&pub->topics, 0, sizeof(pub->topics));
 	return rc;
 }

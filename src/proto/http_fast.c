@@ -3,9 +3,6 @@
  * Content-Length bodies that follow them. Must not: accept a head http-parser would read
  * differently (it declines instead), pair messages, or fill events. */
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 #include "pktlog/swar.h"
 #include "http_int.h"
 
@@ -49,25 +46,10 @@ static inline const uint8_t *stop_at(const uint8_t *q, uint64_t mask)
 }
 
 /* The end of a header value: the first control byte other than HTAB, or DEL (normally the
- * CR), or end. Sixteen bytes at a time with SSE2 (eight without) while that many are at
- * hand, the rest through the class table. */
+ * CR), or end. Eight bytes at a time (one uint64_t) while that many are at hand, the
+ * rest through the class table. (One path: SSE2 bought under 10 %, bench/RESULTS.md.) */
 static inline const uint8_t *scan_value(const uint8_t *q, const uint8_t *end)
 {
-#ifdef __SSE2__
-	const __m128i c1f = _mm_set1_epi8(0x1f), x7f = _mm_set1_epi8(0x7f);
-	const __m128i tab = _mm_set1_epi8('\t');
-
-	while (end - q >= 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
-		__m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(x, c1f), c1f);     /* x <= 0x1f */
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-			_mm_andnot_si128(_mm_cmpeq_epi8(x, tab), ctl), _mm_cmpeq_epi8(x, x7f)));
-
-		if (m)
-			return q + __builtin_ctz(m);
-		q += 16;
-	}
-#else
 	while (end - q >= 8) {
 		uint64_t v, del, m;
 
@@ -83,36 +65,16 @@ static inline const uint8_t *scan_value(const uint8_t *q, const uint8_t *end)
 		}
 		q += 8;
 	}
-#endif
 	while (q < end && (cclass[*q] & CC_VALUE))
 		q++;
 	return q;
 }
 
 /* The end of a header name: the first byte that is not a token character, or end. Letters,
- * digits and '-' sixteen bytes at a time with SSE2 (eight without); the rest of the token
+ * digits and '-' eight bytes at a time; the rest of the token
  * set, and the last bytes, through the table. */
 static inline const uint8_t *scan_token(const uint8_t *q, const uint8_t *end)
 {
-#ifdef __SSE2__
-	/* signed compares: bytes >= 0x80 are in no range */
-	while (end - q >= 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
-		__m128i l = _mm_or_si128(x, _mm_set1_epi8(0x20));
-		__m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)),
-					      _mm_cmplt_epi8(l, _mm_set1_epi8('z' + 1)));
-		__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
-					      _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
-		__m128i dash = _mm_cmpeq_epi8(x, _mm_set1_epi8('-'));
-		unsigned ok = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(alpha, digit), dash));
-
-		if (ok != 0xffff) {
-			q += __builtin_ctz(~ok);
-			break;
-		}
-		q += 16;
-	}
-#else
 	while (end - q >= 8) {
 		uint64_t v, l, alpha, digit, x, dash, ok;
 
@@ -131,7 +93,6 @@ static inline const uint8_t *scan_token(const uint8_t *q, const uint8_t *end)
 		}
 		q += 8;
 	}
-#endif
 	while (q < end && (cclass[*q] & CC_TOKEN))
 		q++;
 	return q;

@@ -31,11 +31,11 @@ static void test_filter_default_ports(void **state)
 	assert_string_equal(f, "(tcp port 80 or tcp port 8080 or tcp port 8000 or tcp port 5000 or "
 			       "tcp port 8002 or tcp port 3306 or tcp port 3307 or tcp port 443 or "
 			       "tcp port 8443 or tcp port 993 or tcp port 995 or tcp port 5223 or "
-			       "tcp port 8883 or tcp port 9243) or (vlan and (tcp port 80 or "
+			       "tcp port 8883 or tcp port 9243 or tcp port 50051) or (vlan and (tcp port 80 or "
 			       "tcp port 8080 or tcp port 8000 or tcp port 5000 or tcp port 8002 or "
 			       "tcp port 3306 or tcp port 3307 or tcp port 443 or tcp port 8443 or "
 			       "tcp port 993 or tcp port 995 or tcp port 5223 or tcp port 8883 or "
-			       "tcp port 9243))");
+			       "tcp port 9243 or tcp port 50051))");
 	pl_config_free(&cfg);
 }
 
@@ -47,6 +47,7 @@ static void test_filter_user_expression_and_no_ports(void **state)
 	assert_int_equal(pl_config_defaults(&cfg), 0);
 	cfg.mysql.enabled = false;
 	cfg.tls.enabled = false;
+	cfg.http2.enabled = false;
 	cfg.http.ports.n = 1;
 	cfg.http.ports.port[0] = 8080;
 	cfg.capture.bpf_filter = strdup("not host 10.0.0.1");

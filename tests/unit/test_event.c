@@ -108,6 +108,102 @@ static void test_escaping_near_the_end(void **s)
 	}
 }
 
+/* The escaper's reference for the strings below: ASCII per RFC 8259, a two-byte UTF-8
+ * sequence copied, any other byte >= 0x80 (alone among ASCII: never valid) as U+FFFD. */
+static size_t ref_escape(const uint8_t *p, size_t n, bool lower, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+
+		if (c == '"' || c == '\\') {
+			o += (size_t)sprintf(out + o, "\\%c", c);
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			o += (size_t)sprintf(out + o, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+		} else if (c < 0x20) {
+			o += (size_t)sprintf(out + o, "\\u%04x", c);
+		} else if (c < 0x80) {
+			out[o++] = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+		} else if (c >= 0xc2 && c <= 0xdf && i + 1 < n && (p[i + 1] & 0xc0) == 0x80) {
+			out[o++] = (char)c;
+			out[o++] = (char)p[++i];
+		} else {
+			o += (size_t)sprintf(out + o, "\\ufffd");
+		}
+	}
+	return o;
+}
+
+/* Every byte value at every position of strings of 1 to 40 bytes (and a two-byte UTF-8
+ * sequence at each position): pl_json_escape, with room and without, equals the reference.
+ * Covers the short-string path, the word loop with its overlapping tail, and the piecewise
+ * path for a tight buffer. */
+static void test_escape_every_byte_everywhere(void **s)
+{
+	static const char base[] = "GET /Index.HTML?Q=Zz&a=1 HTTP/1.1 Host:AbC";
+	uint8_t in[48];
+	char want[512], got[512];
+
+	for (size_t n = 1; n <= 40; n++) {
+		for (size_t at = 0; at < n; at++) {
+			for (unsigned v = 0; v <= 256; v++) {
+				size_t len = n, wl;
+				char *e;
+
+				memcpy(in, base, n);
+				in[at] = (uint8_t)v;
+				if (v == 256) {          /* é, whole when it fits */
+					in[at] = 0xc3;
+					if (at + 1 < n)
+						in[at + 1] = 0xa9;
+				}
+				wl = ref_escape(in, len, false, want);
+				e = pl_json_escape(got, got + sizeof(got), (const char *)in, len);
+				assert_non_null(e);
+				assert_int_equal((size_t)(e - got), wl);
+				assert_memory_equal(got, want, wl);
+				e = pl_json_escape(got, got + wl, (const char *)in, len);
+				assert_non_null(e);
+				assert_int_equal((size_t)(e - got), wl);
+				assert_memory_equal(got, want, wl);
+				assert_null(pl_json_escape(got, got + wl - 1, (const char *)in, len));
+			}
+		}
+	}
+}
+
+/* The lower-casing escaper (header names, status phrases) the same way, through events. */
+static void test_escape_lower_everywhere(void **s)
+{
+	static const uint8_t vals[] = { 0x00, 0x09, 0x1f, '"', '\\', '@', 'A', 'Z', '[', 'a',
+					0x7f, 0x80, 0xc3, 0xff };
+	static const char base[] = "Content-TYPE X-Forwarded-For ZZ";
+	static char json[16384];
+	uint8_t in[40];
+	char want[512], key[600];
+	struct pl_event ev;
+
+	for (size_t n = 1; n <= 31; n++) {
+		for (size_t at = 0; at < n; at++) {
+			for (size_t k = 0; k < sizeof(vals); k++) {
+				size_t wl, jl;
+
+				memcpy(in, base, n);
+				in[at] = vals[k];
+				fill(&ev);
+				ev.http.status_phrase = (struct pl_str){ (const char *)in, n };
+				wl = ref_escape(in, n, true, want);
+				snprintf(key, sizeof(key), "\"status_phrase\":\"%.*s\"", (int)wl, want);
+				jl = pl_event_to_json(&ev, NULL, json, sizeof(json) - 1);
+				assert_true(jl > 0);
+				json[jl] = 0;
+				assert_non_null(strstr(json, key));
+			}
+		}
+	}
+}
+
 static void test_errors_and_unmatched(void **s)
 {
 	struct pl_event ev;
@@ -329,6 +425,8 @@ int main(void)
 		cmocka_unit_test(test_render_fields),
 		cmocka_unit_test(test_escaping_and_bad_utf8),
 		cmocka_unit_test(test_escaping_near_the_end),
+		cmocka_unit_test(test_escape_every_byte_everywhere),
+		cmocka_unit_test(test_escape_lower_everywhere),
 		cmocka_unit_test(test_errors_and_unmatched),
 		cmocka_unit_test(test_too_small_buffer),
 		cmocka_unit_test(test_bound_holds_worst_case),

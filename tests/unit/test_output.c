@@ -168,15 +168,15 @@ static void test_publisher_topics(void **state)
 	free(f->cfg.output.kafka.topic);
 	f->cfg.output.kafka.topic = strdup("pk-%{type}-x");
 	assert_int_equal(pl_publisher_open(&pub, &f->cfg, &f->st, on_ack, f), 0);
-	assert_string_equal(pub.topics.http, "pk-http-x");
-	assert_string_equal(pub.topics.mysql, "pk-mysql-x");
-	assert_string_equal(pub.topics.tls, "pk-tls-x");
+	assert_string_equal(pub.topics.by_type[PL_EV_HTTP], "pk-http-x");
+	assert_string_equal(pub.topics.by_type[PL_EV_MYSQL], "pk-mysql-x");
+	assert_string_equal(pub.topics.by_type[PL_EV_TLS], "pk-tls-x");
 	assert_string_equal(pub.topics.log, "pk-log-x");
 	assert_int_equal(pl_publisher_set_topics(&pub, "plain"), 0);
-	assert_string_equal(pub.topics.http, "plain");
+	assert_string_equal(pub.topics.by_type[PL_EV_HTTP], "plain");
 	assert_string_equal(pub.topics.log, "plain");
 	assert_int_equal(pl_publisher_close(&pub), 0);
-	assert_null(pub.topics.http);
+	assert_null(pub.topics.by_type[PL_EV_HTTP]);
 	assert_int_equal(pl_publisher_close(&pub), 0);   /* twice is fine: the clean-up path */
 }
 
