@@ -104,7 +104,8 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 	return n;
 }
 
-void http_conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+static inline __attribute__((always_inline)) void conn_data(struct hconn *c, enum pl_dir dir,
+							   const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
 
@@ -131,6 +132,12 @@ void http_conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t n
 	}
 	if (__builtin_expect(s->mode == MODE_SWITCH, 0))
 		http_h2c_resume(c, s, p, n, ts);   /* may hand c over to HTTP/2 */
+}
+
+/* conn_data for http_h2c.c's replays (conn_data itself stays inlined in http_data). */
+void http_conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+	conn_data(c, dir, p, n, ts);
 }
 
 /* A body of known or close-delimited length lost bytes: the body is never stored, so
@@ -240,7 +247,7 @@ static void http_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, 
 	}
 	if (!(c = http_conn_get(b, dir)))
 		return;
-	http_conn_data(c, dir, p, n, ts);
+	conn_data(c, dir, p, n, ts);
 }
 
 static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)

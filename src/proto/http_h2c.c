@@ -337,6 +337,8 @@ static bool client_first(struct hconn *c, struct hside *s, const uint8_t *p, siz
 
 bool http_h2c_first(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts)
 {
+	if (!n)
+		return false;      /* no bytes say nothing (found by fuzz_http) */
 	if (s->dir == PL_DIR_TO_SERVER)
 		return client_first(c, s, p, n, ts);
 	/* the server first, before any client byte: hold what may be HTTP/2's SETTINGS */

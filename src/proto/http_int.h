@@ -169,6 +169,7 @@ struct hstub {
 	bool refused;             /* the last allocation failed: counted once */
 	bool http2;               /* handed over to HTTP/2 (Upgrade: h2c, or the preface) */
 };
+_Static_assert(sizeof(struct hstub) <= 32, "the flow entry reserves 32 bytes per connection");
 /* rest: the side's mode in the low 2 bits; zero is a connection never seen. */
 enum { REST_SEEN = 4 /* not `first` */, REST_MIDLINE = 8 /* not `line_start` */ };
 

@@ -75,7 +75,6 @@ void http_header_begin_value(struct hside *s, enum hkind known)
 	bool need = false;
 
 	s->hkind = k;
-	s->up_st = 0;
 	s->hsend = k == HK_CLEN || k == HK_CTYPE || cfg->http.send_all_headers ||
 		   in_send_list(cfg, s->cur->name, s->name_len);
 	s->hredact = RED_NONE;
@@ -271,10 +270,15 @@ static int cb_header_field(http_parser *p, const char *at, size_t len)
 static int cb_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct hside *s = side_of(p);
+	bool first = s->hstate != HS_VALUE;
 
 	on_header_value(s, at, len, HK_NONE);
-	if (s->hkind == HK_UPGRADE && s->dir == PL_DIR_TO_SERVER)
-		http_h2c_scan(s, at, len);   /* only http-parser sees Upgrade headers */
+	if (s->hkind == HK_UPGRADE && s->dir == PL_DIR_TO_SERVER) {
+		/* only http-parser sees Upgrade headers (the fast path declines them) */
+		if (first)
+			s->up_st = 0;
+		http_h2c_scan(s, at, len);
+	}
 	return 0;
 }
 

@@ -211,6 +211,7 @@ struct mstub {
 	bool failed;                 /* no memory for c: the connection is ignored */
 	bool tls_state;              /* handed to the TLS parser after an SSLRequest: `tls` */
 };
+_Static_assert(sizeof(struct mstub) <= 32, "the flow entry reserves 32 bytes per connection");
 
 /* --- bounds-checked reader (header-inline: every parser reads with it) --- */
 
