@@ -19,6 +19,22 @@ test_pkgs="$test_pkgs tshark"
 test_pkgs="$test_pkgs nghttp2-client python3-grpcio"
 # HTTP/1 -> HTTP/2 hand-over captures: an h2c server that answers Upgrade (python3-h2), nghttpd.
 test_pkgs="$test_pkgs python3-h2 nghttp2-server"
+# the truth harness's other MySQL clients: javac for TruthJdbc.java, pip for
+# mysql-connector-python (not in Debian 12), both installed by test_extras below.
+test_pkgs="$test_pkgs default-jdk-headless python3-pip"
+
+# test_extras: what Debian lacks, pinned, from PyPI and Maven (tests/truth/mysql_work.py
+# names the same versions). 9.5.0: later wheels need OpenSSL 3.2.
+test_extras() {
+	[ "$1" = test ] || return 0
+	/usr/bin/python3 -c 'import mysql.connector as m; assert m.__version__ == "9.5.0" and m.HAVE_CEXT' 2>/dev/null ||
+		/usr/bin/python3 -m pip install -q --break-system-packages --no-deps mysql-connector-python==9.5.0
+	for a in com.mysql:mysql-connector-j:26.10.0 org.mariadb.jdbc:mariadb-java-client:3.5.7; do
+		g=${a%%:*}; rest=${a#*:}; n=${rest%%:*}; v=${rest#*:}
+		[ -f "$HOME/.m2/repository/$(echo "$g" | tr . /)/$n/$v/$n-$v.jar" ] ||
+			mvn -q -B dependency:get -Dartifact="$a" -Dtransitive=false
+	done
+}
 
 case "${1:-run}" in
 run) want=$run_pkgs ;;
@@ -32,7 +48,7 @@ for p in $want; do
 done
 # pytest may also come from pip rather than Debian.
 case "$missing" in *python3-pytest*) python3 -c 'import pytest' 2>/dev/null && missing=$(echo "$missing" | sed 's/ python3-pytest//') ;; esac
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && { test_extras "${1:-run}"; exit 0; }
 
 if [ "$(id -u)" != 0 ]; then
 	echo "pktlog: missing packages:$missing; run as root or install them with apt-get" >&2
@@ -44,3 +60,4 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+test_extras "${1:-run}"

@@ -242,7 +242,8 @@ def config(ebpf="on", workers=1, http_ports=(HTTP_PORT,), mysql=False, extra="")
     return (f"capture:\n  ebpf: {ebpf}\n  workers: {workers}\n  buffer_size_mb: 8\n{extra}"
             f"protocols:\n  http:\n    ports: [{ports}]\n"
             f"  mysql:\n    enabled: {'true' if mysql else 'false'}\n    ports: [{MYSQL_PORT}]\n"
-            f"  tls:\n    enabled: false\n")
+            f"  tls:\n    enabled: false\n"
+            f"  http2:\n    enabled: false\n")
 
 
 def summary_counts(stderr):

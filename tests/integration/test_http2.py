@@ -4,6 +4,7 @@ to a Python gRPC server) replayed and compared with nginx's access log, the gRPC
 of each call and the expected events; and the same captures with segments removed (what a
 monitor port that loses frames records) before and after the first HEADERS."""
 import glob
+import importlib.util
 import json
 import os
 import sys
@@ -12,8 +13,12 @@ import pytest
 
 from conftest import PCAPS, get, replay, strip_volatile
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fuzz"))
-import pcaplib  # noqa: E402
+# tests/fuzz/pcaplib.py under its own name: tests/truth/ has a pcaplib module too, and
+# test_truth.py imports that one in the same pytest process.
+_spec = importlib.util.spec_from_file_location(
+    "fuzz_pcaplib", os.path.join(os.path.dirname(__file__), "..", "fuzz", "pcaplib.py"))
+pcaplib = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(pcaplib)
 
 CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "h2c_*.pcap")) +
                   glob.glob(os.path.join(PCAPS, "grpc_*.pcap")))

@@ -1,15 +1,26 @@
 """mysql_work.py – the truth harness's MySQL half: a private MariaDB (own datadir, socket,
 free port, max_allowed_packet 64M) whose general log (log_output=TABLE) is the truth, and a
-seeded generator driving it from the mariadb CLI, pymysql and stmt_client.c (libmariadb:
-text and binary protocol). Clients that can say what they got (rows, affected rows, error
-code) write it to a client log keyed by the server's thread id."""
+seeded generator driving it from the mariadb CLI, pymysql, stmt_client.c (libmariadb:
+text and binary protocol), mysql-connector-python (its C extension and its pure-Python
+protocol, both from PyPI) and TruthJdbc.java (MySQL Connector/J and MariaDB Connector/J from
+Maven, useServerPrepStmts=true). Clients that can say what they got (rows, affected rows,
+error code) write it to a client log keyed by the server's thread id; clients whose driver
+sends statements of its own (connector-python, Connector/J) also say which SQL each entry
+is for ("sql", its first 4096 characters), so those statements are passed over."""
 import json
 import os
 import random
 import subprocess
+import sys
 import time
 
 from common import ROOT, free_port, wait_for
+
+# Pinned versions: scripts/install-deps.sh test installs them (pip, mvn dependency:get).
+CONNECTOR_PYTHON = "9.5.0"          # 9.6+ wheels need OpenSSL 3.2 (Debian 12 has 3.0)
+JDBC_DRIVERS = {"mysql": ("com/mysql/mysql-connector-j", "26.10.0"),
+                "mariadb": ("org/mariadb/jdbc/mariadb-java-client", "3.5.7")}
+SQL_KEEP = 4096                     # the client log keeps this much of each statement
 
 USER, PASSWORD, DB = "truth", "truth-Pass1", "shop"
 
@@ -85,6 +96,33 @@ def stmt_client(workdir):
     return exe
 
 
+def jdbc_client(workdir, driver):
+    """The java command line for TruthJdbc with the Maven jar of driver ("mysql",
+    "mariadb"), compiled with javac into workdir at first use. A missing jar fails the run."""
+    path, version = JDBC_DRIVERS[driver]
+    jar = os.path.join(os.path.expanduser("~/.m2/repository"), path, version,
+                       f"{os.path.basename(path)}-{version}.jar")
+    if not os.path.exists(jar):
+        raise RuntimeError(f"{jar} is missing: run scripts/install-deps.sh test")
+    if not os.path.exists(os.path.join(workdir, "TruthJdbc.class")):
+        subprocess.run(["javac", "-d", workdir, os.path.join(ROOT, "tests", "truth", "TruthJdbc.java")],
+                       check=True, timeout=300)
+    return ["java", "-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp", f"{workdir}:{jar}", "TruthJdbc"]
+
+
+def connector_python():
+    """mysql.connector, the pinned version with its C extension: anything else fails the run."""
+    try:
+        import mysql.connector
+    except ImportError as e:
+        raise RuntimeError(f"mysql-connector-python is missing ({e}): run scripts/install-deps.sh test")
+    if mysql.connector.__version__ != CONNECTOR_PYTHON or not mysql.connector.HAVE_CEXT:
+        raise RuntimeError(f"mysql-connector-python {mysql.connector.__version__} (C extension: "
+                           f"{mysql.connector.HAVE_CEXT}); want {CONNECTOR_PYTHON} with it: "
+                           "run scripts/install-deps.sh test")
+    return mysql.connector
+
+
 def random_sql(r, big_ok=True):
     """One statement (or a few, for multi-statements) and whether it makes rows."""
     k = r.choices(["select", "insert", "update", "delete", "error", "parse", "multi", "large",
@@ -133,20 +171,26 @@ class Gen:
         self.db, self.rnd, self.n, self.w = db, random.Random(seed), n_sessions, workdir
         self.client_log = {}       # thread id -> [client records]
         self.exe = stmt_client(workdir)
+        self.java = {d: jdbc_client(workdir, d) for d in JDBC_DRIVERS}
+        self.myconn = connector_python()
 
     def run(self, cover=False):
         """cover: start with sessions that hold every case once (multi-statements, errors, a
         large result set, a statement over 16 MiB, prepared statements through libmariadb)."""
-        kinds = [(self.cli, 3), (self.pymysql, 4), (self.c_client, 4), (self.binary_pymysql, 2)]
+        kinds = [(self.cli, 3), (self.pymysql, 4), (self.c_client, 4), (self.binary_pymysql, 2),
+                 (self.cpy_c, 2), (self.cpy_pure, 2), (self.jdbc_mysql, 2), (self.jdbc_mariadb, 2)]
         todo = [(self.cover_pymysql, 0), (self.cover_c, 0), (self.cli, 1), (self.binary_pymysql, 2)] if cover else []
+        if cover:
+            todo += [(self.cover_cpy_c, 0), (self.cover_cpy_pure, 0), (self.cover_jdbc_mysql, 0),
+                     (self.cover_jdbc_mariadb, 0)]
         for _ in range(self.n):
             todo.append((self.rnd.choices([k for k, _ in kinds], [w for _, w in kinds])[0],
                          self.rnd.random()))
         for fn, seed in todo:
             try:
                 fn(random.Random(seed))
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+            except (OSError, subprocess.TimeoutExpired, self.myconn.Error) as e:
+                print(f"mysql client {fn.__name__} stopped: {e!r}"[:300], file=sys.stderr)
         return self.client_log
 
     def cover_pymysql(self, r):
@@ -292,3 +336,188 @@ class Gen:
         out = [json.loads(l) for l in p.stdout.decode().splitlines() if l.strip()]
         if out and "thread" in out[0]:
             self.client_log[out[0]["thread"]] = [dict(o, client="libmariadb") for o in out[1:]]
+
+    # --- mysql-connector-python: C extension (libmysqlclient inside the wheel) and pure Python
+
+    COVER_CPY = [("Q", "SELECT 1; SELECT 2, 3"), ("Q", "SELECT * FROM no_such_table"), ("Q", "SELEC oops"),
+                 ("Q", "SELECT seq, REPEAT('r', 100) FROM seq_1_to_20000"),
+                 ("Q", "SELECT LENGTH('" + "h" * ((16 << 20) + 3000) + "') AS n"),
+                 ("X", "SELECT ? + ?"), ("X", "SELECT seq FROM seq_1_to_3000 WHERE seq > ?"),
+                 ("X", "SELEC nope ?"), ("X", "UPDATE items SET price = ? WHERE id = ?"),
+                 ("X", "SELECT * FROM no_such_table WHERE id = ?"),
+                 ("Q", "UPDATE items SET price = price WHERE id < 0"), ("reset", None),
+                 ("X", "SELECT ? + ?"), ("change", None), ("ping", None), ("initdb", None),
+                 ("Q", "SELECT '" + "L" * 20000 + "'")]
+
+    def cpy_c(self, r):
+        self.connector(r, False)
+
+    def cpy_pure(self, r):
+        self.connector(r, True)
+
+    def cover_cpy_c(self, r):
+        self.connector(r, False, self.COVER_CPY)
+
+    def cover_cpy_pure(self, r):
+        self.connector(r, True, self.COVER_CPY)
+
+    def connector(self, r, pure, steps=None):
+        """One mysql-connector-python session: text queries (multi-statements, errors, large
+        results, rarely one over 16 MiB), a prepared cursor (binary protocol: the connector
+        prepares each new text, resets the statement before each execute and closes the old
+        one), ping, COM_INIT_DB, COM_RESET_CONNECTION and COM_CHANGE_USER (after both the
+        connector sends its set-up statements again)."""
+        mc = self.myconn
+        from mysql.connector.constants import ClientFlag
+        c = mc.connect(host="127.0.0.1", port=self.db.port, user=USER, password=PASSWORD, database=DB,
+                       use_pure=pure, ssl_disabled=True, autocommit=True, connection_timeout=60,
+                       client_flags=[ClientFlag.MULTI_STATEMENTS])
+        client = "connector-python-" + ("pure" if pure else "cext")
+        log = self.client_log.setdefault(c.connection_id, [])
+        if steps is None:
+            steps = []
+            for _ in range(r.randint(1, 10)):
+                k = r.random()
+                if k < 0.45:
+                    steps.append(("Q", random_sql(r, big_ok=r.random() < 0.3)))
+                elif k < 0.85:
+                    steps.append(("X", r.choice(PREPARED + ["SELEC nope ?"])))
+                else:
+                    steps.append((r.choice(["reset", "change", "ping", "initdb"]), None))
+        cur, pc, prepared = c.cursor(buffered=True), c.cursor(prepared=True), None
+
+        def entry(cmd, sql, **kw):
+            rec = {"cmd": cmd, "rows": -1, "affected": -1, "errno": 0, "client": client}
+            if sql is not None:
+                rec["sql"], rec["sqllen"] = sql[:SQL_KEEP], len(sql)
+            rec.update(kw)
+            log.append(rec)
+            return rec
+
+        for kind, sql in steps:
+            if kind == "Q":
+                rec = entry("Query", sql)
+                try:
+                    cur.execute(sql)
+                    if cur.description is not None:
+                        rec["rows"] = len(cur.fetchall())
+                    else:
+                        rec["affected"] = cur.rowcount
+                    while cur.nextset():
+                        if cur.description is not None:
+                            cur.fetchall()
+                    if ";" in sql:
+                        rec["rows"] = rec["affected"] = -1      # several results: not compared
+                except mc.Error as e:
+                    rec["errno"] = e.errno or -1
+                except Exception as e:      # the C extension's own (an error in a later result)
+                    rec["errno"] = getattr(e, "errno", None) or None    # None: not compared
+                    rec["rows"] = rec["affected"] = -1
+                    break
+            elif kind == "X":
+                params = tuple(r.randint(-5, 80) for _ in range(sql.count("?")))
+                new = sql != prepared
+                try:
+                    pc.execute(sql, params)
+                    prepared = sql
+                    rec = entry("Execute", sql)
+                    if pc.description is not None:
+                        rec["rows"] = len(pc.fetchall())
+                    else:
+                        rec["affected"] = pc.rowcount
+                except mc.Error as e:
+                    # a new text is prepared first: its error is the PREPARE's (not logged)
+                    entry("Prepare" if new else "Execute", sql, errno=e.errno or -1)
+                    if new:
+                        prepared = None
+            elif kind == "reset":
+                c.cmd_reset_connection()
+                entry("Reset connection", None)
+                cur, pc, prepared = c.cursor(buffered=True), c.cursor(prepared=True), None
+            elif kind == "change":
+                c.cmd_change_user(username=USER, password=PASSWORD, database=DB)
+                entry("Change user", None)
+                cur, pc, prepared = c.cursor(buffered=True), c.cursor(prepared=True), None
+            elif kind == "ping":
+                c.ping()
+            else:
+                c.database = DB
+                entry("Init DB", None)
+        try:
+            c.close()
+        except Exception:           # after the C extension's error: the socket goes anyway
+            pass
+
+    # --- Connector/J (MySQL's and MariaDB's, from Maven) with server-side prepared statements
+
+    COVER_JDBC = ["Q SELECT 1; SELECT 2, 3", "Q SELECT * FROM no_such_table", "Q SELEC oops",
+                  "Q SELECT seq, REPEAT('r', 100) FROM seq_1_to_20000", f"H {(16 << 20) + 5000}",
+                  "P SELECT ? + ?", "X 0 1 2", "X 0 3 4", "P SELEC nope ?", "X 1 1",
+                  "P INSERT INTO items (name, price) VALUES ('j', ?)", "B 2 5", "X 2 7",
+                  "P SELECT seq FROM seq_1_to_3000 WHERE seq > ?", "X 3 10", "C 0", "G",
+                  "P UPDATE items SET price = ? WHERE id = ?", "X 4 5 1", "B 4 3",
+                  "Q INSERT INTO items (name, price) VALUES ('k', 1), ('l', 2)"]
+
+    def jdbc_mysql(self, r):
+        self.jdbc(r, "mysql")
+
+    def jdbc_mariadb(self, r):
+        self.jdbc(r, "mariadb")
+
+    def cover_jdbc_mysql(self, r):
+        self.jdbc(r, "mysql", self.COVER_JDBC)
+
+    def cover_jdbc_mariadb(self, r):
+        self.jdbc(r, "mariadb", self.COVER_JDBC)
+
+    def jdbc(self, r, driver, fixed=None):
+        """One TruthJdbc session: prepared statements (server-side), executes, batches
+        (MariaDB Connector/J: COM_STMT_BULK_EXECUTE), text queries, multi-statements,
+        errors, rarely a statement over 16 MiB, isValid pings, closes."""
+        lines, texts = list(fixed or []), []
+        for _ in range(0 if fixed else r.randint(1, 12)):
+            k, nst = r.random(), len(texts)
+            # batches of INSERT / UPDATE / DELETE only: a SELECT in a batch is the driver's
+            # error, sent or not depending on the driver
+            dml = [i for i, t in enumerate(texts) if t.split()[0] in ("INSERT", "UPDATE", "DELETE")]
+            if k < 0.3 or nst == 0:
+                texts.append(r.choice(PREPARED + ["SELEC nope ?"]))
+                lines.append("P " + texts[-1])
+            elif k < 0.6 or (k < 0.68 and not dml):
+                lines.append(f"X {r.randrange(nst)} " + " ".join(str(r.randint(-5, 80)) for _ in range(2)))
+            elif k < 0.68:
+                lines.append(f"B {r.choice(dml)} {r.randint(2, 6)}")
+            elif k < 0.9:
+                lines.append("Q " + random_sql(r, big_ok=False))
+            elif k < 0.92:
+                lines.append(f"H {(16 << 20) + r.randint(0, 100000)}")
+            elif k < 0.96:
+                lines.append("G")
+            else:
+                lines.append(f"C {r.randrange(nst)}")
+        # emulateUnsupportedPstmts=false: MySQL Connector/J reports a refused PREPARE instead
+        # of falling back to a client-side statement without a word (the client log must know)
+        url = (f"jdbc:{driver}://127.0.0.1:{self.db.port}/{DB}?useServerPrepStmts=true"
+               "&allowMultiQueries=true&sslMode=DISABLED&useSSL=false&connectTimeout=30000"
+               + ("&emulateUnsupportedPstmts=false" if driver == "mysql" else ""))
+        p = subprocess.run(self.java[driver] + [url, USER, PASSWORD], input=("\n".join(lines) + "\n").encode(),
+                           capture_output=True, timeout=180)
+        out = [json.loads(l) for l in p.stdout.decode().splitlines() if l.strip()]
+        if not out or "thread" not in out[0]:
+            raise RuntimeError(f"TruthJdbc ({driver}) did not connect: {p.stderr.decode()[-2000:]}")
+        client, log = "connectorj-" + driver, []
+        for o in out[1:]:
+            o["client"] = client
+            if o["cmd"] == "Batch":
+                # MariaDB Connector/J sends an INSERT's batch as one COM_STMT_BULK_EXECUTE (one
+                # Execute in the general log), other statements' one COM_STMT_EXECUTE per
+                # parameter set, as MySQL Connector/J does. A failed batch is dropped.
+                o["cmd"] = "Execute"
+                n = o.pop("count")
+                if o.pop("failed", False):
+                    continue
+                bulk = driver == "mariadb" and o["sql"].split()[0] == "INSERT"
+                log += [o] if bulk else [dict(o) for _ in range(n)]
+                continue
+            log.append(o)
+        self.client_log[out[0]["thread"]] = log
