@@ -17,7 +17,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 PORT=3306
-ALL=(basic prepared failed_login large burst prepared_nocache libmariadb progress local_infile compress tls big_packets)
+ALL=(basic prepared failed_login large burst prepared_nocache libmariadb progress local_infile compress tls tls12 big_packets)
 USER_NAME=pktlog
 USER_PASS='s3cret-Pass'
 
@@ -355,12 +355,25 @@ compress() {
     capture_stop "$HERE/mysql_compress.pcap"
 }
 
-# SSLRequest, then TLS: pktlog skips the connection.
+# SSLRequest, then TLS (1.3 here): pktlog hands the connection to its TLS parser.
 tls() {
     capture_start "$HERE/mysql_tls.pcap.tmp"
     mariadb --no-defaults --protocol=tcp -h 127.0.0.1 -P $PORT --ssl -u"$USER_NAME" -p"$USER_PASS" \
         -vvv shop -e "SHOW SESSION STATUS LIKE 'Ssl_version'" >"$HERE/mysql_tls.truth.txt" 2>&1
     capture_stop "$HERE/mysql_tls.pcap"
+}
+
+# SSLRequest, then TLS 1.2: the server's certificate goes in clear. The truth adds the
+# certificate as openssl sees it (the one made at start).
+tls12() {
+    capture_start "$HERE/mysql_tls12.pcap.tmp"
+    mariadb --no-defaults --protocol=tcp -h 127.0.0.1 -P $PORT --ssl --tls-version=TLSv1.2 \
+        -u"$USER_NAME" -p"$USER_PASS" -vvv shop \
+        -e "SHOW SESSION STATUS LIKE 'Ssl_version'; SHOW SESSION STATUS LIKE 'Ssl_cipher'" \
+        >"$HERE/mysql_tls12.truth.txt" 2>&1
+    capture_stop "$HERE/mysql_tls12.pcap"
+    openssl x509 -in "$WORK/cert.pem" -noout -nameopt RFC2253 -subject -issuer -serial \
+        -fingerprint -sha256 >>"$HERE/mysql_tls12.truth.txt"
 }
 
 # Packets of 16 MiB and more: a 17 MiB statement (the client splits it into a 0xFFFFFF

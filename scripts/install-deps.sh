@@ -17,6 +17,8 @@ test_pkgs="$test_pkgs python3-pymysql python3-requests"
 test_pkgs="$test_pkgs tshark"
 # the HTTP/2 captures: h2load (nghttp2-client) and a gRPC server and client (python3-grpcio).
 test_pkgs="$test_pkgs nghttp2-client python3-grpcio"
+# HTTP/1 -> HTTP/2 hand-over captures: an h2c server that answers Upgrade (python3-h2), nghttpd.
+test_pkgs="$test_pkgs python3-h2 nghttp2-server"
 # the truth harness's other MySQL clients: javac for TruthJdbc.java, pip for
 # mysql-connector-python (not in Debian 12), both installed by test_extras below.
 test_pkgs="$test_pkgs default-jdk-headless python3-pip"

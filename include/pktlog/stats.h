@@ -78,6 +78,8 @@ struct pl_stats {
 	uint64_t http2_parse_errors;  /* preface, framing or HPACK errors (that direction is dropped) */
 	uint64_t http2_hpack_lost;    /* directions whose HPACK state a gap made untrustworthy */
 	uint64_t http2_gaps;          /* gaps seen by the HTTP/2 parser */
+	uint64_t http_h2c_switched;   /* HTTP connections handed to HTTP/2 (101 to Upgrade: h2c, or the preface) */
+	uint64_t mysql_tls_sessions;  /* MySQL sessions encrypted: SSLRequest, handed to the TLS parser */
 
 	/* process attribution (src/proc/) */
 	uint64_t proc_lookups;        /* events looked up (live capture, process.enabled) */

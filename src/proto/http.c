@@ -104,16 +104,21 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 	return n;
 }
 
-static void conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+static inline __attribute__((always_inline)) void conn_data(struct hconn *c, enum pl_dir dir,
+							   const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
 
 	http_expire(c, ts);
 	s->last_ts = ts;
+	/* a connection's first bytes may be HTTP/2 with prior knowledge (http_h2c.c) */
+	if (__builtin_expect(s->first, 0) && s->mode == MODE_HUNT && s->npfx == 0 &&
+	    http_h2c_first(c, s, p, n, ts))
+		return;
 	/* a segment after lost or skipped bytes often begins a message */
 	if (s->mode == MODE_HUNT && s->npfx == 0)
 		s->line_start = true;
-	while (n > 0 && s->mode != MODE_DEAD) {
+	while (n > 0 && s->mode < MODE_DEAD) {
 		size_t k;
 
 		if (s->mode == MODE_HUNT)
@@ -125,6 +130,14 @@ static void conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t
 		p += k;
 		n -= k;
 	}
+	if (__builtin_expect(s->mode == MODE_SWITCH, 0))
+		http_h2c_resume(c, s, p, n, ts);   /* may hand c over to HTTP/2 */
+}
+
+/* conn_data for http_h2c.c's replays (conn_data itself stays inlined in http_data). */
+void http_conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+	conn_data(c, dir, p, n, ts);
 }
 
 /* A body of known or close-delimited length lost bytes: the body is never stored, so
@@ -145,12 +158,16 @@ static uint64_t skip_body(struct hconn *c, struct hside *s, uint64_t len, uint64
 	return len;
 }
 
-static void conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
+void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
 	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
 
 	if (s->mode == MODE_DEAD || len == 0)
 		return;
+	if (s->mode == MODE_SWITCH) {
+		http_h2c_gap(c, len, ts);   /* the held side: its hold records the hole */
+		return;
+	}
 	if (dir == PL_DIR_TO_SERVER) {
 		c->req_gap = true;
 	} else {
@@ -202,9 +219,13 @@ static void end_side(struct hconn *c, struct hside *s, uint64_t ts)
 
 static void conn_close(struct hconn *c, uint64_t ts)
 {
+	if (c->h2c)
+		http_h2c_close(c, ts);   /* held bytes: HTTP/1's are parsed first */
 	end_side(c, &c->side[PL_DIR_TO_CLIENT], ts);
 	end_side(c, &c->side[PL_DIR_TO_SERVER], ts);
 	http_txn_flush(c, 0);
+	if (c->h2c || c->hold_lost)
+		http_h2c_drop(c);
 	for (int d = 0; d < 2; d++) {
 		http_release_msg(c, c->side[d].cur);
 		c->side[d].cur = NULL;
@@ -214,22 +235,33 @@ static void conn_close(struct hconn *c, uint64_t ts)
 
 /* --- the protocol's entry points --- */
 
+/* A connection handed to HTTP/2 (http_h2c.c) goes there whole: see pktlog/http2.h. */
 static void http_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
 {
-	struct hconn *c = http_conn_get(state, dir);
+	struct hstub *b = state;
+	struct hconn *c;
 
-	if (!c)
+	if (__builtin_expect(b->http2, 0)) {
+		pl_http2_data(b->h2, dir, p, n, ts);
+		return;
+	}
+	if (!(c = http_conn_get(b, dir)))
 		return;
 	conn_data(c, dir, p, n, ts);
 }
 
 static void http_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
-	struct hconn *c = http_conn_get(state, dir);
+	struct hstub *b = state;
+	struct hconn *c;
 
-	if (!c)
+	if (b->http2) {
+		pl_http2_gap(b->h2, dir, len, ts);
 		return;
-	conn_gap(c, dir, len, ts);
+	}
+	if (!(c = http_conn_get(b, dir)))
+		return;
+	http_conn_gap(c, dir, len, ts);
 }
 
 /* Quiet for a while (the flow layer calls this after a second of packet time without
@@ -238,6 +270,10 @@ static void http_idle(void *state, uint64_t now)
 {
 	struct hstub *b = state;
 
+	if (b->http2) {
+		pl_http2_idle(b->h2, now);
+		return;
+	}
 	if (!b->c)
 		return;
 	http_expire(b->c, now);
@@ -249,6 +285,12 @@ static void http_close(void *state, enum pl_close_reason why, uint64_t ts)
 {
 	struct hstub *b = state;
 
+	if (b->http2) {
+		pl_http2_close(b->h2, why, ts);
+		b->h2 = NULL;
+		b->http2 = false;
+		return;
+	}
 	if (!b->c)
 		return;
 	conn_close(b->c, ts);

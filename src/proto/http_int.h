@@ -15,8 +15,11 @@
 #include <stdint.h>
 #include <string.h>
 #include <http_parser.h>
+#include "pktlog/http2.h"
 #include "pktlog/proto.h"
 #include "txq.h"
+
+struct h2c_hold;
 
 /* Kept header/URL bytes per message are capped here (and by http.max_message_size). */
 #define HTTP_KEEP_MAX 16384u
@@ -40,7 +43,11 @@ enum {
 	NOTE_MEMORY = 32,  /* the connection's state was dropped at protocols.http.max_memory_mb */
 	NOTE_NORESP = 64,  /* request: unmatched after response bytes were lost (its own may be among them) */
 };
-enum { MODE_HUNT = 0, MODE_SYNC, MODE_DEAD };
+/* MODE_SWITCH: the side stopped for a protocol switch (http_h2c.c): the request side holds
+ * its bytes while an `Upgrade: h2c` request waits for its answer (or a first read may still
+ * be HTTP/2's preface); the response side stops after the answer so that conn_data hands
+ * the rest of the segment on. Never stored in a stub's rest (such a state is not idle). */
+enum { MODE_HUNT = 0, MODE_SYNC, MODE_DEAD, MODE_SWITCH };
 enum { HS_NONE = 0, HS_FIELD, HS_VALUE };
 enum { RED_NONE = 0, RED_STAR, RED_COOKIE };
 
@@ -72,6 +79,7 @@ struct hmsg {
 	bool start_line_done, headers_done, truncated;
 	bool has_method, has_version;   /* read from this message's own bytes */
 	bool emitted;             /* request: its event went out (timed out); drop it when done */
+	bool h2c;                 /* request: HTTP/1.1 with `Upgrade: h2c` among its tokens */
 	struct hmsg *resp;        /* request: the response that answered it before it ended */
 	struct span url, phrase, ctype, host, ua, referer, xff, user;
 	bool has_ctype, has_host, has_ua, has_referer, has_xff, has_user, has_clen;
@@ -112,6 +120,7 @@ struct hside {
 	bool fresh;               /* http-parser is at a message start: the fast path may run */
 	bool name_long;
 	bool hsend, hstore;
+	uint8_t up_st;            /* request: scanning an Upgrade value for the h2c token */
 };
 
 struct hconn {
@@ -136,6 +145,13 @@ struct hconn {
 	 * goes out unmatched may have had its response in the hole. */
 	bool resp_lost;
 	uint32_t keep_cap;
+	/* The switch to HTTP/2 (http_h2c.c): H2C_* state, the client bytes held meanwhile
+	 * (NULL until some arrive), the bytes the hold could not keep, and the parser made
+	 * when the switch is decided (handed to the stub at the end of that same call). */
+	uint8_t h2c;
+	struct h2c_hold *hold;
+	uint64_t hold_lost;
+	struct pl_http2 *h2;
 };
 
 /* What the flow entry holds (proto.h's state). The connection's parser state (hconn) is
@@ -143,12 +159,17 @@ struct hconn {
  * boundaries) or when protocols.http.max_memory_mb needs it for busier connections; `rest`
  * keeps what each side's parser must resume with (REST_* bits). */
 struct hstub {
-	struct hconn *c;
+	union {
+		struct hconn *c;
+		struct pl_http2 *h2;  /* when http2: the connection is HTTP/2's now */
+	};
 	const struct pl_conn *conn;
 	const struct pl_proto_env *env;
 	uint8_t rest[2];
 	bool refused;             /* the last allocation failed: counted once */
+	bool http2;               /* handed over to HTTP/2 (Upgrade: h2c, or the preface) */
 };
+_Static_assert(sizeof(struct hstub) <= 32, "the flow entry reserves 32 bytes per connection");
 /* rest: the side's mode in the low 2 bits; zero is a connection never seen. */
 enum { REST_SEEN = 4 /* not `first` */, REST_MIDLINE = 8 /* not `line_start` */ };
 
@@ -171,6 +192,10 @@ bool http_conn_idle(const struct hconn *c);
 void http_conn_put(struct hconn *c);
 /* Free this thread's free lists. */
 void http_mem_trim(void);
+
+/* Reserve (or give back, negative) bytes a connection holds outside its records within
+ * protocols.http.max_memory_mb; false when refused. */
+bool http_mem_hold(struct hconn *c, long delta);
 
 /* --- http_txn.c: pairing, expiry, completion --- */
 
@@ -215,6 +240,40 @@ void http_emit_event(struct hconn *c, const struct hmsg *req, const struct hmsg 
 
 /* Lose sync on this side: hunt for the next message start (counted). */
 void http_start_hunt(struct hconn *c, struct hside *s, bool line_start);
+/* Bytes of one direction, as the flow layer delivers them. */
+void http_conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts);
+void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts);
+
+/* --- http_h2c.c: the switch to HTTP/2 --- */
+
+/* hconn.h2c: nothing pending; an h2c request waits for its answer (its side holds); a
+ * first client read may be the preface (held); the 101 came (switch at the end of the
+ * call); another answer came (replay); held bytes are being replayed to HTTP/1; the
+ * server's first bytes (HTTP/2 SETTINGS-like) are held until the client's first ones. */
+enum { H2C_NONE = 0, H2C_HOLD, H2C_PREFACE, H2C_GO, H2C_NO, H2C_REPLAY, H2C_SERVER_FIRST };
+
+/* An Upgrade header value's bytes (requests): tracks whether "h2c" is among its tokens. */
+void http_h2c_scan(struct hside *s, const char *at, size_t len);
+/* At the header's end: whether the scanned value had the token. */
+bool http_h2c_found(uint8_t up_st);
+/* A request ended (before it is paired): an h2c one makes its side hold what follows. */
+void http_h2c_request_done(struct hconn *c, struct hside *s, const struct hmsg *m);
+/* A final response ended, not yet paired: true when it is the 101 that switches (both
+ * records are then taken: the request becomes HTTP/2's stream 1). */
+bool http_h2c_response_done(struct hconn *c, struct hside *s, struct hmsg *m);
+/* A side's first bytes on a connection: true when taken, because they are (or may be)
+ * HTTP/2's preface (the connection switches, or they are held until 24 bytes tell), or
+ * the server's SETTINGS before any client byte (held until the client's first bytes). */
+bool http_h2c_first(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts);
+/* conn_data stopped on a MODE_SWITCH side: hold, switch or replay; p[0..n) is the rest of
+ * the segment. May hand the connection to HTTP/2 (c is then gone). */
+void http_h2c_resume(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts);
+/* A gap on the held side. */
+void http_h2c_gap(struct hconn *c, uint64_t len, uint64_t ts);
+/* The connection ends while holding: held HTTP/1 bytes are parsed, HTTP/2 ones dropped. */
+void http_h2c_close(struct hconn *c, uint64_t ts);
+/* The budget drops this state: the hold goes too (its bytes counted as lost). */
+void http_h2c_drop(struct hconn *c);
 
 /* --- http_parse.c: the record, and the http-parser path --- */
 

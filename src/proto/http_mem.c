@@ -174,7 +174,8 @@ static uint8_t side_rest(const struct hside *s)
  * exactly as it was. */
 bool http_conn_idle(const struct hconn *c)
 {
-	if (pend_head(c) || orph_head(c) || c->pend.late || c->interim_bytes)
+	if (pend_head(c) || orph_head(c) || c->pend.late || c->interim_bytes || c->h2c ||
+	    c->hold_lost)
 		return false;
 	for (int d = 0; d < 2; d++) {
 		const struct hside *s = &c->side[d];
@@ -255,6 +256,18 @@ static bool mem_reserve(const struct pl_proto_env *env, const struct hconn *self
 		http_mem_trim();
 	}
 	return mem_bytes + need <= lim;
+}
+
+bool http_mem_hold(struct hconn *c, long delta)
+{
+	if (delta < 0) {
+		mem_bytes -= (uint64_t)-delta;
+		return true;
+	}
+	if (!mem_reserve(c->env, c, (size_t)delta, true))
+		return false;
+	mem_bytes += (uint64_t)delta;
+	return true;
 }
 
 /* The stub's state made (or remade where the stub says) when bytes arrive; NULL when the

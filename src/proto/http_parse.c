@@ -200,6 +200,10 @@ void http_header_end(struct hside *s)
 		if (s->hstore)
 			header_auth(s, m);
 		break;
+	case HK_UPGRADE:
+		if (s->dir == PL_DIR_TO_SERVER && http_h2c_found(s->up_st))
+			m->h2c = true;
+		break;
 	default:
 		break;
 	}
@@ -265,7 +269,16 @@ static int cb_header_field(http_parser *p, const char *at, size_t len)
 
 static int cb_header_value(http_parser *p, const char *at, size_t len)
 {
-	on_header_value(side_of(p), at, len, HK_NONE);
+	struct hside *s = side_of(p);
+	bool first = s->hstate != HS_VALUE;
+
+	on_header_value(s, at, len, HK_NONE);
+	if (s->hkind == HK_UPGRADE && s->dir == PL_DIR_TO_SERVER) {
+		/* only http-parser sees Upgrade headers (the fast path declines them) */
+		if (first)
+			s->up_st = 0;
+		http_h2c_scan(s, at, len);
+	}
 	return 0;
 }
 

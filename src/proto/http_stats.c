@@ -20,6 +20,7 @@ static const struct pl_stat_desc rows[] = {
 	/* exposed after every protocol's first rows (n_first) */
 	PL_STAT_C(http_memory_limited, "Times protocols.http.max_memory_mb refused to keep more bytes."),
 	PL_STAT_C(http_truncated, "HTTP messages whose URL or kept headers were truncated."),
+	PL_STAT_C(http_h2c_switched, "HTTP connections handed to HTTP/2: a 101 to Upgrade: h2c, or the preface on an HTTP port."),
 };
 
 static void summary(const struct pl_stats *st, FILE *f)

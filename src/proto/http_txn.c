@@ -230,10 +230,13 @@ void http_finish_current(struct hconn *c, struct hside *s)
 		return;
 	m->bytes = s->acc;
 	s->acc = 0;
-	if (s->dir == PL_DIR_TO_SERVER)
+	if (s->dir == PL_DIR_TO_SERVER) {
+		if (__builtin_expect(m->h2c, 0))
+			http_h2c_request_done(c, s, m);   /* its side holds what follows */
 		finish_request(c, m);
-	else
+	} else if (!(__builtin_expect(c->h2c == H2C_HOLD, 0) && http_h2c_response_done(c, s, m))) {
 		finish_response(c, m);
+	}
 }
 
 /* The current message cannot be parsed further: keep it when its start line was seen
@@ -309,6 +312,8 @@ void http_txn_flush(struct hconn *c, uint8_t note)
 void http_conn_drop(struct hconn *c)
 {
 	c->env->stats->proto_state_dropped++;
+	if (c->h2c || c->hold_lost)
+		http_h2c_drop(c);
 	for (int d = PL_DIR_TO_CLIENT; d >= PL_DIR_TO_SERVER; d--) {
 		struct hside *s = &c->side[d];
 		struct hmsg *m = s->cur;

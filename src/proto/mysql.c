@@ -57,8 +57,11 @@
  *   MySQL 8's optional result-set metadata is read as MariaDB's cache metadata is.
  * - COM_RESET_CONNECTION and COM_CHANGE_USER forget the connection's prepared statements
  *   when they succeed; CHANGE_USER sets user and schema from its packet.
- * - TLS (SSLRequest) and compressed (zlib or zstd) sessions are skipped from the login
- *   on: a counter each and one log line per connection, no events. */
+ * - TLS (SSLRequest): the connection is handed to the TLS parser after the SSLRequest
+ *   packet (its handshake is a `tls` event with this connection's ports, the session counts
+ *   in mysql_tls_sessions); no MySQL events follow. With protocols.tls disabled (or no
+ *   memory) it is skipped as compressed (zlib or zstd) sessions are from the login on: a
+ *   counter each and one log line per connection, no events. */
 #include <stdlib.h>
 #include "mysql_int.h"
 
@@ -241,6 +244,11 @@ static void mysql_idle(void *state, uint64_t now)
 {
 	struct mstub *b = state;
 
+	if (b->tls_state) {
+		if (pl_tls_ops.idle)
+			pl_tls_ops.idle(b->tls, now);
+		return;
+	}
 	if (b->c)
 		my_expire(b->c, now);
 }
@@ -336,26 +344,81 @@ static struct mconn *stub_conn(struct mstub *b)
 	return c;
 }
 
+/* --- the TLS hand-over: SSLRequest, then TLS on the same connection --- */
+
+/* The client's SSLRequest was framed: the TLS parser (pl_tls_ops, its handshake event with
+ * this connection's ports) takes the connection, with `rest` (the bytes after the
+ * SSLRequest in that segment). MySQL's state goes; the session counts as encrypted. Where
+ * protocols.tls is disabled or there is no memory, the session is skipped as before. */
+static void to_tls(struct mstub *b, struct mconn *c, enum pl_dir dir, const uint8_t *rest,
+		   size_t n, uint64_t ts)
+{
+	const struct pl_config *cfg = b->env->cfg;
+	void *tls = NULL;
+
+	c->tls_due = false;
+	if (cfg->tls.enabled && (tls = calloc(1, pl_tls_ops.state_size(cfg))) &&
+	    pl_tls_ops.init(tls, b->conn, b->env) != 0) {
+		free(tls);
+		tls = NULL;
+		b->env->stats->proto_state_dropped++;
+	}
+	if (!tls) {
+		my_wire_tls_skipped(c);
+		return;                 /* both sides are dead: the connection is left alone */
+	}
+	conn_close(c);
+	free(c);
+	b->tls = tls;
+	b->tls_state = true;
+	b->env->stats->mysql_tls_sessions++;
+	if (n)
+		pl_tls_ops.data(tls, dir, rest, n, ts);
+}
+
 static void mysql_data(void *state, enum pl_dir dir, const uint8_t *p, size_t n, uint64_t ts)
 {
-	struct mconn *c = stub_conn(state);
+	struct mstub *b = state;
+	struct mconn *c;
 
-	if (c)
-		my_conn_data(c, dir, p, n, ts);
+	if (__builtin_expect(b->tls_state, 0)) {
+		pl_tls_ops.data(b->tls, dir, p, n, ts);
+		return;
+	}
+	if (!(c = stub_conn(b)))
+		return;
+	my_conn_data(c, dir, p, n, ts);
+	if (__builtin_expect(c->tls_due, 0))
+		to_tls(b, c, dir, p + n - c->tls_rest, c->tls_rest, ts);
 }
 
 static void mysql_gap(void *state, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
-	struct mconn *c = stub_conn(state);
+	struct mstub *b = state;
+	struct mconn *c;
 
-	if (c)
-		my_conn_gap(c, dir, len, ts);
+	if (b->tls_state) {
+		pl_tls_ops.gap(b->tls, dir, len, ts);
+		return;
+	}
+	if (!(c = stub_conn(b)))
+		return;
+	my_conn_gap(c, dir, len, ts);
+	if (c->tls_due)
+		to_tls(b, c, dir, NULL, 0, ts);   /* a cut SSLRequest ended at this hole */
 }
 
 static void mysql_close(void *state, enum pl_close_reason why, uint64_t ts)
 {
 	struct mstub *b = state;
 
+	if (b->tls_state) {
+		pl_tls_ops.close(b->tls, why, ts);
+		free(b->tls);
+		b->tls = NULL;
+		b->tls_state = false;
+		return;
+	}
 	if (!b->c)
 		return;
 	conn_close(b->c);

@@ -201,16 +201,25 @@ struct mconn {
 	struct mstmt *stmts;
 	uint32_t n_stmts;
 	uint64_t stmt_seq;
+	/* An SSLRequest was read: TLS follows on this connection (my_wire_tls). tls_rest: the
+	 * bytes of the segment being framed that follow it (they are TLS's). */
+	bool tls_due;
+	size_t tls_rest;
 };
 
 /* What the flow entry holds (proto.h's state): the connection's state is allocated when
  * its first bytes arrive. */
 struct mstub {
-	struct mconn *c;
+	union {
+		struct mconn *c;
+		void *tls;           /* when `tls`: pl_tls_ops' state (heap), the session's now */
+	};
 	const struct pl_conn *conn;
 	const struct pl_proto_env *env;
 	bool failed;                 /* no memory for c: the connection is ignored */
+	bool tls_state;              /* handed to the TLS parser after an SSLRequest: `tls` */
 };
+_Static_assert(sizeof(struct mstub) <= 32, "the flow entry reserves 32 bytes per connection");
 
 /* --- bounds-checked reader (header-inline: every parser reads with it) --- */
 
@@ -412,6 +421,9 @@ void my_start_hunt(struct mconn *c, int dir);
 void my_set_dead(struct mconn *c);
 struct mtxn *my_resp_in_progress(struct mconn *c);
 bool my_wire_tls(struct mconn *c, uint32_t caps, uint64_t total);
+/* The TLS hand-over could not happen (protocols.tls disabled, no memory): the session is
+ * skipped as before, counted in mysql_tls_skipped and noted. */
+void my_wire_tls_skipped(struct mconn *c);
 bool my_wire_compressed(struct mconn *c, uint32_t caps);
 
 /* --- mysql_cmd.c: client → server --- */

@@ -18,13 +18,15 @@ static const struct pl_stat_desc rows[] = {
 	PL_STAT_C(mysql_tls_skipped, "MySQL connections skipped because they switched to TLS."),
 	PL_STAT_C(mysql_compressed_skipped, "MySQL connections skipped because they use compression."),
 	PL_STAT_C(mysql_statements_evicted, "Prepared statements forgotten (protocols.mysql.max_statements)."),
+	/* exposed after every protocol's first rows (n_first) */
+	PL_STAT_C(mysql_tls_sessions, "MySQL sessions encrypted (SSLRequest): their handshake goes to the TLS parser."),
 };
 
 /* Only when MySQL saw something. */
 static void summary(const struct pl_stats *st, FILE *f)
 {
 	if (!st->mysql_requests && !st->mysql_responses && !st->mysql_tls_skipped &&
-	    !st->mysql_compressed_skipped)
+	    !st->mysql_compressed_skipped && !st->mysql_tls_sessions)
 		return;
 	fprintf(f, "; mysql: %llu commands, %llu responses, %llu OK, %llu Error, %llu unmatched "
 		"commands, %llu unmatched responses, %llu parse errors, %llu resyncs, "
@@ -37,6 +39,8 @@ static void summary(const struct pl_stats *st, FILE *f)
 		(unsigned long long)st->mysql_parse_errors, (unsigned long long)st->mysql_resyncs,
 		(unsigned long long)st->mysql_tls_skipped,
 		(unsigned long long)st->mysql_compressed_skipped);
+	if (st->mysql_tls_sessions)
+		fprintf(f, ", %llu encrypted (TLS)", (unsigned long long)st->mysql_tls_sessions);
 }
 
 #define CFG struct pl_config
@@ -58,6 +62,6 @@ const struct pl_opt_table pl_mysql_options = { options, PL_ARRAY_LEN(options), N
 const struct pl_stats_block pl_mysql_stats = {
 	.rows = rows,
 	.n_rows = PL_ARRAY_LEN(rows),
-	.n_first = PL_ARRAY_LEN(rows),
+	.n_first = PL_ARRAY_LEN(rows) - 1,
 	.summary = summary,
 };

@@ -78,15 +78,21 @@ static void skip_note(const struct mconn *c, const char *why)
 }
 
 /* The login is an SSLRequest (its 32 bytes end before the user name): the session goes
- * on in TLS, which cannot be read. Counted, noted, and the connection is left alone. */
+ * on in TLS. MySQL stops here; mysql.c hands the connection to the TLS parser once the
+ * segment's framing returns (tls_due, tls_rest). */
 bool my_wire_tls(struct mconn *c, uint32_t caps, uint64_t total)
 {
 	if (total != 32 || !(caps & CAP_SSL))
 		return false;
-	c->env->stats->mysql_tls_skipped++;
-	skip_note(c, "switched to TLS");
+	c->tls_due = true;
 	my_set_dead(c);
 	return true;
+}
+
+void my_wire_tls_skipped(struct mconn *c)
+{
+	c->env->stats->mysql_tls_skipped++;
+	skip_note(c, "switched to TLS");
 }
 
 /* Client and server both offer compression (zlib or zstd): every packet after the login
@@ -146,8 +152,9 @@ static bool unasked(const struct mconn *c, int dir)
 	       !c->pend.late && !c->absorb_eof;
 }
 
-/* Consume bytes of one direction in sync; stops early when the side leaves sync. */
-static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t ts)
+/* Consume bytes of one direction in sync; stops early when the side leaves sync.
+ * Returns how many bytes it did not consume. */
+static size_t frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct mside *s = &c->side[dir];
 
@@ -166,17 +173,17 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 			s->got = 0;
 			if (s->cont && s->seq != (uint8_t)(prev + 1)) {
 				side_fail(c, dir);
-				return;
+				return n;
 			}
 			if (!s->cont && unasked(c, dir)) {
 				/* nothing was asked: do not let a stray length swallow what follows */
 				c->env->stats->mysql_unmatched_responses++;
 				c->orphan = true;
 				my_start_hunt(c, dir);
-				return;
+				return n;
 			}
 			if (!s->cont && dir == PL_DIR_TO_CLIENT && !resp_seq_ok(c, s->seq))
-				return;
+				return n;
 			if (!s->cont) {
 				s->first_seq = s->seq;
 				s->first_len = s->plen;
@@ -213,6 +220,7 @@ static void frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64_t
 		if (dir == PL_DIR_TO_SERVER && pend_tail(c) && pend_tail(c)->start_ns == m.ts)
 			pend_tail(c)->req_end_ns = ts;
 	}
+	return n;
 }
 
 static const uint8_t plausible_len[32] = {
@@ -278,6 +286,7 @@ void my_conn_data(struct mconn *c, enum pl_dir dir, const uint8_t *p, size_t n, 
 {
 	int d = dir == PL_DIR_TO_CLIENT;
 	struct mside *s = &c->side[d];
+	size_t left;
 
 	my_expire(c, ts);
 	if (s->mode == MODE_DEAD || n == 0)
@@ -298,7 +307,9 @@ void my_conn_data(struct mconn *c, enum pl_dir dir, const uint8_t *p, size_t n, 
 		s->mode = MODE_SYNC;
 		side_reset(s);
 	}
-	frame(c, d, p, n, ts);
+	left = frame(c, d, p, n, ts);
+	if (c->tls_due)
+		c->tls_rest = left;     /* what follows the SSLRequest: TLS's (mysql.c) */
 }
 
 /* The response being read when bytes went missing. */

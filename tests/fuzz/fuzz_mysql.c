@@ -1,5 +1,5 @@
 /* fuzz_mysql.c – libFuzzer harness: a script of data/gap/idle steps drives one MySQL
- * connection, then close. */
+ * connection (and, after an SSLRequest, the TLS parser it hands over to), then close. */
 #include "proto_script.h"
 
 /* Byte 0 picks config switches; the rest is the step script of proto_script.h. */
@@ -8,6 +8,13 @@ static void emit(const struct pl_event *ev, void *arg)
 {
 	const struct pl_event_mysql *m = &ev->mysql;
 
+	if (ev->type == PL_EV_TLS) {
+		/* the TLS parser after an SSLRequest (fuzz_tls checks its fields) */
+		touch(ev->tls.server_name);
+		touch(ev->tls.cipher);
+		check_bound(ev);
+		return;
+	}
 	touch(m->method);
 	touch(m->query);
 	touch(m->path);
@@ -43,6 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	cfg.mysql.send_response = d[0] & 8;
 	cfg.mysql.max_rows = d[0] & 16 ? 1 : 10;
 	cfg.mysql.max_row_length = d[0] & 32 ? 3 : 1024;
+	/* an SSLRequest hands the connection to the TLS parser */
+	cfg.tls.enabled = d[0] & 64;
+	cfg.tls.max_handshake_bytes = 65536;
+	cfg.tls.max_memory_mb = 1;
 	run_script(&pl_mysql_ops, &env, d, n);
 	return 0;
 }

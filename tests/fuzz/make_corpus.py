@@ -150,7 +150,10 @@ def main():
                 write(os.path.join(seeds, "reasm"), f"real_{stem}_{i}", reasm_script(segs))
                 n += 1
                 continue
-            for cfg_byte in ((0, 4) if harness == "mysql" else (0, 56)):
+            cfgs = (0, 4) if harness == "mysql" else (0, 56)
+            if stem.startswith("mysql_tls"):
+                cfgs += (64,)    # protocols.tls enabled: the SSLRequest hands over to TLS
+            for cfg_byte in cfgs:
                 write(os.path.join(seeds, harness), f"real_{stem}_{i}_{cfg_byte}",
                       stream_script(segs, cfg_byte))
                 n += 1

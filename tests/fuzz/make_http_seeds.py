@@ -22,6 +22,14 @@ REQ = b"GET /index.html?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: ab
 REQ10 = b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: 127.0.0.1:8080\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n"
 BODY = b"<html>" + b"x" * 50 + b"</html>\n"
 RESP = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n" % len(BODY) + BODY
+UPREQ = (b"GET /up?x=1 HTTP/1.1\r\nHost: h.example:8080\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+         b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+R101 = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+SETTINGS = bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+H2RESP1 = bytes([0, 0, 1, 1, 4, 0, 0, 0, 1, 0x88, 0, 0, 2, 0, 1, 0, 0, 0, 1]) + b"ok"
+H2REQ3 = bytes([0, 0, 3, 1, 5, 0, 0, 0, 3, 0x82, 0x86, 0x84])
+H2RESP3 = bytes([0, 0, 1, 1, 5, 0, 0, 0, 3, 0x8d])
 seeds = {
   'fast_get': data(0, REQ) + data(1, RESP) + data(0, REQ) + data(1, RESP),
   'fast_10': data(0, REQ10) + data(1, RESP) + data(0, REQ10) + data(1, RESP.replace(b'HTTP/1.1', b'HTTP/1.0')),
@@ -38,6 +46,13 @@ seeds = {
   'early_expect': data(0, b"PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9000\r\n\r\n") + data(1, b"HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
   'snap_cut': data(0, REQ[:30]) + gap(0, 40) + data(1, RESP[:30]) + gap(1, 60) + data(0, REQ) + data(1, b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"),
   'fast_auth': data(0, b"GET /a HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNz\r\nX-Forwarded-For: 1.2.3.4, 5.6.7.8\r\nReferer: http://x/\r\n\r\n") + data(1, RESP),
+  # the hand-over to HTTP/2 (src/proto/http_h2c.c): Upgrade: h2c answered 101 with client
+  # bytes held before it, refused, split prefaces, the server's SETTINGS first
+  'h2c_held': data(0, UPREQ) + data(0, PREFACE + SETTINGS) + data(0, H2REQ3) + data(1, R101 + SETTINGS) + data(1, H2RESP1) + data(1, H2RESP3),
+  'h2c_refused': data(0, UPREQ + REQ) + data(1, RESP) + gap(0, 3) + data(1, RESP),
+  'h2c_gap': data(0, UPREQ) + data(0, PREFACE) + gap(0, 20) + data(0, H2REQ3) + data(1, R101) + data(1, SETTINGS + H2RESP1),
+  'h2_prior_split': data(0, PREFACE[:7]) + data(0, PREFACE[7:] + SETTINGS) + data(0, H2REQ3) + data(1, SETTINGS + H2RESP3),
+  'h2_server_first': data(1, SETTINGS) + data(0, PREFACE + SETTINGS + H2REQ3) + data(1, H2RESP3),
 }
 for name, body in seeds.items():
     for cfgb in (0, 8 | 16 | 32):

@@ -20,7 +20,9 @@ from conftest import PCAPS, get, peer_capture, replay, strip_volatile  # noqa: E
 
 CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "mysql_*.pcap")))
 NAMES = {"basic", "prepared", "failed_login", "large", "burst", "prepared_nocache", "libmariadb", "progress",
-         "local_infile", "compress", "tls", "big_packets"}
+         "local_infile", "compress", "tls", "tls12", "big_packets"}
+# SSLRequest, then TLS: their one event is the TLS parser's handshake (issue 16).
+TLS_NAMES = ("tls", "tls12")
 
 
 def cap(name):
@@ -71,7 +73,11 @@ def test_expected_events(pcap):
 
 @pytest.mark.parametrize("pcap", CAPTURES, ids=os.path.basename)
 def test_common_fields(pcap):
+    tls = os.path.basename(pcap)[len("mysql_"):-len(".pcap")] in TLS_NAMES
     for ev in replay(pcap).events:
+        if tls:
+            assert ev["type"] == "tls" and get(ev, "server.port") == 3306
+            continue
         assert ev["type"] == "mysql"
         assert get(ev, "network.protocol") == "mysql"
         assert get(ev, "server.port") == 3306
@@ -357,21 +363,63 @@ def test_progress_reports():
     assert get(alter, "event.duration") >= 1e9   # progress_report_time 1: it ran > 1 s
 
 
-@pytest.mark.parametrize("name,what", [("compress", "uses zlib compression"),
-                                       ("tls", "switched to TLS")])
-def test_skipped_sessions(name, what):
-    """A compressed or TLS session: no event (never garbage), one counter, one note naming
-    the connection and the server's real version (MariaDB's "5.5.5-" prefix removed)."""
+@pytest.mark.parametrize("name,what,config", [
+    ("compress", "uses zlib compression", ""),
+    ("tls", "switched to TLS", "protocols:\n  tls:\n    enabled: false\n")])
+def test_skipped_sessions(name, what, config):
+    """A compressed session, or a TLS one while protocols.tls is disabled: no event (never
+    garbage), one counter, one note naming the connection and the server's real version
+    (MariaDB's "5.5.5-" prefix removed)."""
     with open(os.path.join(PCAPS, f"mysql_{name}.truth.txt")) as f:
         truth = f.read()
     assert "1 row in set" in truth      # the session did run its statements
-    r = replay(cap(name), args=["-v"])
+    r = replay(cap(name), args=["-v"], extra_config=config)
     assert r.events == []
     notes = [l for l in r.stderr.splitlines() if what in l]
     assert len(notes) == 1, r.stderr
     assert "server 10.11.19-MariaDB-0+deb12u1)" in notes[0] and "5.5.5-" not in notes[0]
     counter = "1 TLS and 0 compressed" if name == "tls" else "0 TLS and 1 compressed"
     assert counter + " connections skipped" in r.stderr
+
+
+def openssl_to_iana(name):
+    """ECDHE-RSA-AES256-GCM-SHA384 → TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 (the AEAD
+    suites OpenSSL names so; enough for what MariaDB negotiates here)."""
+    m = re.fullmatch(r"(ECDHE|DHE)-(RSA|ECDSA)-AES(128|256)-GCM-(SHA256|SHA384)", name)
+    assert m, name
+    return f"TLS_{m[1]}_{m[2]}_WITH_AES_{m[3]}_GCM_{m[4]}"
+
+
+@pytest.mark.parametrize("name", TLS_NAMES)
+def test_tls_session_handed_over(name):
+    """Issue 16: the client's SSLRequest, then TLS on the same connection. The MySQL parser
+    hands the connection to the TLS parser: one `tls` event with the MySQL server port, the
+    version MariaDB reports (Ssl_version), established; the session counts as encrypted
+    (mysql_tls_sessions), nothing is skipped or noted. TLS 1.2 shows the certificate in
+    clear: it is the one openssl made for the server (subject, issuer, serial, SHA-256)."""
+    with open(os.path.join(PCAPS, f"mysql_{name}.truth.txt")) as f:
+        truth = f.read()
+    version = re.search(r"\| Ssl_version +\| TLSv(1\.\d) +\|", truth)[1]
+    r = replay(cap(name), args=["-v"])
+    assert len(r.events) == 1, r.stderr
+    ev = r.events[0]
+    assert ev["type"] == "tls" and get(ev, "network.protocol") == "tls"
+    assert get(ev, "server.port") == 3306 and get(ev, "client.ip") == "127.0.0.1"
+    assert get(ev, "tls.version") == version
+    assert get(ev, "tls.established") is True and ev["status"] == "OK"
+    assert get(ev, "tls.client.ja3") and get(ev, "tls.server.ja3s")
+    assert "1 encrypted (TLS)" in r.stderr and "0 TLS and 0 compressed connections skipped" in r.stderr
+    assert "mysql_tls_sessions 1," in r.stderr and "tls_handshakes 1," in r.stderr
+    assert "switched to TLS" not in r.stderr and "mysql_tls_skipped" not in r.stderr
+    if name == "tls12":
+        cipher = re.search(r"\| Ssl_cipher +\| ([\w-]+) +\|", truth)[1]
+        assert get(ev, "tls.cipher") == openssl_to_iana(cipher)
+        facts = dict(l.split("=", 1) for l in truth.splitlines() if re.match(r"^(subject|issuer|serial)=", l))
+        sha256 = re.search(r"sha256 Fingerprint=([0-9A-F:]+)", truth)[1].replace(":", "").lower()
+        assert get(ev, "tls.server.x509.subject.distinguished_name") == facts["subject"]
+        assert get(ev, "tls.server.x509.issuer.distinguished_name") == facts["issuer"]
+        assert get(ev, "tls.server.x509.serial_number") == facts["serial"]
+        assert get(ev, "tls.server.hash.sha256") == sha256
 
 
 def test_big_packets():

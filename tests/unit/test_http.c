@@ -1357,6 +1357,182 @@ static void test_state_idle_release(void **st)
 	assert_int_equal(stats.proto_state_dropped, 0);
 }
 
+
+/* --- the hand-over to HTTP/2 (src/proto/http_h2c.c) --- */
+
+static void txn(enum pl_dir d, const void *p, size_t n, uint64_t ts)
+{
+	pl_http_ops.data(state, d, p, n, ts);
+}
+
+#define TXB(d, arr, ts) txn(d, arr, sizeof(arr), ts)
+
+static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+static const uint8_t H2_SETTINGS[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+/* stream 1's response: HEADERS (:status 200, indexed) and DATA "ok" ending the stream */
+static const uint8_t H2_RESP1[] = { 0, 0, 1, 1, 0x04, 0, 0, 0, 1, 0x88,
+				    0, 0, 2, 0, 0x01, 0, 0, 0, 1, 'o', 'k' };
+/* stream 3: HEADERS GET (indexed :method GET, :scheme http, :path /) ending the stream,
+ * then its response (:status 404 is index 13) */
+static const uint8_t H2_REQ3[] = { 0, 0, 3, 1, 0x05, 0, 0, 0, 3, 0x82, 0x86, 0x84 };
+static const uint8_t H2_RESP3[] = { 0, 0, 1, 1, 0x05, 0, 0, 0, 3, 0x8d };
+static const char UPREQ[] =
+	"GET /up?x=1 HTTP/1.1\r\nHost: h.example:8080\r\nUser-Agent: curl/7.88.1\r\n"
+	"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+static const char R101[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+
+/* Upgrade: h2c answered by 101: no HTTP/1 event; stream 1 carries the request. The
+ * client's preface and a new stream came before the 101 was seen (held and replayed), and
+ * the server's SETTINGS share the 101's segment. */
+static void test_h2c_upgrade_held(void **st)
+{
+	uint8_t resp[sizeof(R101) - 1 + sizeof(H2_SETTINGS)];
+
+	tx(PL_DIR_TO_SERVER, UPREQ, 1000);
+	tx(PL_DIR_TO_SERVER, PREFACE, 1100);
+	TXB(PL_DIR_TO_SERVER, H2_SETTINGS, 1100);
+	TXB(PL_DIR_TO_SERVER, H2_REQ3, 1200);
+	assert_int_equal(n_ev, 0);
+	memcpy(resp, R101, sizeof(R101) - 1);
+	memcpy(resp + sizeof(R101) - 1, H2_SETTINGS, sizeof(H2_SETTINGS));
+	TXB(PL_DIR_TO_CLIENT, resp, 2000);
+	TXB(PL_DIR_TO_CLIENT, H2_RESP1, 2100);
+	TXB(PL_DIR_TO_CLIENT, H2_RESP3, 2200);
+	conn_close(3000);
+	assert_int_equal(n_ev, 2);
+	has(0, "ver=2|method=GET|path=/up|query=x=1|host=h.example|ua=curl/7.88.1|");
+	has(0, "st=200|");
+	has(0, "start=1000|");
+	has(0, "rq.bytes=156|");   /* the HTTP/1.1 request's bytes */
+	assert_int_equal(strlen(UPREQ), 156);
+	has(1, "ver=2|method=GET|path=/|");
+	has(1, "st=404|");
+	has(1, "start=1200|");   /* the held bytes kept their packet time */
+	assert_int_equal(stats.http_h2c_switched, 1);
+	assert_int_equal(stats.http_parse_errors, 0);
+	assert_int_equal(stats.http2_parse_errors, 0);
+	assert_int_equal(stats.http_unmatched_requests, 0);
+}
+
+/* Upgrade: h2c answered in HTTP/1.1: it stays HTTP/1, and the request the client sent
+ * meanwhile (held) is parsed and paired as usual. */
+static void test_h2c_upgrade_refused(void **st)
+{
+	tx(PL_DIR_TO_SERVER, UPREQ, 1000);
+	tx(PL_DIR_TO_SERVER, GET2, 1100);
+	assert_int_equal(n_ev, 0);
+	tx(PL_DIR_TO_CLIENT, RESP1, 2000);
+	assert_int_equal(n_ev, 1);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2100);
+	conn_close(3000);
+	assert_int_equal(n_ev, 2);
+	has(0, "ver=1.1|method=GET|path=/up|");
+	has(0, "st=200|");
+	has(1, "path=/two|");
+	has(1, "st=404|");
+	has(1, "start=1100|");
+	assert_int_equal(stats.http_h2c_switched, 0);
+	assert_int_equal(stats.http_parse_errors, 0);
+}
+
+/* Only "h2c" among the Upgrade tokens asks for HTTP/2; another protocol's 101 still ends
+ * the parsing as before. */
+static void test_h2c_token(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2co, websocket\r\n\r\n", 1000);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", 2000);
+	tx(PL_DIR_TO_SERVER, PREFACE, 3000);
+	conn_close(4000);
+	assert_int_equal(n_ev, 1);
+	has(0, "st=101|");
+	assert_int_equal(stats.http_h2c_switched, 0);
+	conn_open();
+	tx(PL_DIR_TO_SERVER, "GET /b HTTP/1.1\r\nHost: h\r\nUpgrade: websocket , H2C \r\n\r\n", 1000);
+	tx(PL_DIR_TO_CLIENT, R101, 2000);
+	tx(PL_DIR_TO_SERVER, PREFACE, 3000);
+	TXB(PL_DIR_TO_CLIENT, H2_RESP1, 3100);
+	conn_close(4000);
+	assert_int_equal(n_ev, 1);
+	has(0, "ver=2|method=GET|path=/b|");
+	assert_int_equal(stats.http_h2c_switched, 1);
+}
+
+/* The capture ends before the answer: the h2c request goes out unmatched; held HTTP/2
+ * bytes are not parsed as HTTP/1 (no parse error). */
+static void test_h2c_no_answer(void **st)
+{
+	tx(PL_DIR_TO_SERVER, UPREQ, 1000);
+	tx(PL_DIR_TO_SERVER, PREFACE, 1100);
+	conn_close(3000);
+	assert_int_equal(n_ev, 1);
+	has(0, "path=/up|");
+	assert_int_equal(stats.http_unmatched_requests, 1);
+	assert_int_equal(stats.http_parse_errors, 0);
+	assert_int_equal(stats.http_resyncs, 0);
+}
+
+/* Prior knowledge on an HTTP port: the preface split across reads (held until 24 bytes),
+ * and the server's SETTINGS before any client byte (nghttpd sends them first). */
+static void test_h2_prior_knowledge(void **st)
+{
+	uint8_t first[sizeof(PREFACE) - 1 + sizeof(H2_SETTINGS) + sizeof(H2_REQ3)];
+
+	tx(PL_DIR_TO_SERVER, "PRI * HTTP/2", 1000);
+	assert_int_equal(stats.http2_frames, 0);
+	tx(PL_DIR_TO_SERVER, ".0\r\n\r\nSM\r\n\r\n", 1001);
+	TXB(PL_DIR_TO_SERVER, H2_SETTINGS, 1002);
+	TXB(PL_DIR_TO_SERVER, H2_REQ3, 1002);
+	TXB(PL_DIR_TO_CLIENT, H2_SETTINGS, 1003);
+	TXB(PL_DIR_TO_CLIENT, H2_RESP3, 1004);
+	conn_close(2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "ver=2|method=GET|path=/|");
+	has(0, "st=404|");
+	assert_int_equal(stats.http_h2c_switched, 1);
+
+	conn_open();
+	TXB(PL_DIR_TO_CLIENT, H2_SETTINGS, 1000);
+	memcpy(first, PREFACE, sizeof(PREFACE) - 1);
+	memcpy(first + sizeof(PREFACE) - 1, H2_SETTINGS, sizeof(H2_SETTINGS));
+	memcpy(first + sizeof(PREFACE) - 1 + sizeof(H2_SETTINGS), H2_REQ3, sizeof(H2_REQ3));
+	TXB(PL_DIR_TO_SERVER, first, 1001);
+	TXB(PL_DIR_TO_CLIENT, H2_RESP3, 1002);
+	conn_close(2000);
+	assert_int_equal(n_ev, 1);
+	has(0, "st=404|");
+	assert_int_equal(stats.http2_frames, 4);    /* the server's first SETTINGS counted too */
+	assert_int_equal(stats.http2_parse_errors, 0);
+	assert_int_equal(stats.http_resyncs, 0);
+
+	/* a preface-like start that is not one stays HTTP/1 */
+	conn_open();
+	tx(PL_DIR_TO_SERVER, "PRI * HTTP/2", 1000);
+	tx(PL_DIR_TO_SERVER, ".1\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n", 1001);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1002);
+	conn_close(2000);
+	assert_int_equal(stats.http_h2c_switched, 0);
+	assert_int_equal(n_ev, 1);
+	has(0, "path=/x|");
+}
+
+/* A gap while the client's bytes are held reaches HTTP/2 as a gap. */
+static void test_h2c_hold_gap(void **st)
+{
+	tx(PL_DIR_TO_SERVER, UPREQ, 1000);
+	tx(PL_DIR_TO_SERVER, PREFACE, 1100);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, 100, 1150);
+	TXB(PL_DIR_TO_SERVER, H2_REQ3, 1200);
+	tx(PL_DIR_TO_CLIENT, R101, 2000);   /* (after the hole, HTTP/2 marks stream 3's loss) */
+	TXB(PL_DIR_TO_CLIENT, H2_SETTINGS, 2000);
+	TXB(PL_DIR_TO_CLIENT, H2_RESP1, 2100);
+	conn_close(3000);
+	assert_int_equal(stats.http_h2c_switched, 1);
+	assert_true(stats.http2_gaps >= 1);
+	assert_true(n_ev >= 1);
+	has(0, "path=/up|");
+	has(0, "st=200|");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1381,6 +1557,8 @@ int main(void)
 		T(test_every_split), T(test_fast_path_agrees), T(test_state_bound),
 		T(test_state_bound_churn),
 		T(test_state_idle_release),
+		T(test_h2c_upgrade_held), T(test_h2c_upgrade_refused), T(test_h2c_token),
+		T(test_h2c_no_answer), T(test_h2_prior_knowledge), T(test_h2c_hold_gap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

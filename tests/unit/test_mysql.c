@@ -28,12 +28,27 @@ static void add(char *o, const char *k, struct pl_str s)
 	snprintf(o + l, LINE_MAX_LEN - l, "%s=%.*s|", k, (int)s.len, s.p ? s.p : "");
 }
 
+static int n_tls;
+static char tls_line[512];
+
 static void fake_emit(const struct pl_event *ev, void *arg)
 {
 	const struct pl_event_mysql *m = &ev->mysql;
 	char *o;
 
 	assert_true(n_ev < MAX_EV);
+	if (ev->type == PL_EV_TLS) {
+		/* the TLS parser after an SSLRequest: the MySQL connection's ports */
+		assert_int_equal(ev->client.port, 40000);
+		assert_int_equal(ev->server.port, 3306);
+		snprintf(tls_line, sizeof(tls_line), "ok=%d|cb=%llu|sb=%llu|sni=%.*s|cipher=%.*s|ver=%.*s|",
+			 ev->ok, (unsigned long long)ev->client.bytes, (unsigned long long)ev->server.bytes,
+			 (int)ev->tls.server_name.len, ev->tls.server_name.p ? ev->tls.server_name.p : "",
+			 (int)ev->tls.cipher.len, ev->tls.cipher.p ? ev->tls.cipher.p : "",
+			 (int)ev->tls.version.len, ev->tls.version.p ? ev->tls.version.p : "");
+		n_tls++;
+		return;
+	}
 	assert_int_equal(ev->type, PL_EV_MYSQL);
 	assert_string_equal(ev->community_id, conn.community_id);
 	assert_int_equal(ev->client.port, 40000);
@@ -88,6 +103,7 @@ static void conn_open(void)
 	strcpy(conn.community_id, "1:test");
 	env = (struct pl_proto_env){ &cfg, &stats, fake_emit, NULL };
 	n_ev = 0;
+	n_tls = 0;
 	state = calloc(1, pl_mysql_ops.state_size(&cfg));
 	assert_non_null(state);
 	assert_int_equal(pl_mysql_ops.init(state, &conn, &env), 0);
@@ -621,6 +637,86 @@ static void test_tls_skipped(void **st)
 	play_all();
 	assert_int_equal(n_ev, 0);
 	assert_int_equal(stats.mysql_tls_skipped, 1);
+}
+
+/* A TLS record holding one handshake message: type, then a body of hello fields. */
+static void tls_hello(uint8_t type, uint16_t cipher, const char *sni)
+{
+	uint8_t m[256];
+	size_t n = 0, sl = sni ? strlen(sni) : 0, body;
+
+	m[n++] = 0x16; m[n++] = 3; m[n++] = 1; n += 2;     /* record header, length below */
+	m[n++] = type; n += 3;                              /* handshake header */
+	m[n++] = 3; m[n++] = 3;                             /* TLS 1.2 */
+	memset(m + n, 0x5a, 32); n += 32;                   /* random */
+	m[n++] = 0;                                         /* session id */
+	if (type == 1) {
+		m[n++] = 0; m[n++] = 2;
+	}
+	m[n++] = (uint8_t)(cipher >> 8); m[n++] = (uint8_t)cipher;
+	if (type == 1) {
+		m[n++] = 1;
+	}
+	m[n++] = 0;                                         /* compression */
+	if (sni) {
+		size_t e = 9 + sl;
+
+		m[n++] = 0; m[n++] = (uint8_t)e;
+		m[n++] = 0; m[n++] = 0; m[n++] = 0; m[n++] = (uint8_t)(5 + sl);
+		m[n++] = 0; m[n++] = (uint8_t)(3 + sl); m[n++] = 0; m[n++] = 0; m[n++] = (uint8_t)sl;
+		memcpy(m + n, sni, sl); n += sl;
+	} else {
+		m[n++] = 0; m[n++] = 0;
+	}
+	body = n - 9;
+	m[3] = (uint8_t)((n - 5) >> 8); m[4] = (uint8_t)(n - 5);
+	m[6] = 0; m[7] = (uint8_t)(body >> 8); m[8] = (uint8_t)body;
+	cur_put(m, n);
+}
+
+static void ssl_request(uint32_t caps)
+{
+	PLE(caps, 4);
+	PLE(16777216, 4);
+	PB(33);
+	for (int i = 0; i < 23; i++)
+		PB(0);
+	pkt(1);
+}
+
+/* Issue 16: SSLRequest, then TLS on the same connection: the handshake is the TLS parser's
+ * `tls` event with the MySQL ports, the session counts as encrypted, and no MySQL event.
+ * The ClientHello shares the SSLRequest's segment here (every split is tried). */
+static void test_tls_handed_over(void **st)
+{
+	cfg.tls.enabled = true;
+	cfg.tls.max_handshake_bytes = 65536;
+	cfg.tls.max_memory_mb = 64;
+	b_greeting(CAPS_BASE | 0x800);
+	seg(S, 1);
+	ssl_request(CAPS_BASE | 0x800);
+	tls_hello(1, 0xc02f, "db.example");
+	seg(C, 2);
+	tls_hello(2, 0xc02f, NULL);
+	seg(S, 3);
+	play_all();
+	conn_close(999999);
+	assert_int_equal(n_ev, 0);
+	assert_int_equal(n_tls, 1);
+	assert_non_null(strstr(tls_line, "sni=db.example|cipher=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256|ver=1.2|"));
+	assert_int_equal(stats.mysql_tls_sessions, 1);
+	assert_int_equal(stats.mysql_tls_skipped, 0);
+	assert_int_equal(stats.mysql_parse_errors, 0);
+	assert_int_equal(stats.tls_handshakes, 1);
+	for (int k = 1; k < (int)segs[1].n; k++) {
+		conn_open();
+		play(1, (size_t)k);
+		conn_close(999999);
+		if (n_tls != 1 || !strstr(tls_line, "sni=db.example|"))
+			fail_msg("split at %d: %d tls events: %s", k, n_tls, tls_line);
+		assert_int_equal(n_ev, 0);
+		assert_int_equal(stats.mysql_tls_sessions, 1);
+	}
 }
 
 static void test_compress_skipped(void **st)
@@ -2748,6 +2844,7 @@ int main(void)
 		T(test_failed_login),
 		T(test_auth_switch),
 		T(test_tls_skipped),
+		T(test_tls_handed_over),
 		T(test_compress_skipped),
 		T(test_commands),
 		T(test_method_extraction),
