@@ -27,14 +27,10 @@ static void emit(const struct pl_event *ev, void *arg)
 	touch(h->user_name);
 	touch(h->status_phrase);
 	touch(h->version);
-	for (int i = 0; i < ev->n_errors; i++)
-		touch(ev->errors[i]);
+	touch_errors(ev);
 	for (int k = 0; k < 2; k++) {
 		touch(m[k]->mime_type);
-		for (int i = 0; i < m[k]->n_headers; i++) {
-			touch(m[k]->headers[i].name);
-			touch(m[k]->headers[i].value);
-		}
+		touch_headers(m[k]);
 	}
 
 	static char json[1 << 17];
