@@ -92,6 +92,20 @@ pl_stop_tcpdump_or_die() {
     pl_stop_tcpdump "$@" || die "tcpdump dropped packets: $(cat "$WORK/tcpdump.err")"
 }
 
+# pl_capture_scenario PCAP PORT CMD...: a fresh $WORK/access.log, nginx on PORT, CMD run under
+# tcpdump (every packet of PORT, written as it comes) into PCAP.tmp, both stopped, then PCAP
+pl_capture_scenario() {
+    local pcap=$1 port=$2
+    shift 2
+    : >"$WORK/access.log"
+    pl_start_nginx "$port"
+    pl_start_tcpdump "$pcap.tmp" "tcp port $port" -B 65536 -U --immediate-mode -Z root
+    "$@"
+    pl_stop_tcpdump_or_die
+    pl_stop_nginx
+    mv "$pcap.tmp" "$pcap"
+}
+
 # --- the bench captures (bench/make-*.sh): one large capture, made once ---
 
 # pl_bench_reuse OUT NAME: exits the script when OUT exists and FORCE is not set

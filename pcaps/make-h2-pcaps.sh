@@ -71,8 +71,6 @@ EOF
     mkdir -p "$WORK/tmp"
 }
 
-start_nginx() { : >"$WORK/access.log"; pl_start_nginx "$PORT"; }
-
 start_grpc() {
     : >"$WORK/calls.log"
     /usr/bin/python3 "$HERE/grpc_peer.py" server "$GRPC_PORT" "$WORK/calls.log" &
@@ -82,8 +80,6 @@ start_grpc() {
 }
 
 stop_grpc() { [ -n "$GRPC_PID" ] && { kill "$GRPC_PID"; wait "$GRPC_PID" || true; }; GRPC_PID=; }
-
-start_tcpdump() { pl_start_tcpdump "$1" "tcp port $PORT" -B 65536 -U --immediate-mode -Z root; }
 
 # --- scenarios: each runs its clients and sets REQS (requests nginx must log) ---
 sc_h2c_curl() {
@@ -122,12 +118,7 @@ run_scenario() {
     local name=$1 pcap=$HERE/$1.pcap
     REQS=
     [[ $name == grpc_* ]] && start_grpc
-    start_nginx
-    start_tcpdump "$pcap.tmp"
-    "sc_$name"
-    pl_stop_tcpdump_or_die
-    pl_stop_nginx
-    mv "$pcap.tmp" "$pcap"
+    pl_capture_scenario "$pcap" "$PORT" "sc_$name"
     cp "$WORK/access.log" "$HERE/$name.access.jsonl"
     if [[ $name == grpc_* ]]; then
         stop_grpc

@@ -91,9 +91,6 @@ EOF
     echo 'user:{PLAIN}secret' >"$WORK/htpasswd"
 }
 
-start_nginx() { : >"$WORK/access.log"; pl_start_nginx "$PORT"; }
-start_tcpdump() { pl_start_tcpdump "$1" "tcp port $PORT" -B 65536 -U --immediate-mode -Z root; }
-
 # --- scenarios: each runs the client(s) and sets CONNS/REQS (and EXTRA) for the check ---
 sc_keepalive() {
     curl -sSf -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
@@ -174,12 +171,7 @@ sc_early_mix() {
 run_scenario() {
     local name=$1 pcap=$HERE/http_$1.pcap log=$HERE/http_$1.access.jsonl
     CONNS= REQS= EXTRA=0 EARLY=0
-    start_nginx
-    start_tcpdump "$pcap.tmp"
-    "sc_$name"
-    pl_stop_tcpdump_or_die
-    pl_stop_nginx
-    mv "$pcap.tmp" "$pcap"
+    pl_capture_scenario "$pcap" "$PORT" "sc_$name"
     cp "$WORK/access.log" "$log"
     python3 "$HERE/check_pcap.py" "$pcap" "$log" --conns "$CONNS" --requests "$REQS" \
         --server-extra "$EXTRA" $([ "$EARLY" = 1 ] && echo --early) || die "$name: capture check failed"
