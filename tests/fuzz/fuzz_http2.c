@@ -41,5 +41,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	return fuzz_proto_input(&pl_http2_ops, emit, configure, d, n);
+	return fuzz_proto_input(&pl_http2_ops, emit, configure, d, n, NULL);
 }

@@ -45,5 +45,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	return fuzz_proto_input(&pl_tls_ops, emit, configure, d, n);
+	return fuzz_proto_input(&pl_tls_ops, emit, configure, d, n, NULL);
 }

@@ -111,11 +111,12 @@ static void run_script(const struct pl_proto_ops *ops, const struct pl_proto_env
 }
 
 /* One fuzz input: byte 0 are config switches, which configure() turns into a zeroed config;
- * the rest is the script, run through ops with emit receiving the events. */
+ * the rest is the script, run through ops with emit receiving the events. The counters of
+ * the run are copied to *counted when it is not NULL. */
 static inline int fuzz_proto_input(const struct pl_proto_ops *ops,
 				   void (*emit)(const struct pl_event *ev, void *arg),
 				   void (*configure)(struct pl_config *cfg, uint8_t switches),
-				   const uint8_t *d, size_t n)
+				   const uint8_t *d, size_t n, struct pl_stats *counted)
 {
 	struct pl_config cfg;
 	struct pl_stats st;
@@ -127,6 +128,8 @@ static inline int fuzz_proto_input(const struct pl_proto_ops *ops,
 	memset(&st, 0, sizeof(st));
 	configure(&cfg, d[0]);
 	run_script(ops, &env, d, n);
+	if (counted)
+		*counted = st;
 	return 0;
 }
 
