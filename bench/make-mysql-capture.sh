@@ -12,25 +12,15 @@ QUERIES=${QUERIES:-100000}
 CLIENTS=4
 
 die() { echo "make-mysql-capture: $*" >&2; exit 1; }
+. "$HERE/../pcaps/lib.sh"
 
-if [ -s "$OUT" ] && [ -z "${FORCE:-}" ]; then
-    echo "make-mysql-capture: reusing $OUT"
-    exit 0
-fi
-[ "$(id -u)" = 0 ] || die "run as root (tcpdump on lo needs it)"
-for t in mariadbd mariadb-install-db mariadb tcpdump ss; do
-    command -v $t >/dev/null || die "$t is missing"
-done
-[ -z "$(ss -Htln "sport = :$PORT")" ] || die "port $PORT is in use"
+pl_bench_reuse "$OUT" make-mysql-capture
+pl_need_root
+pl_need_tools mariadbd mariadb-install-db mariadb tcpdump ss
+pl_busy "$PORT" && die "port $PORT is in use"
 
 WORK=$(mktemp -d /tmp/pktlog-bench-mysql.XXXXXX)
-DB_PID=
-TCPDUMP_PID=
-cleanup() {
-    [ -n "$TCPDUMP_PID" ] && kill -INT "$TCPDUMP_PID" 2>/dev/null && wait "$TCPDUMP_PID" 2>/dev/null
-    [ -n "$DB_PID" ] && kill -TERM "$DB_PID" 2>/dev/null && wait "$DB_PID" 2>/dev/null
-    rm -rf "$WORK" "$OUT.tmp"
-}
+cleanup() { pl_stop_all; rm -rf "$WORK" "$OUT.tmp"; }
 trap cleanup EXIT
 mkdir -p "$HERE/data"
 
@@ -60,10 +50,7 @@ with open(sys.argv[1], "w") as f:
         f.write(f"SELECT name FROM t WHERE id = {i % 3 + 1};\n")
 PY
 
-tcpdump -i lo -s 0 -B 262144 -U -w "$OUT.tmp" "tcp port $PORT" 2>"$WORK/tcpdump.log" &
-TCPDUMP_PID=$!
-for _ in $(seq 50); do grep -q listening "$WORK/tcpdump.log" && break; sleep 0.1; done
-sleep 0.3
+pl_start_tcpdump "$OUT.tmp" "tcp port $PORT" -B 262144 -U
 pids=()
 for _ in $(seq $CLIENTS); do
     mariadb --no-defaults --protocol=tcp -h 127.0.0.1 -P $PORT --skip-ssl -ubench -pbench-pass \
@@ -71,10 +58,6 @@ for _ in $(seq $CLIENTS); do
     pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || die "a client failed"; done
-sleep 1
-kill -INT "$TCPDUMP_PID"
-wait "$TCPDUMP_PID" || true
-TCPDUMP_PID=
-grep -q "^0 packets dropped by kernel" "$WORK/tcpdump.log" || die "tcpdump dropped packets: $(cat "$WORK/tcpdump.log")"
+pl_stop_tcpdump_or_die 1
 mv "$OUT.tmp" "$OUT"
 echo "make-mysql-capture: $OUT ($(stat -c %s "$OUT") bytes, $QUERIES queries)"

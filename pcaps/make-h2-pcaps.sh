@@ -18,62 +18,35 @@ BASE=http://127.0.0.1:$PORT
 ALL=(h2c_curl h2c_nghttp h2c_large h2c_h2load grpc_calls)
 
 die() { echo "make-h2-pcaps: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root (tcpdump on lo needs it)"
-for t in nginx tcpdump curl h2load nghttp ss /usr/bin/python3; do command -v $t >/dev/null || die "$t is missing"; done
+. "$HERE/lib.sh"
+pl_need_root
+pl_need_tools nginx tcpdump curl h2load nghttp ss /usr/bin/python3
 /usr/bin/python3 -c 'import grpc' || die "python3-grpcio is missing"
 
 WORK=$(mktemp -d /tmp/pktlog-h2pcaps.XXXXXX)
-NGINX_PID= TCPDUMP_PID= GRPC_PID=
+GRPC_PID=
 cleanup() {
-    [ -n "$TCPDUMP_PID" ] && kill -INT "$TCPDUMP_PID" 2>/dev/null && wait "$TCPDUMP_PID" 2>/dev/null
-    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+    pl_stop_all
     [ -n "$GRPC_PID" ] && kill "$GRPC_PID" 2>/dev/null && wait "$GRPC_PID" 2>/dev/null
     rm -rf "$WORK" "$HERE"/*.pcap.tmp
 }
 trap cleanup EXIT
 
-busy() { [ -n "$(ss -Htln "sport = :$1")" ]; }
-
 make_root() {
     local r=$WORK/html
     mkdir -p "$r/upload"
-    /usr/bin/python3 - "$r" <<'EOF'
-import sys
-r = sys.argv[1]
-def page(title, n):
-    body = "".join(f"<p>{title} paragraph {i}: the quick brown fox jumps over the lazy dog.</p>\n"
-                   for i in range(n))
-    return f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n{body}</body></html>\n"
-open(f"{r}/index.html", "w").write(page("index", 7))
-open(f"{r}/a.html", "w").write(page("a", 3))
-open(f"{r}/b.html", "w").write(page("b", 12))
-open(f"{r}/c.txt", "w").write("".join(f"line {i:04d} of c.txt\n" for i in range(40)))
-with open(f"{r}/large.bin", "wb") as f:              # 1 MiB: many DATA frames, WINDOW_UPDATEs
-    x, out = 12345, bytearray()
-    for _ in range(1024 * 1024 // 4):
-        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-        out += x.to_bytes(4, "little")
-    f.write(out)
-EOF
+    # 1 MiB large.bin: many DATA frames, WINDOW_UPDATEs
+    /usr/bin/python3 "$HERE/docroot.py" "$r" 1
     find "$r" -type f -exec touch -d '2024-01-01 00:00:00 UTC' {} +
 }
 
 write_conf() {
     cat >"$WORK/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log info;
-events { worker_connections 512; }
+$(pl_nginx_head info 512)
 http {
     types { text/html html; text/plain txt; application/octet-stream bin; }
     default_type text/plain;
-    client_body_temp_path $WORK/tmp/body;
-    proxy_temp_path $WORK/tmp/proxy;
-    fastcgi_temp_path $WORK/tmp/fastcgi;
-    uwsgi_temp_path $WORK/tmp/uwsgi;
-    scgi_temp_path $WORK/tmp/scgi;
+$(pl_nginx_temp_paths)
     server_tokens off;
     keepalive_timeout 65;
     log_format pljson escape=json '{"request_id":"\$request_id","remote_addr":"\$remote_addr",'
@@ -98,44 +71,15 @@ EOF
     mkdir -p "$WORK/tmp"
 }
 
-start_nginx() {
-    : >"$WORK/access.log"
-    nginx -p "$WORK" -c "$WORK/nginx.conf" &
-    NGINX_PID=$!
-    for _ in $(seq 100); do busy "$PORT" && return 0; sleep 0.05; done
-    die "nginx did not start listening; see $WORK/error.log"
-}
-
-stop_nginx() { kill -QUIT "$NGINX_PID"; wait "$NGINX_PID" || true; NGINX_PID=; }
-
 start_grpc() {
     : >"$WORK/calls.log"
     /usr/bin/python3 "$HERE/grpc_peer.py" server "$GRPC_PORT" "$WORK/calls.log" &
     GRPC_PID=$!
-    for _ in $(seq 200); do busy "$GRPC_PORT" && return 0; sleep 0.05; done
+    for _ in $(seq 200); do pl_busy "$GRPC_PORT" && return 0; sleep 0.05; done
     die "the gRPC server did not start"
 }
 
 stop_grpc() { [ -n "$GRPC_PID" ] && { kill "$GRPC_PID"; wait "$GRPC_PID" || true; }; GRPC_PID=; }
-
-start_tcpdump() {
-    tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -Z root -w "$1" "tcp port $PORT" 2>"$WORK/tcpdump.err" &
-    TCPDUMP_PID=$!
-    for _ in $(seq 100); do
-        grep -q 'listening on' "$WORK/tcpdump.err" && { sleep 0.2; return 0; }
-        sleep 0.05
-    done
-    die "tcpdump did not start: $(cat "$WORK/tcpdump.err")"
-}
-
-stop_tcpdump() {
-    sleep 1
-    kill -INT "$TCPDUMP_PID"
-    wait "$TCPDUMP_PID" || true
-    TCPDUMP_PID=
-    grep -q '^0 packets dropped by kernel' "$WORK/tcpdump.err" ||
-        die "tcpdump dropped packets: $(cat "$WORK/tcpdump.err")"
-}
 
 # --- scenarios: each runs its clients and sets REQS (requests nginx must log) ---
 sc_h2c_curl() {
@@ -174,12 +118,7 @@ run_scenario() {
     local name=$1 pcap=$HERE/$1.pcap
     REQS=
     [[ $name == grpc_* ]] && start_grpc
-    start_nginx
-    start_tcpdump "$pcap.tmp"
-    "sc_$name"
-    stop_tcpdump
-    stop_nginx
-    mv "$pcap.tmp" "$pcap"
+    pl_capture_scenario "$pcap" "$PORT" "sc_$name"
     cp "$WORK/access.log" "$HERE/$name.access.jsonl"
     if [[ $name == grpc_* ]]; then
         stop_grpc
@@ -194,8 +133,8 @@ main() {
     local s list=("$@")
     [ ${#list[@]} -gt 0 ] || list=("${ALL[@]}")
     for s in "${list[@]}"; do declare -F "sc_$s" >/dev/null || die "unknown scenario $s"; done
-    busy "$PORT" && die "port $PORT is in use"
-    busy "$GRPC_PORT" && die "port $GRPC_PORT is in use"
+    pl_busy "$PORT" && die "port $PORT is in use"
+    pl_busy "$GRPC_PORT" && die "port $GRPC_PORT is in use"
     make_root
     write_conf
     for s in "${list[@]}"; do run_scenario "$s"; done

@@ -17,68 +17,40 @@ ALL=(keepalive pipelining chunked head not_modified not_found post large http10 
      early_return early_413 early_401 early_continue early_mix)
 
 die() { echo "make-pcaps: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root (tcpdump on lo needs it)"
-for t in nginx tcpdump curl python3 ss; do command -v $t >/dev/null || die "$t is missing"; done
+. "$HERE/lib.sh"
+pl_need_root
+pl_need_tools nginx tcpdump curl python3 ss
 
 WORK=$(mktemp -d /tmp/pktlog-pcaps.XXXXXX)
-NGINX_PID=
-TCPDUMP_PID=
-cleanup() {
-    [ -n "$TCPDUMP_PID" ] && kill -INT "$TCPDUMP_PID" 2>/dev/null && wait "$TCPDUMP_PID" 2>/dev/null
-    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
-    rm -rf "$WORK" "$HERE"/*.pcap.tmp
-}
+cleanup() { pl_stop_all; rm -rf "$WORK" "$HERE"/*.pcap.tmp; }
 trap cleanup EXIT
-
-port_busy() { [ -n "$(ss -Htln "sport = :$PORT")" ]; }
 
 # --- content: fixed bytes and a fixed mtime, so sizes and ETags are the same every run ---
 make_root() {
     local r=$WORK/html
     mkdir -p "$r/gz" "$r/upload"
-    python3 - "$r" <<'EOF'
+    python3 - "$r" "$HERE" <<'EOF'
 import sys
+sys.path.insert(0, sys.argv[2])
+from docroot import page, write_common
 r = sys.argv[1]
-def page(title, n):
-    body = "".join(f"<p>{title} paragraph {i}: the quick brown fox jumps over the lazy dog.</p>\n"
-                   for i in range(n))
-    return f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n{body}</body></html>\n"
-open(f"{r}/index.html", "w").write(page("index", 7))          # ~600 bytes
-open(f"{r}/a.html", "w").write(page("a", 3))
-open(f"{r}/b.html", "w").write(page("b", 12))
+write_common(r, 5)                                              # large.bin: 5 MiB
 open(f"{r}/search.html", "w").write(page("search", 2))
-open(f"{r}/c.txt", "w").write("".join(f"line {i:04d} of c.txt\n" for i in range(40)))
 open(f"{r}/d.css", "w").write("body { font-family: sans-serif; margin: 0 auto; max-width: 40em; }\n")
 open(f"{r}/file.txt", "w").write("".join(f"file.txt line {i:04d}\n" for i in range(100)))
 open(f"{r}/gz/text.txt", "w").write("".join(f"compressible line {i % 50:02d} of text.txt\n"
                                             for i in range(2000)))
-with open(f"{r}/large.bin", "wb") as f:                        # 5 MiB, not compressible by eye
-    x = 12345
-    out = bytearray()
-    for _ in range(5 * 1024 * 1024 // 4):
-        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-        out += x.to_bytes(4, "little")
-    f.write(out)
 EOF
     find "$r" -type f -exec touch -d '2024-01-01 00:00:00 UTC' {} +
 }
 
 write_conf() {
     cat >"$WORK/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log info;
-events { worker_connections 512; }
+$(pl_nginx_head info 512)
 http {
     types { text/html html; text/plain txt; text/css css; application/octet-stream bin; }
     default_type text/plain;
-    client_body_temp_path $WORK/tmp/body;
-    proxy_temp_path $WORK/tmp/proxy;
-    fastcgi_temp_path $WORK/tmp/fastcgi;
-    uwsgi_temp_path $WORK/tmp/uwsgi;
-    scgi_temp_path $WORK/tmp/scgi;
+$(pl_nginx_temp_paths)
     server_tokens off;
     sendfile on;
     keepalive_timeout 65;
@@ -117,40 +89,6 @@ http {
 EOF
     mkdir -p "$WORK/tmp"
     echo 'user:{PLAIN}secret' >"$WORK/htpasswd"
-}
-
-start_nginx() {
-    : >"$WORK/access.log"
-    nginx -p "$WORK" -c "$WORK/nginx.conf" &
-    NGINX_PID=$!
-    # Wait by looking at the socket table: a probe connection would land in the capture.
-    for _ in $(seq 100); do port_busy && return 0; sleep 0.05; done
-    die "nginx did not start listening; see $WORK/error.log"
-}
-
-stop_nginx() {
-    kill -QUIT "$NGINX_PID"
-    wait "$NGINX_PID" || true
-    NGINX_PID=
-}
-
-start_tcpdump() {
-    tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -Z root -w "$1" "tcp port $PORT" 2>"$WORK/tcpdump.err" &
-    TCPDUMP_PID=$!
-    for _ in $(seq 100); do
-        grep -q 'listening on' "$WORK/tcpdump.err" && { sleep 0.2; return 0; }
-        sleep 0.05
-    done
-    die "tcpdump did not start: $(cat "$WORK/tcpdump.err")"
-}
-
-stop_tcpdump() {
-    sleep 1   # let the last FIN/ACKs through
-    kill -INT "$TCPDUMP_PID"
-    wait "$TCPDUMP_PID" || true
-    TCPDUMP_PID=
-    grep -q '^0 packets dropped by kernel' "$WORK/tcpdump.err" ||
-        die "tcpdump dropped packets: $(cat "$WORK/tcpdump.err")"
 }
 
 # --- scenarios: each runs the client(s) and sets CONNS/REQS (and EXTRA) for the check ---
@@ -233,12 +171,7 @@ sc_early_mix() {
 run_scenario() {
     local name=$1 pcap=$HERE/http_$1.pcap log=$HERE/http_$1.access.jsonl
     CONNS= REQS= EXTRA=0 EARLY=0
-    start_nginx
-    start_tcpdump "$pcap.tmp"
-    "sc_$name"
-    stop_tcpdump
-    stop_nginx
-    mv "$pcap.tmp" "$pcap"
+    pl_capture_scenario "$pcap" "$PORT" "sc_$name"
     cp "$WORK/access.log" "$log"
     python3 "$HERE/check_pcap.py" "$pcap" "$log" --conns "$CONNS" --requests "$REQS" \
         --server-extra "$EXTRA" $([ "$EARLY" = 1 ] && echo --early) || die "$name: capture check failed"
@@ -248,7 +181,7 @@ main() {
     local s list=("$@")
     [ ${#list[@]} -gt 0 ] || list=("${ALL[@]}")
     for s in "${list[@]}"; do declare -F "sc_$s" >/dev/null || die "unknown scenario $s"; done
-    port_busy && die "port $PORT is in use; stop whatever listens there first"
+    pl_busy "$PORT" && die "port $PORT is in use; stop whatever listens there first"
     make_root
     write_conf
     for s in "${list[@]}"; do run_scenario "$s"; done

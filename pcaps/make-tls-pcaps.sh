@@ -22,22 +22,17 @@ ALL=(curl_tls12 curl_tls13 curl_ecdsa_tls12 sclient_ciphers python_ssl resume_tl
 RSA_PORT=9243 EC_PORT=8883 MTLS_PORT=5223 P384_PORT=995
 
 die() { echo "make-tls-pcaps: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "run as root (tcpdump on lo needs it)"
-for t in nginx tcpdump openssl curl python3 ss; do command -v $t >/dev/null || die "$t is missing"; done
+. "$HERE/lib.sh"
+pl_need_root
+pl_need_tools nginx tcpdump openssl curl python3 ss
 for p in $RSA_PORT $EC_PORT $MTLS_PORT $P384_PORT; do
-    [ -z "$(ss -Htln "sport = :$p")" ] || die "port $p is busy"
+    pl_busy "$p" && die "port $p is busy"
 done
 
 WORK=$(mktemp -d /tmp/pktlog-tls.XXXXXX)
 chmod 755 "$WORK"       # nginx's workers (www-data) read the document root
-NGINX_PID=
-TCPDUMP_PID=
-cleanup() {
-    [ -n "$TCPDUMP_PID" ] && kill -INT "$TCPDUMP_PID" 2>/dev/null && wait "$TCPDUMP_PID" 2>/dev/null
-    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null
-    sleep 0.3
-    rm -rf "$WORK"
-}
+NGINX_ERRLOG=$WORK/logs/error.log
+cleanup() { pl_stop_all; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 ossl() { openssl "$@" >>"$WORK/openssl.log" 2>&1 || die "openssl $1 failed: $WORK/openssl.log"; }
@@ -117,33 +112,18 @@ http {
 }
 EOF
     mkdir -p "$WORK/tmp"
-    nginx -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/logs/error.log" &
-    NGINX_PID=$!
-    for _ in $(seq 50); do
-        [ -n "$(ss -Htln "sport = :$EC_PORT")" ] && return
-        sleep 0.1
-    done
-    die "nginx did not start: $WORK/logs/error.log"
+    pl_start_nginx "$EC_PORT" -e "$NGINX_ERRLOG"
 }
 
 capture_start() {
     : > "$WORK/logs/access.jsonl"
-    tcpdump -i lo -s 0 -B 65536 -U --immediate-mode -Z root -w "$OUT/$1.pcap.tmp" \
-        "tcp port $RSA_PORT or tcp port $EC_PORT or tcp port $MTLS_PORT or tcp port $P384_PORT" 2>"$WORK/tcpdump.log" &
-    TCPDUMP_PID=$!
-    for _ in $(seq 50); do
-        grep -q "listening on" "$WORK/tcpdump.log" 2>/dev/null && { sleep 0.2; return 0; }
-        sleep 0.1
-    done
-    die "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
+    pl_start_tcpdump "$OUT/$1.pcap.tmp" \
+        "tcp port $RSA_PORT or tcp port $EC_PORT or tcp port $MTLS_PORT or tcp port $P384_PORT" \
+        -B 65536 -U --immediate-mode -Z root
 }
 
 capture_stop() {
-    sleep 0.5
-    kill -INT "$TCPDUMP_PID"; wait "$TCPDUMP_PID" 2>/dev/null || true
-    TCPDUMP_PID=
-    grep -q '^0 packets dropped by kernel' "$WORK/tcpdump.log" ||
-        die "tcpdump dropped packets: $(cat "$WORK/tcpdump.log")"
+    pl_stop_tcpdump_or_die 0.5
     mv "$OUT/$1.pcap.tmp" "$OUT/$1.pcap"
     cp "$WORK/logs/access.jsonl" "$OUT/$1.access.jsonl"
     echo "$1: $(wc -l < "$OUT/$1.access.jsonl") requests logged"

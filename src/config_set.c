@@ -240,11 +240,11 @@ static int set_regex(struct ctx *c, const struct pl_option *o, const yaml_node_t
 	return 0;
 }
 
-static int set_u32(struct ctx *c, const struct pl_option *o, const yaml_node_t *v,
-		   const char *key, void *base)
+/* A whole number in o's range, for set_u32 and set_u64. */
+static int read_count(struct ctx *c, const struct pl_option *o, const yaml_node_t *v,
+		      const char *key, uint64_t *n)
 {
 	char buf[SHOW_MAX + 1];
-	uint64_t n;
 	size_t used;
 
 	if (want_scalar(c, v, key, "a number") < 0)
@@ -253,10 +253,20 @@ static int set_u32(struct ctx *c, const struct pl_option *o, const yaml_node_t *
 		return cfg_fail(c, cfg_line(v), key, "expected a number, found \"%s\"",
 				cfg_show(sval(v), slen(v), buf, sizeof(buf)));
 	/* All digits: the only way to fail now is a number too big for 64 bits. */
-	if (parse_u64(sval(v), slen(v), &used, &n) < 0 || n < o->min || n > o->max)
+	if (parse_u64(sval(v), slen(v), &used, n) < 0 || *n < o->min || *n > o->max)
 		return cfg_fail(c, cfg_line(v), key, "%s is out of range %llu-%llu",
 				cfg_show(sval(v), slen(v), buf, sizeof(buf)),
 				(unsigned long long)o->min, (unsigned long long)o->max);
+	return 0;
+}
+
+static int set_u32(struct ctx *c, const struct pl_option *o, const yaml_node_t *v,
+		   const char *key, void *base)
+{
+	uint64_t n;
+
+	if (read_count(c, o, v, key, &n) < 0)
+		return -1;
 	*FIELD(base, o, uint32_t) = (uint32_t)n;
 	return 0;
 }
@@ -264,17 +274,10 @@ static int set_u32(struct ctx *c, const struct pl_option *o, const yaml_node_t *
 static int set_u64(struct ctx *c, const struct pl_option *o, const yaml_node_t *v,
 		   const char *key, void *base)
 {
-	char buf[SHOW_MAX + 1];
 	uint64_t n;
-	size_t used;
 
-	if (want_scalar(c, v, key, "a number") < 0)
+	if (read_count(c, o, v, key, &n) < 0)
 		return -1;
-	if (slen(v) == 0 || strspn(sval(v), "0123456789") != slen(v) ||
-	    parse_u64(sval(v), slen(v), &used, &n) < 0 || n < o->min || n > o->max)
-		return cfg_fail(c, cfg_line(v), key, "expected a number in %llu-%llu, found \"%s\"",
-				(unsigned long long)o->min, (unsigned long long)o->max,
-				cfg_show(sval(v), slen(v), buf, sizeof(buf)));
 	*FIELD(base, o, uint64_t) = n;
 	return 0;
 }

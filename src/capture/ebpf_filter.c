@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "pktlog/libbpf_log.h"
 #include <bpf/libbpf.h>
 #include "pktlog/portfilter.h"
 #include "portfilter.skel.h"
@@ -23,26 +24,12 @@ struct pl_ebpf {
 	bool slot_used[PL_PF_MAX_PORTS];
 };
 
-/* libbpf's own chatter only with -vv; its warnings go through pktlog's log. */
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char line[512];
-	int lv = level == LIBBPF_WARN ? PL_LOG_DEBUG : PL_LOG_DEBUG + 1;
-
-	if (lv > pl_log_level_max)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	pl_debug("libbpf: %s", line);
-	return 0;
-}
-
 struct pl_ebpf *pl_ebpf_open(bool ethernet, uint32_t keep_bytes, char *why, size_t whylen)
 {
 	struct pl_ebpf *e;
 	int err;
 
-	libbpf_set_print(libbpf_log);
+	pl_libbpf_log_init();
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		snprintf(why, whylen, "out of memory");

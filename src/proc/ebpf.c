@@ -3,7 +3,6 @@
  * the privilege drop; the map is read through its descriptor afterwards, which needs no
  * capability. The map is the kernel's and bounded (LRU); a lookup copies one entry. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <sys/syscall.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include "pktlog/libbpf_log.h"
 #include "pktlog/procattr.h"
 #include "ebpf.h"
 #include "procattr.skel.h"
@@ -20,20 +20,6 @@ struct pl_proc_ebpf {
 	int map_fd;
 	unsigned int netns;
 };
-
-/* libbpf's chatter only with -vv (as the capture filter's loader does). */
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char line[512];
-	int lv = level == LIBBPF_WARN ? PL_LOG_DEBUG : PL_LOG_DEBUG + 1;
-
-	if (lv > pl_log_level_max)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	pl_debug("libbpf: %s", line);
-	return 0;
-}
 
 struct pl_proc_ebpf *pl_proc_ebpf_open(uint32_t max_entries, char *why, size_t whylen)
 {
@@ -49,7 +35,7 @@ struct pl_proc_ebpf *pl_proc_ebpf_open(uint32_t max_entries, char *why, size_t w
 		snprintf(why, whylen, "/proc/self/ns/net: %s", strerror(errno));
 		return NULL;
 	}
-	libbpf_set_print(libbpf_log);
+	pl_libbpf_log_init();
 	e = calloc(1, sizeof(*e));
 	if (!e) {
 		snprintf(why, whylen, "out of memory");

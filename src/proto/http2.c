@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include "http2_int.h"
+#include "http_host.h"
 
 #define H2_FREELIST_MAX 256u
 #define H2_USER_MAX 128u
@@ -511,31 +512,6 @@ static void code_note(char *out, size_t cap, const char *what, int by, uint32_t 
 		snprintf(out, cap, "%s by the %s (error code 0x%x)", what, who, code);
 }
 
-static void split_authority(struct pl_str v, struct pl_event_http *e)
-{
-	const char *colon = NULL;
-	uint32_t port = 0;
-
-	e->host = v;
-	if (v.len && v.p[0] == '[') {
-		const char *rb = memchr(v.p, ']', v.len);
-
-		if (rb && rb + 1 < v.p + v.len && rb[1] == ':')
-			colon = rb + 1;
-	} else {
-		colon = memchr(v.p, ':', v.len);
-	}
-	if (!colon)
-		return;
-	e->host.len = (size_t)(colon - v.p);
-	for (const char *q = colon + 1; q < v.p + v.len; q++) {
-		if (*q < '0' || *q > '9' || port > 65535)
-			return;
-		port = port * 10 + (uint32_t)(*q - '0');
-	}
-	e->host_port = port <= 65535 ? (uint16_t)port : 0;
-}
-
 static void fill_msg(const struct h2_stream *s, const struct h2_msg *m, struct pl_http_msg *out,
 		     struct pl_header *hdrs, char *digits)
 {
@@ -580,7 +556,7 @@ static void fill_request(const struct h2_stream *s, struct pl_event *ev, struct 
 	e->path = q ? (struct pl_str){ path.p, (size_t)(q - path.p) } : path;
 	e->query = q ? (struct pl_str){ q + 1, path.len - (size_t)(q - path.p) - 1 }
 		     : (struct pl_str){ "", 0 };
-	split_authority(str_of(s, m->authority.len ? m->authority : m->host), e);
+	pl_http_split_host(str_of(s, m->authority.len ? m->authority : m->host), e);
 	e->user_agent = str_of(s, m->ua);
 	e->referrer = str_of(s, m->referer);
 	e->forwarded_ip = str_of(s, m->xff);

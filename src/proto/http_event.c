@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 #include "http_int.h"
+#include "http_host.h"
 
 static struct pl_str msg_str(const struct hmsg *m, struct span s)
 {
@@ -32,40 +33,6 @@ static void split_path(const struct hmsg *m, struct pl_event_http *h)
 	plen = q ? (size_t)(q - u.p) : u.len;
 	h->path = (struct pl_str){ u.p, plen };
 	h->query = q ? (struct pl_str){ q + 1, u.len - plen - 1 } : (struct pl_str){ "", 0 };
-}
-
-static uint16_t parse_port(const char *p, size_t n)
-{
-	uint32_t v = 0;
-
-	if (n == 0 || n > 5)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return 0;
-		v = v * 10 + (uint32_t)(p[i] - '0');
-	}
-	return v <= 65535 ? (uint16_t)v : 0;
-}
-
-/* "example.com:8080", "[::1]:8080", "[::1]": brackets stay (ECS url.domain does so). */
-static void split_host(const struct hmsg *m, struct pl_event_http *h)
-{
-	struct pl_str v = msg_str(m, m->host);
-	const char *colon = NULL;
-
-	h->host = v;
-	if (v.len && v.p[0] == '[') {
-		const char *rb = memchr(v.p, ']', v.len);
-		if (rb && rb + 1 < v.p + v.len && rb[1] == ':')
-			colon = rb + 1;
-	} else {
-		colon = memchr(v.p, ':', v.len);
-	}
-	if (!colon)
-		return;
-	h->host = (struct pl_str){ v.p, (size_t)(colon - v.p) };
-	h->host_port = parse_port(colon + 1, (size_t)(v.p + v.len - colon - 1));
 }
 
 static struct pl_str trim(struct pl_str s)
@@ -206,7 +173,7 @@ static void fill_request(struct pl_event *ev, const struct hmsg *req, struct pl_
 		: (struct pl_str){ "", 0 };
 	split_path(req, h);
 	if (req->has_host)
-		split_host(req, h);
+		pl_http_split_host(msg_str(req, req->host), h);
 	h->user_agent = req->has_ua ? msg_str(req, req->ua) : (struct pl_str){ "", 0 };
 	h->referrer = req->has_referer ? msg_str(req, req->referer) : (struct pl_str){ "", 0 };
 	h->forwarded_ip = req->has_xff ? first_forwarded(req) : (struct pl_str){ "", 0 };

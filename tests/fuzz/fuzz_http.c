@@ -27,14 +27,10 @@ static void emit(const struct pl_event *ev, void *arg)
 	touch(h->user_name);
 	touch(h->status_phrase);
 	touch(h->version);
-	for (int i = 0; i < ev->n_errors; i++)
-		touch(ev->errors[i]);
+	touch_errors(ev);
 	for (int k = 0; k < 2; k++) {
 		touch(m[k]->mime_type);
-		for (int i = 0; i < m[k]->n_headers; i++) {
-			touch(m[k]->headers[i].name);
-			touch(m[k]->headers[i].value);
-		}
+		touch_headers(m[k]);
 	}
 
 	static char json[1 << 17];
@@ -58,46 +54,47 @@ static void emit(const struct pl_event *ev, void *arg)
 	run_events++;
 }
 
+/* 1 for the run with the fast path, 0 for the run with http-parser only */
+static bool fast_run;
+
+static void configure(struct pl_config *cfg, uint8_t sw)
+{
+	static char h_trace[] = "x-trace";
+
+	cfg->http.transaction_timeout_ns = 10 * PL_NS_PER_SEC;
+	cfg->http.max_message_size = sw & 1 ? 300 : 10485760;
+	cfg->http.max_pending = sw & 2 ? 2 : 64;
+	cfg->http.max_url_length = sw & 4 ? 16 : 8192;
+	cfg->http.max_memory_mb = 1;
+	cfg->http.send_all_headers = sw & 8;
+	cfg->http.redact_authorization = sw & 16;
+	cfg->http.redact_cookies = sw & 32;
+	cfg->http.send_headers[0] = h_trace;
+	cfg->http.n_send_headers = 1;
+	cfg->fast_paths = fast_run;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	static char h_trace[] = "x-trace";
-	struct pl_config cfg;
-	struct pl_stats st;
-	struct pl_proto_env env = { &cfg, &st, emit, NULL };
-
-	if (n < 1)
-		return 0;
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&st, 0, sizeof(st));
-	cfg.http.transaction_timeout_ns = 10 * PL_NS_PER_SEC;
-	cfg.http.max_message_size = d[0] & 1 ? 300 : 10485760;
-	cfg.http.max_pending = d[0] & 2 ? 2 : 64;
-	cfg.http.max_url_length = d[0] & 4 ? 16 : 8192;
-	cfg.http.max_memory_mb = 1;
-	cfg.http.send_all_headers = d[0] & 8;
-	cfg.http.redact_authorization = d[0] & 16;
-	cfg.http.redact_cookies = d[0] & 32;
-	cfg.http.send_headers[0] = h_trace;
-	cfg.http.n_send_headers = 1;
 	uint64_t hash[2];
 	unsigned events[2];
 	struct pl_stats counted[2];
 
+	if (n < 1)
+		return 0;
 	for (int fast = 0; fast < 2; fast++) {
-		cfg.fast_paths = fast;
-		memset(&st, 0, sizeof(st));
+		fast_run = fast;
 		run_hash = 0xcbf29ce484222325ULL;
 		run_events = 0;
-		run_script(&pl_http_ops, &env, d, n);
+		fuzz_proto_input(&pl_http_ops, emit, configure, d, n, &counted[fast]);
 		hash[fast] = run_hash;
 		events[fast] = run_events;
-		counted[fast] = st;
 		counted[fast].http_fast_heads = 0;   /* the one counter that differs by design */
 	}
 	if (hash[0] != hash[1] || events[0] != events[1] ||
-	    memcmp(&counted[0], &counted[1], sizeof(st))) {
+	    memcmp(&counted[0], &counted[1], sizeof(counted[0]))) {
 		fprintf(stderr, "fuzz_http: the fast path and http-parser disagree (%u vs %u events)\n",
 			events[1], events[0]);
 		abort();

@@ -30,26 +30,20 @@ static void emit(const struct pl_event *ev, void *arg)
 		touch(t->supported_ciphers[i]);
 	touch_x509(t->server_cert);
 	touch_x509(t->client_cert);
-	for (int i = 0; i < ev->n_errors; i++)
-		touch(ev->errors[i]);
+	touch_errors(ev);
 	check_bound(ev);
+}
+
+static void configure(struct pl_config *cfg, uint8_t sw)
+{
+	cfg->tls.enabled = true;
+	cfg->tls.max_handshake_bytes = sw & 1 ? 1024 : 65536;
+	cfg->tls.max_memory_mb = 64;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	struct pl_config cfg;
-	struct pl_stats st;
-	struct pl_proto_env env = { &cfg, &st, emit, NULL };
-
-	if (n < 1)
-		return 0;
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&st, 0, sizeof(st));
-	cfg.tls.enabled = true;
-	cfg.tls.max_handshake_bytes = d[0] & 1 ? 1024 : 65536;
-	cfg.tls.max_memory_mb = 64;
-	run_script(&pl_tls_ops, &env, d, n);
-	return 0;
+	return fuzz_proto_input(&pl_tls_ops, emit, configure, d, n, NULL);
 }

@@ -6,44 +6,12 @@ script (direction by the server's port), in capture order. Config byte 0 (the de
 (libFuzzer's inputs stay small). Run from the repository root after new captures."""
 import glob
 import os
-import struct
+
+from pcaplib import script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SERVER_PORTS = {50051}
-
-
-def segments(path):
-    """(to_client, payload) of each TCP segment with data of the first connection."""
-    first = None
-    with open(path, "rb") as f:
-        f.read(24)
-        while True:
-            h = f.read(16)
-            if len(h) < 16:
-                return
-            incl = struct.unpack("<IIII", h)[2]
-            frame = f.read(incl)
-            ip = frame[14:]
-            tcp = ip[(ip[0] & 15) * 4:]
-            sport, dport = struct.unpack(">HH", tcp[:4])
-            client = dport if sport in SERVER_PORTS else sport
-            first = first or client
-            pay = tcp[(tcp[12] >> 4) * 4:]
-            if pay and client == first:
-                yield sport in SERVER_PORTS, pay
-
-
-def script(path, config):
-    out = bytearray([config])
-    for to_client, pay in segments(path):
-        if len(out) > 65536:
-            break
-        pay = pay[:65536]
-        out.append(63 << 2 | int(to_client))
-        out += struct.pack(">H", len(pay) - 1)
-        out += pay
-    return bytes(out)
 
 
 def main():
@@ -54,7 +22,7 @@ def main():
         name = os.path.basename(pcap)[:-5]
         for config in (0, 1):
             with open(os.path.join(out, f"{name}.{config}"), "wb") as f:
-                f.write(script(pcap, config))
+                f.write(script(pcap, config, SERVER_PORTS, max_bytes=65536))
     print(out)
 
 

@@ -7,40 +7,11 @@ import os
 import struct
 import sys
 
+from pcaplib import script, steps
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CAPTURES = {"libmariadb": 0, "local_infile": 0, "progress": 8, "prepared_nocache": 8}
-MAX_STEP = 65536
-
-
-def segments(path):
-    """(to_client, payload) of each TCP segment with data, Ethernet/IPv4 only."""
-    with open(path, "rb") as f:
-        f.read(24)
-        while True:
-            h = f.read(16)
-            if len(h) < 16:
-                return
-            incl = struct.unpack("<IIII", h)[2]
-            frame = f.read(incl)
-            ip = frame[14:]
-            tcp = ip[(ip[0] & 15) * 4:]
-            sport, dport = struct.unpack(">HH", tcp[:4])
-            pay = tcp[(tcp[12] >> 4) * 4:]
-            if pay:
-                yield sport == 3306, pay
-
-
-def script(path, config):
-    out = bytearray([config])
-    for to_client, pay in segments(path):
-        for i in range(0, len(pay), MAX_STEP):
-            part = pay[i:i + MAX_STEP]
-            out.append(63 << 2 | int(to_client))
-            out += struct.pack(">H", len(part) - 1)
-            out += part
-    return bytes(out)
-
 
 def pkt(seq, payload):
     return struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload
@@ -67,20 +38,17 @@ def query_attributes():
     pdef = lenstr(b"def") + b"\0\0\0" + lenstr(b"?") + b"\0\x0c" + b"\0" * 12
     execute = (b"\x17" + struct.pack("<IBI", 3, 8, 1) + b"\x02\0\x01" + b"\x03\0\0" + b"\xfe\0"
                + lenstr(b"trace_id") + struct.pack("<i", 42) + lenstr(b"abc-123"))
-    steps = [(0, pkt(0, greet)), (1, pkt(1, login)), (0, pkt(2, ok)), (1, pkt(0, query)),
-             (0, pkt(1, ok)), (1, pkt(0, prep)), (0, pkt(1, prep_ok) + pkt(2, pdef)),
-             (1, pkt(0, execute)), (0, pkt(1, ok))]
-    out = bytearray([4])
-    for to_client, data in steps:
-        out.append(63 << 2 | int(to_client == 0))
-        out += struct.pack(">H", len(data) - 1) + data
-    return bytes(out)
+    exchange = [(0, pkt(0, greet)), (1, pkt(1, login)), (0, pkt(2, ok)), (1, pkt(0, query)),
+                (0, pkt(1, ok)), (1, pkt(0, prep)), (0, pkt(1, prep_ok) + pkt(2, pdef)),
+                (1, pkt(0, execute)), (0, pkt(1, ok))]     # (from the client, packet)
+    return bytes([4]) + steps((from_client == 0, data) for from_client, data in exchange)
 
 
 def main():
     dst = os.path.join(HERE, "seeds", "mysql")
     for name, config in CAPTURES.items():
-        data = script(os.path.join(ROOT, "pcaps", f"mysql_{name}.pcap"), config)
+        data = script(os.path.join(ROOT, "pcaps", f"mysql_{name}.pcap"), config, {3306},
+                      first_only=False)
         with open(os.path.join(dst, name), "wb") as f:
             f.write(data)
         print(f"{name}: {len(data)} bytes")

@@ -1,6 +1,7 @@
 """pcaplib.py – the little the fuzz scripts need of classic pcap files: read the records,
-write them back, and find the TCP header of an Ethernet/IPv4/IPv6 frame (to tamper with it
-or to pull out a connection's payload). Standard library only."""
+write them back, find the TCP header of an Ethernet/IPv4/IPv6 frame (to tamper with it or to
+pull out a connection's payload), and turn a capture into a proto_script.h script (one data
+step per TCP payload, direction by the server's port). Standard library only."""
 import struct
 
 MAGICS = {0xa1b2c3d4: ("<", False), 0xa1b23c4d: ("<", True),
@@ -82,3 +83,45 @@ def tcp_fields(frame):
         end = min(len(frame), ip + 40 + struct.unpack("!H", frame[ip + 4:ip + 6])[0])
     sport, dport, seq = struct.unpack("!HHI", frame[t:t + 8])
     return src, dst, sport, dport, seq, frame[t + 13], frame[p:max(p, end)]
+
+
+MAX_STEP = 65536       # the longest data step proto_script.h's two length bytes can say
+
+
+def payloads(path, server_ports, first_only=True):
+    """(to_client, payload) of each TCP segment with data, in capture order: of the capture's
+    first connection (told apart by its client port), or of all when first_only is False."""
+    first = None
+    for rec in read(path).records:
+        f = tcp_fields(rec[3])
+        if not f:
+            continue
+        sport, dport, pay = f[2], f[3], f[6]
+        client = dport if sport in server_ports else sport
+        first = first or client
+        if pay and (not first_only or client == first):
+            yield sport in server_ports, pay
+
+
+def steps(pairs):
+    """proto_script.h data steps (long form) of (to_client, bytes) pairs; longer data is
+    split into steps of MAX_STEP bytes."""
+    out = bytearray()
+    for to_client, data in pairs:
+        for i in range(0, len(data), MAX_STEP):
+            part = data[i:i + MAX_STEP]
+            out.append(63 << 2 | int(to_client))
+            out += struct.pack(">H", len(part) - 1)
+            out += part
+    return bytes(out)
+
+
+def script(path, config, server_ports, first_only=True, max_bytes=None):
+    """The script of a capture: config byte, then a step per payload (see payloads); with
+    max_bytes, no step is begun once the script is longer than that."""
+    out = bytearray([config])
+    for to_client, pay in payloads(path, server_ports, first_only):
+        if max_bytes is not None and len(out) > max_bytes:
+            break
+        out += steps([(to_client, pay)])
+    return bytes(out)

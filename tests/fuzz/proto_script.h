@@ -1,5 +1,6 @@
-/* proto_script.h – the step script both protocol harnesses (fuzz_http.c, fuzz_mysql.c)
- * use to drive one connection through a struct pl_proto_ops, then close it.
+/* proto_script.h – the step script the protocol harnesses (fuzz_http.c, fuzz_http2.c,
+ * fuzz_mysql.c, fuzz_tls.c) use to drive one connection through a struct pl_proto_ops, then
+ * close it; the one-run entry they share, and the reading of what an event borrows.
  *
  * Script after the config byte: each step is one control byte c:
  *   c & 3 == 0/1: data to server/client, length (c >> 2) + 1, or when (c >> 2) == 63 the
@@ -23,6 +24,22 @@ static void touch(struct pl_str s)
 {
 	for (size_t i = 0; i < s.len; i++)
 		sink += (unsigned char)s.p[i];
+}
+
+/* Read the headers of one HTTP message (HTTP/1 or HTTP/2 event). */
+static inline void touch_headers(const struct pl_http_msg *m)
+{
+	for (int i = 0; i < m->n_headers; i++) {
+		touch(m->headers[i].name);
+		touch(m->headers[i].value);
+	}
+}
+
+/* Read the error notes of an event. */
+static inline void touch_errors(const struct pl_event *ev)
+{
+	for (int i = 0; i < ev->n_errors; i++)
+		touch(ev->errors[i]);
 }
 
 /* Render ev into a heap buffer of exactly pl_event_json_bound() bytes, which it writes
@@ -91,6 +108,29 @@ static void run_script(const struct pl_proto_ops *ops, const struct pl_proto_env
 	free(state);
 	if (ops->thread_cleanup)
 		ops->thread_cleanup();
+}
+
+/* One fuzz input: byte 0 are config switches, which configure() turns into a zeroed config;
+ * the rest is the script, run through ops with emit receiving the events. The counters of
+ * the run are copied to *counted when it is not NULL. */
+static inline int fuzz_proto_input(const struct pl_proto_ops *ops,
+				   void (*emit)(const struct pl_event *ev, void *arg),
+				   void (*configure)(struct pl_config *cfg, uint8_t switches),
+				   const uint8_t *d, size_t n, struct pl_stats *counted)
+{
+	struct pl_config cfg;
+	struct pl_stats st;
+	struct pl_proto_env env = { &cfg, &st, emit, NULL };
+
+	if (n < 1)
+		return 0;
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&st, 0, sizeof(st));
+	configure(&cfg, d[0]);
+	run_script(ops, &env, d, n);
+	if (counted)
+		*counted = st;
+	return 0;
 }
 
 #endif

@@ -101,6 +101,20 @@ def get(ev, dotted, default=None):
     return cur
 
 
+def check_expected_events(pcap):
+    """Replay pcap: every event, field by field, must be the one of pcaps/<name>.events.jsonl
+    (host.name and agent.version aside)."""
+    expected_file = pcap[:-len(".pcap")] + ".events.jsonl"
+    assert os.path.exists(expected_file), \
+        f"{expected_file} missing: make it with tests/integration/make_expected.py and review it"
+    with open(expected_file) as f:
+        expected = [json.loads(l) for l in f if l.strip()]
+    got = [strip_volatile(e) for e in replay(pcap).events]
+    assert len(got) == len(expected)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        assert g == e, f"event {i} differs"
+
+
 @pytest.fixture
 def tmpdir_path(tmp_path):
     return str(tmp_path)
@@ -118,3 +132,19 @@ def net():
     yield nginx
     nginx.stop()
     ln.netns_down(ln.SRV, ln.CLI)
+
+
+@pytest.fixture
+def live():
+    """live(*args, **kw) starts a livenet.Pktlog (PKTLOG in the namespaces); each is cleaned
+    up after the test."""
+    import livenet as ln
+    started = []
+
+    def start(*args, **kw):
+        p = ln.Pktlog(PKTLOG, *args, **kw)
+        started.append(p)
+        return p
+    yield start
+    for p in started:
+        p.cleanup()

@@ -65,6 +65,17 @@ def wait_port(ns, port, timeout=15):
     raise AssertionError(f"nothing listens on port {port} in {ns}")
 
 
+def stop_nginx(proc, root):
+    """Stops an nginx gracefully (SIGQUIT; killed after 10 s) and removes its directory."""
+    proc.send_signal(signal.SIGQUIT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 class Nginx:
     """A private nginx in namespace ns, on HTTP_PORT and OTHER_PORT, JSON access log."""
 
@@ -123,13 +134,7 @@ http {{
         self.mark = os.path.getsize(self.log) if os.path.exists(self.log) else 0
 
     def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_nginx(self.proc, self.dir)
 
 
 class Mariadb:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import PCAPS, get, replay, strip_volatile
+from conftest import PCAPS, check_expected_events, get, replay, strip_volatile
 
 # tests/fuzz/pcaplib.py under its own name: tests/truth/ has a pcaplib module too, and
 # test_truth.py imports that one in the same pytest process.
@@ -83,11 +83,8 @@ def test_matches_nginx_access_log(pcap):
 
 @pytest.mark.parametrize("pcap", CAPTURES, ids=os.path.basename)
 def test_matches_expected_events(pcap):
-    expected = log_of(pcap, "events")
-    got = [strip_volatile(e) for e in replay(pcap).events]
-    assert len(got) == len(expected)
-    for i, (g, e) in enumerate(zip(got, expected)):
-        assert g == e, f"event {i} differs"
+    """The whole event, field by field, against pcaps/<name>.events.jsonl."""
+    check_expected_events(pcap)
 
 
 def test_grpc_matches_server_log():

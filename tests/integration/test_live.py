@@ -10,23 +10,6 @@ import time
 import pytest
 
 import livenet as ln
-from conftest import PKTLOG
-
-
-
-
-
-@pytest.fixture
-def live(request):
-    started = []
-
-    def start(*args, **kw):
-        p = ln.Pktlog(PKTLOG, *args, **kw)
-        started.append(p)
-        return p
-    yield start
-    for p in started:
-        p.cleanup()
 
 
 def ab(n, c, path="/page.html", port=ln.HTTP_PORT, keepalive=False, host=ln.SRV_IP):

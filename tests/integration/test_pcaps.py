@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import PCAPS, ROOT, get, replay, strip_volatile
+from conftest import PCAPS, ROOT, check_expected_events, get, replay, strip_volatile
 
 CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "http_*.pcap")))
 # http_snap<N>.pcap: http_early_mix.pcap as a capture at snap length N holds it (snaplen.py)
@@ -83,15 +83,7 @@ def test_matches_nginx_access_log(pcap):
 @pytest.mark.parametrize("pcap", CAPTURES, ids=os.path.basename)
 def test_matches_expected_events(pcap):
     """The whole event, field by field, against pcaps/<name>.events.jsonl."""
-    expected_file = pcap[:-len(".pcap")] + ".events.jsonl"
-    assert os.path.exists(expected_file), \
-        f"{expected_file} missing: make it with tests/integration/make_expected.py and review it"
-    with open(expected_file) as f:
-        expected = [json.loads(l) for l in f if l.strip()]
-    got = [strip_volatile(e) for e in replay(pcap).events]
-    assert len(got) == len(expected)
-    for i, (g, e) in enumerate(zip(got, expected)):
-        assert g == e, f"event {i} differs"
+    check_expected_events(pcap)
 
 
 def test_chunked_response_body_decoded_size():

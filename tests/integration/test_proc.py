@@ -154,13 +154,7 @@ http {{
         self.truth = truth(self.worker)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        ln.stop_nginx(self.proc, self.dir)
 
 
 @pytest.fixture(scope="module")
@@ -178,19 +172,6 @@ def nets():
     nginx.stop()
     shutil.rmtree(tmp, ignore_errors=True)
     ln.netns_down(ln.SRV, ln.CLI)
-
-
-@pytest.fixture
-def live():
-    started = []
-
-    def start(*args, **kw):
-        p = ln.Pktlog(PKTLOG, *args, **kw)
-        started.append(p)
-        return p
-    yield start
-    for p in started:
-        p.cleanup()
 
 
 def settle(p, n, timeout=15):

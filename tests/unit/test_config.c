@@ -571,6 +571,11 @@ static void test_kafka(void **state)
 	assert_int_equal(pl_kafka_check_properties(&cfg, kerr, sizeof(kerr)), 0);
 	pl_config_free(&cfg);
 	expect_error_prefix("output:\n  spool:\n    fsync: sometimes\n", NAME ":3: output.spool.fsync: ");
+	/* the 64-bit option says its errors as the 32-bit ones do */
+	expect_error("output:\n  spool:\n    max_bytes: 100\n",
+		     NAME ":3: output.spool.max_bytes: 100 is out of range 65536-9223372036854775807");
+	expect_error("output:\n  spool:\n    max_bytes: 1e9\n",
+		     NAME ":3: output.spool.max_bytes: expected a number, found \"1e9\"");
 }
 
 static void test_output(void **state)
