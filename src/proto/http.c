@@ -21,6 +21,7 @@ void http_start_hunt(struct hconn *c, struct hside *s, bool line_start)
 	s->first = false;
 	s->fresh = false;
 	s->fast_left = 0;
+	http_probe_clear(s);
 	s->line_start = line_start;
 	s->npfx = 0;
 	s->acc = 0;
@@ -118,6 +119,8 @@ static void conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t
 
 		if (s->mode == MODE_HUNT)
 			k = hunt(c, s, p, n, ts);
+		else if (s->probe_left)
+			k = http_probe_bytes(c, s, p, n, ts);
 		else if (s->fast_left)
 			k = http_fast_body(c, s, n, ts);
 		else if (!(s->fresh && c->env->cfg->fast_paths && (k = http_fast_head(c, s, p, n, ts)) > 0))
@@ -163,6 +166,8 @@ static void conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts
 		s->line_start = true;
 		return;
 	}
+	if (s->probe_left)
+		http_probe_as_body(c, s, ts);   /* what the gap held cannot be told */
 	if (s->fast_left) {
 		/* as skip_body below: the message completes, and what is left resynchronises */
 		uint64_t k = PL_MIN(len, s->fast_left);
@@ -188,6 +193,8 @@ static void end_side(struct hconn *c, struct hside *s, uint64_t ts)
 	if (s->mode != MODE_SYNC || !s->in_msg)
 		return;
 	s->ts = s->last_ts ? s->last_ts : ts;
+	if (s->probe_left)
+		http_probe_as_body(c, s, ts);
 	if (s->fast_left) {
 		http_fail_current(c, s, NOTE_EOF);   /* a Content-Length body cut short */
 		return;

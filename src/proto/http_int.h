@@ -39,6 +39,8 @@ enum {
 	NOTE_STALLED = 16, /* request: answered, body still arriving when the transaction timed out */
 	NOTE_MEMORY = 32,  /* the connection's state was dropped at protocols.http.max_memory_mb */
 	NOTE_NORESP = 64,  /* request: unmatched after response bytes were lost (its own may be among them) */
+	NOTE_NOBODY = 128, /* response: read without the body its head announces, its request not
+			    * known to be HEAD (cleared when it pairs with a HEAD) */
 };
 enum { MODE_HUNT = 0, MODE_SYNC, MODE_DEAD };
 enum { HS_NONE = 0, HS_FIELD, HS_VALUE };
@@ -95,6 +97,13 @@ struct hside {
 	uint64_t last_ts;         /* packet time of this direction's latest bytes */
 	uint64_t acc;             /* bytes fed since the last message boundary */
 	uint64_t fast_left;       /* body bytes still due of a message the fast path began */
+	/* A response head announced a Content-Length body but its request is not known (lost,
+	 * or not yet captured): whether the body follows is decided by the next bytes (a status
+	 * line, or not) or by the next request (HEAD, or the client's order). probe_left is the
+	 * announced length; nprobe bytes of "HTTP/1." are held, from probe_ts. */
+	uint64_t probe_left;
+	uint64_t probe_ts;
+	uint8_t nprobe;
 	struct hmsg *cur;
 	/* header being parsed (its name is in cur->name) */
 	struct span hname, hval;
@@ -236,6 +245,21 @@ bool http_feed_eof(struct hside *s);
 size_t http_fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts);
 /* Body bytes of a message the fast path began; returns bytes taken. */
 size_t http_fast_body(struct hconn *c, struct hside *s, size_t n, uint64_t ts);
+/* Whether a response head with a Content-Length body must wait for a sign of its framing
+ * (its request is not known). */
+bool http_probe_wanted(const struct hconn *c);
+/* Bytes after a probed response's head; returns bytes taken. */
+size_t http_probe_bytes(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts);
+/* A request's method is known while the response side probes: it may settle the framing. */
+void http_probe_request(struct hconn *c, const struct hmsg *req);
+/* The probe cannot be settled by what follows (a gap, the end): the body is taken as sent. */
+void http_probe_as_body(struct hconn *c, struct hside *s, uint64_t ts);
+/* Forget a probe (the side resynchronises or fails). */
+static inline void http_probe_clear(struct hside *s)
+{
+	s->probe_left = 0;
+	s->nprobe = 0;
+}
 
 /* --- inline helpers shared by both parsers --- */
 
@@ -336,9 +360,13 @@ static inline __attribute__((always_inline)) enum hkind classify(const char *nam
 
 static inline void on_url(struct hside *s, unsigned method, const char *at, size_t len)
 {
+	bool first = !s->cur->has_method;
+
 	s->cur->start_line_done = true;
 	s->cur->method = (uint8_t)method;     /* http-parser knows it once the URL starts */
 	s->cur->has_method = true;
+	if (first && s->c->side[PL_DIR_TO_CLIENT].probe_left)
+		http_probe_request(s->c, s->cur);
 	field_append(s->c, s->cur, &s->cur->url, at, len, s->c->env->cfg->http.max_url_length);
 }
 

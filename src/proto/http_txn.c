@@ -6,6 +6,8 @@
 /* Emit one transaction (either side may be NULL) and release both records. */
 void http_emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const char *err)
 {
+	if (req && resp && req->has_method && req->method == HTTP_HEAD)
+		resp->notes &= (uint8_t)~NOTE_NOBODY;   /* the guess was right */
 	http_emit_event(c, req, resp, err);
 	http_msg_put(req);
 	http_msg_put(resp);
@@ -171,6 +173,7 @@ static void set_dead(struct hconn *c)
 		c->side[d].cur = NULL;
 		c->side[d].in_msg = false;
 		c->side[d].fast_left = 0;
+		http_probe_clear(&c->side[d]);
 	}
 }
 
@@ -192,7 +195,10 @@ static void pair_response(struct hconn *c, struct hmsg *m)
 		http_emit_txn(c, pend_pop(c), m, NULL);
 		return;
 	}
-	if (cur && !cur->resp && !cur->emitted) {
+	/* (one read without its body by the client's order ended before this request began:
+	 * it answered one the capture lacks) */
+	if (cur && !cur->resp && !cur->emitted &&
+	    !((m->notes & NOTE_NOBODY) && m->end_ns < cur->start_ns)) {
 		cur->resp = m;  /* an early response: the event waits for the request's end */
 		return;
 	}
@@ -243,6 +249,7 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note)
 	struct hmsg *m = s->cur;
 
 	s->fast_left = 0;
+	http_probe_clear(s);
 	if (!m || !s->in_msg) {
 		s->acc = 0;
 		return;
@@ -318,6 +325,7 @@ void http_conn_drop(struct hconn *c)
 		s->cur = NULL;
 		s->in_msg = s->in_body = false;
 		s->fast_left = 0;
+		http_probe_clear(s);
 		s->acc = 0;
 		s->npfx = 0;
 		if (mid && s->mode != MODE_DEAD) {
