@@ -156,6 +156,7 @@ static void conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts
 		return;
 	if (dir == PL_DIR_TO_SERVER) {
 		c->req_gap = true;
+		c->req_lost = true;
 	} else {
 		c->resp_lost = true;
 		http_lost_response(c, s);

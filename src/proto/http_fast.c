@@ -368,8 +368,9 @@ size_t http_fast_body(struct hconn *c, struct hside *s, size_t n, uint64_t ts)
  * not (lost, or captured after the response, or pairing is uncertain after a gap), the head
  * is read and the decision waits: the next bytes beginning a status line ("HTTP/1.") end the
  * response at its head; any other byte is its body; a request seen meanwhile decides by its
- * method when it is the one answered, or, when pairing is uncertain, by the client's order
- * (a request begun after the head ended, nothing after the head: the response was whole).
+ * method when it is the one answered, or, when request bytes were lost, by the client's
+ * order (a request begun after the head ended, nothing after the head: the response was
+ * whole, and answered a request the capture lacks).
  * A response read without its body when its request is not known to be HEAD says so
  * (NOTE_NOBODY); pairing with a HEAD clears that. */
 
@@ -442,6 +443,6 @@ void http_probe_request(struct hconn *c, const struct hmsg *req)
 			http_probe_as_body(c, r, r->probe_ts);
 		return;
 	}
-	if (r->nprobe == 0 && req->start_ns > r->cur->end_ns)
+	if (r->nprobe == 0 && c->req_lost && req->start_ns > r->cur->end_ns)
 		probe_bodyless(c, r, true);
 }

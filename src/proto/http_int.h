@@ -141,6 +141,9 @@ struct hconn {
 	/* Request bytes were lost or skipped since the pairing was last known whole: a held
 	 * response may answer a request the capture lacks. */
 	bool req_gap;
+	/* Request bytes were lost (a gap, not the capture's start) since req_gap was last
+	 * cleared: the client's order may tell a response answered a request not captured. */
+	bool req_lost;
 	/* Response bytes were lost and no whole response has been read since: a request that
 	 * goes out unmatched may have had its response in the hole. */
 	bool resp_lost;

@@ -31,7 +31,7 @@ int http_on_begin(struct hside *s)
 		http_claim_orphan(s->c, s->cur);
 	if (s->dir == PL_DIR_TO_SERVER && s->c->req_gap && !orph_head(s->c) && !pend_head(s->c) &&
 	    !s->c->side[PL_DIR_TO_CLIENT].in_msg)
-		s->c->req_gap = false;   /* every response so far is accounted for */
+		s->c->req_gap = s->c->req_lost = false;   /* every response so far is accounted for */
 	s->in_msg = true;
 	s->in_body = false;
 	s->hstate = HS_NONE;

@@ -903,6 +903,98 @@ static void test_swapped_response_pairs(void **st)
 	assert_int_equal(stats.http_unmatched_responses, 0);
 }
 
+/* Issue 12 (pcaps/truth/http-impaired-s31r12-59902): a HEAD's response (a Content-Length,
+ * no body) captured before its request is not read with a body: the request that comes next
+ * is HEAD, so the next response keeps its own request. Both head parsers. */
+static void head_swapped(bool fast)
+{
+	cfg.fast_paths = fast;
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 2000);
+	tx(PL_DIR_TO_SERVER, HEADREQ, 2100);
+	tx(PL_DIR_TO_SERVER, GET2, 3000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 3100);
+	assert_int_equal(n_ev, 3);
+	has(1, "method=HEAD|");
+	has(1, "st=200|");
+	lacks(1, "err=");
+	has(2, "path=/two|");
+	has(2, "st=404|");
+	lacks(2, "err=");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+}
+
+static void test_head_swapped_no_body(void **st)
+{
+	head_swapped(true);
+	conn_close(9000);
+	conn_open();
+	head_swapped(false);
+}
+
+/* Issue 12 (http-impaired-s32r29-33504): the HEAD request is lost; its response is followed
+ * by a status line where its body would be: it ends at its head, and says it was read so. */
+static void head_lost_next_status(bool fast)
+{
+	cfg.fast_paths = fast;
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(HEADREQ), 1900);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 2000);
+	tx(PL_DIR_TO_CLIENT, "HTT", 2001);      /* the decision spans segments */
+	tx(PL_DIR_TO_CLIENT, RESP404 + 3, 2002);
+	tx(PL_DIR_TO_SERVER, GET1, 3000);
+	tx(PL_DIR_TO_CLIENT, RESP1, 3100);
+	assert_int_equal(n_ev, 4);
+	has(1, "err=Unmatched response|");
+	has(1, "st=200|");
+	has(1, "Response read without the body its Content-Length announces");
+	has_kv(1, "sb", strlen(HEADRESP));
+	has(2, "st=404|");
+	has_kv(2, "sb", strlen(RESP404));
+	has(3, "path=/index.html|");
+	has(3, "st=200|");
+	lacks(3, "err=");
+}
+
+static void test_head_lost_next_status(void **st)
+{
+	head_lost_next_status(true);
+	conn_close(9000);
+	conn_open();
+	head_lost_next_status(false);
+}
+
+/* Issue 12 (http-impaired-s32r21-34234): the HEAD request and the next response are lost.
+ * Nothing followed the HEAD's response when the client sent its next request: by the
+ * client's order that response was whole; it is not given to the request after it. */
+static void head_lost_client_order(bool fast)
+{
+	cfg.fast_paths = fast;
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(HEADREQ), 1900);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 2000);
+	tx(PL_DIR_TO_SERVER, GET2, 3000);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, 98, 3500);
+	conn_close(4000);
+	assert_int_equal(n_ev, 3);
+	has(1, "path=/two|");
+	has(1, "err=Unmatched request|");
+	has(1, "Response bytes lost in the capture");
+	has(2, "err=Unmatched response|");
+	has(2, "st=200|");
+	has(2, "Response read without the body its Content-Length announces");
+}
+
+static void test_head_lost_client_order(void **st)
+{
+	head_lost_client_order(true);   /* it closes the connection */
+	conn_open();
+	head_lost_client_order(false);
+}
+
 /* A response lost whole (the hole starts at a message boundary): it answered the oldest
  * waiting request, which goes out unmatched; the response after the hole keeps its own. */
 static void test_lost_response_no_shift(void **st)
@@ -1374,6 +1466,7 @@ int main(void)
 		T(test_early_response_pipelined), T(test_early_head), T(test_continue_refused),
 		T(test_continue_then_early), T(test_early_stalled_body), T(test_lost_request_no_shift),
 		T(test_response_head_before_request), T(test_swapped_response_pairs),
+		T(test_head_swapped_no_body), T(test_head_lost_next_status), T(test_head_lost_client_order),
 		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
