@@ -159,7 +159,7 @@ static void conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts
 		c->req_lost = true;
 	} else {
 		c->resp_lost = true;
-		http_lost_response(c, s);
+		http_lost_response(c, s, len);
 	}
 	if (s->mode == MODE_HUNT) {
 		/* segments after a hole often begin a message */

@@ -28,6 +28,7 @@
 #define HTTP_EVICT_SCAN 64u       /* idlest connections dropped at most per refused allocation */
 #define HTTP_FREELIST_MAX 256u    /* records kept for reuse per thread */
 #define HTTP_USER_MAX 128u
+#define HTTP_INTERIM_LOST_MAX 40u /* a lost hole this small may be "HTTP/1.1 100 Continue" */
 
 /* Why a message is incomplete. A note on a message whose head did not end says the head
  * was cut (the event then holds only what was read of it). */
@@ -50,6 +51,7 @@ enum { RED_NONE = 0, RED_STAR, RED_COOKIE };
 enum hkind {
 	HK_OTHER = 0, HK_CLEN, HK_CTYPE, HK_HOST, HK_UA, HK_REFERER, HK_XFF,
 	HK_AUTH, HK_PROXY_AUTH, HK_COOKIE, HK_SET_COOKIE,
+	HK_EXPECT,        /* a request's "100-continue" tells what a small lost response was */
 	/* only the fast path looks at these (they change framing); to the event they are
 	 * headers like any other */
 	HK_CONNECTION, HK_UPGRADE, HK_PROXY_CONN, HK_TE,
@@ -74,6 +76,7 @@ struct hmsg {
 	bool start_line_done, headers_done, truncated;
 	bool has_method, has_version;   /* read from this message's own bytes */
 	bool emitted;             /* request: its event went out (timed out); drop it when done */
+	bool expect_continue;     /* request: sent "Expect: 100-continue" */
 	struct hmsg *resp;        /* request: the response that answered it before it ended */
 	struct span url, phrase, ctype, host, ua, referer, xff, user;
 	bool has_ctype, has_host, has_ua, has_referer, has_xff, has_user, has_clen;
@@ -136,6 +139,7 @@ struct hconn {
 	 * if that began before the response ended, else goes out unmatched. */
 	struct pl_txq orph;
 	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
+	bool interim_lost;        /* an interim response's bytes were lost: the final one says so */
 	struct hstub *stub;       /* the flow's stub that points here */
 	struct hconn *lru_prev, *lru_next;   /* per thread, most recently active first */
 	/* Request bytes were lost or skipped since the pairing was last known whole: a held
@@ -211,7 +215,7 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note);
 /* Whether the response being parsed answers a HEAD. */
 bool http_pending_is_head(const struct hconn *c);
 /* Response bytes were lost: the oldest pending request may go out without its response. */
-void http_lost_response(struct hconn *c, const struct hside *s);
+void http_lost_response(struct hconn *c, const struct hside *s, uint64_t len);
 /* The budget takes this state: what it holds goes out now, marked. */
 void http_conn_drop(struct hconn *c);
 /* Every pending request and held response goes out unmatched, with `note` added. */
@@ -340,7 +344,8 @@ static inline __attribute__((always_inline)) enum hkind classify(const char *nam
 
 	switch (len) {
 	case 4: return LC_EQ(name, 4, "host") ? HK_HOST : HK_OTHER;
-	case 6: return LC_EQ(name, 6, "cookie") ? HK_COOKIE : HK_OTHER;
+	case 6: return LC_EQ(name, 6, "cookie") ? HK_COOKIE :
+		       LC_EQ(name, 6, "expect") ? HK_EXPECT : HK_OTHER;
 	case 7: return LC_EQ(name, 7, "referer") ? HK_REFERER :
 		       LC_EQ(name, 7, "upgrade") ? HK_UPGRADE : HK_OTHER;
 	case 10: return LC_EQ(name, 10, "user-agent") ? HK_UA :

@@ -85,7 +85,7 @@ void http_header_begin_value(struct hside *s, enum hkind known)
 		s->hredact = RED_COOKIE;
 	if (req && (k == HK_HOST || k == HK_UA || k == HK_REFERER || k == HK_XFF))
 		need = true;
-	if (req && k == HK_AUTH)
+	if (req && (k == HK_AUTH || k == HK_EXPECT))
 		need = true;    /* for user.name; the credentials are wiped once decoded */
 	if (k == HK_CTYPE)
 		need = true;
@@ -200,6 +200,11 @@ void http_header_end(struct hside *s)
 	case HK_AUTH:
 		if (s->hstore)
 			header_auth(s, m);
+		break;
+	case HK_EXPECT:
+		if (s->dir == PL_DIR_TO_SERVER && s->hval.len == 12 &&
+		    !strncasecmp(m->buf + s->hval.off, "100-continue", 12))
+			m->expect_continue = true;
 		break;
 	default:
 		break;

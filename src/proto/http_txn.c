@@ -217,6 +217,9 @@ static void finish_response(struct hconn *c, struct hmsg *m)
 	}
 	m->bytes += c->interim_bytes;
 	c->interim_bytes = 0;
+	if (c->interim_lost)
+		m->notes |= NOTE_LOSS;
+	c->interim_lost = false;
 	if (!m->notes)
 		c->resp_lost = false;   /* responses are read whole again */
 	st->http_responses++;
@@ -286,12 +289,19 @@ bool http_pending_is_head(const struct hconn *c)
 /* Response bytes were lost at a message boundary: they began the response to the oldest
  * request waiting (responses come in request order), which goes out without one, so the
  * responses after the hole keep their own requests. */
-void http_lost_response(struct hconn *c, const struct hside *s)
+void http_lost_response(struct hconn *c, const struct hside *s, uint64_t len)
 {
 	bool boundary = s->mode == MODE_SYNC ? !s->in_msg : s->first && s->npfx == 0;
 
 	if (!boundary || c->pend.late || !pend_head(c))
 		return;
+	/* A hole the size of "HTTP/1.1 100 Continue" before any interim response to a request
+	 * that asked for one: it was that interim; the final response still comes (marked). */
+	if (pend_head(c)->expect_continue && c->interim_bytes == 0 && len <= HTTP_INTERIM_LOST_MAX) {
+		c->interim_bytes += len;
+		c->interim_lost = true;
+		return;
+	}
 	emit_unmatched_request(c, pend_pop(c));
 }
 
@@ -361,4 +371,5 @@ void http_conn_drop(struct hconn *c)
 	http_txn_flush(c, NOTE_MEMORY);
 	c->pend.late = 0;
 	c->interim_bytes = 0;
+	c->interim_lost = false;
 }

@@ -995,6 +995,42 @@ static void test_head_lost_client_order(void **st)
 	head_lost_client_order(false);
 }
 
+/* Issue 12 (pcaps/truth/http-impaired-s34r9-33296): only the "100 Continue" is lost (a
+ * 25-byte hole before the final response, reported once the request has ended). The hole
+ * is that interim response, not the request's whole answer: the final 201 stays with the
+ * request that asked to continue (marked, its interim bytes counted), the next request
+ * keeps its own response. Both head parsers. */
+static void lost_continue(bool fast)
+{
+	cfg.fast_paths = fast;
+	tx(PL_DIR_TO_SERVER, "PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n"
+	   "Expect: 100-continue\r\n\r\n", 1000);
+	tx(PL_DIR_TO_SERVER, "user=monica", 1600);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, strlen(CONT100), 2000);
+	tx(PL_DIR_TO_CLIENT, RESP201, 2000);
+	tx(PL_DIR_TO_SERVER, GET3, 3000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 3100);
+	assert_int_equal(n_ev, 2);
+	has(0, "method=PUT|");
+	has(0, "st=201|");
+	has_kv(0, "sb", strlen(CONT100) + strlen(RESP201));
+	has(0, "err=Packet loss while capturing the response|");
+	lacks(0, "Unmatched");
+	has(1, "path=/three|");
+	has(1, "st=404|");
+	lacks(1, "err=");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+	assert_int_equal(stats.http_unmatched_requests, 0);
+}
+
+static void test_lost_continue(void **st)
+{
+	lost_continue(true);
+	conn_close(9000);
+	conn_open();
+	lost_continue(false);
+}
+
 /* A response lost whole (the hole starts at a message boundary): it answered the oldest
  * waiting request, which goes out unmatched; the response after the hole keeps its own. */
 static void test_lost_response_no_shift(void **st)
@@ -1467,6 +1503,7 @@ int main(void)
 		T(test_continue_then_early), T(test_early_stalled_body), T(test_lost_request_no_shift),
 		T(test_response_head_before_request), T(test_swapped_response_pairs),
 		T(test_head_swapped_no_body), T(test_head_lost_next_status), T(test_head_lost_client_order),
+		T(test_lost_continue),
 		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
