@@ -114,6 +114,10 @@ static void conn_data(struct hconn *c, enum pl_dir dir, const uint8_t *p, size_t
 	/* a segment after lost or skipped bytes often begins a message */
 	if (s->mode == MODE_HUNT && s->npfx == 0)
 		s->line_start = true;
+	if ((s->after_gap || s->first) && s->mode == MODE_HUNT && s->npfx == 0 &&
+	    dir == PL_DIR_TO_SERVER)
+		http_cut_request_tail(c, p, n, ts);
+	s->after_gap = false;
 	while (n > 0 && s->mode != MODE_DEAD) {
 		size_t k;
 
@@ -157,6 +161,7 @@ static void conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts
 	if (dir == PL_DIR_TO_SERVER) {
 		c->req_gap = true;
 		c->req_lost = true;
+		s->after_gap = true;
 	} else {
 		c->resp_lost = true;
 		http_lost_response(c, s, len);

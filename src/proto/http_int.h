@@ -124,6 +124,7 @@ struct hside {
 	bool fresh;               /* http-parser is at a message start: the fast path may run */
 	bool name_long;
 	bool hsend, hstore;
+	bool after_gap;           /* request side: bytes were lost just before these */
 };
 
 struct hconn {
@@ -216,6 +217,10 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note);
 bool http_pending_is_head(const struct hconn *c);
 /* Response bytes were lost: the oldest pending request may go out without its response. */
 void http_lost_response(struct hconn *c, const struct hside *s, uint64_t len);
+/* Request bytes after a hole while hunting: a first line that ends a request line (" HTTP/1.x")
+ * proves a request whose start was lost; it is counted (fields unknown, marked) so responses
+ * keep their order. */
+void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts);
 /* The budget takes this state: what it holds goes out now, marked. */
 void http_conn_drop(struct hconn *c);
 /* Every pending request and held response goes out unmatched, with `note` added. */

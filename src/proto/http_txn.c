@@ -373,3 +373,36 @@ void http_conn_drop(struct hconn *c)
 	c->interim_bytes = 0;
 	c->interim_lost = false;
 }
+
+/* A request line's tail "... HTTP/1.x\r\n" at the start of the bytes after a hole: the
+ * request began in the lost bytes. It is counted as a request of unknown method and URL
+ * (NOTE_LOSS: its head was cut), so the response to it is not given to the next one. */
+void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts)
+{
+	const uint8_t *lf = memchr(p, '\n', PL_MIN(n, (size_t)HTTP_KEEP_MAX));
+	size_t len;
+	struct hmsg *m;
+
+	if (!lf)
+		return;
+	len = (size_t)(lf - p);
+	if (len < 10 || p[len - 1] != '\r' || memcmp(p + len - 10, " HTTP/1.", 8) ||
+	    (p[len - 2] != '0' && p[len - 2] != '1'))
+		return;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (p[i] == ' ' && i + 1 < len - 10)
+			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */
+	m = http_msg_get(c);
+	if (!m)
+		return;
+	m->start_ns = m->end_ns = ts;
+	m->notes = NOTE_LOSS;
+	m->start_line_done = true;
+	m->bytes = len + 1;
+	c->req_gap = c->req_lost = true;   /* request bytes were lost: this proves it */
+	if (c->side[PL_DIR_TO_CLIENT].probe_left)
+		http_probe_request(c, m);       /* its method is unknown: the client's order decides */
+	if (orph_head(c))
+		http_claim_orphan(c, m);
+	finish_request(c, m);
+}

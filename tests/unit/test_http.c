@@ -1031,6 +1031,30 @@ static void test_lost_continue(void **st)
 	lost_continue(false);
 }
 
+/* Issue 12 (pcaps/truth/http-snap200-s31r15-50086, http-impaired-s32r29-33504): the start of
+ * a pipelined request lies in lost bytes and the segment after the hole begins with the
+ * tail of its request line. That request is counted (method and URL unknown, marked), so
+ * its response is not given to the request after it. */
+static void test_cut_request_tail_counted(void **st)
+{
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, 4, 1100);    /* "GET " of GET2 */
+	tx(PL_DIR_TO_SERVER, GET2 + 4, 1100);
+	tx(PL_DIR_TO_SERVER, GET1, 1200);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2100);
+	tx(PL_DIR_TO_CLIENT, RESP1, 2200);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/three|");
+	has(1, "method=|path=|");
+	has(1, "st=404|");
+	has(1, "err=Request head truncated in the capture|");
+	has(2, "path=/index.html|");
+	has(2, "st=200|");
+	lacks(2, "err=");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+}
+
 /* A response lost whole (the hole starts at a message boundary): it answered the oldest
  * waiting request, which goes out unmatched; the response after the hole keeps its own. */
 static void test_lost_response_no_shift(void **st)
@@ -1503,7 +1527,7 @@ int main(void)
 		T(test_continue_then_early), T(test_early_stalled_body), T(test_lost_request_no_shift),
 		T(test_response_head_before_request), T(test_swapped_response_pairs),
 		T(test_head_swapped_no_body), T(test_head_lost_next_status), T(test_head_lost_client_order),
-		T(test_lost_continue),
+		T(test_lost_continue), T(test_cut_request_tail_counted),
 		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
