@@ -21,6 +21,7 @@ void http_start_hunt(struct hconn *c, struct hside *s, bool line_start)
 	s->first = false;
 	s->fresh = false;
 	s->fast_left = 0;
+	http_probe_clear(s);
 	s->line_start = line_start;
 	s->npfx = 0;
 	s->acc = 0;
@@ -118,11 +119,17 @@ static inline __attribute__((always_inline)) void conn_data(struct hconn *c, enu
 	/* a segment after lost or skipped bytes often begins a message */
 	if (s->mode == MODE_HUNT && s->npfx == 0)
 		s->line_start = true;
+	if ((s->after_gap || s->first) && s->mode == MODE_HUNT && s->npfx == 0 &&
+	    dir == PL_DIR_TO_SERVER)
+		http_cut_request_tail(c, p, n, ts);
+	s->after_gap = false;
 	while (n > 0 && s->mode < MODE_DEAD) {
 		size_t k;
 
 		if (s->mode == MODE_HUNT)
 			k = hunt(c, s, p, n, ts);
+		else if (s->probe_left)
+			k = http_probe_bytes(c, s, p, n, ts);
 		else if (s->fast_left)
 			k = http_fast_body(c, s, n, ts);
 		else if (!(s->fresh && c->env->cfg->fast_paths && (k = http_fast_head(c, s, p, n, ts)) > 0))
@@ -170,9 +177,11 @@ void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 	}
 	if (dir == PL_DIR_TO_SERVER) {
 		c->req_gap = true;
+		c->req_lost = true;
+		s->after_gap = true;
 	} else {
 		c->resp_lost = true;
-		http_lost_response(c, s);
+		http_lost_response(c, s, len);
 	}
 	if (s->mode == MODE_HUNT) {
 		/* segments after a hole often begin a message */
@@ -180,6 +189,8 @@ void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 		s->line_start = true;
 		return;
 	}
+	if (s->probe_left)
+		http_probe_as_body(c, s, ts);   /* what the gap held cannot be told */
 	if (s->fast_left) {
 		/* as skip_body below: the message completes, and what is left resynchronises */
 		uint64_t k = PL_MIN(len, s->fast_left);
@@ -205,6 +216,8 @@ static void end_side(struct hconn *c, struct hside *s, uint64_t ts)
 	if (s->mode != MODE_SYNC || !s->in_msg)
 		return;
 	s->ts = s->last_ts ? s->last_ts : ts;
+	if (s->probe_left)
+		http_probe_as_body(c, s, ts);
 	if (s->fast_left) {
 		http_fail_current(c, s, NOTE_EOF);   /* a Content-Length body cut short */
 		return;

@@ -144,6 +144,9 @@ static const struct { uint8_t note; const char *head[2], *rest[2]; } note_text[]
 	{ NOTE_NORESP,
 	  { "Response bytes lost in the capture (packet loss or snap length)", "" },
 	  { "Response bytes lost in the capture (packet loss or snap length)", "" } },
+	{ NOTE_NOBODY,
+	  { "", "Response read without the body its Content-Length announces (its request is not in the capture as HEAD)" },
+	  { "", "Response read without the body its Content-Length announces (its request is not in the capture as HEAD)" } },
 };
 
 static void add_notes(struct pl_event *ev, const struct hmsg *m, int is_resp)

@@ -336,6 +336,9 @@ size_t http_fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size_t
 	if (no_body) {
 		s->cur->end_ns = ts;
 		http_finish_current(c, s);
+	} else if (!req && http_probe_wanted(c)) {
+		s->cur->end_ns = ts;        /* as read so far: the probe decides */
+		s->probe_left = fr.clen;
 	} else {
 		s->fast_left = fr.clen;
 	}
@@ -356,4 +359,90 @@ size_t http_fast_body(struct hconn *c, struct hside *s, size_t n, uint64_t ts)
 		http_finish_current(c, s);
 	}
 	return k;
+}
+
+/* --- responses whose request is not known: is there a body? ---
+ *
+ * A HEAD's response announces the Content-Length of the body it does not send. When the
+ * request a response answers is known, its method decides (http_pending_is_head). When it is
+ * not (lost, or captured after the response, or pairing is uncertain after a gap), the head
+ * is read and the decision waits: the next bytes beginning a status line ("HTTP/1.") end the
+ * response at its head; any other byte is its body; a request seen meanwhile decides by its
+ * method when it is the one answered, or, when request bytes were lost, by the client's
+ * order (a request begun after the head ended, nothing after the head: the response was
+ * whole, and answered a request the capture lacks).
+ * A response read without its body when its request is not known to be HEAD says so
+ * (NOTE_NOBODY); pairing with a HEAD clears that. */
+
+static const char status_start[] = "HTTP/1.";
+
+bool http_probe_wanted(const struct hconn *c)
+{
+	const struct hside *rq = &c->side[PL_DIR_TO_SERVER];
+
+	if (c->pend.late || orph_head(c) || c->req_gap)
+		return true;
+	if (pend_head(c))
+		return false;
+	return !(rq->in_msg && rq->cur && !rq->cur->resp && !rq->cur->emitted);
+}
+
+/* The probed response ends at its head; the bytes held begin the next one. */
+static void probe_bodyless(struct hconn *c, struct hside *s, bool unsure)
+{
+	uint8_t held = s->nprobe;
+	uint64_t ts = s->probe_ts;
+
+	http_probe_clear(s);
+	if (unsure)
+		s->cur->notes |= NOTE_NOBODY;
+	http_finish_current(c, s);
+	if (held && s->mode == MODE_SYNC)
+		http_feed(c, s, (const uint8_t *)status_start, held, ts);
+}
+
+void http_probe_as_body(struct hconn *c, struct hside *s, uint64_t ts)
+{
+	uint8_t held = s->nprobe;
+
+	s->fast_left = s->probe_left;
+	http_probe_clear(s);
+	if (held && http_fast_body(c, s, held, ts) < held)
+		http_start_hunt(c, s, false);   /* more held than the body: not a message start */
+}
+
+size_t http_probe_bytes(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts)
+{
+	size_t k = 0;
+
+	if (s->nprobe == 0)
+		s->probe_ts = ts;
+	while (k < n && s->nprobe < sizeof(status_start) - 1 && p[k] == (uint8_t)status_start[s->nprobe]) {
+		s->nprobe++;
+		k++;
+	}
+	if (s->nprobe == sizeof(status_start) - 1)
+		probe_bodyless(c, s, true);
+	else if (k < n)
+		http_probe_as_body(c, s, ts);
+	return k;
+}
+
+void http_probe_request(struct hconn *c, const struct hmsg *req)
+{
+	struct hside *r = &c->side[PL_DIR_TO_CLIENT];
+	bool head = req->method == HTTP_HEAD;
+
+	if (!r->probe_left || !r->cur)
+		return;
+	if (!c->req_gap && !c->pend.late && !pend_head(c) && !orph_head(c)) {
+		/* the request the response answers: its method decides */
+		if (head)
+			probe_bodyless(c, r, false);
+		else
+			http_probe_as_body(c, r, r->probe_ts);
+		return;
+	}
+	if (r->nprobe == 0 && c->req_lost && req->start_ns > r->cur->end_ns)
+		probe_bodyless(c, r, true);
 }

@@ -31,6 +31,7 @@ struct h2c_hold;
 #define HTTP_EVICT_SCAN 64u       /* idlest connections dropped at most per refused allocation */
 #define HTTP_FREELIST_MAX 256u    /* records kept for reuse per thread */
 #define HTTP_USER_MAX 128u
+#define HTTP_INTERIM_LOST_MAX 40u /* a lost hole this small may be "HTTP/1.1 100 Continue" */
 
 /* Why a message is incomplete. A note on a message whose head did not end says the head
  * was cut (the event then holds only what was read of it). */
@@ -42,6 +43,8 @@ enum {
 	NOTE_STALLED = 16, /* request: answered, body still arriving when the transaction timed out */
 	NOTE_MEMORY = 32,  /* the connection's state was dropped at protocols.http.max_memory_mb */
 	NOTE_NORESP = 64,  /* request: unmatched after response bytes were lost (its own may be among them) */
+	NOTE_NOBODY = 128, /* response: read without the body its head announces, its request not
+			    * known to be HEAD (cleared when it pairs with a HEAD) */
 };
 /* MODE_SWITCH: the side stopped for a protocol switch (http_h2c.c): the request side holds
  * its bytes while an `Upgrade: h2c` request waits for its answer (or a first read may still
@@ -55,6 +58,7 @@ enum { RED_NONE = 0, RED_STAR, RED_COOKIE };
 enum hkind {
 	HK_OTHER = 0, HK_CLEN, HK_CTYPE, HK_HOST, HK_UA, HK_REFERER, HK_XFF,
 	HK_AUTH, HK_PROXY_AUTH, HK_COOKIE, HK_SET_COOKIE,
+	HK_EXPECT,        /* a request's "100-continue" tells what a small lost response was */
 	/* only the fast path looks at these (they change framing); to the event they are
 	 * headers like any other */
 	HK_CONNECTION, HK_UPGRADE, HK_PROXY_CONN, HK_TE,
@@ -80,6 +84,7 @@ struct hmsg {
 	bool has_method, has_version;   /* read from this message's own bytes */
 	bool emitted;             /* request: its event went out (timed out); drop it when done */
 	bool h2c;                 /* request: HTTP/1.1 with `Upgrade: h2c` among its tokens */
+	bool expect_continue;     /* request: sent "Expect: 100-continue" */
 	struct hmsg *resp;        /* request: the response that answered it before it ended */
 	struct span url, phrase, ctype, host, ua, referer, xff, user;
 	bool has_ctype, has_host, has_ua, has_referer, has_xff, has_user, has_clen;
@@ -103,6 +108,13 @@ struct hside {
 	uint64_t last_ts;         /* packet time of this direction's latest bytes */
 	uint64_t acc;             /* bytes fed since the last message boundary */
 	uint64_t fast_left;       /* body bytes still due of a message the fast path began */
+	/* A response head announced a Content-Length body but its request is not known (lost,
+	 * or not yet captured): whether the body follows is decided by the next bytes (a status
+	 * line, or not) or by the next request (HEAD, or the client's order). probe_left is the
+	 * announced length; nprobe bytes of "HTTP/1." are held, from probe_ts. */
+	uint64_t probe_left;
+	uint64_t probe_ts;
+	uint8_t nprobe;
 	struct hmsg *cur;
 	/* header being parsed (its name is in cur->name) */
 	struct span hname, hval;
@@ -121,6 +133,7 @@ struct hside {
 	bool name_long;
 	bool hsend, hstore;
 	uint8_t up_st;            /* request: scanning an Upgrade value for the h2c token */
+	bool after_gap;           /* request side: bytes were lost just before these */
 };
 
 struct hconn {
@@ -136,11 +149,15 @@ struct hconn {
 	 * if that began before the response ended, else goes out unmatched. */
 	struct pl_txq orph;
 	uint64_t interim_bytes;   /* 1xx responses so far: they count toward the final one */
+	bool interim_lost;        /* an interim response's bytes were lost: the final one says so */
 	struct hstub *stub;       /* the flow's stub that points here */
 	struct hconn *lru_prev, *lru_next;   /* per thread, most recently active first */
 	/* Request bytes were lost or skipped since the pairing was last known whole: a held
 	 * response may answer a request the capture lacks. */
 	bool req_gap;
+	/* Request bytes were lost (a gap, not the capture's start) since req_gap was last
+	 * cleared: the client's order may tell a response answered a request not captured. */
+	bool req_lost;
 	/* Response bytes were lost and no whole response has been read since: a request that
 	 * goes out unmatched may have had its response in the hole. */
 	bool resp_lost;
@@ -224,7 +241,11 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note);
 /* Whether the response being parsed answers a HEAD. */
 bool http_pending_is_head(const struct hconn *c);
 /* Response bytes were lost: the oldest pending request may go out without its response. */
-void http_lost_response(struct hconn *c, const struct hside *s);
+void http_lost_response(struct hconn *c, const struct hside *s, uint64_t len);
+/* Request bytes after a hole while hunting: a first line that ends a request line (" HTTP/1.x")
+ * proves a request whose start was lost; it is counted (fields unknown, marked) so responses
+ * keep their order. */
+void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts);
 /* The budget takes this state: what it holds goes out now, marked. */
 void http_conn_drop(struct hconn *c);
 /* Every pending request and held response goes out unmatched, with `note` added. */
@@ -295,6 +316,21 @@ bool http_feed_eof(struct hside *s);
 size_t http_fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts);
 /* Body bytes of a message the fast path began; returns bytes taken. */
 size_t http_fast_body(struct hconn *c, struct hside *s, size_t n, uint64_t ts);
+/* Whether a response head with a Content-Length body must wait for a sign of its framing
+ * (its request is not known). */
+bool http_probe_wanted(const struct hconn *c);
+/* Bytes after a probed response's head; returns bytes taken. */
+size_t http_probe_bytes(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts);
+/* A request's method is known while the response side probes: it may settle the framing. */
+void http_probe_request(struct hconn *c, const struct hmsg *req);
+/* The probe cannot be settled by what follows (a gap, the end): the body is taken as sent. */
+void http_probe_as_body(struct hconn *c, struct hside *s, uint64_t ts);
+/* Forget a probe (the side resynchronises or fails). */
+static inline void http_probe_clear(struct hside *s)
+{
+	s->probe_left = 0;
+	s->nprobe = 0;
+}
 
 /* --- inline helpers shared by both parsers --- */
 
@@ -372,7 +408,8 @@ static inline __attribute__((always_inline)) enum hkind classify(const char *nam
 
 	switch (len) {
 	case 4: return LC_EQ(name, 4, "host") ? HK_HOST : HK_OTHER;
-	case 6: return LC_EQ(name, 6, "cookie") ? HK_COOKIE : HK_OTHER;
+	case 6: return LC_EQ(name, 6, "cookie") ? HK_COOKIE :
+		       LC_EQ(name, 6, "expect") ? HK_EXPECT : HK_OTHER;
 	case 7: return LC_EQ(name, 7, "referer") ? HK_REFERER :
 		       LC_EQ(name, 7, "upgrade") ? HK_UPGRADE : HK_OTHER;
 	case 10: return LC_EQ(name, 10, "user-agent") ? HK_UA :
@@ -395,9 +432,13 @@ static inline __attribute__((always_inline)) enum hkind classify(const char *nam
 
 static inline void on_url(struct hside *s, unsigned method, const char *at, size_t len)
 {
+	bool first = !s->cur->has_method;
+
 	s->cur->start_line_done = true;
 	s->cur->method = (uint8_t)method;     /* http-parser knows it once the URL starts */
 	s->cur->has_method = true;
+	if (first && s->c->side[PL_DIR_TO_CLIENT].probe_left)
+		http_probe_request(s->c, s->cur);
 	field_append(s->c, s->cur, &s->cur->url, at, len, s->c->env->cfg->http.max_url_length);
 }
 

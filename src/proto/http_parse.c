@@ -2,6 +2,7 @@
  * (the on_* functions, shared with the fast path in http_fast.c): header classification,
  * kept and redacted headers, the Basic user, feeding http-parser and its errors.
  * Must not: pair messages, fill events, or resynchronise (http.c does). */
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include "pktlog/swar.h"
@@ -30,7 +31,7 @@ int http_on_begin(struct hside *s)
 		http_claim_orphan(s->c, s->cur);
 	if (s->dir == PL_DIR_TO_SERVER && s->c->req_gap && !orph_head(s->c) && !pend_head(s->c) &&
 	    !s->c->side[PL_DIR_TO_CLIENT].in_msg)
-		s->c->req_gap = false;   /* every response so far is accounted for */
+		s->c->req_gap = s->c->req_lost = false;   /* every response so far is accounted for */
 	s->in_msg = true;
 	s->in_body = false;
 	s->hstate = HS_NONE;
@@ -84,7 +85,7 @@ void http_header_begin_value(struct hside *s, enum hkind known)
 		s->hredact = RED_COOKIE;
 	if (req && (k == HK_HOST || k == HK_UA || k == HK_REFERER || k == HK_XFF))
 		need = true;
-	if (req && k == HK_AUTH)
+	if (req && (k == HK_AUTH || k == HK_EXPECT))
 		need = true;    /* for user.name; the credentials are wiped once decoded */
 	if (k == HK_CTYPE)
 		need = true;
@@ -204,6 +205,11 @@ void http_header_end(struct hside *s)
 		if (s->dir == PL_DIR_TO_SERVER && http_h2c_found(s->up_st))
 			m->h2c = true;
 		break;
+	case HK_EXPECT:
+		if (s->dir == PL_DIR_TO_SERVER && s->hval.len == 12 &&
+		    !strncasecmp(m->buf + s->hval.off, "100-continue", 12))
+			m->expect_continue = true;
+		break;
 	default:
 		break;
 	}
@@ -284,8 +290,18 @@ static int cb_header_value(http_parser *p, const char *at, size_t len)
 
 static int cb_headers_complete(http_parser *p)
 {
-	return on_headers_done(side_of(p), p->http_major, p->http_minor, p->method,
-			       p->status_code);
+	struct hside *s = side_of(p);
+	int r = on_headers_done(s, p->http_major, p->http_minor, p->method, p->status_code);
+
+	/* a Content-Length body on a response whose request is not known: read the head as a
+	 * whole message, and let what follows decide (http_probe_bytes) */
+	if (r == 0 && s->dir == PL_DIR_TO_CLIENT && !(p->flags & F_CHUNKED) &&
+	    p->content_length > 0 && p->content_length != ULLONG_MAX &&
+	    http_should_keep_alive(p) && http_probe_wanted(s->c)) {
+		s->probe_left = p->content_length;
+		return 1;
+	}
+	return r;
 }
 
 static int cb_body(http_parser *p, const char *at, size_t len)
@@ -343,7 +359,8 @@ size_t http_feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, u
 		/* the parser is back at a message start unless the message ended the
 		 * connection (then it refuses whatever follows) */
 		s->fresh = http_should_keep_alive(&s->p) != 0;
-		http_finish_current(c, s);
+		if (!s->probe_left)
+			http_finish_current(c, s);
 		return s->mode == MODE_DEAD ? n : r;
 	}
 	if (e == HPE_OK && (r > 0 || n == 0))

@@ -6,6 +6,8 @@
 /* Emit one transaction (either side may be NULL) and release both records. */
 void http_emit_txn(struct hconn *c, struct hmsg *req, struct hmsg *resp, const char *err)
 {
+	if (req && resp && req->has_method && req->method == HTTP_HEAD)
+		resp->notes &= (uint8_t)~NOTE_NOBODY;   /* the guess was right */
 	http_emit_event(c, req, resp, err);
 	http_msg_put(req);
 	http_msg_put(resp);
@@ -171,6 +173,7 @@ static void set_dead(struct hconn *c)
 		c->side[d].cur = NULL;
 		c->side[d].in_msg = false;
 		c->side[d].fast_left = 0;
+		http_probe_clear(&c->side[d]);
 	}
 }
 
@@ -192,7 +195,10 @@ static void pair_response(struct hconn *c, struct hmsg *m)
 		http_emit_txn(c, pend_pop(c), m, NULL);
 		return;
 	}
-	if (cur && !cur->resp && !cur->emitted) {
+	/* (one read without its body by the client's order ended before this request began:
+	 * it answered one the capture lacks) */
+	if (cur && !cur->resp && !cur->emitted &&
+	    !((m->notes & NOTE_NOBODY) && m->end_ns < cur->start_ns)) {
 		cur->resp = m;  /* an early response: the event waits for the request's end */
 		return;
 	}
@@ -211,6 +217,9 @@ static void finish_response(struct hconn *c, struct hmsg *m)
 	}
 	m->bytes += c->interim_bytes;
 	c->interim_bytes = 0;
+	if (c->interim_lost)
+		m->notes |= NOTE_LOSS;
+	c->interim_lost = false;
 	if (!m->notes)
 		c->resp_lost = false;   /* responses are read whole again */
 	st->http_responses++;
@@ -246,6 +255,7 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note)
 	struct hmsg *m = s->cur;
 
 	s->fast_left = 0;
+	http_probe_clear(s);
 	if (!m || !s->in_msg) {
 		s->acc = 0;
 		return;
@@ -282,12 +292,19 @@ bool http_pending_is_head(const struct hconn *c)
 /* Response bytes were lost at a message boundary: they began the response to the oldest
  * request waiting (responses come in request order), which goes out without one, so the
  * responses after the hole keep their own requests. */
-void http_lost_response(struct hconn *c, const struct hside *s)
+void http_lost_response(struct hconn *c, const struct hside *s, uint64_t len)
 {
 	bool boundary = s->mode == MODE_SYNC ? !s->in_msg : s->first && s->npfx == 0;
 
 	if (!boundary || c->pend.late || !pend_head(c))
 		return;
+	/* A hole the size of "HTTP/1.1 100 Continue" before any interim response to a request
+	 * that asked for one: it was that interim; the final response still comes (marked). */
+	if (pend_head(c)->expect_continue && c->interim_bytes == 0 && len <= HTTP_INTERIM_LOST_MAX) {
+		c->interim_bytes += len;
+		c->interim_lost = true;
+		return;
+	}
 	emit_unmatched_request(c, pend_pop(c));
 }
 
@@ -323,6 +340,7 @@ void http_conn_drop(struct hconn *c)
 		s->cur = NULL;
 		s->in_msg = s->in_body = false;
 		s->fast_left = 0;
+		http_probe_clear(s);
 		s->acc = 0;
 		s->npfx = 0;
 		if (mid && s->mode != MODE_DEAD) {
@@ -358,4 +376,38 @@ void http_conn_drop(struct hconn *c)
 	http_txn_flush(c, NOTE_MEMORY);
 	c->pend.late = 0;
 	c->interim_bytes = 0;
+	c->interim_lost = false;
+}
+
+/* A request line's tail "... HTTP/1.x\r\n" at the start of the bytes after a hole: the
+ * request began in the lost bytes. It is counted as a request of unknown method and URL
+ * (NOTE_LOSS: its head was cut), so the response to it is not given to the next one. */
+void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts)
+{
+	const uint8_t *lf = memchr(p, '\n', PL_MIN(n, (size_t)HTTP_KEEP_MAX));
+	size_t len;
+	struct hmsg *m;
+
+	if (!lf)
+		return;
+	len = (size_t)(lf - p);
+	if (len < 10 || p[len - 1] != '\r' || memcmp(p + len - 10, " HTTP/1.", 8) ||
+	    (p[len - 2] != '0' && p[len - 2] != '1'))
+		return;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (p[i] == ' ' && i + 1 < len - 10)
+			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */
+	m = http_msg_get(c);
+	if (!m)
+		return;
+	m->start_ns = m->end_ns = ts;
+	m->notes = NOTE_LOSS;
+	m->start_line_done = true;
+	m->bytes = len + 1;
+	c->req_gap = c->req_lost = true;   /* request bytes were lost: this proves it */
+	if (c->side[PL_DIR_TO_CLIENT].probe_left)
+		http_probe_request(c, m);       /* its method is unknown: the client's order decides */
+	if (orph_head(c))
+		http_claim_orphan(c, m);
+	finish_request(c, m);
 }
