@@ -200,8 +200,8 @@ uint64_t pl_proc_ebpf_sweep(struct pl_proc_ebpf *e, uint64_t grace_ns)
 	for (int i = 0; i < SWEEP_MAX; i++) {
 		if (bpf_map_lookup_elem(e->closed_fd, NULL, &c) != 0)
 			break;   /* empty (the head is peeked) */
-		if (now - c.closed_ns < grace_ns)
-			break;   /* oldest first: the rest are younger */
+		if (c.closed_ns > now || now - c.closed_ns < grace_ns)
+			break;   /* oldest first: the rest are younger (or closed after now was read) */
 		if (bpf_map_lookup_and_delete_elem(e->closed_fd, NULL, &c) != 0)
 			break;
 		/* the tuple may have been made again since: then its entry is another's */
