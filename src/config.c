@@ -112,7 +112,7 @@ static const struct pl_option top[] = {
 	PL_OPT_U32_ROW("tail.max_inflight", CFG, tail.max_inflight, 16, 16777216, 65536),
 	PL_OPT_SECTION_ROW("process"),
 	PL_OPT_ENUM_ROW("process.enabled", CFG, process.enabled, &ebpf_modes, PL_EBPF_AUTO),
-	PL_OPT_ENUM_ROW("process.source", CFG, process.source, &proc_sources, PL_PROC_SOURCE_PROC),
+	PL_OPT_ENUM_ROW("process.source", CFG, process.source, &proc_sources, PL_PROC_SOURCE_AUTO),
 	PL_OPT_DURATION_ROW("process.refresh_interval", CFG, process.refresh_interval_ns, PL_NS_PER_SEC),
 	PL_OPT_U32_ROW("process.cache_entries", CFG, process.cache_entries, 16, 1048576, 1024),
 	PL_OPT_SECTION_ROW("metrics"),

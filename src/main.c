@@ -239,6 +239,7 @@ static int run(struct pl_pipeline *pl, const struct args *a)
 	/* Closed before the summary: Kafka's last deliveries and spooling are counted in it. */
 	if (pl_publisher_close(&pl->pub) != 0)
 		status = status ? status : 1;
+	pl_proc_add_stats(&pl->stats);   /* process-wide: not any thread's */
 	if (a->verbose) {
 		pl_stats_summary(&pl->stats, stderr);
 		pl_stats_delivery(&pl->stats, pl->cfg.output.type == PL_OUTPUT_KAFKA, stderr);

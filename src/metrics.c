@@ -99,6 +99,12 @@ static const struct pl_stat_desc core_tail[] = {
 	PL_STAT_C(proc_scans, "Full scans of /proc/PID/fd made by the process resolver."),
 	PL_STAT_C(proc_rate_limited, "Process lookups left unresolved because process.refresh_interval had not passed."),
 	PL_STAT_C(proc_errors, "Process resolver failures (helper gone, /proc unreadable)."),
+	PL_STAT_G(proc_ebpf, "1 when process attribution uses the eBPF source, 0 when /proc only."),
+	PL_STAT_C(proc_iter_sockets, "Connections open at start-up found by the BPF iterator (iter/task_file)."),
+	PL_STAT_C(proc_ebpf_closes, "eBPF process map entries stamped closed (inet_sock_set_state TCP_CLOSE)."),
+	PL_STAT_C(proc_ebpf_evicted, "eBPF process map entries deleted once their close grace had passed."),
+	PL_STAT_C(proc_ebpf_queue_full, "Socket closes not queued for deletion (queue full): left to the map's LRU."),
+	PL_STAT_G(proc_ebpf_entries, "Entries in the eBPF process map (counted after closes or deletions, else every 10 s)."),
 };
 
 /* Every row in exposition order: the core's head, each protocol's first rows, each

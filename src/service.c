@@ -6,6 +6,7 @@
 #include <time.h>
 #include "pktlog/metrics.h"
 #include "pktlog/pipeline.h"
+#include "pktlog/proc.h"
 
 static uint64_t wall_ns(void)
 {
@@ -21,6 +22,7 @@ static void collect(const struct pl_pipeline *pl, struct pl_stats *sum)
 	*sum = pl->stats;
 	pl_workers_add_stats(&pl->workers, sum);
 	pl_stats_add(sum, &pl->tail.stats);
+	pl_proc_add_stats(sum);
 }
 
 static void send_heartbeat(struct pl_pipeline *pl, const struct pl_stats *sum, uint64_t now)
@@ -44,6 +46,7 @@ void pl_service_tick(struct pl_pipeline *pl, bool heartbeats)
 	if (now < svc->next_ns && !pl_counters_requested)
 		return;
 	svc->next_ns = now + PL_NS_PER_SEC;
+	pl_proc_tick();
 	collect(pl, &sum);
 	if (svc->metrics)
 		pl_metrics_update(svc->metrics, &sum);

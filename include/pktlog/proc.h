@@ -28,6 +28,14 @@ void pl_proc_stop(void);
  * (this thread's, valid until the next call) with ev->process filled. Counts in st. */
 const struct pl_event *pl_proc_annotate(const struct pl_event *ev, struct pl_stats *st);
 
+/* The main thread's turn, about once a second: with the eBPF source, delete the map entries
+ * of sockets closed longer than the grace period ago. No-op when attribution is off. */
+void pl_proc_tick(void);
+
+/* Add the module's own counters and gauges (proc_ebpf, proc_iter_sockets, proc_ebpf_*) to
+ * sum. Main thread only. */
+void pl_proc_add_stats(struct pl_stats *sum);
+
 /* --- parsers of /proc content (src/proc/parse.c); all bounded, none allocates --- */
 
 /* One row of /proc/net/tcp or /proc/net/tcp6. An IPv4-mapped IPv6 address (::ffff:a.b.c.d)

@@ -89,6 +89,12 @@ struct pl_stats {
 	uint64_t proc_scans;          /* full /proc/PID/fd scans the resolver made */
 	uint64_t proc_rate_limited;   /* lookups not resolved because process.refresh_interval had not passed */
 	uint64_t proc_errors;         /* resolver failures (helper gone, unreadable /proc) */
+	uint64_t proc_ebpf;           /* gauge: 1 when the eBPF source is in use, 0 for /proc only */
+	uint64_t proc_iter_sockets;   /* connections open at start-up found by the BPF iterator */
+	uint64_t proc_ebpf_closes;    /* eBPF map entries stamped closed (TCP_CLOSE) */
+	uint64_t proc_ebpf_evicted;   /* eBPF map entries deleted after their close grace */
+	uint64_t proc_ebpf_queue_full;/* closes not queued for deletion (queue full): left to the LRU */
+	uint64_t proc_ebpf_entries;   /* gauge: entries in the eBPF map (recounted after closes, or every 10 s) */
 
 	/* tailer (src/tail/) */
 	uint64_t tail_files_open;     /* gauge: files with an open descriptor */

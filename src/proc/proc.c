@@ -1,8 +1,10 @@
 /* proc.c – process attribution for live capture: starts the /proc resolver in a helper
- * process (before the privilege drop, while pktlog has no threads), keeps a bounded cache of
- * answers per connection, and gives each event a copy carrying the processes of its local
- * sides (pl_proc_annotate). The cache is shared by the capture threads under one lock; it
- * is allocated once at start, so annotating allocates nothing. */
+ * process and the eBPF source (before the privilege drop, while pktlog has no threads),
+ * keeps a bounded cache of answers per connection, gives each event a copy carrying the
+ * processes of its local sides (pl_proc_annotate), and has the eBPF map's closed entries
+ * deleted after their grace period (pl_proc_tick, main thread). The cache is shared by the
+ * capture threads under one lock; it is allocated once at start, so annotating allocates
+ * nothing. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -24,6 +26,8 @@
 
 #define WAYS 4                        /* cache: sets of 4, the least recently used goes */
 #define ANSWER_TIMEOUT_MS 3000
+#define CLOSE_GRACE_EXTRA_NS (5 * PL_NS_PER_SEC)  /* past flows.idle_timeout: capture lag */
+#define COUNT_EVERY_NS (10 * PL_NS_PER_SEC)      /* proc_ebpf_entries: a walk of the map */
 
 struct entry {
 	bool used;
@@ -44,6 +48,10 @@ static struct {
 	struct entry *cache;
 	uint32_t n_sets;
 	struct pl_proc_ebpf *ebpf;    /* NULL: /proc only */
+	uint64_t close_grace_ns;      /* a closed socket's entry stays this long in the map */
+	uint64_t next_count_ns;       /* main thread: next count of the map's entries */
+	uint64_t entries;             /* main thread: the last count */
+	uint64_t counted_closes;      /* main thread: closes stamped at the last count */
 	pthread_mutex_t lock;
 } mod = { .sock = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -212,21 +220,32 @@ int pl_proc_start(const struct pl_config *cfg)
 	mod.n_sets = sets;
 	mod.refresh_ns = cfg->process.refresh_interval_ns;
 	mod.on = true;
+	/* a closed connection's last events can come up to flows.idle_timeout later */
+	mod.close_grace_ns = cfg->flows.idle_timeout_ns + CLOSE_GRACE_EXTRA_NS;
 	/* One line: the mechanism, why, and what it misses. */
-	if (mod.ebpf)
-		pl_info("process attribution: a BPF program (tp_btf/sys_exit) records the process of each TCP "
-			"socket made by connect/accept from now on; connections made before start-up "
-			"from /proc, rescanned at most every %llu ms%s",
+	if (mod.ebpf) {
+		struct pl_proc_ebpf_counters c;
+
+		pl_proc_ebpf_counters(mod.ebpf, &c);
+		pl_info("process attribution: source ebpf: a BPF program (tp_btf/sys_exit) records "
+			"the process of each TCP socket made by connect/accept from now on; the "
+			"iterator (iter/task_file) found %llu connections open at start-up; entries of "
+			"closed sockets (tp_btf/inet_sock_set_state) are deleted %llu ms after the "
+			"close; sockets the map does not know from /proc, rescanned at most every "
+			"%llu ms%s",
+			(unsigned long long)c.iter_sockets,
+			(unsigned long long)format_ms(mod.close_grace_ns),
 			(unsigned long long)format_ms(cfg->process.refresh_interval_ns),
 			can_read_others() ? "" : "; no CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: /proc "
 			"only for this user's processes");
-	else
-		pl_info("process attribution: reading /proc (%s): socket tables and /proc/PID/fd "
-			"rescanned at most every %llu ms, when a connection is not known; connections "
-			"opened and closed between two scans are not attributed%s", why,
+	} else {
+		pl_info("process attribution: source proc: reading /proc (%s): socket tables and "
+			"/proc/PID/fd rescanned at most every %llu ms, when a connection is not known; "
+			"connections opened and closed between two scans are not attributed%s", why,
 			(unsigned long long)format_ms(cfg->process.refresh_interval_ns),
 			can_read_others() ? "" : "; no CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: only "
 			"this user's processes");
+	}
 	return 0;
 }
 
@@ -440,4 +459,40 @@ const struct pl_event *pl_proc_annotate(const struct pl_event *ev, struct pl_sta
 	tl.ev.process.client = has[0] ? &tl.p[0] : NULL;
 	tl.ev.process.server = has[1] ? &tl.p[1] : NULL;
 	return &tl.ev;
+}
+
+/* --- the eBPF map's upkeep and the module's counters (main thread) --- */
+
+/* Counts the map's entries when something was closed or deleted, or every COUNT_EVERY_NS:
+ * a walk of at most the map's size in keys. */
+void pl_proc_tick(void)
+{
+	struct pl_proc_ebpf_counters c;
+	uint64_t now, evicted;
+
+	if (!mod.on || !mod.ebpf)
+		return;
+	now = mono_ns();
+	evicted = pl_proc_ebpf_sweep(mod.ebpf, mod.close_grace_ns);
+	pl_proc_ebpf_counters(mod.ebpf, &c);
+	if (evicted || c.closes != mod.counted_closes || now >= mod.next_count_ns) {
+		mod.entries = pl_proc_ebpf_entries(mod.ebpf);
+		mod.counted_closes = c.closes;
+		mod.next_count_ns = now + COUNT_EVERY_NS;
+	}
+}
+
+void pl_proc_add_stats(struct pl_stats *sum)
+{
+	struct pl_proc_ebpf_counters c;
+
+	if (!mod.on || !mod.ebpf)
+		return;
+	pl_proc_ebpf_counters(mod.ebpf, &c);
+	sum->proc_ebpf = 1;
+	sum->proc_iter_sockets += c.iter_sockets;
+	sum->proc_ebpf_closes += c.closes;
+	sum->proc_ebpf_evicted += c.evicted;
+	sum->proc_ebpf_queue_full += c.close_queue_full;
+	sum->proc_ebpf_entries = mod.entries;
 }

@@ -96,7 +96,8 @@ def same_process(got, want):
         assert got["args"] == want["args"] and got["args_count"] == want["args_count"], (got, want)
 
 
-BPF_LINE = "process attribution: a BPF program (tp_btf/sys_exit) records the process"
+BPF_LINE = "process attribution: source ebpf: a BPF program (tp_btf/sys_exit) records the process"
+PROC_LINE = "process attribution: source proc: reading /proc"
 # root without the capabilities a tracing program needs (capture keeps CAP_NET_RAW)
 NO_BPF = ["setpriv", "--inh-caps=-bpf,-perfmon,-sys_admin",
           "--bounding-set=-bpf,-perfmon,-sys_admin"]
@@ -107,12 +108,10 @@ def children(pid):
         return [int(x) for x in f.read().split()]
 
 
-def config(extra="", workers=1):
-    """process.source defaults to proc; these tests ask for auto (eBPF first) unless they
-    name a source."""
-    if "source:" not in extra:
-        extra = "  source: auto\n" + extra
-    return ln.config(ebpf="off", workers=workers) + ("process:\n  refresh_interval: 100ms\n" + extra)
+def config(extra="", workers=1, flows=""):
+    """process.source is left to its default (auto: eBPF first) unless extra names it."""
+    return (ln.config(ebpf="off", workers=workers) + flows +
+            "process:\n  refresh_interval: 100ms\n" + extra)
 
 
 class NginxMW:
@@ -184,7 +183,9 @@ def settle(p, n, timeout=15):
 def counters(stderr):
     """The proc_* counters of pktlog's exit summary (absent = 0)."""
     out = {k: 0 for k in ("proc_lookups", "proc_hits", "proc_misses", "proc_fallbacks",
-                          "proc_scans", "proc_rate_limited", "proc_errors")}
+                          "proc_scans", "proc_rate_limited", "proc_errors", "proc_ebpf",
+                          "proc_iter_sockets", "proc_ebpf_closes", "proc_ebpf_evicted",
+                          "proc_ebpf_queue_full", "proc_ebpf_entries")}
     for m in re.finditer(r"\b(proc_[a-z_]+) (\d+)", stderr):
         out[m.group(1)] = int(m.group(2))
     return out
@@ -229,7 +230,7 @@ def test_server_side_is_the_nginx_worker(nets, live):
     evs = settle(p, 2)
     assert p.stop() == 0
     err = p.stderr()
-    assert "process attribution: reading /proc (process.source: proc)" in err, err
+    assert PROC_LINE + " (process.source: proc)" in err, err
     assert len(evs) == 2, evs
     for ev in evs:
         assert ev["process"] == nginx.truth, ev
@@ -240,11 +241,14 @@ def test_server_side_is_the_nginx_worker(nets, live):
     n = counters(err)
     assert n["proc_lookups"] == 2 and n["proc_hits"] == 2 and n["proc_misses"] == 0, n
     assert n["proc_fallbacks"] >= 1 and n["proc_scans"] >= 1 and n["proc_errors"] == 0, n
+    assert n["proc_ebpf"] == 0 and n["proc_iter_sockets"] == 0, n
 
 
-def test_both_sides_on_loopback(nets, live):
+@pytest.mark.parametrize("source", ["ebpf", "proc"])
+def test_both_sides_on_loopback(nets, live, source):
     """Client and server on one host (lo): client.process and server.process, each the
-    right one; the connection was opened before pktlog started."""
+    right one; the connection was opened before pktlog started. eBPF: the start-up iterator
+    (iter/task_file) found both sockets, nothing was asked of /proc; proc: the helper."""
     _, tmp = nets
     srv = start_pyserver(tmp, ln.CLI)
     sync = os.path.join(tmp, "go-both")
@@ -252,7 +256,8 @@ def test_both_sides_on_loopback(nets, live):
     try:
         time.sleep(0.5)                       # its first request is done before start-up
         want_c, want_s = truth(c.pid), truth(srv.pid)
-        p = live(ln.CLI, "lo", config().replace(f"ports: [{ln.HTTP_PORT}]", f"ports: [{PYPORT}]"))
+        cfg = config(f"  source: {source}\n")
+        p = live(ln.CLI, "lo", cfg.replace(f"ports: [{ln.HTTP_PORT}]", f"ports: [{PYPORT}]"))
         open(sync, "w").close()
         assert c.wait(timeout=20) == 0, c.stderr.read()
         evs = settle(p, 1)
@@ -261,10 +266,17 @@ def test_both_sides_on_loopback(nets, live):
         stop(srv)
         os.unlink(sync)
     err = p.stderr()
-    assert BPF_LINE in err, err
     assert [e["url"]["path"] for e in evs] == ["/two"], evs
-    # made before start-up: not in the eBPF map, found by the /proc fallback
-    assert counters(err)["proc_fallbacks"] >= 1, err
+    n = counters(err)
+    if source == "ebpf":
+        # made before start-up: found by the iterator (both sockets; others of the host too)
+        assert BPF_LINE in err, err
+        found = int(re.search(r"the iterator \(iter/task_file\) found (\d+) connections", err).group(1))
+        assert found >= 2 and n["proc_iter_sockets"] == found, (found, n)
+        assert n["proc_ebpf"] == 1 and n["proc_fallbacks"] == 0 and n["proc_scans"] == 0, n
+    else:
+        assert PROC_LINE in err, err
+        assert n["proc_fallbacks"] >= 1 and n["proc_iter_sockets"] == 0, n
     ev = evs[0]
     assert ev["client"]["process"] == want_c, ev
     assert ev["server"]["process"] == want_s, ev
@@ -298,7 +310,7 @@ def test_client_gone_before_its_event(nets, live):
         assert ev["server"]["process"]["pid"] == srv.pid, ev
 
 
-@pytest.mark.parametrize("source,workers", [("proc", 1), ("auto", 1), ("auto", 2)])
+@pytest.mark.parametrize("source,workers", [("proc", 1), ("auto", 1), ("auto", 2), ("ebpf", 1)])
 def test_short_lived_curls(nets, live, source, workers):
     """curl opens, asks once and exits. The /proc reader may see the connection or not (it
     is documented to miss those between two scans) but what it reports is right; the eBPF
@@ -318,7 +330,7 @@ def test_short_lived_curls(nets, live, source, workers):
     n = counters(p.stderr())
     assert n["proc_lookups"] == 20, n
     assert n["proc_hits"] == len(attributed) and n["proc_misses"] == 20 - len(attributed), n
-    if source == "auto":
+    if source != "proc":
         assert BPF_LINE in p.stderr()
         assert len(attributed) == 20 and n["proc_fallbacks"] == 0, n
     print(f"short-lived curls, source {source}: {len(attributed)}/20 attributed; {n}")
@@ -399,8 +411,9 @@ def test_ebpf_unavailable_falls_back_to_proc(nets, live):
     evs = settle(p, 2)
     assert p.stop() == 0
     err = p.stderr()
-    assert "process attribution: reading /proc (cannot load tp_btf/sys_exit: Operation not " \
+    assert PROC_LINE + " (cannot load tp_btf/sys_exit: Operation not " \
            "permitted (needs CAP_BPF and CAP_PERFMON, or root))" in err, err
+    assert counters(err)["proc_ebpf"] == 0
     assert len(evs) == 2 and all(ev["process"] == nginx.truth for ev in evs), evs
     p = live(ln.SRV, ln.VSRV, config("  enabled: on\n  source: ebpf\n"), prefix=NO_BPF,
              wait=False)
@@ -426,6 +439,76 @@ def test_mysql_server_process(nets, live):
     assert len(queries) == 3, evs
     for ev in queries:
         same_process(ev["process"], want)
+    # process.source was not named: the default, auto, took eBPF
+    assert BPF_LINE in p.stderr() and counters(p.stderr())["proc_ebpf"] == 1
+
+
+MANY = r'''
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+time.sleep(0.6)                      # the test reads /proc/PID meanwhile
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /m%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % i)
+    while s.recv(65536):
+        pass
+    s.close()
+'''
+
+
+def usr1_counters(p, before):
+    """SIGUSR1: pktlog prints its counters; those of the summary after `before` bytes."""
+    p.proc.send_signal(signal.SIGUSR1)
+    end = time.time() + 10
+    while time.time() < end:
+        tail = p.stderr()[before:]
+        if "pktlog: counters:" in tail:
+            return counters(tail)
+        time.sleep(0.1)
+    raise AssertionError("no counters after SIGUSR1:\n" + p.stderr())
+
+
+def test_closed_entries_evicted_after_grace(nets, live, tmp_path):
+    """N one-request connections on lo (both sides in the map): each socket's close stamps its
+    entry (tp_btf/inet_sock_set_state TCP_CLOSE), every event is still attributed on both
+    sides, and once the grace (flows.idle_timeout + 5 s) has passed the entries are deleted:
+    proc_ebpf_evicted counts them and the map's entry count falls."""
+    _, tmp = nets
+    N = 60
+    script = tmp_path / "many.py"
+    script.write_text(MANY)
+    srv = start_pyserver(tmp, ln.CLI)
+    want_s = truth(srv.pid)
+    try:
+        cfg = config("  source: ebpf\n", flows="flows:\n  idle_timeout: 1s\n")
+        p = live(ln.CLI, "lo", cfg.replace(f"ports: [{ln.HTTP_PORT}]", f"ports: [{PYPORT}]"))
+        assert "are deleted 6000 ms after the close" in p.stderr(), p.stderr()
+        c = subprocess.Popen(["ip", "netns", "exec", ln.CLI, sys.executable, str(script),
+                              str(PYPORT), str(N)], stderr=subprocess.PIPE)
+        time.sleep(0.2)
+        want_c = truth(c.pid)
+        assert c.wait(timeout=60) == 0, c.stderr.read()
+        closed_at = time.time()
+        evs = settle(p, N)
+        time.sleep(1.5)                      # a service tick: entries recounted
+        mark = len(p.stderr())
+        early = usr1_counters(p, mark)
+        time.sleep(max(0.0, closed_at + 6 + 2.5 - time.time()))
+        late = usr1_counters(p, len(p.stderr()))
+        assert p.stop() == 0
+    finally:
+        stop(srv)
+    assert len(evs) == N, len(evs)
+    for ev in evs:                           # attributed although closed at once
+        same_process(ev["client"]["process"], want_c)
+        same_process(ev["server"]["process"], want_s)
+    assert early["proc_ebpf_closes"] >= 2 * N, early
+    assert early["proc_ebpf_entries"] >= 2 * N, early
+    assert late["proc_ebpf_evicted"] - early["proc_ebpf_evicted"] >= 2 * N, (early, late)
+    # the host's other sockets come and go meanwhile: the fall is at least half of ours
+    assert late["proc_ebpf_entries"] <= early["proc_ebpf_entries"] - N, (early, late)
+    assert late["proc_ebpf_queue_full"] == 0, late
+    print(f"eviction: early {early}, late {late}")
 
 
 def test_off(nets, live):
