@@ -68,7 +68,7 @@ struct pl_event_http {
 	struct pl_str user_name;      /* from Basic authorization (when not redacted), or empty */
 	bool has_request, has_response;
 	struct pl_http_msg request, response;
-	int status_code;              /* 0 when there is no response */
+	int status_code;              /* 0 when there is no response or it was not read */
 	struct pl_str status_phrase;  /* as sent; rendered lower-cased */
 };
 

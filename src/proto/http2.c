@@ -624,7 +624,9 @@ static void emit_stream(struct pl_http2 *h, struct h2_stream *s)
 		ev.http.has_response = true;
 		ev.end_ns = s->resp_ns ? s->resp_ns : s->last_ns;
 		ev.server.bytes = rs->bytes;
-		ev.http.status_code = rs->status;
+		ev.http.status_code = rs->status;   /* 0: not read, the field is left out */
+		if (!rs->status)
+			pl_event_add_error(&ev, "Response status not read (no final :status seen)");
 		fill_msg(s, rs, &ev.http.response, hdrs[1], digits[1]);
 	}
 	if (s->grpc)
