@@ -182,6 +182,11 @@ struct pl_event {
 /* Add an error note (e.g. "Unmatched request"); extra notes beyond the cap are dropped. */
 void pl_event_add_error(struct pl_event *ev, const char *msg);
 
+struct pl_conn;
+/* Start an event of a connection (pktlog/proto.h): zeroed, then its type, address family,
+ * client and server addresses and ports, and the connection's Community ID. */
+void pl_event_begin(struct pl_event *ev, enum pl_event_type type, const struct pl_conn *conn);
+
 /* Community ID: pktlog/community_id.h (src/net/community_id.c). */
 
 /* --- JSON rendering (src/event/json.c) --- */
