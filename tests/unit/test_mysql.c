@@ -893,6 +893,42 @@ static void test_local_infile(void **st)
 	check_every_split();
 }
 
+/* A file of more than 253 packets: the sequence id wraps past 255 to 0 inside the file (as
+ * in pcaps/mysql_local_infile_multi.pcap, 312 packets of 4 KiB). A file packet with sequence
+ * id 0 continues the exchange; it is not a new command. */
+static void test_local_infile_seq_wraps(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("LOAD DATA LOCAL INFILE 'big' INTO TABLE t");
+	seg(C, 10);
+	PB(0xfb);
+	PS("big");
+	pkt(1);
+	seg(S, 11);
+	for (int i = 0; i < 300; i++) {
+		PS("1,2\n");
+		pkt((uint8_t)(2 + i));
+	}
+	pkt((uint8_t)(2 + 300));      /* empty packet: end of file, sequence id 46 */
+	seg(C, 12);
+	b_ok((uint8_t)(3 + 300), 300, 0, 2, 0);
+	seg(S, 13);
+	b_query("SELECT 2");
+	seg(C, 20);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 21);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	lacks_any("|err=");
+	has(0, "ok=1|");
+	has(0, "aff=300|");
+	has(0, "method=LOAD|");
+	assert_int_equal(ev_copy[0].client.bytes, 4 + 42 + 300 * (4 + 4) + 4);
+	has(1, "query=SELECT 2|");
+	assert_int_equal(stats.mysql_parse_errors, 0);
+	check_every_split();
+}
+
 static void test_prepared(void **st)
 {
 	b_connect(CAPS_BASE);
@@ -2849,6 +2885,7 @@ int main(void)
 		T(test_method_extraction),
 		T(test_multi_results),
 		T(test_local_infile),
+		T(test_local_infile_seq_wraps),
 		T(test_prepared),
 		T(test_statement_cap),
 		T(test_pipelined),
