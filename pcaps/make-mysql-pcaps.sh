@@ -16,8 +16,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-PORT=3306
-ALL=(basic prepared failed_login large burst prepared_nocache libmariadb progress local_infile compress tls tls12 big_packets)
+PORT=${PORT:-3306}   # 3306 or 3307: pktlog's default MySQL ports
+ALL=(basic prepared failed_login large burst prepared_nocache libmariadb progress local_infile local_infile_multi compress tls tls12 big_packets)
 USER_NAME=pktlog
 USER_PASS='s3cret-Pass'
 
@@ -345,6 +345,35 @@ EOF
     client -u"$USER_NAME" -p"$USER_PASS" --local-infile=1 -vvv -n --force shop <"$WORK/infile.sql" \
         >"$HERE/mysql_local_infile.truth.txt" 2>&1 || true
     capture_stop "$HERE/mysql_local_infile.pcap"
+}
+
+# LOAD DATA LOCAL INFILE of a file sent in 311 packets of 4 KiB (12000 lines, 1.3 MB: the
+# sequence id wraps past 255); a 3000-line file into a table whose trigger stops the load at
+# id 1500 (the server reads the file to its empty packet, then answers ERR); that file again
+# with IGNORE into the first table (every line a duplicate: OK, 3000 warnings). Each exchange
+# is one event: request, 0xFB, file packets, empty packet, the answer.
+local_infile_multi() {
+    python3 -c "
+for i in range(1, 12001):
+    print('%d,%s' % (i, ('row-%d-' % i).ljust(100, 'x')))" >"$WORK/many.csv"
+    head -n 3000 "$WORK/many.csv" >"$WORK/some.csv"
+    cat >"$WORK/infile_multi.sql" <<EOF
+CREATE TABLE lim (id INT PRIMARY KEY, name VARCHAR(120));
+LOAD DATA LOCAL INFILE '$WORK/many.csv' INTO TABLE lim FIELDS TERMINATED BY ',';
+CREATE TABLE lim2 (id INT PRIMARY KEY, name VARCHAR(120));
+DELIMITER //
+CREATE TRIGGER lim2_stop BEFORE INSERT ON lim2 FOR EACH ROW BEGIN IF NEW.id = 1500 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'stopped at 1500'; END IF; END //
+DELIMITER ;
+LOAD DATA LOCAL INFILE '$WORK/some.csv' INTO TABLE lim2 FIELDS TERMINATED BY ',';
+LOAD DATA LOCAL INFILE '$WORK/some.csv' IGNORE INTO TABLE lim FIELDS TERMINATED BY ',';
+SELECT COUNT(*) AS n FROM lim2;
+DROP TABLE lim;
+DROP TABLE lim2;
+EOF
+    capture_start "$HERE/mysql_local_infile_multi.pcap.tmp"
+    client -u"$USER_NAME" -p"$USER_PASS" --local-infile=1 -vvv -n --force shop \
+        <"$WORK/infile_multi.sql" >"$HERE/mysql_local_infile_multi.truth.txt" 2>&1 || true
+    capture_stop "$HERE/mysql_local_infile_multi.pcap"
 }
 
 # CLIENT_COMPRESS: the session after the login is zlib-compressed; pktlog skips it.

@@ -15,6 +15,7 @@
 #include <pcap/pcap.h>
 
 #include "pktlog/metrics.h"
+#include "pktlog/portfilter.h"
 
 #include "config_int.h"
 
@@ -424,6 +425,51 @@ static int check_ports(struct ctx *c)
 	return 0;
 }
 
+/* The capture filter (the eBPF port map, the classic filter built from the same lists) holds
+ * PL_PF_MAX_PORTS ports: the enabled protocols' distinct ports must fit. Named: the list
+ * holding the first port past the bound when the file wrote it, else the last list written. */
+static int check_port_total(struct ctx *c)
+{
+	uint16_t seen[PL_PROTO_MAX * PL_MAX_PORTS];
+	int n = 0;
+	size_t row = 0;
+	unsigned long line = 0;
+	char key[KEY_MAX];
+
+	for (size_t p = 0; p < pl_n_protocols; p++) {
+		const struct pl_port_list *l = pl_proto_ports(c->cfg, &pl_protocols[p]);
+
+		for (int i = 0; pl_proto_enabled(c->cfg, &pl_protocols[p]) && i < l->n; i++) {
+			int j;
+
+			for (j = 0; j < n && seen[j] != l->port[i]; j++)
+				;
+			if (j < n)
+				continue;
+			seen[n++] = l->port[i];
+			if (n == PL_PF_MAX_PORTS + 1 && c->port_line[p][i]) {
+				row = p;
+				line = c->port_line[p][i];
+			}
+		}
+	}
+	if (n <= PL_PF_MAX_PORTS)
+		return 0;
+	bool named = line != 0;
+
+	for (size_t p = 0; !named && p < pl_n_protocols; p++)
+		for (int i = 0; pl_proto_enabled(c->cfg, &pl_protocols[p]) &&
+				i < pl_proto_ports(c->cfg, &pl_protocols[p])->n; i++)
+			if (c->port_line[p][i] > line) {
+				row = p;
+				line = c->port_line[p][i];
+			}
+	snprintf(key, sizeof(key), "protocols.%s.ports", pl_protocols[row].name);
+	return cfg_fail(c, line, key, "the enabled protocols listen on %d distinct ports; the "
+			"capture filter holds at most %d (shorten a protocols.*.ports list or "
+			"disable a protocol)", n, PL_PF_MAX_PORTS);
+}
+
 static int check_kafka(struct ctx *c)
 {
 	struct pl_config *cfg = c->cfg;
@@ -451,7 +497,9 @@ static int check_config(struct ctx *c)
 			    "output.type is file but no output.file.path is set");
 	if (check_kafka(c) < 0)
 		return -1;
-	return check_ports(c);
+	if (check_ports(c) < 0)
+		return -1;
+	return check_port_total(c);
 }
 
 /* ---- loading ---- */

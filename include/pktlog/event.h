@@ -68,7 +68,7 @@ struct pl_event_http {
 	struct pl_str user_name;      /* from Basic authorization (when not redacted), or empty */
 	bool has_request, has_response;
 	struct pl_http_msg request, response;
-	int status_code;              /* 0 when there is no response */
+	int status_code;              /* 0 when there is no response or it was not read */
 	struct pl_str status_phrase;  /* as sent; rendered lower-cased */
 };
 
@@ -181,6 +181,11 @@ struct pl_event {
 
 /* Add an error note (e.g. "Unmatched request"); extra notes beyond the cap are dropped. */
 void pl_event_add_error(struct pl_event *ev, const char *msg);
+
+struct pl_conn;
+/* Start an event of a connection (pktlog/proto.h): zeroed, then its type, address family,
+ * client and server addresses and ports, and the connection's Community ID. */
+void pl_event_begin(struct pl_event *ev, enum pl_event_type type, const struct pl_conn *conn);
 
 /* Community ID: pktlog/community_id.h (src/net/community_id.c). */
 

@@ -145,7 +145,9 @@ static size_t handle_filter(const struct pl_capture *c, const struct pl_config *
 	return filter_text(cfg, c->linktype == DLT_EN10MB, out, cap);
 }
 
-/* Collect the configured ports, the set both filters are built from. */
+/* Collect the configured ports, the set both filters are built from, each once (a port
+ * shared on purpose, http2 over http, takes one slot). The config refuses more distinct
+ * ports than PL_PF_MAX_PORTS (config.c: check_port_total), so cap is never reached. */
 static int config_ports(const struct pl_config *cfg, uint16_t *ports, int cap)
 {
 	int n = 0;
@@ -153,8 +155,14 @@ static int config_ports(const struct pl_config *cfg, uint16_t *ports, int cap)
 	for (size_t p = 0; p < pl_n_protocols; p++) {
 		const struct pl_port_list *l = pl_proto_ports(cfg, &pl_protocols[p]);
 
-		for (int i = 0; pl_proto_enabled(cfg, &pl_protocols[p]) && i < l->n && n < cap; i++)
-			ports[n++] = l->port[i];
+		for (int i = 0; pl_proto_enabled(cfg, &pl_protocols[p]) && i < l->n && n < cap; i++) {
+			int j;
+
+			for (j = 0; j < n && ports[j] != l->port[i]; j++)
+				;
+			if (j == n)
+				ports[n++] = l->port[i];
+		}
 	}
 	return n;
 }
@@ -301,7 +309,7 @@ static struct pl_ebpf *load_ebpf(const char *iface, const struct pl_config *cfg,
 
 static int attach_ebpf(struct pl_capture **cs, int n, struct pl_ebpf *e, const struct pl_config *cfg)
 {
-	uint16_t ports[2 * PL_MAX_PORTS];
+	uint16_t ports[PL_PF_MAX_PORTS];
 	int np = config_ports(cfg, ports, (int)PL_ARRAY_LEN(ports));
 
 	for (int i = 0; i < n; i++) {
@@ -397,7 +405,7 @@ struct pl_capture *pl_capture_open_live(const char *iface, const struct pl_confi
 
 int pl_capture_update_ports(struct pl_capture *c, const struct pl_config *cfg)
 {
-	uint16_t ports[2 * PL_MAX_PORTS];
+	uint16_t ports[PL_PF_MAX_PORTS];
 
 	if (!c->live)
 		return 0;

@@ -110,6 +110,16 @@ AI void process_fields(struct jw *w, const struct pl_event *ev, int where)
 		w->p = o;
 }
 
+/* ,"key": and a copy of the endpoint object endpoint() wrote at obj (obj_len bytes, its
+ * closing brace last). The copy is the object as endpoint() wrote it: up to that brace, which
+ * process_fields may have overwritten since (it adds client.process and server.process
+ * inside), and a brace of its own. */
+#define COPY_ENDPOINT(w, key, obj, obj_len) do {                \
+		LIT(w, ",\"" key "\":");                        \
+		put(w, obj, (obj_len) - 1);                     \
+		putc_(w, '}');                                  \
+	} while (0)
+
 AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_opts *opts,
 	       struct cstr_lens lens)
 {
@@ -123,8 +133,8 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	uint64_t t0 = ev->start_ns ? ev->start_ns : ev->end_ns;
 	char tb[32];
 	size_t tn = pl_format_time(t0, tb);
-	char *c0, *s0;
-	size_t cl, sl;
+	char *c0, *s0;         /* the client and server objects, to copy as source and destination */
+	size_t cl, sl;         /* their lengths as endpoint() wrote them */
 
 	LIT(&w, "{\"@timestamp\":\"");
 	put(&w, tb, tn);
@@ -171,13 +181,8 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 	endpoint(&w, &ev->server, sip, sip_len, domain);
 	sl = (size_t)(w.p - s0);
 	process_fields(&w, ev, 's');
-	/* copied without what process_fields added inside (it took the brace: put it back) */
-	LIT(&w, ",\"source\":");
-	put(&w, c0, cl - 1);
-	putc_(&w, '}');
-	LIT(&w, ",\"destination\":");
-	put(&w, s0, sl - 1);
-	putc_(&w, '}');
+	COPY_ENDPOINT(&w, "source", c0, cl);
+	COPY_ENDPOINT(&w, "destination", s0, sl);
 
 	if (ev->af == 6)
 		LIT(&w, ",\"network\":{\"type\":\"ipv6\",\"transport\":\"tcp\",\"protocol\":");

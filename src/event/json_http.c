@@ -22,7 +22,8 @@ AI void http_msg(struct jw *w, const struct pl_http_msg *m, const struct pl_even
 		KV_PSTR(w, "referrer", h->referrer);
 	} else {
 		OBJ(w, "response");
-		KV_U64(w, "status_code", (uint64_t)h->status_code);
+		if (h->status_code)   /* 0: never read; absent, the producer notes why */
+			KV_U64(w, "status_code", (uint64_t)h->status_code);
 		if (h->status_phrase.len) {
 			KEY(w, "status_phrase");
 			put_escaped(w, h->status_phrase.p, h->status_phrase.len, true);

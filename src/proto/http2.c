@@ -579,7 +579,6 @@ static void add_notes(struct pl_event *ev, const struct h2_stream *s)
 
 static void emit_stream(struct pl_http2 *h, struct h2_stream *s)
 {
-	const struct pl_conn *k = h->conn;
 	struct pl_event ev;
 	struct pl_event_http2 x;
 	struct pl_header hdrs[2][PL_EVENT_MAX_HEADERS];
@@ -587,15 +586,8 @@ static void emit_stream(struct pl_http2 *h, struct h2_stream *s)
 	const struct h2_msg *rq = &s->m[0], *rs = &s->m[1];
 	bool req = rq->head || rq->bytes || s->upgraded, resp = rs->head || rs->bytes;
 
-	memset(&ev, 0, sizeof(ev));
+	pl_event_begin(&ev, PL_EV_HTTP, h->conn);
 	memset(&x, 0, sizeof(x));
-	ev.type = PL_EV_HTTP;
-	ev.af = k->af;
-	memcpy(ev.client.ip, k->client_ip, sizeof(ev.client.ip));
-	memcpy(ev.server.ip, k->server_ip, sizeof(ev.server.ip));
-	ev.client.port = k->client_port;
-	ev.server.port = k->server_port;
-	ev.community_id = k->community_id;
 	ev.http.h2 = &x;
 	ev.http.version = (struct pl_str){ "2", 1 };
 	x.stream_id = s->sid;
@@ -624,7 +616,9 @@ static void emit_stream(struct pl_http2 *h, struct h2_stream *s)
 		ev.http.has_response = true;
 		ev.end_ns = s->resp_ns ? s->resp_ns : s->last_ns;
 		ev.server.bytes = rs->bytes;
-		ev.http.status_code = rs->status;
+		ev.http.status_code = rs->status;   /* 0: not read, the field is left out */
+		if (!rs->status)
+			pl_event_add_error(&ev, "Response status not read (no final :status seen)");
 		fill_msg(s, rs, &ev.http.response, hdrs[1], digits[1]);
 	}
 	if (s->grpc)

@@ -207,20 +207,12 @@ static void fill_response(struct pl_event *ev, const struct hmsg *resp, struct p
 void http_emit_event(struct hconn *c, const struct hmsg *req, const struct hmsg *resp,
 		       const char *err)
 {
-	const struct pl_conn *k = c->conn;
 	struct pl_stats *st = c->env->stats;
 	struct pl_event ev;
 	struct pl_header hdrs[2][PL_EVENT_MAX_HEADERS];   /* filled up to n_headers: not zeroed */
 	char digits[2][24];
 
-	memset(&ev, 0, sizeof(ev));
-	ev.type = PL_EV_HTTP;
-	ev.af = k->af;
-	memcpy(ev.client.ip, k->client_ip, sizeof(ev.client.ip));
-	memcpy(ev.server.ip, k->server_ip, sizeof(ev.server.ip));
-	ev.client.port = k->client_port;
-	ev.server.port = k->server_port;
-	ev.community_id = k->community_id;
+	pl_event_begin(&ev, PL_EV_HTTP, c->conn);
 	if (err)
 		pl_event_add_error(&ev, err);
 	if (req)

@@ -275,16 +275,17 @@ void my_client_msg(struct mconn *c, const struct mpkt *m)
 		return;
 	}
 	c->phase = PH_CMD;
-	if (m->first_seq == 0) {
-		new_command(c, m);
-		return;
-	}
-	/* LOCAL INFILE contents and CHANGE_USER auth rounds continue the head's exchange */
+	/* LOCAL INFILE contents and CHANGE_USER auth rounds continue the head's exchange; asked
+	 * first, as a file of more than 253 packets wraps the sequence id past 255 to 0 */
 	if (h && (h->rs == RS_INFILE || h->rs == RS_AUTH) && m->first_seq == h->next_seq) {
 		h->client_bytes += m->wire;
 		h->next_seq = (uint8_t)(m->last_seq + 1);
 		if (m->cut)
 			h->notes |= NOTE_CUT_REQ;
+		return;
+	}
+	if (m->first_seq == 0) {
+		new_command(c, m);
 		return;
 	}
 	c->env->stats->mysql_parse_errors++;

@@ -7,16 +7,7 @@
 
 static void conn_fill(const struct mconn *c, struct pl_event *ev)
 {
-	const struct pl_conn *k = c->conn;
-
-	memset(ev, 0, sizeof(*ev));
-	ev->type = PL_EV_MYSQL;
-	ev->af = k->af;
-	memcpy(ev->client.ip, k->client_ip, sizeof(ev->client.ip));
-	memcpy(ev->server.ip, k->server_ip, sizeof(ev->server.ip));
-	ev->client.port = k->client_port;
-	ev->server.port = k->server_port;
-	ev->community_id = k->community_id;
+	pl_event_begin(ev, PL_EV_MYSQL, c->conn);
 }
 
 static struct pl_str mk(const char *p, size_t n)

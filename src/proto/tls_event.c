@@ -71,7 +71,6 @@ static struct hs *hs_take(void)
 void tls_emit(struct tconn *c, uint64_t ts)
 {
 	struct hs *h = c->hs;
-	const struct pl_conn *k = c->conn;
 	struct pl_event ev;
 	struct pl_stats *st = c->env->stats;
 
@@ -80,16 +79,9 @@ void tls_emit(struct tconn *c, uint64_t ts)
 		tls_release(c);
 		return;
 	}
-	memset(&ev, 0, sizeof(ev));
-	ev.type = PL_EV_TLS;
-	ev.af = k->af;
-	memcpy(ev.client.ip, k->client_ip, sizeof(ev.client.ip));
-	memcpy(ev.server.ip, k->server_ip, sizeof(ev.server.ip));
-	ev.client.port = k->client_port;
-	ev.server.port = k->server_port;
+	pl_event_begin(&ev, PL_EV_TLS, c->conn);
 	ev.client.bytes = h->side[PL_DIR_TO_SERVER].bytes;
 	ev.server.bytes = h->side[PL_DIR_TO_CLIENT].bytes;
-	ev.community_id = k->community_id;
 	ev.start_ns = h->start_ns;
 	ev.end_ns = h->end_ns;
 	if (!h->ev.established && !h->alerted)

@@ -9,7 +9,9 @@
 # corpus build/fuzz/corpus/<name>/ from earlier runs. Crashes are written to build/fuzz/
 # (copy one into tests/fuzz/regress/<name>/ once it is fixed). Executions per harness go
 # to build/fuzz/summary.txt (bench/RESULTS.md records the long runs).
-# Fails when any harness finds a crash, leak or timeout, or a regression input fails.
+# Fails when any harness finds a crash, leak or timeout, or a regression input fails; and,
+# before running any, when a harness is not built (every tests/fuzz/fuzz_*.c, or each one
+# named, must have its build/fuzz/fuzz_<name>: `make fuzz-build`) or a name is unknown.
 set -eu
 # A UBSan report must fail the run like an ASan report (the Makefile builds the harnesses
 # with -fno-sanitize-recover=undefined; this covers harnesses built before that).
@@ -18,14 +20,35 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 cd "$(dirname "$0")/../.."
 status=0
+# The harnesses to run: the ones named, else every one with a source.
+all=""
+for src in tests/fuzz/fuzz_*.c; do
+	[ -e "$src" ] || continue
+	name=${src##*/fuzz_}
+	all="$all ${name%.c}"
+done
+want=${*:-$all}
+if [ -z "$want" ]; then
+	echo "fuzz: no harness sources (tests/fuzz/fuzz_*.c) found" >&2
+	exit 2
+fi
+missing=0
+for name in $want; do
+	case " $all " in
+	*" $name "*) ;;
+	*) echo "fuzz: unknown harness '$name' (no tests/fuzz/fuzz_$name.c; known:$all)" >&2
+	   missing=1; continue ;;
+	esac
+	if [ ! -x "build/fuzz/fuzz_$name" ]; then
+		echo "fuzz: harness build/fuzz/fuzz_$name is not built (run make fuzz-build)" >&2
+		missing=1
+	fi
+done
+[ "$missing" = 0 ] || exit 2
 mkdir -p build/fuzz
 : > build/fuzz/summary.txt
-for h in build/fuzz/fuzz_*; do
-	[ -x "$h" ] || continue
-	name=${h##*/fuzz_}
-	if [ $# -gt 0 ]; then
-		case " $* " in *" $name "*) ;; *) continue ;; esac
-	fi
+for name in $want; do
+	h=build/fuzz/fuzz_$name
 	corpus=build/fuzz/corpus/$name
 	mkdir -p "$corpus"
 	seeds=""

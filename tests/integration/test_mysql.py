@@ -20,7 +20,7 @@ from conftest import PCAPS, get, peer_capture, replay, strip_volatile  # noqa: E
 
 CAPTURES = sorted(glob.glob(os.path.join(PCAPS, "mysql_*.pcap")))
 NAMES = {"basic", "prepared", "failed_login", "large", "burst", "prepared_nocache", "libmariadb", "progress",
-         "local_infile", "compress", "tls", "tls12", "big_packets"}
+         "local_infile", "local_infile_multi", "compress", "tls", "tls12", "big_packets"}
 # SSLRequest, then TLS: their one event is the TLS parser's handshake (issue 16).
 TLS_NAMES = ("tls", "tls12")
 
@@ -346,6 +346,39 @@ def test_local_infile_against_client_log():
     assert framing > 0 and framing % 4 == 0     # the file's packets, then the empty one
     # the response time is the server's OK after the file, not its request for the file
     assert get(load, "event.end") > get(load, "event.start")
+
+
+def test_local_infile_multi_against_client_log():
+    """Files of 312 packets (the sequence id wraps past 255 inside it) and 79 packets; a load
+    the server ends with ERR after reading the whole file; one with IGNORE (OK, warnings).
+    Each exchange is one event with the client's outcome, and its client.bytes are the
+    command, the file in 4 KiB packets and the empty packet."""
+    evs = replay(cap("local_infile_multi")).events
+    truth = basic_truth("local_infile_multi")
+    queries = [e for e in evs if e["method"] != "QUIT"]
+    assert len(queries) == len(truth) == 9
+    for ev, (sql, outcomes) in zip(queries, truth):
+        assert ev["query"] == sql
+        if outcomes[-1][0] == "error":
+            assert ev["status"] == "Error"
+            assert get(ev, "mysql.error_code") == outcomes[-1][1]
+            assert get(ev, "mysql.state") == outcomes[-1][2]
+            continue
+        assert ev["status"] == "OK" and "error" not in ev
+        if outcomes[-1][0] == "ok":
+            assert get(ev, "mysql.affected_rows") == outcomes[-1][1]
+        else:
+            assert get(ev, "mysql.num_rows") == sum(o[1] for o in outcomes)
+    loads = [e for e in queries if e["method"] == "LOAD"]
+    assert [e["status"] for e in loads] == ["OK", "Error", "OK"]
+    with open(os.path.join(PCAPS, "mysql_local_infile_multi.truth.txt")) as f:
+        assert "Query OK, 0 rows affected, 3000 warnings" in f.read()
+    assert get(loads[2], "mysql.warnings") == 3000
+    for load, lines in zip(loads, (12000, 3000, 3000)):
+        size = sum(len("%d,%s\n" % (i, ("row-%d-" % i).ljust(100, "x"))) for i in range(1, lines + 1))
+        packets = -(-size // 4096)
+        assert get(load, "client.bytes") == 4 + 1 + len(load["query"]) + size + 4 * packets + 4
+        assert get(load, "event.end") > get(load, "event.start")
 
 
 def test_progress_reports():

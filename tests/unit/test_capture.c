@@ -15,6 +15,7 @@
 #include <linux/capability.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <pcap/pcap.h>
 #include "pktlog/capture.h"
 #include "pktlog/portfilter.h"
 #include "../../src/capture/ebpf_filter.h"
@@ -36,6 +37,32 @@ static void test_filter_default_ports(void **state)
 			       "tcp port 3306 or tcp port 3307 or tcp port 443 or tcp port 8443 or "
 			       "tcp port 993 or tcp port 995 or tcp port 5223 or tcp port 8883 or "
 			       "tcp port 9243 or tcp port 50051))");
+	pl_config_free(&cfg);
+}
+
+/* The most ports the config lets through (PL_PF_MAX_PORTS distinct, plus http2's shared with
+ * http): the classic filter text fits and compiles on an Ethernet handle. */
+static void test_filter_most_ports(void **state)
+{
+	struct pl_config cfg;
+	struct bpf_program prog;
+	char f[8192];
+	pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
+
+	assert_int_equal(pl_config_defaults(&cfg), 0);
+	cfg.tls.enabled = false;
+	cfg.http.ports.n = cfg.mysql.ports.n = cfg.http2.ports.n = PL_MAX_PORTS;
+	for (int i = 0; i < PL_MAX_PORTS; i++) {
+		cfg.http.ports.port[i] = (uint16_t)(1000 + i);
+		cfg.mysql.ports.port[i] = (uint16_t)(2000 + i);
+		cfg.http2.ports.port[i] = (uint16_t)(1000 + i);
+	}
+	assert_true(pl_capture_filter(&cfg, f, sizeof(f)) > 0);
+	assert_non_null(strstr(f, "tcp port 2063 or tcp port 1000 or"));
+	assert_non_null(strstr(f, "tcp port 1063))"));
+	assert_int_equal(pcap_compile(p, &prog, f, 1, PCAP_NETMASK_UNKNOWN), 0);
+	pcap_freecode(&prog);
+	pcap_close(p);
 	pl_config_free(&cfg);
 }
 
@@ -287,6 +314,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_filter_default_ports),
 		cmocka_unit_test(test_filter_user_expression_and_no_ports),
+		cmocka_unit_test(test_filter_most_ports),
 		cmocka_unit_test(test_file_replay_and_errors),
 		cmocka_unit_test(test_ebpf_port_slots),
 		cmocka_unit_test(test_ebpf_filters_real_packets),

@@ -471,6 +471,49 @@ static void test_http2_ports(void **state)
 	pl_config_free(&cfg);
 }
 
+/* "ports: [first, first+1, ..., first+n-1]" */
+static void port_range(char *out, size_t cap, int first, int n)
+{
+	size_t o = (size_t)snprintf(out, cap, "ports: [");
+
+	for (int i = 0; i < n; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%s%d", i ? ", " : "", first + i);
+	snprintf(out + o, cap - o, "]");
+}
+
+/* The capture filter holds PL_PF_MAX_PORTS (128) ports: enabled protocols that list more
+ * distinct ports are refused at load, naming the list to shorten, instead of losing the
+ * ports past the 128th in silence. Ports shared on purpose (http2 over http) count once. */
+static void test_ports_beyond_capture_filter(void **state)
+{
+	char h[600], m[600], h2[600], yml[2048];
+	struct pl_config cfg = { 0 };
+
+	(void)state;
+	port_range(h, sizeof(h), 1000, 64);
+	port_range(m, sizeof(m), 2000, 64);
+	/* http 64 + mysql 64 + tls's 7 defaults + http2's 50051: 136 */
+	snprintf(yml, sizeof(yml), "protocols:\n  http:\n    %s\n  mysql:\n    %s\n", h, m);
+	expect_error(yml, NAME ":5: protocols.mysql.ports: the enabled protocols listen on 136 "
+			  "distinct ports; the capture filter holds at most 128 (shorten a "
+			  "protocols.*.ports list or disable a protocol)");
+	/* the same with tls off and http2 on http's ports: 128, the most the filter holds */
+	port_range(h2, sizeof(h2), 1000, 64);
+	snprintf(yml, sizeof(yml), "protocols:\n  http:\n    %s\n  mysql:\n    %s\n"
+		 "  tls:\n    enabled: false\n  http2:\n    %s\n", h, m, h2);
+	assert_int_equal(load(&cfg, yml), 0);
+	pl_config_free(&cfg);
+	/* one http2 port of its own: 129 */
+	port_range(h2, sizeof(h2), 1001, 63);
+	h2[strlen(h2) - 1] = '\0';
+	strcat(h2, ", 50051]");
+	snprintf(yml, sizeof(yml), "protocols:\n  http:\n    %s\n  mysql:\n    %s\n"
+		 "  tls:\n    enabled: false\n  http2:\n    %s\n", h, m, h2);
+	expect_error(yml, NAME ":9: protocols.http2.ports: the enabled protocols listen on 129 "
+			  "distinct ports; the capture filter holds at most 128 (shorten a "
+			  "protocols.*.ports list or disable a protocol)");
+}
+
 static void test_ports(void **state)
 {
 	char yml[1024];
@@ -813,6 +856,7 @@ int main(void)
 		cmocka_unit_test(test_ranges),
 		cmocka_unit_test(test_ports),
 		cmocka_unit_test(test_http2_ports),
+		cmocka_unit_test(test_ports_beyond_capture_filter),
 		cmocka_unit_test(test_too_many_headers),
 		cmocka_unit_test(test_output),
 		cmocka_unit_test(test_kafka),

@@ -120,6 +120,28 @@ static void conn_close(uint64_t ts)
 	state = NULL;
 }
 
+/* Run a case with the fast head parser, then on a new connection with http-parser (a case
+ * may close its connection itself). */
+static void both_head_parsers(void (*run)(bool fast))
+{
+	run(true);
+	if (state)
+		conn_close(9000);
+	conn_open();
+	run(false);
+}
+
+/* The run's events into out, one line each; returns the length written. */
+static size_t events_text(char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = 0;
+	for (int i = 0; i < n_ev; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%s\n", ev_line[i]);
+	return o;
+}
+
 static void tx(enum pl_dir d, const char *s, uint64_t ts)
 {
 	pl_http_ops.data(state, d, (const uint8_t *)s, strlen(s), ts);
@@ -927,10 +949,7 @@ static void head_swapped(bool fast)
 
 static void test_head_swapped_no_body(void **st)
 {
-	head_swapped(true);
-	conn_close(9000);
-	conn_open();
-	head_swapped(false);
+	both_head_parsers(head_swapped);
 }
 
 /* Issue 12 (http-impaired-s32r29-33504): the HEAD request is lost; its response is followed
@@ -960,10 +979,7 @@ static void head_lost_next_status(bool fast)
 
 static void test_head_lost_next_status(void **st)
 {
-	head_lost_next_status(true);
-	conn_close(9000);
-	conn_open();
-	head_lost_next_status(false);
+	both_head_parsers(head_lost_next_status);
 }
 
 /* Issue 12 (http-impaired-s32r21-34234): the HEAD request and the next response are lost.
@@ -990,9 +1006,7 @@ static void head_lost_client_order(bool fast)
 
 static void test_head_lost_client_order(void **st)
 {
-	head_lost_client_order(true);   /* it closes the connection */
-	conn_open();
-	head_lost_client_order(false);
+	both_head_parsers(head_lost_client_order);   /* it closes the connection itself */
 }
 
 /* Issue 12 (pcaps/truth/http-impaired-s34r9-33296): only the "100 Continue" is lost (a
@@ -1025,10 +1039,7 @@ static void lost_continue(bool fast)
 
 static void test_lost_continue(void **st)
 {
-	lost_continue(true);
-	conn_close(9000);
-	conn_open();
-	lost_continue(false);
+	both_head_parsers(lost_continue);
 }
 
 /* Issue 12 (pcaps/truth/http-snap200-s31r15-50086, http-impaired-s32r29-33504): the start of
@@ -1205,7 +1216,7 @@ static void test_empty_reason_phrase(void **st)
 
 static void run_split(const char *req, size_t rs, const char *resp, size_t ps, char *out, size_t cap)
 {
-	size_t rl = strlen(req), pl = strlen(resp), o = 0;
+	size_t rl = strlen(req), pl = strlen(resp), o;
 
 	conn_open();
 	pl_http_ops.data(state, PL_DIR_TO_SERVER, (const uint8_t *)req, rs, 1000);
@@ -1213,9 +1224,7 @@ static void run_split(const char *req, size_t rs, const char *resp, size_t ps, c
 	pl_http_ops.data(state, PL_DIR_TO_CLIENT, (const uint8_t *)resp, ps, 2000);
 	pl_http_ops.data(state, PL_DIR_TO_CLIENT, (const uint8_t *)resp + ps, pl - ps, 2000);
 	conn_close(3000);
-	out[0] = 0;
-	for (int i = 0; i < n_ev; i++)
-		o += (size_t)snprintf(out + o, cap - o, "%s\n", ev_line[i]);
+	o = events_text(out, cap);
 	snprintf(out + o, cap - o, "pe=%llu rs=%llu rq=%llu rp=%llu",
 		 (unsigned long long)stats.http_parse_errors, (unsigned long long)stats.http_resyncs,
 		 (unsigned long long)stats.http_requests, (unsigned long long)stats.http_responses);
@@ -1261,7 +1270,7 @@ static uint64_t fast_heads;   /* heads the fast path took in the last run_exchan
 
 static void run_exchange(const char *req, const char *resp, bool fast, char *out, size_t cap)
 {
-	size_t o = 0;
+	size_t o;
 
 	cfg.fast_paths = fast;
 	conn_open();
@@ -1272,9 +1281,7 @@ static void run_exchange(const char *req, const char *resp, bool fast, char *out
 	conn_close(5000);
 	cfg.fast_paths = true;
 	fast_heads = stats.http_fast_heads;
-	out[0] = 0;
-	for (int i = 0; i < n_ev; i++)
-		o += (size_t)snprintf(out + o, cap - o, "%s\n", ev_line[i]);
+	o = events_text(out, cap);
 	snprintf(out + o, cap - o, "pe=%llu rs=%llu rq=%llu rp=%llu tr=%llu um=%llu/%llu",
 		 (unsigned long long)stats.http_parse_errors, (unsigned long long)stats.http_resyncs,
 		 (unsigned long long)stats.http_requests, (unsigned long long)stats.http_responses,

@@ -488,6 +488,54 @@ static void test_settings_rst_goaway(void **st)
 	assert_int_equal(stats.http2_parse_errors, 0);
 }
 
+/* A response whose :status was never read renders no status_code (never 0) and says why:
+ * a head without :status, an interim 100 then a reset, a hole in the response header block
+ * (HPACK lost for that stream and every later one). */
+static void test_status_not_read(void **st)
+{
+	static const uint8_t get[] = { 0x82, 0x86, 0x84 };
+	static const uint8_t no_status[] = { 0x9f };          /* content-type: (empty) */
+	static const uint8_t cont[] = { 0x08, 3, '1', '0', '0' }; /* :status 100 (literal) */
+	static const uint8_t rst[] = { 0, 0, 0, 2 };          /* INTERNAL_ERROR */
+	static const char *note = "Response status not read";
+	struct pl_http2 *h;
+	uint32_t len;
+	size_t off;
+
+	(void)st;
+	h = start();
+	wlen = 0;
+	frame(1, 0x05, 1, get, sizeof(get));
+	frame(1, 0x05, 3, get, sizeof(get));
+	pl_http2_data(h, PL_DIR_TO_SERVER, wbuf, wlen, 2);
+	wlen = 0;
+	frame(1, 0x05, 1, no_status, sizeof(no_status));
+	frame(1, 0x04, 3, cont, sizeof(cont));
+	frame(3, 0, 3, rst, sizeof(rst));
+	pl_http2_data(h, PL_DIR_TO_CLIENT, wbuf, wlen, 3);
+	pl_http2_close(h, PL_CLOSE_FIN, 4);
+	assert_int_equal(n_ev, 2);
+	for (unsigned sid = 1; sid <= 3; sid += 2) {
+		const char *e = event_of_stream(sid);
+
+		assert_non_null(strstr(e, "\"response\":{"));
+		assert_null(strstr(e, "\"status_code\":0"));
+		assert_null(strstr(e, "\"response\":{\"status_code\""));
+		assert_non_null(strstr(e, note));
+	}
+	teardown(NULL);
+	setup(NULL);
+	load("pcaps/h2c_nghttp.pcap");
+	off = frame_offset(1, 1, 1, &len);
+	struct hole hole = { 1, off + 9, 2 };
+	replay_conns(0, &hole);
+	assert_int_equal(n_ev, 5);
+	assert_int_equal(count_with(note), count_with("Response headers unreadable"));
+	assert_true(count_with(note) >= 1);
+	assert_int_equal(count_with("\"status_code\":0"), 0);
+	assert_int_equal(count_with(note) + count_with("\"response\":{\"status_code\":"), 5);
+}
+
 /* Not HTTP/2: the first bytes are not the preface. Nothing is emitted, an error counted. */
 static void test_not_http2(void **st)
 {
@@ -782,6 +830,7 @@ int main(void)
 		T(test_padding_and_continuation),
 		T(test_stream_bound),
 		T(test_settings_rst_goaway),
+		T(test_status_not_read),
 		T(test_not_http2),
 		T(test_detect_http1_after_preface_like_start),
 		T(test_detect_preface_split),

@@ -431,6 +431,20 @@ static void play_all(void)
 	play(-1, 0);
 }
 
+/* Feed the script and start a new one on the same connection. */
+static void play_and_reset(void)
+{
+	play_all();
+	reset_script();
+}
+
+/* Close the connection at ts and open a new one, with the config as the test has set it. */
+static void reopen(uint64_t ts)
+{
+	conn_close(ts);
+	conn_open();
+}
+
 /* Every segment cut at every offset gives the events of the uncut run. */
 static void check_every_split(void)
 {
@@ -879,6 +893,42 @@ static void test_local_infile(void **st)
 	check_every_split();
 }
 
+/* A file of more than 253 packets: the sequence id wraps past 255 to 0 inside the file (as
+ * in pcaps/mysql_local_infile_multi.pcap, 312 packets of 4 KiB). A file packet with sequence
+ * id 0 continues the exchange; it is not a new command. */
+static void test_local_infile_seq_wraps(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_query("LOAD DATA LOCAL INFILE 'big' INTO TABLE t");
+	seg(C, 10);
+	PB(0xfb);
+	PS("big");
+	pkt(1);
+	seg(S, 11);
+	for (int i = 0; i < 300; i++) {
+		PS("1,2\n");
+		pkt((uint8_t)(2 + i));
+	}
+	pkt((uint8_t)(2 + 300));      /* empty packet: end of file, sequence id 46 */
+	seg(C, 12);
+	b_ok((uint8_t)(3 + 300), 300, 0, 2, 0);
+	seg(S, 13);
+	b_query("SELECT 2");
+	seg(C, 20);
+	b_ok(1, 0, 0, 2, 0);
+	seg(S, 21);
+	play_all();
+	assert_int_equal(n_ev, 2);
+	lacks_any("|err=");
+	has(0, "ok=1|");
+	has(0, "aff=300|");
+	has(0, "method=LOAD|");
+	assert_int_equal(ev_copy[0].client.bytes, 4 + 42 + 300 * (4 + 4) + 4);
+	has(1, "query=SELECT 2|");
+	assert_int_equal(stats.mysql_parse_errors, 0);
+	check_every_split();
+}
+
 static void test_prepared(void **st)
 {
 	b_connect(CAPS_BASE);
@@ -957,8 +1007,7 @@ static void test_prepared(void **st)
 static void test_statement_cap(void **st)
 {
 	cfg.mysql.max_statements = 2;
-	conn_close(0);
-	conn_open();
+	reopen(0);
 	b_connect(CAPS_BASE);
 	for (int i = 0; i < 3; i++) {
 		char q[32];
@@ -1053,8 +1102,7 @@ static void test_lenstr_boundaries(void **st)
 	cfg.mysql.send_response = true;
 	cfg.mysql.max_row_length = 0x20000;
 	cfg.mysql.max_rows = 1;
-	conn_close(0);
-	conn_open();
+	reopen(0);
 	b_connect(CAPS_BASE);
 	memset(big, 'v', sizeof(big) - 1);
 	for (size_t i = 0; i < PL_ARRAY_LEN(lens); i++) {
@@ -1089,8 +1137,7 @@ static void test_send_request_response(void **st)
 	cfg.mysql.send_response = true;
 	cfg.mysql.max_rows = 2;
 	cfg.mysql.max_row_length = 6;
-	conn_close(0);
-	conn_open();
+	reopen(0);
 	b_connect(CAPS_BASE);
 	b_query("select * from t");
 	seg(C, 10);
@@ -1127,8 +1174,7 @@ static void test_big_packet(void **st)
 
 	assert_non_null(q);
 	cfg.mysql.max_query_length = 64;
-	conn_close(0);
-	conn_open();
+	reopen(0);
 	b_connect(CAPS_BASE);
 	play_all();
 	*w++ = 0xff; *w++ = 0xff; *w++ = 0xff; *w++ = 0;
@@ -1249,8 +1295,7 @@ static void test_gap_before_response(void **st)
 static void test_gap_in_request(void **st)
 {
 	b_connect(CAPS_BASE);
-	play_all();
-	reset_script();
+	play_and_reset();
 	b_query("SELECT 'a long statement whose end is lost'");
 	pl_mysql_ops.data(state, C, cur, 10, 10000000);
 	pl_mysql_ops.gap(state, C, cur_n - 10, 10000000);
@@ -1333,8 +1378,7 @@ static void test_loss_inside_long_statement(void **st)
 	static char q[60000];
 
 	b_connect(CAPS_BASE);
-	play_all();
-	reset_script();
+	play_and_reset();
 	memcpy(q, "INSERT INTO t VALUES ('", 23);
 	memset(q + 23, 'x', sizeof(q) - 26);
 	memcpy(q + sizeof(q) - 3, "')", 3);
@@ -1393,8 +1437,7 @@ static void test_gap_at_login(void **st)
 	seg(C, 4);
 	b_query("DELETE FROM t");
 	seg(C, 6);
-	play_all();
-	reset_script();
+	play_and_reset();
 	pl_mysql_ops.gap(state, S, 11, 7000000);    /* the login's OK */
 	PB(1);
 	pkt(1);
@@ -1423,8 +1466,7 @@ static void test_gap_at_greeting(void **st)
 	seg(C, 2);
 	b_query("UPDATE t SET a = 1");
 	seg(C, 4);
-	play_all();
-	reset_script();
+	play_and_reset();
 	pl_mysql_ops.gap(state, S, 80, 5000000);    /* the greeting, given up late */
 	b_ok(2, 0, 0, 2, 0);
 	seg(S, 5);
@@ -2215,8 +2257,7 @@ static void test_optional_resultset_metadata(void **st)
 static void test_extended_metadata(void **st)
 {
 	cfg.mysql.send_response = true;
-	conn_close(0);
-	conn_open();
+	reopen(0);
 	b_connect_maria(MARIADB_CAPS, EXT_ALL, EXT_EXT_META);
 	b_query("SELECT d, g FROM docs");
 	seg(C, 10);
@@ -2604,20 +2645,17 @@ static void test_state_made_on_first_bytes(void **st)
 static void change_user_lost_auth(bool gap_after_ok)
 {
 	b_connect(CAPS_BASE);
-	play_all();
-	reset_script();
+	play_and_reset();
 	HEX(CU_REQ);
 	seg(C, 10);
 	HEX(CU_SWITCH);
 	seg(S, 11);
-	play_all();
-	reset_script();
+	play_and_reset();
 	if (!gap_after_ok)
 		pl_mysql_ops.gap(state, C, 24, 12000000);
 	HEX(CU_OK);
 	seg(S, 13);
-	play_all();
-	reset_script();
+	play_and_reset();
 	if (gap_after_ok)
 		pl_mysql_ops.gap(state, C, 24, 12000000);
 	b_cmd(0x0e, NULL);
@@ -2654,8 +2692,7 @@ static void test_login_auth_response_lost(void **st)
 {
 	for (int ok = 0; ok < 2; ok++) {
 		if (ok) {
-			conn_close(999999999999ULL);
-			conn_open();
+			reopen(999999999999ULL);
 		}
 		b_greeting(CAPS_BASE);
 		seg(S, 1);
@@ -2667,8 +2704,7 @@ static void test_login_auth_response_lost(void **st)
 		PB(0);
 		pkt(2);
 		seg(S, 3);
-		play_all();
-		reset_script();
+		play_and_reset();
 		pl_mysql_ops.gap(state, C, 24, 4000000);     /* the auth response, seq 3 */
 		if (ok)
 			b_ok(4, 0, 0, 2, 0);
@@ -2679,8 +2715,7 @@ static void test_login_auth_response_lost(void **st)
 		seg(C, 6);
 		b_ok(1, 0, 0, 2, 0);
 		seg(S, 7);
-		play_all();
-		reset_script();
+		play_and_reset();
 		if (!ok) {
 			has(0, "ok=0|");
 			has(0, "code=1045|");
@@ -2850,6 +2885,7 @@ int main(void)
 		T(test_method_extraction),
 		T(test_multi_results),
 		T(test_local_infile),
+		T(test_local_infile_seq_wraps),
 		T(test_prepared),
 		T(test_statement_cap),
 		T(test_pipelined),
