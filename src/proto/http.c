@@ -70,8 +70,10 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 				c->req_gap = true;
 			continue;
 		}
-		if (s->npfx == 0)
+		if (s->npfx == 0) {
 			s->pfx_ts = ts;
+			s->pfx_after_head = i >= 4 && !memcmp(p + i - 4, "\r\n\r\n", 4);
+		}
 		s->pfx[s->npfx++] = b;
 		m = sync_match(s);
 		if (m == 1)
@@ -179,6 +181,10 @@ void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 		c->req_gap = true;
 		c->req_lost = true;
 		s->after_gap = true;
+		if (s->mode == MODE_SYNC)
+			s->gap_cut = !s->in_msg ? GAP_BOUNDARY : s->in_body ? GAP_BODY : GAP_HEAD;
+		else if (s->mode == MODE_HUNT && s->npfx)
+			http_cut_request_start(c, s);
 	} else {
 		c->resp_lost = true;
 		http_lost_response(c, s, len);

@@ -134,7 +134,12 @@ struct hside {
 	bool hsend, hstore;
 	uint8_t up_st;            /* request: scanning an Upgrade value for the h2c token */
 	bool after_gap;           /* request side: bytes were lost just before these */
+	/* request side: what the last hole cut (GAP_*): a head tail after it may be the end of
+	 * the request it cut (in its head and not yet answered, or in its body) */
+	uint8_t gap_cut;
+	bool pfx_after_head;      /* request side: the held prefix began right after a blank line */
 };
+enum { GAP_BOUNDARY = 0, GAP_HEAD, GAP_BODY };
 
 struct hconn {
 	const struct pl_conn *conn;
@@ -188,7 +193,8 @@ struct hstub {
 };
 _Static_assert(sizeof(struct hstub) <= 32, "the flow entry reserves 32 bytes per connection");
 /* rest: the side's mode in the low 2 bits; zero is a connection never seen. */
-enum { REST_SEEN = 4 /* not `first` */, REST_MIDLINE = 8 /* not `line_start` */ };
+enum { REST_SEEN = 4 /* not `first` */, REST_MIDLINE = 8 /* not `line_start` */,
+       REST_AFTER_GAP = 16 /* `after_gap` */ };
 
 /* --- http_mem.c: records, connection states, the memory budget --- */
 
@@ -246,6 +252,9 @@ void http_lost_response(struct hconn *c, const struct hside *s, uint64_t len);
  * proves a request whose start was lost; it is counted (fields unknown, marked) so responses
  * keep their order. */
 void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts);
+/* A hole cuts the request side while it holds the start of a method after a head's blank
+ * line: a request began there, its method unreadable; it is counted (marked). */
+void http_cut_request_start(struct hconn *c, struct hside *s);
 /* The budget takes this state: what it holds goes out now, marked. */
 void http_conn_drop(struct hconn *c);
 /* Every pending request and held response goes out unmatched, with `note` added. */

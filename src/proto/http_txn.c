@@ -379,35 +379,116 @@ void http_conn_drop(struct hconn *c)
 	c->interim_lost = false;
 }
 
-/* A request line's tail "... HTTP/1.x\r\n" at the start of the bytes after a hole: the
- * request began in the lost bytes. It is counted as a request of unknown method and URL
- * (NOTE_LOSS: its head was cut), so the response to it is not given to the next one. */
-void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts)
+/* A request whose start (or end) lies in lost bytes, `bytes` of it captured: counted with
+ * method and URL unknown (NOTE_LOSS: its head was cut), so the response to it is not given
+ * to the next one. */
+static void count_cut_request(struct hconn *c, uint64_t ts, size_t bytes)
 {
-	const uint8_t *lf = memchr(p, '\n', PL_MIN(n, (size_t)HTTP_KEEP_MAX));
-	size_t len;
-	struct hmsg *m;
+	struct hmsg *m = http_msg_get(c);
 
-	if (!lf)
-		return;
-	len = (size_t)(lf - p);
-	if (len < 10 || p[len - 1] != '\r' || memcmp(p + len - 10, " HTTP/1.", 8) ||
-	    (p[len - 2] != '0' && p[len - 2] != '1'))
-		return;
-	for (size_t i = 0; i + 1 < len; i++)
-		if (p[i] == ' ' && i + 1 < len - 10)
-			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */
-	m = http_msg_get(c);
 	if (!m)
 		return;
 	m->start_ns = m->end_ns = ts;
 	m->notes = NOTE_LOSS;
 	m->start_line_done = true;
-	m->bytes = len + 1;
+	m->bytes = bytes;
 	c->req_gap = c->req_lost = true;   /* request bytes were lost: this proves it */
 	if (c->side[PL_DIR_TO_CLIENT].probe_left)
 		http_probe_request(c, m);       /* its method is unknown: the client's order decides */
 	if (orph_head(c))
 		http_claim_orphan(c, m);
 	finish_request(c, m);
+}
+
+static bool is_tchar(uint8_t b)
+{
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+	       (b && strchr("!#$%&'*+-.^_`|~", b));
+}
+
+/* "Name:" at p[0..n): a header line's start. */
+static bool header_line(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && is_tchar(p[i]))
+		i++;
+	return i > 0 && i < n && p[i] == ':';
+}
+
+/* The tail of a request head at p[0..n): the end of some line (no control bytes but tab),
+ * then header lines, then the blank line. Returns its length up to and with the blank line's
+ * CRLF, or 0. */
+static size_t head_tail_len(const uint8_t *p, size_t n)
+{
+	size_t line = 0;   /* start of the line being read */
+	bool first = true;
+
+	n = PL_MIN(n, (size_t)HTTP_KEEP_MAX);
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (p[i] != '\r') {
+			if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
+				return 0;
+			continue;
+		}
+		if (p[i + 1] != '\n')
+			return 0;
+		if (i == line && !first)
+			return i + 2 > 4 ? i + 2 : 0;   /* the blank line, after some bytes */
+		if (!first && !header_line(p + line, i - line))
+			return 0;
+		first = false;
+		line = i + 2;
+		i++;
+	}
+	return 0;
+}
+
+/* Request bytes after a hole while hunting (http.c). Two shapes prove a request that began in
+ * the lost bytes:
+ * - a request line's tail "... HTTP/1.x\r\n" at their start;
+ * - after a hole (not at the capture's start, where the response to it may lie before the
+ *   first response bytes too), a head's tail (the end of a line, header lines, the blank
+ *   line), unless it may end the request the hole cut: one cut in its body, or in its head
+ *   and not yet answered (a server answers a request once its head is read, so an answered
+ *   one has ended).
+ * Such a request is counted (fields unknown, marked) so responses keep their order. */
+void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts)
+{
+	struct hside *s = &c->side[PL_DIR_TO_SERVER];
+	const uint8_t *lf = memchr(p, '\n', PL_MIN(n, (size_t)HTTP_KEEP_MAX));
+	uint8_t cut = s->gap_cut;
+	size_t len, tail;
+
+	s->gap_cut = GAP_BOUNDARY;
+	if (!lf)
+		return;
+	len = (size_t)(lf - p);
+	if (len < 10 || p[len - 1] != '\r' || memcmp(p + len - 10, " HTTP/1.", 8) ||
+	    (p[len - 2] != '0' && p[len - 2] != '1')) {
+		tail = head_tail_len(p, n);
+		if (tail && s->after_gap && cut != GAP_BODY && !(cut == GAP_HEAD && pend_head(c)))
+			count_cut_request(c, ts, tail);
+		return;
+	}
+	for (size_t i = 0; i + 1 < len; i++)
+		if (p[i] == ' ' && i + 1 < len - 10)
+			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */
+	count_cut_request(c, ts, len + 1);
+}
+
+/* A hole while hunting holds the first bytes of a method right after a head's blank line:
+ * a request began there. */
+void http_cut_request_start(struct hconn *c, struct hside *s)
+{
+	static const char *const methods[] = { "GET ", "HEAD ", "POST ", "PUT ", "DELETE ",
+					       "OPTIONS ", "PATCH " };
+	bool prefix = false;
+
+	if (!s->pfx_after_head)
+		return;
+	for (size_t i = 0; i < PL_ARRAY_LEN(methods) && !prefix; i++)
+		prefix = s->npfx < strlen(methods[i]) && !memcmp(s->pfx, methods[i], s->npfx);
+	if (prefix)
+		count_cut_request(c, s->pfx_ts, s->npfx);
 }

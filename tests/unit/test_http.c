@@ -1055,6 +1055,99 @@ static void test_cut_request_tail_counted(void **st)
 	assert_int_equal(stats.http_unmatched_responses, 0);
 }
 
+/* Issue 12 (pcaps/truth/http-snap200-s32r20-34142, -s32r20-50156, http-snap96-s31r14-51536,
+ * -s32r20-50164): pipelined requests cut by the snap length. The segment after the hole
+ * begins with the tail of a head (the end of a line, header lines, the blank line) whose
+ * start was lost; the request the hole cut was answered before it came, so the tail is not
+ * that one's. It is counted (method and URL unknown, marked) and the next request keeps its
+ * own response. Also after the state was handed back while the connection was quiet (the
+ * clients paused 20 s in those captures). */
+static void cut_head_tail(bool idle)
+{
+	static const char seg1[] = "GET /three HTTP/1.1\r\nHost: h\r\n\r\nGET /two HTTP/1.1\r\nHo";
+	static const char seg2[] = "st: h\r\nUser-Agent: x\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+
+	tx(PL_DIR_TO_SERVER, seg1, 1000);
+	/* the rest of GET /two and the start of a third request: cut by the snap length */
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET2) - 20 + 24, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	tx(PL_DIR_TO_CLIENT, RESP404, 1200);
+	assert_int_equal(n_ev, 2);
+	if (idle) {
+		pl_http_ops.idle(state, 3 * PL_NS_PER_SEC);
+		assert_null(*(void **)state);   /* handed back: the hole is remembered */
+	}
+	tx(PL_DIR_TO_SERVER, seg2, 5 * PL_NS_PER_SEC);
+	tx(PL_DIR_TO_CLIENT, RESP201, 5 * PL_NS_PER_SEC + 100);
+	tx(PL_DIR_TO_CLIENT, RESP3, 5 * PL_NS_PER_SEC + 200);
+	assert_int_equal(n_ev, 4);
+	has(0, "path=/three|");
+	has(1, "path=/two|");
+	has(1, "st=404|");
+	has(2, "method=|path=|");
+	has(2, "st=201|");
+	has(2, "err=Request head truncated in the capture|");
+	has(3, "path=/b|");
+	has(3, "st=200|");
+	lacks(3, "err=");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+	assert_int_equal(stats.http_unmatched_requests, 0);
+}
+
+static void test_cut_head_tail_counted(void **st)
+{
+	cut_head_tail(false);
+	conn_close(9 * PL_NS_PER_SEC);
+	conn_open();
+	cut_head_tail(true);
+}
+
+/* Issue 12 (pcaps/truth/http-snap96-s33r0-57714): the snap length cut a request in its head;
+ * the next segment begins with that head's tail (the request is not answered yet: the tail
+ * may be its own, so it is not counted again), then holds only "HEA" of the next request
+ * before the snap length cuts it. That request is counted (method unreadable, marked): its
+ * response is not left unmatched, and the response after it (to a request the capture lacks)
+ * is the one that goes out unmatched. */
+static void test_cut_request_start_counted(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "GET /two HTTP/1", 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET2) - 15 - 10, 1000);
+	tx(PL_DIR_TO_SERVER, "8443\r\n\r\nHEA", 2000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(HEADREQ) - 3 + strlen(GET3), 2000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2100);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 204 No Content\r\n\r\n", 2200);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2300);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/two|");
+	has(0, "st=404|");
+	has(1, "method=|path=|");
+	has(1, "st=204|");
+	has(1, "err=Request head truncated in the capture|");
+	has(2, "err=Unmatched response|");
+	has(2, "st=200|");
+	assert_int_equal(stats.http_unmatched_requests, 0);
+}
+
+/* A head tail's shape after a hole in a chunked body is the body's end ("0\r\n\r\n"), even
+ * when the request was answered early: it is not counted as another request. */
+static void test_chunked_end_after_hole_not_counted(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+	   "100\r\nab", 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, 254 + 2, 1000);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n", 1100);
+	tx(PL_DIR_TO_SERVER, "0\r\n\r\n", 2000);
+	tx(PL_DIR_TO_SERVER, GET2, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2100);
+	assert_int_equal(n_ev, 2);
+	has(0, "method=POST|");
+	has(0, "st=413|");
+	has(1, "path=/two|");
+	has(1, "st=404|");
+	lacks(1, "err=");
+}
+
 /* A response lost whole (the hole starts at a message boundary): it answered the oldest
  * waiting request, which goes out unmatched; the response after the hole keeps its own. */
 static void test_lost_response_no_shift(void **st)
@@ -1704,6 +1797,8 @@ int main(void)
 		T(test_response_head_before_request), T(test_swapped_response_pairs),
 		T(test_head_swapped_no_body), T(test_head_lost_next_status), T(test_head_lost_client_order),
 		T(test_lost_continue), T(test_cut_request_tail_counted),
+		T(test_cut_head_tail_counted), T(test_cut_request_start_counted),
+		T(test_chunked_end_after_hole_not_counted),
 		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
