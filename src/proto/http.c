@@ -82,6 +82,10 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 			uint8_t pfx[sizeof(s->pfx)];
 			uint8_t np = s->npfx;
 
+			if (s->frame_known)
+				http_frame_bytes(c, s, (int64_t)(i + 1) - np);
+			s->frame_known = false;
+
 			memcpy(pfx, s->pfx, np);
 			s->mode = MODE_SYNC;
 			s->first = false;
@@ -104,6 +108,8 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 			c->env->stats->http_resyncs++;
 		}
 	}
+	if (s->frame_known)
+		http_frame_bytes(c, s, (int64_t)n);
 	return n;
 }
 
@@ -188,6 +194,10 @@ void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 	} else {
 		c->resp_lost = true;
 		http_lost_response(c, s, len);
+		if (s->mode == MODE_HUNT && s->frame_known)
+			http_frame_bytes(c, s, (int64_t)PL_MIN(len, (uint64_t)INT64_MAX / 4));
+		else if (s->mode == MODE_SYNC && s->in_msg && !s->in_body)
+			http_cut_response_frame(s, len);
 	}
 	if (s->mode == MODE_HUNT) {
 		/* segments after a hole often begin a message */

@@ -31,6 +31,8 @@ struct h2c_hold;
 #define HTTP_EVICT_SCAN 64u       /* idlest connections dropped at most per refused allocation */
 #define HTTP_FREELIST_MAX 256u    /* records kept for reuse per thread */
 #define HTTP_USER_MAX 128u
+/* A response head cut by a hole is taken to end within this many bytes of its start. */
+#define HTTP_RESP_HEAD_MAX 16384u
 #define HTTP_INTERIM_LOST_MAX 40u /* a lost hole this small may be "HTTP/1.1 100 Continue" */
 
 /* Why a message is incomplete. A note on a message whose head did not end says the head
@@ -138,6 +140,11 @@ struct hside {
 	 * the request it cut (in its head and not yet answered, or in its body) */
 	uint8_t gap_cut;
 	bool pfx_after_head;      /* request side: the held prefix began right after a blank line */
+	/* response side: a hole cut a response's head after its Content-Length: at most how
+	 * many more bytes it spans (head taken to be within HTTP_RESP_HEAD_MAX); hunting past
+	 * them to a status line proves a whole response lay in the lost bytes */
+	bool frame_known;
+	int64_t frame_left;
 };
 enum { GAP_BOUNDARY = 0, GAP_HEAD, GAP_BODY };
 
@@ -248,6 +255,13 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note);
 bool http_pending_is_head(const struct hconn *c);
 /* Response bytes were lost: the oldest pending request may go out without its response. */
 void http_lost_response(struct hconn *c, const struct hside *s, uint64_t len);
+/* Response side: a response's head was cut by a hole of `len` bytes after its Content-Length
+ * was read: how far it may reach is kept, to tell later whether a whole one was lost. */
+void http_cut_response_frame(struct hside *s, uint64_t len);
+/* Response side, hunting after such a cut: `k` more bytes went by without a status line.
+ * Bytes beyond the cut response's reach began the next response, lost: the oldest waiting
+ * request goes out without one (marked), so the responses after keep their requests. */
+void http_frame_bytes(struct hconn *c, struct hside *s, int64_t k);
 /* Request bytes after a hole while hunting: a first line that ends a request line (" HTTP/1.x")
  * proves a request whose start was lost; it is counted (fields unknown, marked) so responses
  * keep their order. */

@@ -1,6 +1,7 @@
 /* http_txn.c – HTTP transactions: the pending requests and held early responses (txq.h),
  * pairing responses with requests (pipelined, early, out of order), expiry, message
  * completion and what leaves unpaired. Must not: parse bytes or fill event fields. */
+#include <limits.h>
 #include "http_int.h"
 
 /* Emit one transaction (either side may be NULL) and release both records. */
@@ -491,4 +492,29 @@ void http_cut_request_start(struct hconn *c, struct hside *s)
 		prefix = s->npfx < strlen(methods[i]) && !memcmp(s->pfx, methods[i], s->npfx);
 	if (prefix)
 		count_cut_request(c, s->pfx_ts, s->npfx);
+}
+
+/* The head was cut (in_msg, not in its body) by a hole of `len` bytes. */
+void http_cut_response_frame(struct hside *s, uint64_t len)
+{
+	const struct hmsg *m = s->cur;
+	uint64_t clen = s->p.content_length;
+
+	s->frame_known = false;
+	if (!m || !m->has_clen || clen == ULLONG_MAX || clen > (uint64_t)INT64_MAX / 4 ||
+	    len > (uint64_t)INT64_MAX / 4)
+		return;
+	s->frame_known = true;
+	s->frame_left = (int64_t)(clen + HTTP_RESP_HEAD_MAX) - (int64_t)s->acc - (int64_t)len;
+}
+
+void http_frame_bytes(struct hconn *c, struct hside *s, int64_t k)
+{
+	s->frame_left -= k;
+	if (s->frame_left >= 0)
+		return;
+	/* past the cut response's reach: the bytes there began the next response */
+	s->frame_known = false;
+	if (!c->pend.late && pend_head(c))
+		emit_unmatched_request(c, pend_pop(c));   /* its response was in the hole */
 }

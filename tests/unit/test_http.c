@@ -1148,6 +1148,52 @@ static void test_chunked_end_after_hole_not_counted(void **st)
 	lacks(1, "err=");
 }
 
+/* Issue 12 (pcaps/truth/open/http-snap200-s33r0-57610): a response's head is cut by the snap
+ * length after its Content-Length; the response bytes run on without a captured status line
+ * well past where that response can end (its body, and a head of at most HTTP_RESP_HEAD_MAX).
+ * The bytes beyond began the next response, lost: the request waiting for it goes out
+ * unmatched (marked), and the next captured response keeps its own request. Within that
+ * reach nothing is inferred. */
+static void cut_response_frame(uint64_t beyond, bool lost)
+{
+	static const char cut[] = "HTTP/1.1 200 OK\r\nContent-Length: 63000\r\nLast-Mod";
+
+	tx(PL_DIR_TO_SERVER, GET3, 1000);
+	tx(PL_DIR_TO_SERVER, HEADREQ, 1000);
+	tx(PL_DIR_TO_CLIENT, cut, 1100);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, 30000, 1100);
+	tx(PL_DIR_TO_CLIENT, "compressible line 01\ncompressible", 1200);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, 63000 + 200 - 30000 - strlen(cut) - 33 + beyond, 1200);
+	tx(PL_DIR_TO_SERVER, GET2, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2100);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	has(0, "path=/three|");
+	has(0, "st=200|");
+	if (!lost) {
+		assert_int_equal(n_ev, 3);
+		has(1, "path=/big|");
+		has(1, "st=404|");
+		has(2, "path=/two|");
+		has(2, "err=Unmatched request|");
+		return;
+	}
+	assert_int_equal(n_ev, 3);
+	has(1, "path=/big|");
+	has(1, "err=Unmatched request|");
+	has(1, "Response bytes lost in the capture");
+	has(2, "path=/two|");
+	has(2, "st=404|");
+	lacks(2, "err=");
+}
+
+static void test_cut_response_frame(void **st)
+{
+	cut_response_frame(16384 + 148, true);   /* past HTTP_RESP_HEAD_MAX */
+	conn_close(9000);
+	conn_open();
+	cut_response_frame(0, false);   /* within reach: the 404 may be the HEAD's */
+}
+
 /* A response lost whole (the hole starts at a message boundary): it answered the oldest
  * waiting request, which goes out unmatched; the response after the hole keeps its own. */
 static void test_lost_response_no_shift(void **st)
@@ -1798,7 +1844,7 @@ int main(void)
 		T(test_head_swapped_no_body), T(test_head_lost_next_status), T(test_head_lost_client_order),
 		T(test_lost_continue), T(test_cut_request_tail_counted),
 		T(test_cut_head_tail_counted), T(test_cut_request_start_counted),
-		T(test_chunked_end_after_hole_not_counted),
+		T(test_chunked_end_after_hole_not_counted), T(test_cut_response_frame),
 		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
