@@ -1148,7 +1148,7 @@ static void test_chunked_end_after_hole_not_counted(void **st)
 	lacks(1, "err=");
 }
 
-/* Issue 12 (pcaps/truth/open/http-snap200-s33r0-57610): a response's head is cut by the snap
+/* Issue 12 (pcaps/truth/http-snap200-s33r0-57610): a response's head is cut by the snap
  * length after its Content-Length; the response bytes run on without a captured status line
  * well past where that response can end (its body, and a head of at most HTTP_RESP_HEAD_MAX).
  * The bytes beyond began the next response, lost: the request waiting for it goes out
