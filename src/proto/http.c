@@ -173,6 +173,20 @@ static uint64_t skip_body(struct hconn *c, struct hside *s, uint64_t len, uint64
 	return len;
 }
 
+/* What a hole cuts on the request side while in sync (GAP_*). */
+static uint8_t http_gap_cut(const struct hside *s)
+{
+	const struct hmsg *m = s->cur;
+
+	if (!s->in_msg)
+		return GAP_BOUNDARY;
+	if (s->in_body)
+		return GAP_BODY;
+	if (m && m->has_method && (m->method == HTTP_GET || m->method == HTTP_HEAD))
+		return GAP_HEAD_NOBODY;
+	return GAP_HEAD;
+}
+
 void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
 	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
@@ -188,7 +202,7 @@ void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 		c->req_lost = true;
 		s->after_gap = true;
 		if (s->mode == MODE_SYNC)
-			s->gap_cut = !s->in_msg ? GAP_BOUNDARY : s->in_body ? GAP_BODY : GAP_HEAD;
+			s->gap_cut = http_gap_cut(s);
 		else if (s->mode == MODE_HUNT && s->npfx)
 			http_cut_request_start(c, s);
 	} else {

@@ -136,8 +136,8 @@ struct hside {
 	bool hsend, hstore;
 	uint8_t up_st;            /* request: scanning an Upgrade value for the h2c token */
 	bool after_gap;           /* request side: bytes were lost just before these */
-	/* request side: what the last hole cut (GAP_*): a head tail after it may be the end of
-	 * the request it cut (in its head and not yet answered, or in its body) */
+	/* request side: what the last hole cut (GAP_*), until a head's end after it is seen: a
+	 * head tail after it may be the end of the request it cut */
 	uint8_t gap_cut;
 	bool pfx_after_head;      /* request side: the held prefix began right after a blank line */
 	/* response side: a hole cut a response's head after its Content-Length: at most how
@@ -146,7 +146,9 @@ struct hside {
 	bool frame_known;
 	int64_t frame_left;
 };
-enum { GAP_BOUNDARY = 0, GAP_HEAD, GAP_BODY };
+/* GAP_HEAD_NOBODY: the head of a GET or HEAD (a body is not expected: once answered, it
+ * has ended); GAP_HEAD: the head of another request, or of one whose method was cut. */
+enum { GAP_BOUNDARY = 0, GAP_HEAD_NOBODY, GAP_HEAD, GAP_BODY };
 
 struct hconn {
 	const struct pl_conn *conn;

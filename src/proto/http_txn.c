@@ -450,28 +450,32 @@ static size_t head_tail_len(const uint8_t *p, size_t n)
  * - a request line's tail "... HTTP/1.x\r\n" at their start;
  * - after a hole (not at the capture's start, where the response to it may lie before the
  *   first response bytes too), a head's tail (the end of a line, header lines, the blank
- *   line), unless it may end the request the hole cut: one cut in its body, or in its head
- *   and not yet answered (a server answers a request once its head is read, so an answered
- *   one has ended).
+ *   line), unless it may end the request the hole cut: the hole came at a message boundary,
+ *   or cut the head of a GET or HEAD that has been answered (a server answers once the
+ *   head is read, and such a request ends with its head). Any other request may go on
+ *   with a body (a chunked one ends in "0\r\n\r\n", the shape of a head's end), and an
+ *   unanswered one's head may end here.
  * Such a request is counted (fields unknown, marked) so responses keep their order. */
 void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct hside *s = &c->side[PL_DIR_TO_SERVER];
 	const uint8_t *lf = memchr(p, '\n', PL_MIN(n, (size_t)HTTP_KEEP_MAX));
-	uint8_t cut = s->gap_cut;
 	size_t len, tail;
 
-	s->gap_cut = GAP_BOUNDARY;
 	if (!lf)
 		return;
 	len = (size_t)(lf - p);
 	if (len < 10 || p[len - 1] != '\r' || memcmp(p + len - 10, " HTTP/1.", 8) ||
 	    (p[len - 2] != '0' && p[len - 2] != '1')) {
 		tail = head_tail_len(p, n);
-		if (tail && s->after_gap && cut != GAP_BODY && !(cut == GAP_HEAD && pend_head(c)))
+		if (!tail || !s->after_gap)
+			return;
+		if (s->gap_cut == GAP_BOUNDARY || (s->gap_cut == GAP_HEAD_NOBODY && !pend_head(c)))
 			count_cut_request(c, ts, tail);
+		s->gap_cut = GAP_BOUNDARY;   /* a head ended here, whose ever it was */
 		return;
 	}
+	s->gap_cut = GAP_BOUNDARY;
 	for (size_t i = 0; i + 1 < len; i++)
 		if (p[i] == ' ' && i + 1 < len - 10)
 			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */
