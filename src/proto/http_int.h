@@ -85,6 +85,8 @@ struct hmsg {
 	bool start_line_done, headers_done, truncated;
 	bool has_method, has_version;   /* read from this message's own bytes */
 	bool emitted;             /* request: its event went out (timed out); drop it when done */
+	bool stand_in;            /* request: counted from a cut tail or start, nothing of it read
+				   * but that it was there: no event of its own without a response */
 	bool h2c;                 /* request: HTTP/1.1 with `Upgrade: h2c` among its tokens */
 	bool expect_continue;     /* request: sent "Expect: 100-continue" */
 	struct hmsg *resp;        /* request: the response that answered it before it ended */

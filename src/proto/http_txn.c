@@ -22,6 +22,10 @@ static struct hmsg *pend_pop(struct hconn *c)
 static void emit_unmatched_request(struct hconn *c, struct hmsg *req)
 {
 	c->env->stats->http_unmatched_requests++;
+	if (req->stand_in) {
+		http_msg_put(req);   /* an event would hold nothing: no method, URL or status */
+		return;
+	}
 	if (c->resp_lost)
 		req->notes |= NOTE_NORESP;
 	http_emit_txn(c, req, NULL, "Unmatched request");
@@ -392,6 +396,7 @@ static void count_cut_request(struct hconn *c, uint64_t ts, size_t bytes)
 	m->start_ns = m->end_ns = ts;
 	m->notes = NOTE_LOSS;
 	m->start_line_done = true;
+	m->stand_in = true;
 	m->bytes = bytes;
 	c->req_gap = c->req_lost = true;   /* request bytes were lost: this proves it */
 	if (c->side[PL_DIR_TO_CLIENT].probe_left)

@@ -1102,6 +1102,30 @@ static void test_cut_head_tail_counted(void **st)
 	cut_head_tail(true);
 }
 
+/* Truth seed 41 (snap200): a request counted from a head's tail (nothing of it read but that
+ * it was there) whose response is lost too gives no event: it would hold no method, URL or
+ * status. It is counted as unmatched, and the pairing after it stays right. */
+static void test_stand_in_unanswered_no_event(void **st)
+{
+	static const char seg1[] = "GET /three HTTP/1.1\r\nHost: h\r\n\r\nGET /two HTTP/1.1\r\nHo";
+	static const char seg2[] = "st: h\r\nUser-Agent: x\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+
+	tx(PL_DIR_TO_SERVER, seg1, 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET2) - 20 + 24, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	tx(PL_DIR_TO_CLIENT, RESP404, 1200);
+	tx(PL_DIR_TO_SERVER, seg2, 2000);
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, strlen(RESP201), 2100);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2200);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/three|");
+	has(1, "path=/two|");
+	has(2, "path=/b|");
+	has(2, "st=200|");
+	assert_int_equal(stats.http_unmatched_requests, 1);
+}
+
 /* Issue 12 (pcaps/truth/http-snap96-s33r0-57714): the snap length cut a request in its head;
  * the next segment begins with that head's tail (the request is not answered yet: the tail
  * may be its own, so it is not counted again), then holds only "HEA" of the next request
@@ -1863,6 +1887,7 @@ int main(void)
 		T(test_lost_continue), T(test_cut_request_tail_counted),
 		T(test_cut_head_tail_counted), T(test_cut_request_start_counted),
 		T(test_chunked_end_after_hole_not_counted), T(test_cut_response_frame),
+		T(test_stand_in_unanswered_no_event),
 		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
