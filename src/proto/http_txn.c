@@ -253,6 +253,15 @@ void http_finish_current(struct hconn *c, struct hside *s)
 	}
 }
 
+/* A hole cuts a request's first bytes, which http-parser took for the start of a method:
+ * a request began there (the snap length cut "GE"), to be counted so that its response is
+ * not given to the next one. */
+static bool cut_in_method(const struct hside *s, uint8_t note)
+{
+	return note == NOTE_LOSS && s->dir == PL_DIR_TO_SERVER && s->acc > 0 &&
+	       HTTP_PARSER_ERRNO(&s->p) == HPE_OK;
+}
+
 /* The current message cannot be parsed further: keep it when its start line was seen
  * (so pairing stays aligned), drop it otherwise. */
 void http_fail_current(struct hconn *c, struct hside *s, uint8_t note)
@@ -265,7 +274,10 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note)
 		s->acc = 0;
 		return;
 	}
-	if (!m->start_line_done && !m->headers_done) {
+	if (!m->start_line_done && !m->headers_done && cut_in_method(s, note)) {
+		m->start_line_done = true;   /* a request began: counted, its method unread */
+		m->stand_in = true;
+	} else if (!m->start_line_done && !m->headers_done) {
 		http_release_msg(c, m);
 		s->cur = NULL;
 		s->in_msg = s->in_body = false;

@@ -1102,6 +1102,28 @@ static void test_cut_head_tail_counted(void **st)
 	cut_head_tail(true);
 }
 
+/* Issue 12 (seed 31's http-snap96-s31r5-55778, not kept): after a whole request the snap
+ * length leaves only "GE" of the next one. It is counted (method unread, marked), so its
+ * response is not left unmatched nor given to a later request. */
+static void test_cut_in_method_counted(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "GET /three HTTP/1.1\r\nHost: h\r\n\r\nGE", 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET2) - 2, 1000);
+	tx(PL_DIR_TO_SERVER, GET1, 1100);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1200);
+	tx(PL_DIR_TO_CLIENT, RESP404, 1300);
+	tx(PL_DIR_TO_CLIENT, RESP1, 1400);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/three|");
+	has(1, "method=|path=|");
+	has(1, "st=404|");
+	has(1, "err=Request head truncated in the capture|");
+	has(2, "path=/index.html|");
+	has(2, "st=200|");
+	lacks(2, "err=");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+}
+
 /* Truth seed 41 (snap200): a request counted from a head's tail (nothing of it read but that
  * it was there) whose response is lost too gives no event: it would hold no method, URL or
  * status. It is counted as unmatched, and the pairing after it stays right. */
@@ -1887,7 +1909,7 @@ int main(void)
 		T(test_lost_continue), T(test_cut_request_tail_counted),
 		T(test_cut_head_tail_counted), T(test_cut_request_start_counted),
 		T(test_chunked_end_after_hole_not_counted), T(test_cut_response_frame),
-		T(test_stand_in_unanswered_no_event),
+		T(test_stand_in_unanswered_no_event), T(test_cut_in_method_counted),
 		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
 		T(test_snaplen_head), T(test_snaplen_in_url), T(test_head_over_limit),
 		T(test_eof_in_head), T(test_empty_reason_phrase),
