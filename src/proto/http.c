@@ -70,8 +70,10 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 				c->req_gap = true;
 			continue;
 		}
-		if (s->npfx == 0)
+		if (s->npfx == 0) {
 			s->pfx_ts = ts;
+			s->pfx_after_head = i >= 4 && !memcmp(p + i - 4, "\r\n\r\n", 4);
+		}
 		s->pfx[s->npfx++] = b;
 		m = sync_match(s);
 		if (m == 1)
@@ -79,6 +81,10 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 		if (m == 2) {
 			uint8_t pfx[sizeof(s->pfx)];
 			uint8_t np = s->npfx;
+
+			if (s->frame_known)
+				http_frame_bytes(c, s, (int64_t)(i + 1) - np);
+			s->frame_known = false;
 
 			memcpy(pfx, s->pfx, np);
 			s->mode = MODE_SYNC;
@@ -102,6 +108,8 @@ static size_t hunt(struct hconn *c, struct hside *s, const uint8_t *p, size_t n,
 			c->env->stats->http_resyncs++;
 		}
 	}
+	if (s->frame_known)
+		http_frame_bytes(c, s, (int64_t)n);
 	return n;
 }
 
@@ -165,6 +173,20 @@ static uint64_t skip_body(struct hconn *c, struct hside *s, uint64_t len, uint64
 	return len;
 }
 
+/* What a hole cuts on the request side while in sync (GAP_*). */
+static uint8_t http_gap_cut(const struct hside *s)
+{
+	const struct hmsg *m = s->cur;
+
+	if (!s->in_msg)
+		return GAP_BOUNDARY;
+	if (s->in_body)
+		return GAP_BODY;
+	if (m && m->has_method && (m->method == HTTP_GET || m->method == HTTP_HEAD))
+		return GAP_HEAD_NOBODY;
+	return GAP_HEAD;
+}
+
 void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
 	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
@@ -179,9 +201,17 @@ void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 		c->req_gap = true;
 		c->req_lost = true;
 		s->after_gap = true;
+		if (s->mode == MODE_SYNC)
+			s->gap_cut = http_gap_cut(s);
+		else if (s->mode == MODE_HUNT && s->npfx)
+			http_cut_request_start(c, s);
 	} else {
 		c->resp_lost = true;
 		http_lost_response(c, s, len);
+		if (s->mode == MODE_HUNT && s->frame_known)
+			http_frame_bytes(c, s, (int64_t)PL_MIN(len, (uint64_t)INT64_MAX / 4));
+		else if (s->mode == MODE_SYNC && s->in_msg && !s->in_body)
+			http_cut_response_frame(s, len);
 	}
 	if (s->mode == MODE_HUNT) {
 		/* segments after a hole often begin a message */

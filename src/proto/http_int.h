@@ -31,6 +31,8 @@ struct h2c_hold;
 #define HTTP_EVICT_SCAN 64u       /* idlest connections dropped at most per refused allocation */
 #define HTTP_FREELIST_MAX 256u    /* records kept for reuse per thread */
 #define HTTP_USER_MAX 128u
+/* A response head cut by a hole is taken to end within this many bytes of its start. */
+#define HTTP_RESP_HEAD_MAX 16384u
 #define HTTP_INTERIM_LOST_MAX 40u /* a lost hole this small may be "HTTP/1.1 100 Continue" */
 
 /* Why a message is incomplete. A note on a message whose head did not end says the head
@@ -83,6 +85,8 @@ struct hmsg {
 	bool start_line_done, headers_done, truncated;
 	bool has_method, has_version;   /* read from this message's own bytes */
 	bool emitted;             /* request: its event went out (timed out); drop it when done */
+	bool stand_in;            /* request: counted from a cut tail or start, nothing of it read
+				   * but that it was there: no event of its own without a response */
 	bool h2c;                 /* request: HTTP/1.1 with `Upgrade: h2c` among its tokens */
 	bool expect_continue;     /* request: sent "Expect: 100-continue" */
 	struct hmsg *resp;        /* request: the response that answered it before it ended */
@@ -134,7 +138,19 @@ struct hside {
 	bool hsend, hstore;
 	uint8_t up_st;            /* request: scanning an Upgrade value for the h2c token */
 	bool after_gap;           /* request side: bytes were lost just before these */
+	/* request side: what the last hole cut (GAP_*), until a head's end after it is seen: a
+	 * head tail after it may be the end of the request it cut */
+	uint8_t gap_cut;
+	bool pfx_after_head;      /* request side: the held prefix began right after a blank line */
+	/* response side: a hole cut a response's head after its Content-Length: at most how
+	 * many more bytes it spans (head taken to be within HTTP_RESP_HEAD_MAX); hunting past
+	 * them to a status line proves a whole response lay in the lost bytes */
+	bool frame_known;
+	int64_t frame_left;
 };
+/* GAP_HEAD_NOBODY: the head of a GET or HEAD (a body is not expected: once answered, it
+ * has ended); GAP_HEAD: the head of another request, or of one whose method was cut. */
+enum { GAP_BOUNDARY = 0, GAP_HEAD_NOBODY, GAP_HEAD, GAP_BODY };
 
 struct hconn {
 	const struct pl_conn *conn;
@@ -188,7 +204,8 @@ struct hstub {
 };
 _Static_assert(sizeof(struct hstub) <= 32, "the flow entry reserves 32 bytes per connection");
 /* rest: the side's mode in the low 2 bits; zero is a connection never seen. */
-enum { REST_SEEN = 4 /* not `first` */, REST_MIDLINE = 8 /* not `line_start` */ };
+enum { REST_SEEN = 4 /* not `first` */, REST_MIDLINE = 8 /* not `line_start` */,
+       REST_AFTER_GAP = 16 /* `after_gap` */ };
 
 /* --- http_mem.c: records, connection states, the memory budget --- */
 
@@ -242,10 +259,20 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note);
 bool http_pending_is_head(const struct hconn *c);
 /* Response bytes were lost: the oldest pending request may go out without its response. */
 void http_lost_response(struct hconn *c, const struct hside *s, uint64_t len);
+/* Response side: a response's head was cut by a hole of `len` bytes after its Content-Length
+ * was read: how far it may reach is kept, to tell later whether a whole one was lost. */
+void http_cut_response_frame(struct hside *s, uint64_t len);
+/* Response side, hunting after such a cut: `k` more bytes went by without a status line.
+ * Bytes beyond the cut response's reach began the next response, lost: the oldest waiting
+ * request goes out without one (marked), so the responses after keep their requests. */
+void http_frame_bytes(struct hconn *c, struct hside *s, int64_t k);
 /* Request bytes after a hole while hunting: a first line that ends a request line (" HTTP/1.x")
  * proves a request whose start was lost; it is counted (fields unknown, marked) so responses
  * keep their order. */
 void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts);
+/* A hole cuts the request side while it holds the start of a method after a head's blank
+ * line: a request began there, its method unreadable; it is counted (marked). */
+void http_cut_request_start(struct hconn *c, struct hside *s);
 /* The budget takes this state: what it holds goes out now, marked. */
 void http_conn_drop(struct hconn *c);
 /* Every pending request and held response goes out unmatched, with `note` added. */

@@ -167,7 +167,8 @@ static inline void lru_touch(struct hconn *c)
 
 static uint8_t side_rest(const struct hside *s)
 {
-	return (uint8_t)(s->mode | (s->first ? 0 : REST_SEEN) | (s->line_start ? 0 : REST_MIDLINE));
+	return (uint8_t)(s->mode | (s->first ? 0 : REST_SEEN) | (s->line_start ? 0 : REST_MIDLINE) |
+			 (s->after_gap ? REST_AFTER_GAP : 0));
 }
 
 /* Nothing but parser positions at message boundaries: the state can go and come back
@@ -305,6 +306,7 @@ static struct hconn *stub_conn(struct hstub *b, enum pl_dir dir)
 		s->mode = b->rest[d] & 3;
 		s->first = !(b->rest[d] & REST_SEEN);
 		s->line_start = !(b->rest[d] & REST_MIDLINE);
+		s->after_gap = b->rest[d] & REST_AFTER_GAP;
 		http_side_reset(c, s);
 	}
 	lru_push(c);

@@ -1,6 +1,7 @@
 /* http_txn.c – HTTP transactions: the pending requests and held early responses (txq.h),
  * pairing responses with requests (pipelined, early, out of order), expiry, message
  * completion and what leaves unpaired. Must not: parse bytes or fill event fields. */
+#include <limits.h>
 #include "http_int.h"
 
 /* Emit one transaction (either side may be NULL) and release both records. */
@@ -21,6 +22,10 @@ static struct hmsg *pend_pop(struct hconn *c)
 static void emit_unmatched_request(struct hconn *c, struct hmsg *req)
 {
 	c->env->stats->http_unmatched_requests++;
+	if (req->stand_in) {
+		http_msg_put(req);   /* an event would hold nothing: no method, URL or status */
+		return;
+	}
 	if (c->resp_lost)
 		req->notes |= NOTE_NORESP;
 	http_emit_txn(c, req, NULL, "Unmatched request");
@@ -248,6 +253,15 @@ void http_finish_current(struct hconn *c, struct hside *s)
 	}
 }
 
+/* A hole cuts a request's first bytes, which http-parser took for the start of a method:
+ * a request began there (the snap length cut "GE"), to be counted so that its response is
+ * not given to the next one. */
+static bool cut_in_method(const struct hside *s, uint8_t note)
+{
+	return note == NOTE_LOSS && s->dir == PL_DIR_TO_SERVER && s->acc > 0 &&
+	       HTTP_PARSER_ERRNO(&s->p) == HPE_OK;
+}
+
 /* The current message cannot be parsed further: keep it when its start line was seen
  * (so pairing stays aligned), drop it otherwise. */
 void http_fail_current(struct hconn *c, struct hside *s, uint8_t note)
@@ -260,7 +274,10 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note)
 		s->acc = 0;
 		return;
 	}
-	if (!m->start_line_done && !m->headers_done) {
+	if (!m->start_line_done && !m->headers_done && cut_in_method(s, note)) {
+		m->start_line_done = true;   /* a request began: counted, its method unread */
+		m->stand_in = true;
+	} else if (!m->start_line_done && !m->headers_done) {
 		http_release_msg(c, m);
 		s->cur = NULL;
 		s->in_msg = s->in_body = false;
@@ -379,35 +396,146 @@ void http_conn_drop(struct hconn *c)
 	c->interim_lost = false;
 }
 
-/* A request line's tail "... HTTP/1.x\r\n" at the start of the bytes after a hole: the
- * request began in the lost bytes. It is counted as a request of unknown method and URL
- * (NOTE_LOSS: its head was cut), so the response to it is not given to the next one. */
-void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts)
+/* A request whose start (or end) lies in lost bytes, `bytes` of it captured: counted with
+ * method and URL unknown (NOTE_LOSS: its head was cut), so the response to it is not given
+ * to the next one. */
+static void count_cut_request(struct hconn *c, uint64_t ts, size_t bytes)
 {
-	const uint8_t *lf = memchr(p, '\n', PL_MIN(n, (size_t)HTTP_KEEP_MAX));
-	size_t len;
-	struct hmsg *m;
+	struct hmsg *m = http_msg_get(c);
 
-	if (!lf)
-		return;
-	len = (size_t)(lf - p);
-	if (len < 10 || p[len - 1] != '\r' || memcmp(p + len - 10, " HTTP/1.", 8) ||
-	    (p[len - 2] != '0' && p[len - 2] != '1'))
-		return;
-	for (size_t i = 0; i + 1 < len; i++)
-		if (p[i] == ' ' && i + 1 < len - 10)
-			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */
-	m = http_msg_get(c);
 	if (!m)
 		return;
 	m->start_ns = m->end_ns = ts;
 	m->notes = NOTE_LOSS;
 	m->start_line_done = true;
-	m->bytes = len + 1;
+	m->stand_in = true;
+	m->bytes = bytes;
 	c->req_gap = c->req_lost = true;   /* request bytes were lost: this proves it */
 	if (c->side[PL_DIR_TO_CLIENT].probe_left)
 		http_probe_request(c, m);       /* its method is unknown: the client's order decides */
 	if (orph_head(c))
 		http_claim_orphan(c, m);
 	finish_request(c, m);
+}
+
+static bool is_tchar(uint8_t b)
+{
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+	       (b && strchr("!#$%&'*+-.^_`|~", b));
+}
+
+/* "Name:" at p[0..n): a header line's start. */
+static bool header_line(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && is_tchar(p[i]))
+		i++;
+	return i > 0 && i < n && p[i] == ':';
+}
+
+/* The tail of a request head at p[0..n): the end of some line (no control bytes but tab),
+ * then header lines, then the blank line. Returns its length up to and with the blank line's
+ * CRLF, or 0. */
+static size_t head_tail_len(const uint8_t *p, size_t n)
+{
+	size_t line = 0;   /* start of the line being read */
+	bool first = true;
+
+	n = PL_MIN(n, (size_t)HTTP_KEEP_MAX);
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (p[i] != '\r') {
+			if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
+				return 0;
+			continue;
+		}
+		if (p[i + 1] != '\n')
+			return 0;
+		if (i == line && !first)
+			return i + 2 > 4 ? i + 2 : 0;   /* the blank line, after some bytes */
+		if (!first && !header_line(p + line, i - line))
+			return 0;
+		first = false;
+		line = i + 2;
+		i++;
+	}
+	return 0;
+}
+
+/* Request bytes after a hole while hunting (http.c). Two shapes prove a request that began in
+ * the lost bytes:
+ * - a request line's tail "... HTTP/1.x\r\n" at their start;
+ * - after a hole (not at the capture's start, where the response to it may lie before the
+ *   first response bytes too), a head's tail (the end of a line, header lines, the blank
+ *   line), unless it may end the request the hole cut: the hole came at a message boundary,
+ *   or cut the head of a GET or HEAD that has been answered (a server answers once the
+ *   head is read, and such a request ends with its head). Any other request may go on
+ *   with a body (a chunked one ends in "0\r\n\r\n", the shape of a head's end), and an
+ *   unanswered one's head may end here.
+ * Such a request is counted (fields unknown, marked) so responses keep their order. */
+void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t ts)
+{
+	struct hside *s = &c->side[PL_DIR_TO_SERVER];
+	const uint8_t *lf = memchr(p, '\n', PL_MIN(n, (size_t)HTTP_KEEP_MAX));
+	size_t len, tail;
+
+	if (!lf)
+		return;
+	len = (size_t)(lf - p);
+	if (len < 10 || p[len - 1] != '\r' || memcmp(p + len - 10, " HTTP/1.", 8) ||
+	    (p[len - 2] != '0' && p[len - 2] != '1')) {
+		tail = head_tail_len(p, n);
+		if (!tail || !s->after_gap)
+			return;
+		if (s->gap_cut == GAP_BOUNDARY || (s->gap_cut == GAP_HEAD_NOBODY && !pend_head(c)))
+			count_cut_request(c, ts, tail);
+		s->gap_cut = GAP_BOUNDARY;   /* a head ended here, whose ever it was */
+		return;
+	}
+	s->gap_cut = GAP_BOUNDARY;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (p[i] == ' ' && i + 1 < len - 10)
+			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */
+	count_cut_request(c, ts, len + 1);
+}
+
+/* A hole while hunting holds the first bytes of a method right after a head's blank line:
+ * a request began there. */
+void http_cut_request_start(struct hconn *c, struct hside *s)
+{
+	static const char *const methods[] = { "GET ", "HEAD ", "POST ", "PUT ", "DELETE ",
+					       "OPTIONS ", "PATCH " };
+	bool prefix = false;
+
+	if (!s->pfx_after_head)
+		return;
+	for (size_t i = 0; i < PL_ARRAY_LEN(methods) && !prefix; i++)
+		prefix = s->npfx < strlen(methods[i]) && !memcmp(s->pfx, methods[i], s->npfx);
+	if (prefix)
+		count_cut_request(c, s->pfx_ts, s->npfx);
+}
+
+/* The head was cut (in_msg, not in its body) by a hole of `len` bytes. */
+void http_cut_response_frame(struct hside *s, uint64_t len)
+{
+	const struct hmsg *m = s->cur;
+	uint64_t clen = s->p.content_length;
+
+	s->frame_known = false;
+	if (!m || !m->has_clen || clen == ULLONG_MAX || clen > (uint64_t)INT64_MAX / 4 ||
+	    len > (uint64_t)INT64_MAX / 4)
+		return;
+	s->frame_known = true;
+	s->frame_left = (int64_t)(clen + HTTP_RESP_HEAD_MAX) - (int64_t)s->acc - (int64_t)len;
+}
+
+void http_frame_bytes(struct hconn *c, struct hside *s, int64_t k)
+{
+	s->frame_left -= k;
+	if (s->frame_left >= 0)
+		return;
+	/* past the cut response's reach: the bytes there began the next response */
+	s->frame_known = false;
+	if (!c->pend.late && pend_head(c))
+		emit_unmatched_request(c, pend_pop(c));   /* its response was in the hole */
 }

@@ -138,7 +138,10 @@ def make_score(prefix_ok):
         if ef["method"] is None and ef["status"] is not None and tf["method"] is not None:
             # A response whose request the capture lacks (lost, or begun mid-segment past
             # the snap length): the event says so (a note) and is that record's transaction.
-            return 1 if not t.get("_held", True) and tf["status"] == ef["status"] and errors_of(e) else 0
+            # So is a request whose start is captured but not its whole method (snap*): the
+            # event can hold no method, and its truncation note says so.
+            unread = not t.get("_held", True) or t.get("_method_cut", False)
+            return 1 if unread and tf["status"] == ef["status"] and errors_of(e) else 0
         if tf["method"] is None:    # a partial head: an event there must agree with its bytes
             part = t["request"]
             ok = (ef["method"] is None or part.startswith(ef["method"] + " ")) and \
@@ -241,6 +244,8 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             sent = recs[i]["bytes_sent"]
             if cut_variant:
                 held[i] = vconn.c2s.held(st, st + 1)
+                m = recs[i]["_f"]["method"]
+                recs[i]["_method_cut"] = m is not None and not vconn.c2s.held(st, st + len(m) + 1)
                 cut[i] = not vconn.c2s.held(st, en) or \
                     (sent > 0 and not vconn.s2c.held(roff, min(roff + sent, len(vconn.s2c.have))))
             elif loss_variant:
