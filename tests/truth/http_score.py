@@ -28,6 +28,19 @@ from score import Tally, align, event_time, events_by_conn
 EARLY = ("/early", "/small", "/auth/", "/deny/", "/redir", "/moved", "/r204")
 
 
+
+def final_off(stream, off):
+    """Where the final response starts in the server stream, when the record's bytes at off
+    begin with 1xx interim heads ("100 Continue"): pktlog's end is the final response's first
+    byte, and nginx's clock ($msec is cached per event-loop turn) can lag a long body read."""
+    data = bytes(stream.data)
+    while data.startswith(b"HTTP/1.", off) and data[off + 9:off + 10] == b"1":
+        e = data.find(b"\r\n\r\n", off)
+        if e < 0:
+            break
+        off = e + 4
+    return off
+
 def split_request(req):
     """(method, path, query) of a complete request line; Nones for a partial one (the
     client cut the head: nginx logs what it read, and no event can be demanded)."""
@@ -385,7 +398,8 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
                 # goes on the wire after nginx logged it, and `impaired` swaps a frame into
                 # the next one's time slot: the first byte of this record's own response in
                 # the capture pktlog read is then the time to meet.
-                wt = (vconn or conn).s2c.time_of(resp_off[i])
+                s2c = (vconn or conn).s2c
+                wt = s2c.time_of(final_off(s2c, resp_off[i]))
                 ok_t = wt is not None and n_start - 0.01 <= end and abs(end - wt) <= 0.002
             tally.field("timing", ok_t)
             if not ok_t:
