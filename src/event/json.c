@@ -191,8 +191,12 @@ AI void render(struct jw *wp, const struct pl_event *ev, const struct pl_json_op
 		LIT(&w, "\"mysql\",\"bytes\":");
 	put_u64(&w, ev->client.bytes + ev->server.bytes);
 	w.need_comma = true;
-	if (ev->community_id)
-		KV_STR(&w, "community_id", ev->community_id, lens.community_id);
+	if (ev->community_id) {
+		/* "1:" and base64 (src/net/community_id.c): nothing to escape */
+		LIT(&w, ",\"community_id\":\"");
+		put(&w, ev->community_id, lens.community_id);
+		putc_(&w, '"');
+	}
 	if (http)
 		KV_PSTR(&w, "forwarded_ip", ev->http.forwarded_ip);
 
