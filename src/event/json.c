@@ -50,8 +50,11 @@ static const char *ip_text(int slot, uint8_t af, const uint8_t *ip, size_t *len)
 		char s[INET6_ADDRSTRLEN];
 	} cache[2];
 	size_t n = af == 4 ? 4 : 16;
+	/* the two sizes as constants: each compare is inlined, not a call */
+	bool same = af == 4 ? memcmp(cache[slot].ip, ip, 4) == 0 :
+			      memcmp(cache[slot].ip, ip, 16) == 0;
 
-	if (!cache[slot].set || cache[slot].af != af || memcmp(cache[slot].ip, ip, n) != 0) {
+	if (!cache[slot].set || cache[slot].af != af || !same) {
 		cache[slot].set = true;
 		cache[slot].af = af;
 		memcpy(cache[slot].ip, ip, n);
