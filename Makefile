@@ -64,12 +64,17 @@ GEN_HDRS := build/gen/pktlog/version.h build/gen/pktlog/describe.h
 
 all: pktlog
 
+# Link-time optimisation for the release build: the per-packet path crosses files split by
+# concern (flow, http_*, txq, json*, publish); LTO inlines across them again (bench/RESULTS.md,
+# "Issue 12: replay cost against stop 10, recovered"). LTO= turns it off.
+LTO ?= -flto=auto
+
 pktlog: $(OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) $(LTO) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 build/release/%.o: %.c | $(GEN_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+	$(CC) $(CSTD) $(WARN) $(CPPFLAGS) $(CFLAGS) $(LTO) $(DEPFLAGS) -c -o $@ $<
 
 build/gen/pktlog/version.h: VERSION
 	@mkdir -p $(dir $@)

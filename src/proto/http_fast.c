@@ -150,10 +150,9 @@ static int fast_version(const uint8_t *p)
 
 /* Whether http_header_begin_value would keep anything of a header of this kind: the send
  * list, when there is one, decides there. */
-static bool header_matters(const struct pl_config *cfg, enum hkind k)
+static bool header_matters(bool send_list, enum hkind k)
 {
-	return cfg->http.send_all_headers || cfg->http.n_send_headers ||
-	       (k != HK_OTHER && k < HK_CONNECTION);
+	return send_list || (k != HK_OTHER && k < HK_CONNECTION);
 }
 
 /* The request line "METHOD /origin-form HTTP/1.x\r\n" at p: its method, URL and minor
@@ -255,7 +254,7 @@ size_t http_fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size_t
 	size_t url_len = 0, phrase_len = 0;
 	int nh = 0, method = 0, vmin = 0;
 	unsigned status = 0;
-	bool no_body;
+	bool no_body, send_list;
 	bool req = s->dir == PL_DIR_TO_SERVER;
 
 	if (end - p < 16)
@@ -323,9 +322,11 @@ size_t http_fast_head(struct hconn *c, struct hside *s, const uint8_t *p, size_t
 		on_url(s, (unsigned)method, (const char *)url, url_len);
 	else
 		on_status(s, 1, (unsigned)vmin, status, (const char *)phrase, phrase_len);
+	/* read once: the calls below may write memory the compiler cannot tell from cfg */
+	send_list = c->env->cfg->http.send_all_headers || c->env->cfg->http.n_send_headers;
 	for (int i = 0; i < nh; i++) {
 		/* a header the event neither sends nor needs leaves no trace: skip it */
-		if (!header_matters(c->env->cfg, h[i].kind))
+		if (!header_matters(send_list, h[i].kind))
 			continue;
 		http_on_header_field(s, (const char *)h[i].name, h[i].name_len);
 		on_header_value(s, (const char *)h[i].value, h[i].value_len, h[i].kind);

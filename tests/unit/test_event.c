@@ -382,6 +382,35 @@ static void test_ipv6_url(void **s)
 	assert_non_null(strstr(buf, "\"type\":\"ipv6\""));
 }
 
+/* The per-thread address text cache (json.c ip_text) compares 4 or 16 bytes by family:
+ * addresses that differ only past their 4th byte, or an IPv4 address and an IPv6 one with
+ * the same first bytes, one after the other, each render as themselves. */
+static void render_client(const char *want, int af, const char *addr)
+{
+	struct pl_event ev;
+	char buf[8192], frag[128];
+
+	fill(&ev);
+	ev.af = (uint8_t)af;
+	memset(ev.client.ip, 0, sizeof(ev.client.ip));
+	assert_int_equal(inet_pton(af == 6 ? AF_INET6 : AF_INET, addr, ev.client.ip), 1);
+	size_t n = pl_event_to_json(&ev, NULL, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+	snprintf(frag, sizeof(frag), "\"client\":{\"ip\":\"%s\"", want);
+	assert_non_null(strstr(buf, frag));
+}
+
+static void test_address_cache(void **s)
+{
+	render_client("10.1.2.3", 4, "10.1.2.3");
+	render_client("a01:203::1", 6, "a01:203::1");     /* same first 4 bytes as 10.1.2.3 */
+	render_client("a01:203::2", 6, "a01:203::2");     /* differs in the last byte only */
+	render_client("a01:203::2", 6, "a01:203::2");
+	render_client("10.1.2.3", 4, "10.1.2.3");
+	render_client("10.1.2.4", 4, "10.1.2.4");
+}
+
 /* Every TCP entry of the Community ID spec's baseline (tests/data names the source). */
 static void test_community_id_baseline(void **s)
 {
@@ -432,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_bound_holds_worst_case),
 		cmocka_unit_test(test_bound_counts_each_string),
 		cmocka_unit_test(test_ipv6_url),
+		cmocka_unit_test(test_address_cache),
 		cmocka_unit_test(test_community_id_baseline),
 		cmocka_unit_test(test_format_time),
 	};
