@@ -164,6 +164,8 @@ def make_score(prefix_ok):
         cut_ok = prefix_ok or head_limited(e)
         if ef["path"] == tf["path"] or (cut_ok and ef["path"] and tf["path"].startswith(ef["path"])):
             s += 2
+        elif ef["path"] is None and t.get("_path_cut", False) and ef["method"] == tf["method"]:
+            s += 2      # no path where the capture holds none of it, and the method it holds
         if ef["method"] == tf["method"]:
             s += 1
         if s >= 2 and t.get("_held", True):
@@ -259,6 +261,10 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
                 held[i] = vconn.c2s.held(st, st + 1)
                 m = recs[i]["_f"]["method"]
                 recs[i]["_method_cut"] = m is not None and not vconn.c2s.held(st, st + len(m) + 1)
+                # the capture holds the method and its space, not the path's first byte: an
+                # event can report the method and no path ("GET " before the snap length)
+                recs[i]["_path_cut"] = m is not None and not recs[i]["_method_cut"] and \
+                    not vconn.c2s.held(st + len(m) + 1, st + len(m) + 2)
                 cut[i] = not vconn.c2s.held(st, en) or \
                     (sent > 0 and not vconn.s2c.held(roff, min(roff + sent, len(vconn.s2c.have))))
             elif loss_variant:
@@ -333,7 +339,8 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             ok_q = ok_q or (ef["query"] is not None and (tf["query"] or "").startswith(ef["query"]))
         if cut_variant:
             # Only what the capture holds can be demanded: a cut path must be a prefix.
-            ok_p = ok_p or (ef["path"] is not None and tf["path"].startswith(ef["path"]))
+            ok_p = ok_p or (ef["path"] is not None and tf["path"].startswith(ef["path"])) or \
+                (ef["path"] is None and r.get("_path_cut", False))
             ok_q = ok_q or ef["query"] is None or (tf["query"] or "").startswith(ef["query"])
         tally.field("method", ok_m)
         tally.field("path", ok_p)
