@@ -231,6 +231,23 @@ def chunked_ends(d, p):
             return False
 
 
+def framed_as_logged(stream, msgs, recs):
+    """Whether the i-th framed request is the i-th record: the counts agree, or the client
+    sent requests after the last one nginx logged (it closed after a 413 while the client
+    kept sending) and each record's request line is that of the framed request at its
+    place."""
+    if len(msgs) == len(recs):
+        return True
+    if len(msgs) < len(recs):
+        return False
+    d = bytes(stream.data)
+    for (st, he, en), r in zip(msgs, recs):
+        le = d.find(b"\r\n", st, he)
+        if le < 0 or d[st:le].decode("latin-1") != r["request"]:
+            return False
+    return True
+
+
 def score_conn(tally, label, conn, vconn, recs, evs, variant):
     """Score one connection; returns a list of disagreement strings (empty when right)."""
     full_msgs = messages(conn.c2s)
@@ -241,21 +258,23 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
     cut_variant = variant.startswith("snap")
     loss_variant = variant == "impaired"
     # Which records the capture holds: the i-th framed request is the i-th record when the
-    # counts agree; else every record is demanded.
+    # counts agree, or when the records' request lines begin the framed ones
+    # (framed_as_logged); else every record is demanded.
     held = [True] * len(recs)
     cut = [False] * len(recs)
+    mapped = framed_as_logged(conn.c2s, full_msgs, recs)
     # Where each response starts in the server stream ($bytes_sent each, in order).
     resp_off = [None] * len(recs)
-    if len(full_msgs) == len(recs):
+    if mapped:
         o = 0
         for i, r in enumerate(recs):
             resp_off[i] = o if r["bytes_sent"] > 0 else None
             o += r["bytes_sent"]
-    if vconn is not None and len(full_msgs) == len(recs):
+    if vconn is not None and mapped:
         # nginx's responses lie in the server stream in order, $bytes_sent each: a message is
         # cut when its request's bytes or its own response's bytes are not all captured.
         roff = 0
-        for i, (st, he, en) in enumerate(full_msgs):
+        for i, (st, he, en) in enumerate(full_msgs[:len(recs)]):
             sent = recs[i]["bytes_sent"]
             if cut_variant:
                 held[i] = vconn.c2s.held(st, st + 1)
