@@ -286,6 +286,12 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
                     not vconn.c2s.held(st + len(m) + 1, st + len(m) + 2)
                 cut[i] = not vconn.c2s.held(st, en) or \
                     (sent > 0 and not vconn.s2c.held(roff, min(roff + sent, len(vconn.s2c.have))))
+                # Its method cut ("G") and its final status line not captured either: the
+                # capture holds nothing of it an event could report (no method, path or
+                # status), so it is not demanded (pktlog counts such a request, no event).
+                fo = final_off(conn.s2c, roff) if sent > 0 else None
+                if recs[i]["_method_cut"] and (fo is None or not vconn.s2c.held(fo, fo + 12)):
+                    held[i] = False
             elif loss_variant:
                 held[i] = vconn.c2s.held(st, he)
             roff += sent
