@@ -1129,6 +1129,49 @@ static void test_cut_head_tail_lf(void **st)
 	assert_int_equal(stats.http_unmatched_responses, 0);
 }
 
+/* Truth seed 62 (http-snap96-s62r9-55024): the segment after the hole holds only the last
+ * LF of a head whose start was lost, then a whole request line. The request the hole cut (a
+ * GET cut in its head) was answered: the LF ended another request, counted, whose response
+ * (the 404) is not given to the HEAD after it. Unanswered, the LF may be the cut GET's own
+ * end: nothing is counted. */
+static void test_cut_head_tail_lone_lf(void **st)
+{
+	static const char cut[] = "GET /three HTTP/1.1\r\nHo";
+	static const char seg2[] = "\nHEAD /big HTTP/1.1\r\nHost: h\r\n\r\n";
+
+	tx(PL_DIR_TO_SERVER, cut, 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET3) - strlen(cut) + strlen(GET2) - 1, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	tx(PL_DIR_TO_SERVER, seg2, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2100);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 2200);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/three|");
+	has(0, "st=200|");
+	has(1, "method=|path=|");
+	has(1, "st=404|");
+	has(2, "method=HEAD|path=/big|");
+	has(2, "st=200|");
+	lacks(2, "err=");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+	conn_close(4000);
+	conn_open();
+
+	tx(PL_DIR_TO_SERVER, cut, 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET3) - strlen(cut) - 1, 1000);
+	tx(PL_DIR_TO_SERVER, seg2, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2100);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 2200);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 2);
+	has(0, "path=/three|");
+	has(0, "st=200|");
+	has(1, "method=HEAD|path=/big|");
+	has(1, "st=200|");
+	assert_int_equal(stats.http_unmatched_requests, 0);
+}
+
 static void test_cut_head_tail_counted(void **st)
 {
 	cut_head_tail(false);
@@ -1979,7 +2022,7 @@ int main(void)
 		T(test_head_swapped_no_body), T(test_head_lost_next_status), T(test_head_lost_client_order),
 		T(test_lost_continue), T(test_cut_request_tail_counted),
 		T(test_cut_head_tail_counted), T(test_cut_request_start_counted), T(test_cut_after_method),
-		T(test_cut_head_tail_lf),
+		T(test_cut_head_tail_lf), T(test_cut_head_tail_lone_lf),
 		T(test_chunked_end_after_hole_not_counted), T(test_cut_response_frame),
 		T(test_stand_in_unanswered_no_event), T(test_cut_in_method_counted),
 		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
