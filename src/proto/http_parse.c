@@ -342,6 +342,32 @@ void http_side_reset(struct hconn *c, struct hside *s)
 	s->fresh = true;
 }
 
+/* Request side, after a feed that left http-parser past the method but before the URL: when
+ * this feed holds all of the message so far, and that is the method's name and spaces
+ * (after CR/LF between messages), the method is read from the message's own bytes. A hole
+ * that cuts the rest (the snap length after "HEAD ") leaves the request its method. */
+static void method_read(struct hconn *c, struct hside *s, const uint8_t *p, size_t r)
+{
+	struct hmsg *m = s->cur;
+	const char *name = http_method_str((enum http_method)s->p.method);
+	size_t len = strlen(name), i;
+
+	if (s->acc > r)
+		return;   /* the message began in an earlier feed: not all of it is at hand */
+	i = r - (size_t)s->acc;
+	while (i < r && (p[i] == '\r' || p[i] == '\n'))
+		i++;
+	if (r - i <= len || memcmp(p + i, name, len))
+		return;
+	for (size_t k = i + len; k < r; k++)
+		if (p[k] != ' ')
+			return;
+	m->method = (uint8_t)s->p.method;
+	m->has_method = true;
+	if (c->side[PL_DIR_TO_CLIENT].probe_left)
+		http_probe_request(c, m);   /* as on_url does when it learns the method */
+}
+
 /* Feed bytes to the parser; returns how many it consumed (at least one unless n == 0). */
 size_t http_feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, uint64_t ts)
 {
@@ -363,6 +389,9 @@ size_t http_feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, u
 			http_finish_current(c, s);
 		return s->mode == MODE_DEAD ? n : r;
 	}
+	if (e == HPE_OK && r > 0 && s->dir == PL_DIR_TO_SERVER && s->in_msg && s->cur &&
+	    !s->cur->has_method && !s->cur->start_line_done)
+		method_read(c, s, p, r);
 	if (e == HPE_OK && (r > 0 || n == 0))
 		return r;
 	if (e != HPE_CB_message_begin)

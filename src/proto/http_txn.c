@@ -275,8 +275,9 @@ void http_fail_current(struct hconn *c, struct hside *s, uint8_t note)
 		return;
 	}
 	if (!m->start_line_done && !m->headers_done && cut_in_method(s, note)) {
-		m->start_line_done = true;   /* a request began: counted, its method unread */
-		m->stand_in = true;
+		/* a request began: counted, its method read when all of it was ("GET ") */
+		m->start_line_done = true;
+		m->stand_in = !m->has_method;
 	} else if (!m->start_line_done && !m->headers_done) {
 		http_release_msg(c, m);
 		s->cur = NULL;
@@ -434,16 +435,37 @@ static bool header_line(const uint8_t *p, size_t n)
 	return i > 0 && i < n && p[i] == ':';
 }
 
-/* The tail of a request head at p[0..n): the end of some line (no control bytes but tab),
- * then header lines, then the blank line. Returns its length up to and with the blank line's
- * CRLF, or 0. */
+/* Methods whose first bytes, or whose name and space before a request line, are taken
+ * as a request's start next to a hole. */
+static const char *const cut_methods[] = { "GET ", "HEAD ", "POST ", "PUT ", "DELETE ",
+					   "OPTIONS ", "PATCH " };
+
+/* p[0..n) begins with a method's name and space. */
+static bool method_start(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < PL_ARRAY_LEN(cut_methods); i++) {
+		size_t l = strlen(cut_methods[i]);
+
+		if (n >= l && !memcmp(p, cut_methods[i], l))
+			return true;
+	}
+	return false;
+}
+
+/* The tail of a request head at p[0..n): the end of some line (no control bytes but tab;
+ * or only its LF, the CR lost with the bytes before), then header lines, then the blank
+ * line. Returns its length up to and with the blank line's CRLF, or 0. A lone LF right
+ * before a request line is such a tail too: the blank line's LF (its CR in the hole). */
 static size_t head_tail_len(const uint8_t *p, size_t n)
 {
-	size_t line = 0;   /* start of the line being read */
-	bool first = true;
+	bool lf = n > 0 && p[0] == '\n';   /* the first line's end: its CR was in the hole */
+	size_t line = lf;   /* start of the line being read */
+	bool first = !lf;
 
 	n = PL_MIN(n, (size_t)HTTP_KEEP_MAX);
-	for (size_t i = 0; i + 1 < n; i++) {
+	if (lf && method_start(p + 1, n - 1))
+		return 1;
+	for (size_t i = line; i + 1 < n; i++) {
 		if (p[i] != '\r') {
 			if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
 				return 0;
@@ -451,8 +473,8 @@ static size_t head_tail_len(const uint8_t *p, size_t n)
 		}
 		if (p[i + 1] != '\n')
 			return 0;
-		if (i == line && !first)
-			return i + 2 > 4 ? i + 2 : 0;   /* the blank line, after some bytes */
+		if (i == line && !first)   /* the blank line, after some bytes */
+			return i + 2 > 4 || lf ? i + 2 : 0;
 		if (!first && !header_line(p + line, i - line))
 			return 0;
 		first = false;
@@ -503,14 +525,12 @@ void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t
  * a request began there. */
 void http_cut_request_start(struct hconn *c, struct hside *s)
 {
-	static const char *const methods[] = { "GET ", "HEAD ", "POST ", "PUT ", "DELETE ",
-					       "OPTIONS ", "PATCH " };
 	bool prefix = false;
 
 	if (!s->pfx_after_head)
 		return;
-	for (size_t i = 0; i < PL_ARRAY_LEN(methods) && !prefix; i++)
-		prefix = s->npfx < strlen(methods[i]) && !memcmp(s->pfx, methods[i], s->npfx);
+	for (size_t i = 0; i < PL_ARRAY_LEN(cut_methods) && !prefix; i++)
+		prefix = s->npfx < strlen(cut_methods[i]) && !memcmp(s->pfx, cut_methods[i], s->npfx);
 	if (prefix)
 		count_cut_request(c, s->pfx_ts, s->npfx);
 }

@@ -164,6 +164,8 @@ def make_score(prefix_ok):
         cut_ok = prefix_ok or head_limited(e)
         if ef["path"] == tf["path"] or (cut_ok and ef["path"] and tf["path"].startswith(ef["path"])):
             s += 2
+        elif ef["path"] is None and t.get("_path_cut", False) and ef["method"] == tf["method"]:
+            s += 2      # no path where the capture holds none of it, and the method it holds
         if ef["method"] == tf["method"]:
             s += 1
         if s >= 2 and t.get("_held", True):
@@ -229,6 +231,23 @@ def chunked_ends(d, p):
             return False
 
 
+def framed_as_logged(stream, msgs, recs):
+    """Whether the i-th framed request is the i-th record: the counts agree, or the client
+    sent requests after the last one nginx logged (it closed after a 413 while the client
+    kept sending) and each record's request line is that of the framed request at its
+    place."""
+    if len(msgs) == len(recs):
+        return True
+    if len(msgs) < len(recs):
+        return False
+    d = bytes(stream.data)
+    for (st, he, en), r in zip(msgs, recs):
+        le = d.find(b"\r\n", st, he)
+        if le < 0 or d[st:le].decode("latin-1") != r["request"]:
+            return False
+    return True
+
+
 def score_conn(tally, label, conn, vconn, recs, evs, variant):
     """Score one connection; returns a list of disagreement strings (empty when right)."""
     full_msgs = messages(conn.c2s)
@@ -239,28 +258,40 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
     cut_variant = variant.startswith("snap")
     loss_variant = variant == "impaired"
     # Which records the capture holds: the i-th framed request is the i-th record when the
-    # counts agree; else every record is demanded.
+    # counts agree, or when the records' request lines begin the framed ones
+    # (framed_as_logged); else every record is demanded.
     held = [True] * len(recs)
     cut = [False] * len(recs)
+    mapped = framed_as_logged(conn.c2s, full_msgs, recs)
     # Where each response starts in the server stream ($bytes_sent each, in order).
     resp_off = [None] * len(recs)
-    if len(full_msgs) == len(recs):
+    if mapped:
         o = 0
         for i, r in enumerate(recs):
             resp_off[i] = o if r["bytes_sent"] > 0 else None
             o += r["bytes_sent"]
-    if vconn is not None and len(full_msgs) == len(recs):
+    if vconn is not None and mapped:
         # nginx's responses lie in the server stream in order, $bytes_sent each: a message is
         # cut when its request's bytes or its own response's bytes are not all captured.
         roff = 0
-        for i, (st, he, en) in enumerate(full_msgs):
+        for i, (st, he, en) in enumerate(full_msgs[:len(recs)]):
             sent = recs[i]["bytes_sent"]
             if cut_variant:
                 held[i] = vconn.c2s.held(st, st + 1)
                 m = recs[i]["_f"]["method"]
                 recs[i]["_method_cut"] = m is not None and not vconn.c2s.held(st, st + len(m) + 1)
+                # the capture holds the method and its space, not the path's first byte: an
+                # event can report the method and no path ("GET " before the snap length)
+                recs[i]["_path_cut"] = m is not None and not recs[i]["_method_cut"] and \
+                    not vconn.c2s.held(st + len(m) + 1, st + len(m) + 2)
                 cut[i] = not vconn.c2s.held(st, en) or \
                     (sent > 0 and not vconn.s2c.held(roff, min(roff + sent, len(vconn.s2c.have))))
+                # Its method cut ("G") and its final status line not captured either: the
+                # capture holds nothing of it an event could report (no method, path or
+                # status), so it is not demanded (pktlog counts such a request, no event).
+                fo = final_off(conn.s2c, roff) if sent > 0 else None
+                if recs[i]["_method_cut"] and (fo is None or not vconn.s2c.held(fo, fo + 12)):
+                    held[i] = False
             elif loss_variant:
                 held[i] = vconn.c2s.held(st, he)
             roff += sent
@@ -333,7 +364,8 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             ok_q = ok_q or (ef["query"] is not None and (tf["query"] or "").startswith(ef["query"]))
         if cut_variant:
             # Only what the capture holds can be demanded: a cut path must be a prefix.
-            ok_p = ok_p or (ef["path"] is not None and tf["path"].startswith(ef["path"]))
+            ok_p = ok_p or (ef["path"] is not None and tf["path"].startswith(ef["path"])) or \
+                (ef["path"] is None and r.get("_path_cut", False))
             ok_q = ok_q or ef["query"] is None or (tf["query"] or "").startswith(ef["query"])
         tally.field("method", ok_m)
         tally.field("path", ok_p)

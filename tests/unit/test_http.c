@@ -1105,6 +1105,73 @@ static void cut_head_tail(bool idle)
 	assert_int_equal(stats.http_unmatched_requests, 0);
 }
 
+/* Issue 12 (pcaps/truth/http-snap96-s51r9-44504): as above, but the hole ends inside the
+ * CRLF that ends the tail's first line: the segment after it begins "\n\r\n" (that line's LF,
+ * then the blank line). Still a head's tail: counted, so the 403 after it stays with the HEAD
+ * whose start follows (it went to the unknown request's 200 before, and the 403 unmatched). */
+static void test_cut_head_tail_lf(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "GET /three HTTP/1.1\r\nHost", 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET3) - 24 + strlen(GET2) - 3, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	tx(PL_DIR_TO_SERVER, "\n\r\nHEAD /dir/ HTTP/1.1\r\nHost: ", 2000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, 3, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP201, 2100);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 403 Forbidden\r\nContent-Length: 146\r\n\r\n", 2200);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/three|");
+	has(0, "st=200|");
+	has(1, "method=|path=|");
+	has(1, "st=201|");
+	has(2, "method=HEAD|path=/dir/|");
+	has(2, "st=403|");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+}
+
+/* Truth seed 62 (http-snap96-s62r9-55024): the segment after the hole holds only the last
+ * LF of a head whose start was lost, then a whole request line. The request the hole cut (a
+ * GET cut in its head) was answered: the LF ended another request, counted, whose response
+ * (the 404) is not given to the HEAD after it. Unanswered, the LF may be the cut GET's own
+ * end: nothing is counted. */
+static void test_cut_head_tail_lone_lf(void **st)
+{
+	static const char cut[] = "GET /three HTTP/1.1\r\nHo";
+	static const char seg2[] = "\nHEAD /big HTTP/1.1\r\nHost: h\r\n\r\n";
+
+	tx(PL_DIR_TO_SERVER, cut, 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET3) - strlen(cut) + strlen(GET2) - 1, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	tx(PL_DIR_TO_SERVER, seg2, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2100);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 2200);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/three|");
+	has(0, "st=200|");
+	has(1, "method=|path=|");
+	has(1, "st=404|");
+	has(2, "method=HEAD|path=/big|");
+	has(2, "st=200|");
+	lacks(2, "err=");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+	conn_close(4000);
+	conn_open();
+
+	tx(PL_DIR_TO_SERVER, cut, 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET3) - strlen(cut) - 1, 1000);
+	tx(PL_DIR_TO_SERVER, seg2, 2000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2100);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 2200);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 2);
+	has(0, "path=/three|");
+	has(0, "st=200|");
+	has(1, "method=HEAD|path=/big|");
+	has(1, "st=200|");
+	assert_int_equal(stats.http_unmatched_requests, 0);
+}
+
 static void test_cut_head_tail_counted(void **st)
 {
 	cut_head_tail(false);
@@ -1184,6 +1251,46 @@ static void test_cut_request_start_counted(void **st)
 	has(2, "err=Unmatched response|");
 	has(2, "st=200|");
 	assert_int_equal(stats.http_unmatched_requests, 0);
+}
+
+/* Issue 12 (pcaps/truth/http-snap96-s54r5-59316, -s51r8-59294, -s52r2-56174,
+ * http-snap200-s51r8-59294, -s52r9-43686): the snap length leaves a request's whole method
+ * and its space ("HEAD ", "GET ") and cuts the rest. The method is read from those bytes and
+ * reported (no URL; marked truncated), whether the request is answered or its response lost
+ * too; it was reported with no method, and dropped when unanswered. "\r\nGE" (CR/LF between
+ * messages, then a cut method) still counts with no method. */
+static void test_cut_after_method(void **st)
+{
+	tx(PL_DIR_TO_SERVER, "GET /three HTTP/1.1\r\nHost: h\r\n\r\nHEAD ", 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(HEADREQ) - 5, 1000);
+	tx(PL_DIR_TO_SERVER, "GET ", 1100);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET2) - 4, 1100);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1200);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 1300);    /* no body: it answers the HEAD */
+	pl_http_ops.gap(state, PL_DIR_TO_CLIENT, strlen(RESP404), 1400);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 3);
+	has(0, "path=/three|");
+	has(0, "st=200|");
+	has(1, "method=HEAD|path=|");
+	has(1, "st=200|");
+	has(1, "err=Request head truncated in the capture|");
+	has_kv(1, "sb", strlen(HEADRESP));
+	has(2, "method=GET|path=|");
+	has(2, "err=Unmatched request|");
+	has(2, "Response bytes lost in the capture");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+	conn_close(4000);
+	conn_open();
+
+	tx(PL_DIR_TO_SERVER, "GET /three HTTP/1.1\r\nHost: h\r\n\r\n\r\nGE", 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen(GET2) - 2, 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1200);
+	tx(PL_DIR_TO_CLIENT, RESP1, 1300);
+	assert_int_equal(n_ev, 2);
+	has(1, "method=|path=|");
+	has(1, "st=200|");
+	assert_int_equal(stats.http_unmatched_responses, 0);
 }
 
 /* A head tail's shape after a hole in a chunked body is the body's end ("0\r\n\r\n"), even
@@ -1914,7 +2021,8 @@ int main(void)
 		T(test_response_head_before_request), T(test_swapped_response_pairs),
 		T(test_head_swapped_no_body), T(test_head_lost_next_status), T(test_head_lost_client_order),
 		T(test_lost_continue), T(test_cut_request_tail_counted),
-		T(test_cut_head_tail_counted), T(test_cut_request_start_counted),
+		T(test_cut_head_tail_counted), T(test_cut_request_start_counted), T(test_cut_after_method),
+		T(test_cut_head_tail_lf), T(test_cut_head_tail_lone_lf),
 		T(test_chunked_end_after_hole_not_counted), T(test_cut_response_frame),
 		T(test_stand_in_unanswered_no_event), T(test_cut_in_method_counted),
 		T(test_lost_response_no_shift), T(test_unmatched_after_response_loss),
