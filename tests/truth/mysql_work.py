@@ -417,6 +417,7 @@ class Gen:
             elif kind == "X":
                 params = tuple(r.randint(-5, 80) for _ in range(sql.count("?")))
                 new = sql != prepared
+                rec = None
                 try:
                     pc.execute(sql, params)
                     prepared = sql
@@ -426,10 +427,17 @@ class Gen:
                     else:
                         rec["affected"] = pc.rowcount
                 except mc.Error as e:
-                    # a new text is prepared first: its error is the PREPARE's (not logged)
-                    entry("Prepare" if new else "Execute", sql, errno=e.errno or -1)
-                    if new:
-                        prepared = None
+                    if rec is not None:
+                        # the ERR came in place of a row (after the column definitions,
+                        # e.g. 1690 out of range): this EXECUTE's, its rows not compared
+                        rec["errno"], rec["rows"] = e.errno or -1, -1
+                        continue
+                    # a new text is prepared first; the error is the PREPARE's (not logged)
+                    # only when that failed: both cursors of 9.5.0 clear _executed then, and
+                    # keep it when the EXECUTE failed
+                    failed_prepare = new and getattr(pc, "_executed", None) is None
+                    entry("Prepare" if failed_prepare else "Execute", sql, errno=e.errno or -1)
+                    prepared = None if failed_prepare else sql
             elif kind == "reset":
                 c.cmd_reset_connection()
                 entry("Reset connection", None)
