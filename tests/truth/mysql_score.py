@@ -45,6 +45,8 @@ COMMAND_BYTE = {"Quit": 0x01, "Init DB": 0x02, "Query": 0x03, "Field List": 0x04
                 "Execute": 0x17, "Close stmt": 0x19, "Reset stmt": 0x1a, "Change user": 0x11,
                 "Set option": 0x1b}
 BULK_EXECUTE = 0xfa                       # MariaDB's COM_STMT_BULK_EXECUTE: an "Execute" too
+# an event of either is a general-log "Execute" (its SQL unknown when the PREPARE was lost)
+EXECUTES = ("STMT_EXECUTE", "STMT_BULK_EXECUTE")
 CLIENT_SQL_KEEP = 4096                    # what the client log keeps of a statement
 
 
@@ -198,7 +200,7 @@ def make_score(cut_variant, loss_variant=False):
             s += 2
         if ef["method"] == tf["method"]:
             s += 1
-        if (cut_variant or loss_variant) and s == 0 and ef["query"] is None and ef["method"] == "STMT_EXECUTE" \
+        if (cut_variant or loss_variant) and s == 0 and ef["query"] is None and ef["method"] in EXECUTES \
                 and t["command"] == "Execute":
             return 1                # the cut capture lost the PREPARE: no SQL, but no lie
         if t.get("_start_lost"):
@@ -302,7 +304,7 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
                 and ok_q and first_keyword(ef["query"] or "") != tf["method"]:
             ok_m = True             # its keyword is not in the captured bytes: marked unknown
             tally.field("keyword not captured (method QUERY)", True)
-        if (cut_variant or loss_variant) and ef["query"] is None and ef["method"] == "STMT_EXECUTE":
+        if (cut_variant or loss_variant) and ef["query"] is None and ef["method"] in EXECUTES:
             ok_m = ok_q = True      # the PREPARE was not captured: unknown, not wrong
             tally.field("execute without its PREPARE (unknown SQL)", True)
         tally.field("method", ok_m)
