@@ -163,6 +163,7 @@ static void flow_close(struct pl_flow_table *t, struct flow *f, enum pl_close_re
 {
 	if (f->closed)
 		return;
+	reasm_release_all(t, f);
 	reasm_finish_held(t, f);
 	reasm_finish(t, f, PL_DIR_TO_SERVER);
 	reasm_finish(t, f, PL_DIR_TO_CLIENT);
@@ -196,6 +197,8 @@ static void flow_remove(struct pl_flow_table *t, struct flow *f)
 	lru_unlink(t, f);
 	reasm_drop_ooo(t, &f->st[0]);
 	reasm_drop_ooo(t, &f->st[1]);
+	reasm_drop_held(t, &f->st[0]);
+	reasm_drop_held(t, &f->st[1]);
 	t->n_flows--;
 	t->stats->flows_active--;
 	/* Keep a bounded number of entries for reuse; the rest go back to the allocator. */
@@ -338,6 +341,25 @@ static void sweep(struct pl_flow_table *t)
 	}
 }
 
+/* A segment on a flow where the hold may apply. Returns true when it was held; false when
+ * the caller hands it to reassembly now (nothing of its direction is held then). */
+static bool segment_ack_ordered(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+				const struct pl_packet *pkt)
+{
+	struct stream *s = &f->st[dir];
+	const struct stream *os = &f->st[!dir];
+
+	if (os->held || !pkt->payload_wire_len)
+		return false;    /* the peer's bytes the held ones wait for; pure ACK or FIN */
+	if (pkt->tcp_flags & PL_TCP_SYN) {
+		reasm_release_all(t, f);
+		return false;
+	}
+	if (!s->held && !((pkt->tcp_flags & PL_TCP_ACK) && reasm_ack_ahead(os, pkt->ack)))
+		return false;
+	return reasm_hold(t, f, dir, pkt);
+}
+
 void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 {
 	struct flow_key k;
@@ -372,13 +394,22 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 	struct stream *s = &f->st[dir];
 	enum pl_dir odir = dir == PL_DIR_TO_SERVER ? PL_DIR_TO_CLIENT : PL_DIR_TO_SERVER;
 
-	if (f->st[odir].ooo && (pkt->tcp_flags & PL_TCP_ACK))
+	struct stream *os = &f->st[odir];
+
+	if (os->ooo && (pkt->tcp_flags & PL_TCP_ACK))
 		reasm_give_up_acked(t, f, odir, pkt->ack);
 
-	/* The common segment on an established stream: no SYN, nothing cut by the snap
-	 * length, nothing buffered, and either no payload or exactly the next bytes.
-	 * reasm_segment() would do just this for it; anything else goes there. */
-	if (t->fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
+	/* Data whose ACK covers peer bytes not yet delivered was sent after them: held (with
+	 * what follows it) until they are (flow_reasm.c). One subtraction and compare here:
+	 * ack - next_seq in 1 .. 2^31 - 1. */
+	if (__builtin_expect(s->held || os->held ||
+			     (pkt->payload_wire_len && (pkt->tcp_flags & PL_TCP_ACK) &&
+			      (uint32_t)(pkt->ack - os->next_seq - 1) < 0x7fffffffu), 0)) {
+		if (os->held)
+			reasm_release_held(t, f, odir, pkt);
+		if (!segment_ack_ordered(t, f, dir, pkt))
+			reasm_segment(t, f, dir, pkt);
+	} else if (t->fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
 	    pkt->payload_wire_len == pkt->payload_len &&
 	    (pkt->payload_len == 0 || pkt->seq == s->next_seq)) {
 		deliver_data(t, f, dir, pkt->payload, pkt->payload_len);
@@ -395,6 +426,12 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 		s->fin_seq = pkt->seq + pkt->payload_wire_len + ((pkt->tcp_flags & PL_TCP_SYN) ? 1 : 0);
 		if (f->st[!dir].fin)
 			flow_close(t, f, PL_CLOSE_FIN);
+	}
+	if (__builtin_expect(s->held || os->held, 0) && !f->closed) {
+		if (os->held)
+			reasm_release_held(t, f, odir, NULL);
+		else
+			reasm_release_held(t, f, dir, NULL); /* its ACK may have given peer holes up */
 	}
 }
 
