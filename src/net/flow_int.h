@@ -58,6 +58,7 @@ struct flow {
 	uint64_t last_ns;
 	bool closed;                     /* protocol closed; entry lingers */
 	bool client_is_a;                /* the client is key endpoint a */
+	uint32_t n_held;                 /* segments held in st[].held (one test per packet) */
 	const struct pl_proto_ops *ops;
 	struct pl_conn conn;
 	struct stream st[2];             /* indexed by enum pl_dir */
@@ -124,6 +125,6 @@ bool reasm_hold(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
 void reasm_release_held(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
 			const struct pl_packet *peer);
 void reasm_release_all(struct pl_flow_table *t, struct flow *f);
-void reasm_drop_held(struct pl_flow_table *t, struct stream *s);
+void reasm_drop_held(struct pl_flow_table *t, struct flow *f, struct stream *s);
 
 #endif

@@ -329,8 +329,9 @@ bool reasm_ack_ahead(const struct stream *o, uint32_t ack)
 	return o->started && seq_after(ack, edge) && ack - edge <= PL_SEQ_RESYNC_WINDOW;
 }
 
-static void held_unlink(struct pl_flow_table *t, struct stream *s, struct seg *g)
+static void held_unlink(struct pl_flow_table *t, struct flow *f, struct stream *s, struct seg *g)
 {
+	f->n_held--;
 	s->held = g->next;
 	if (!s->held)
 		s->held_last = NULL;
@@ -338,11 +339,11 @@ static void held_unlink(struct pl_flow_table *t, struct stream *s, struct seg *g
 	t->held_bytes -= g->len;
 }
 
-void reasm_drop_held(struct pl_flow_table *t, struct stream *s)
+void reasm_drop_held(struct pl_flow_table *t, struct flow *f, struct stream *s)
 {
 	while (s->held) {
 		struct seg *g = s->held;
-		held_unlink(t, s, g);
+		held_unlink(t, f, s, g);
 		free(g);
 	}
 }
@@ -372,7 +373,7 @@ static void release_first(struct pl_flow_table *t, struct flow *f, enum pl_dir d
 	uint64_t now = t->now_ns;
 	struct pl_packet p;
 
-	held_unlink(t, s, g);
+	held_unlink(t, f, s, g);
 	if (forced) {
 		t->stats->tcp_ack_hold_forced++;
 		if (f->st[!dir].ooo)
@@ -422,6 +423,7 @@ bool reasm_hold(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
 	else
 		s->held = g;
 	s->held_last = g;
+	f->n_held++;
 	s->held_bytes += len;
 	t->held_bytes += len;
 	t->stats->tcp_ack_holds++;
