@@ -392,10 +392,26 @@ static void release_first(struct pl_flow_table *t, struct flow *f, enum pl_dir d
 	free(g);
 }
 
+/* The first held segment of `dir` cannot wait any longer (the budget): the peer bytes it
+ * acknowledges are taken as lost, as a hole is when the out-of-order buffer fills. It goes,
+ * then those bytes become a gap: what is held behind it need not wait for them either, and
+ * the direction stops holding instead of copying every later segment. */
+static void release_lost(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
+{
+	uint32_t ack = f->st[dir].held->ack;
+
+	t->stats->tcp_ooo_overflow++;
+	release_first(t, f, dir, true);
+	if (reasm_ack_ahead(&f->st[!dir], ack)) {
+		give_up_peer_below(t, f, !dir, ack);
+		drain_ooo(t, f, !dir, true);
+	}
+}
+
 /* Hold a data segment of `dir` (its ACK is ahead of the peer, or its direction already
  * holds). Within the direction's budget: held plus out-of-order bytes at most
  * flows.stream_buffer_bytes, and the table's at most flows.max_buffer_mb; the oldest held
- * segments are released (forced) to make room. Returns false when it cannot be held; then
+ * segments are released to make room (release_lost). Returns false when it cannot be held; then
  * nothing of `dir` is held any more and the caller processes it now. */
 bool reasm_hold(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
 		const struct pl_packet *pkt)
@@ -414,7 +430,7 @@ bool reasm_hold(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
 			break;
 		if (!s->held)
 			return false;
-		release_first(t, f, dir, true);
+		release_lost(t, f, dir);
 	}
 	g->ack = pkt->ack;
 	g->ts = t->now_ns;
