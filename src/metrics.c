@@ -38,6 +38,8 @@ static const struct pl_stat_desc core_head[] = {
 	PL_STAT_C(tcp_ooo_segments, "Segments buffered out of order."),
 	PL_STAT_G(tcp_ooo_bytes_buffered, "Out-of-order bytes buffered now."),
 	PL_STAT_C(tcp_ooo_overflow, "Holes given up because a reassembly buffer budget was reached."),
+	PL_STAT_C(tcp_ack_holds, "Data segments held until the peer bytes they acknowledge were delivered."),
+	PL_STAT_C(tcp_ack_hold_forced, "Held segments released before the peer bytes they acknowledge came (lost, budget, close)."),
 	PL_STAT_C(tcp_gaps, "Gaps (lost bytes) reported to protocols."),
 	PL_STAT_C(tcp_gap_bytes, "Bytes lost in those gaps."),
 	PL_STAT_C(tcp_snaplen_cut, "Segments whose payload the snap length cut."),

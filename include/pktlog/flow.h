@@ -3,6 +3,8 @@
  * Owns: connection lookup by 5-tuple (both directions in one entry), client/server
  * roles, sequence tracking, the out-of-order buffer, gap/close signals, idle expiry in
  * packet time, and the memory bounds (flows.max_flows, flows.stream_buffer_bytes).
+ * Across directions it keeps TCP's causal order: data whose ACK covers bytes of the other
+ * direction not yet delivered is held (within those bounds) until they are.
  * Hands in-order bytes to the protocol chosen by the server port (proto.h). Knows no
  * application protocol. Single-threaded: one table per capture worker. */
 #ifndef PKTLOG_FLOW_H

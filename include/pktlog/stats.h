@@ -34,6 +34,8 @@ struct pl_stats {
 	uint64_t tcp_ooo_segments;    /* segments buffered out of order */
 	uint64_t tcp_ooo_bytes_buffered; /* gauge */
 	uint64_t tcp_ooo_overflow;    /* times the per-stream buffer cap forced a gap */
+	uint64_t tcp_ack_holds;       /* data segments held until the peer bytes they ack */
+	uint64_t tcp_ack_hold_forced; /* held segments released before those peer bytes came */
 	uint64_t tcp_gaps;            /* gaps reported to protocols */
 	uint64_t tcp_gap_bytes;
 	uint64_t tcp_snaplen_cut;     /* segments whose payload the snap length cut (reported as gap) */

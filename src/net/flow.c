@@ -163,6 +163,7 @@ static void flow_close(struct pl_flow_table *t, struct flow *f, enum pl_close_re
 {
 	if (f->closed)
 		return;
+	reasm_release_all(t, f);
 	reasm_finish_held(t, f);
 	reasm_finish(t, f, PL_DIR_TO_SERVER);
 	reasm_finish(t, f, PL_DIR_TO_CLIENT);
@@ -196,6 +197,8 @@ static void flow_remove(struct pl_flow_table *t, struct flow *f)
 	lru_unlink(t, f);
 	reasm_drop_ooo(t, &f->st[0]);
 	reasm_drop_ooo(t, &f->st[1]);
+	reasm_drop_held(t, f, &f->st[0]);
+	reasm_drop_held(t, f, &f->st[1]);
 	t->n_flows--;
 	t->stats->flows_active--;
 	/* Keep a bounded number of entries for reuse; the rest go back to the allocator. */
@@ -338,6 +341,47 @@ static void sweep(struct pl_flow_table *t)
 	}
 }
 
+/* Whether a segment is held (reasm_hold); false: reassembly takes it now (nothing of its
+ * direction is held then). */
+static bool hold_it(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+		    const struct pl_packet *pkt)
+{
+	struct stream *s = &f->st[dir];
+	const struct stream *os = &f->st[!dir];
+
+	if (os->held || !pkt->payload_wire_len)
+		return false;    /* the peer's bytes the held ones wait for; pure ACK or FIN */
+	if (pkt->tcp_flags & PL_TCP_SYN) {
+		reasm_release_all(t, f);
+		return false;
+	}
+	if (!s->held && !((pkt->tcp_flags & PL_TCP_ACK) && reasm_ack_ahead(os, pkt->ack)))
+		return false;
+	return reasm_hold(t, f, dir, pkt);
+}
+
+/* A segment on a flow that holds, or whose ACK is ahead of the peer: the peer's held
+ * segments it lets go first, then it is held or handed to reassembly. Off the fast path. */
+static __attribute__((noinline, cold)) void segment_ack_ordered(struct pl_flow_table *t,
+								struct flow *f, enum pl_dir dir,
+								const struct pl_packet *pkt)
+{
+	if (f->st[!dir].held)
+		reasm_release_held(t, f, !dir, pkt);
+	if (!hold_it(t, f, dir, pkt))
+		reasm_segment(t, f, dir, pkt);
+}
+
+/* After a segment: release what the delivered bytes (or its ACK's give-up) now allow. */
+static __attribute__((noinline, cold)) void release_after(struct pl_flow_table *t,
+							  struct flow *f, enum pl_dir dir)
+{
+	if (f->st[!dir].held)
+		reasm_release_held(t, f, !dir, NULL);
+	else
+		reasm_release_held(t, f, dir, NULL); /* its ACK may have given peer holes up */
+}
+
 void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 {
 	struct flow_key k;
@@ -372,16 +416,25 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 	struct stream *s = &f->st[dir];
 	enum pl_dir odir = dir == PL_DIR_TO_SERVER ? PL_DIR_TO_CLIENT : PL_DIR_TO_SERVER;
 
-	if (f->st[odir].ooo && (pkt->tcp_flags & PL_TCP_ACK))
+	struct stream *os = &f->st[odir];
+
+	if (os->ooo && (pkt->tcp_flags & PL_TCP_ACK))
 		reasm_give_up_acked(t, f, odir, pkt->ack);
 
 	/* The common segment on an established stream: no SYN, nothing cut by the snap
-	 * length, nothing buffered, and either no payload or exactly the next bytes.
-	 * reasm_segment() would do just this for it; anything else goes there. */
-	if (t->fast_path && !(pkt->tcp_flags & PL_TCP_SYN) && s->started && !s->ooo &&
-	    pkt->payload_wire_len == pkt->payload_len &&
-	    (pkt->payload_len == 0 || pkt->seq == s->next_seq)) {
+	 * length, nothing buffered or held, and either no payload or exactly the next bytes
+	 * with an ACK not ahead of the peer. reasm_segment() would do just this for it.
+	 * Data whose ACK covers peer bytes not yet delivered was sent after them: it is held
+	 * (with what follows it) until they are (segment_ack_ordered, flow_reasm.c); the
+	 * test is one subtraction and compare, ack - next_seq in 1 .. 2^31 - 1. */
+	uint32_t ahead = pkt->ack - os->next_seq - 1;
+	if (t->fast_path && !f->n_held && !(pkt->tcp_flags & PL_TCP_SYN) && s->started &&
+	    !s->ooo && pkt->payload_wire_len == pkt->payload_len &&
+	    (pkt->payload_len == 0 || (pkt->seq == s->next_seq && ahead >= 0x7fffffffu))) {
 		deliver_data(t, f, dir, pkt->payload, pkt->payload_len);
+	} else if (f->n_held || (pkt->payload_wire_len && (pkt->tcp_flags & PL_TCP_ACK) &&
+				 ahead < 0x7fffffffu)) {
+		segment_ack_ordered(t, f, dir, pkt);
 	} else {
 		reasm_segment(t, f, dir, pkt);
 	}
@@ -396,6 +449,8 @@ void pl_flow_packet(struct pl_flow_table *t, const struct pl_packet *pkt)
 		if (f->st[!dir].fin)
 			flow_close(t, f, PL_CLOSE_FIN);
 	}
+	if (__builtin_expect(f->n_held != 0, 0) && !f->closed)
+		release_after(t, f, dir);
 }
 
 void pl_flow_flush(struct pl_flow_table *t)

@@ -22,6 +22,7 @@ struct seg {
 	uint32_t seq;       /* first byte */
 	uint32_t len;       /* bytes present in data[] */
 	uint32_t lost;      /* bytes after data[] that the snap length cut: delivered as a gap */
+	uint32_t ack;       /* held segments (stream.held): the acknowledgement it carried */
 	uint64_t ts;        /* capture time of the packet that brought it */
 	uint8_t data[];
 };
@@ -35,6 +36,11 @@ struct stream {
 	uint32_t fin_seq;   /* sequence number of the FIN */
 	uint32_t ooo_bytes; /* bytes held in ooo */
 	struct seg *ooo;    /* sorted by seq, non-overlapping, all after next_seq */
+	/* Data segments held in capture order because the first one acknowledges bytes of the
+	 * other direction not yet delivered (it was sent after them): flow_reasm.c's hold. At
+	 * most one direction of a flow holds at a time. */
+	struct seg *held, *held_last;
+	uint32_t held_bytes;
 };
 
 struct flow_key {
@@ -52,6 +58,7 @@ struct flow {
 	uint64_t last_ns;
 	bool closed;                     /* protocol closed; entry lingers */
 	bool client_is_a;                /* the client is key endpoint a */
+	uint32_t n_held;                 /* segments held in st[].held (one test per packet) */
 	const struct pl_proto_ops *ops;
 	struct pl_conn conn;
 	struct stream st[2];             /* indexed by enum pl_dir */
@@ -74,6 +81,7 @@ struct pl_flow_table {
 	bool fast_path;                  /* cfg->fast_paths (tuning.fast_paths) */
 	uint64_t now_ns;
 	uint64_t next_sweep_ns;
+	uint64_t held_bytes;             /* all streams' held bytes (within flows.max_buffer_mb) */
 };
 
 static inline void deliver_gap(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
@@ -111,5 +119,12 @@ void reasm_give_up_acked(struct pl_flow_table *t, struct flow *f, enum pl_dir di
 void reasm_finish_held(struct pl_flow_table *t, struct flow *f);
 void reasm_finish(struct pl_flow_table *t, struct flow *f, enum pl_dir dir);
 void reasm_drop_ooo(struct pl_flow_table *t, struct stream *s);
+bool reasm_ack_ahead(const struct stream *o, uint32_t ack);
+bool reasm_hold(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+		const struct pl_packet *pkt);
+void reasm_release_held(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+			const struct pl_packet *peer);
+void reasm_release_all(struct pl_flow_table *t, struct flow *f);
+void reasm_drop_held(struct pl_flow_table *t, struct flow *f, struct stream *s);
 
 #endif

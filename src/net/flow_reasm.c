@@ -2,8 +2,9 @@
  * sequence tracking, retransmissions, the out-of-order buffer within
  * flows.stream_buffer_bytes per direction and flows.max_buffer_mb per table, gaps (holes
  * given up, snap-length cuts, the missing tail before a FIN) and the rules that give a hole
- * up (buffer full, acknowledged by the peer, end of the flow). Hands in-order bytes and gaps
- * to the flow's protocol. Must not look inside payloads or use the wall clock.
+ * up (buffer full, acknowledged by the peer, end of the flow), and the hold of a segment
+ * whose ACK covers peer bytes not yet delivered (cross-direction order, below). Hands
+ * in-order bytes and gaps to the flow's protocol. Must not look inside payloads or use the wall clock.
  *
  * Sequence arithmetic is RFC 1982 serial-number arithmetic modulo 2^32, on unsigned
  * numbers only (seq_after/seq_before/seq_dist): positions are compared with the next
@@ -302,4 +303,188 @@ void reasm_finish(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
 		skip_to_first_ooo(t, f, dir);
 	if (s->fin && seq_after(s->fin_seq, s->next_seq))
 		deliver_gap(t, f, dir, s->fin_seq - s->next_seq);
+}
+
+/* --- holding a segment until the peer bytes it acknowledges ---------------------------- *
+ * TCP tells causal order across the two directions: a segment whose ACK covers bytes of the
+ * other direction was sent after those bytes arrived. When the capture shows it before them
+ * (a relay or capture point that reordered the two directions), it is held, with every later
+ * data segment of its direction, and handed to reassembly once the peer's bytes up to its ACK
+ * have been delivered; or earlier, in order, when the peer shows those bytes will never come
+ * (a later peer segment starts beyond them), when the budget of the direction's buffers is
+ * reached, or when the flow ends. Packet time only. */
+
+/* The first sequence number the peer has not delivered: next_seq, past its FIN when every
+ * byte before the FIN is delivered (a FIN occupies one sequence number). */
+static uint32_t delivered_edge(const struct stream *o)
+{
+	return o->next_seq + (o->fin && o->fin_seq == o->next_seq);
+}
+
+/* `ack` covers bytes of the peer stream o that it has not delivered (o's position known). */
+bool reasm_ack_ahead(const struct stream *o, uint32_t ack)
+{
+	uint32_t edge = delivered_edge(o);
+
+	return o->started && seq_after(ack, edge) && ack - edge <= PL_SEQ_RESYNC_WINDOW;
+}
+
+static void held_unlink(struct pl_flow_table *t, struct flow *f, struct stream *s, struct seg *g)
+{
+	f->n_held--;
+	s->held = g->next;
+	if (!s->held)
+		s->held_last = NULL;
+	s->held_bytes -= g->len;
+	t->held_bytes -= g->len;
+}
+
+void reasm_drop_held(struct pl_flow_table *t, struct flow *f, struct stream *s)
+{
+	while (s->held) {
+		struct seg *g = s->held;
+		held_unlink(t, f, s, g);
+		free(g);
+	}
+}
+
+/* The peer's bytes before `ack` will never come: deliver what it holds below `ack` (behind
+ * holes), then the rest up to `ack` (its FIN at most) as a gap. What it holds from `ack` on
+ * stays held (the caller drains it after the segment that waited). */
+static void give_up_peer_below(struct pl_flow_table *t, struct flow *f, enum pl_dir odir,
+			       uint32_t ack)
+{
+	struct stream *o = &f->st[odir];
+	uint32_t end = o->fin && seq_after(ack, o->fin_seq) ? o->fin_seq : ack;
+
+	while (o->ooo && seq_before(o->ooo->seq, end))
+		skip_to_first_ooo(t, f, odir);
+	if (seq_after(end, o->next_seq))
+		deliver_gap(t, f, odir, end - o->next_seq);
+}
+
+/* Hand the first held segment of `dir` to reassembly. Forced (the peer's bytes it
+ * acknowledges not all delivered): the peer's captured bytes below its ACK go first, and
+ * it is delivered at its own capture time. */
+static void release_first(struct pl_flow_table *t, struct flow *f, enum pl_dir dir, bool forced)
+{
+	struct stream *s = &f->st[dir];
+	struct seg *g = s->held;
+	uint64_t now = t->now_ns;
+	struct pl_packet p;
+
+	held_unlink(t, f, s, g);
+	if (forced) {
+		t->stats->tcp_ack_hold_forced++;
+		if (f->st[!dir].ooo)
+			reasm_give_up_acked(t, f, !dir, g->ack);
+		t->now_ns = PL_MIN(g->ts, now);   /* reassembly stamps deliveries with now_ns */
+	}
+	memset(&p, 0, sizeof(p));
+	p.tcp_flags = PL_TCP_ACK;
+	p.seq = g->seq;
+	p.ack = g->ack;
+	p.payload = g->data;
+	p.payload_len = g->len;
+	p.payload_wire_len = g->len + g->lost;
+	reasm_segment(t, f, dir, &p);
+	t->now_ns = now;
+	free(g);
+}
+
+/* The first held segment of `dir` cannot wait any longer (the budget): the peer bytes it
+ * acknowledges are taken as lost, as a hole is when the out-of-order buffer fills. It goes,
+ * then those bytes become a gap: what is held behind it need not wait for them either, and
+ * the direction stops holding instead of copying every later segment. */
+static void release_lost(struct pl_flow_table *t, struct flow *f, enum pl_dir dir)
+{
+	uint32_t ack = f->st[dir].held->ack;
+
+	t->stats->tcp_ooo_overflow++;
+	release_first(t, f, dir, true);
+	if (reasm_ack_ahead(&f->st[!dir], ack)) {
+		give_up_peer_below(t, f, !dir, ack);
+		drain_ooo(t, f, !dir, true);
+	}
+}
+
+/* Hold a data segment of `dir` (its ACK is ahead of the peer, or its direction already
+ * holds). Within the direction's budget: held plus out-of-order bytes at most
+ * flows.stream_buffer_bytes, and the table's at most flows.max_buffer_mb; the oldest held
+ * segments are released to make room (release_lost). Returns false when it cannot be held; then
+ * nothing of `dir` is held any more and the caller processes it now. */
+bool reasm_hold(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+		const struct pl_packet *pkt)
+{
+	struct stream *s = &f->st[dir];
+	uint32_t len = pkt->payload_len;
+	uint32_t lost = pkt->payload_wire_len > len ? pkt->payload_wire_len - len : 0;
+	uint64_t cap = t->cfg->flows.stream_buffer_bytes;
+	uint64_t table_cap = (uint64_t)t->cfg->flows.max_buffer_mb << 20;
+	struct seg *g = NULL;
+
+	for (;;) {
+		bool fits = (uint64_t)s->held_bytes + s->ooo_bytes + len <= cap &&
+			    t->stats->tcp_ooo_bytes_buffered + t->held_bytes + len <= table_cap;
+		if (fits && (g = seg_new(pkt->seq, pkt->payload, len, lost)))
+			break;
+		if (!s->held)
+			return false;
+		release_lost(t, f, dir);
+	}
+	g->ack = pkt->ack;
+	g->ts = t->now_ns;
+	if (s->held_last)
+		s->held_last->next = g;
+	else
+		s->held = g;
+	s->held_last = g;
+	f->n_held++;
+	s->held_bytes += len;
+	t->held_bytes += len;
+	t->stats->tcp_ack_holds++;
+	return true;
+}
+
+/* Around a segment of the peer (`peer`; NULL after it): release the held segments of `dir`
+ * whose ACK the peer's delivered bytes reach. When the peer segment starts at or beyond a
+ * held segment's ACK, the peer bytes before that ACK will never come: the held segments
+ * acknowledging only bytes before the peer segment go first, then those bytes become a
+ * gap, then the peer segment. (The gap after them, as when a pure
+ * ACK gives a hole up: a protocol reads a response that came with nothing asked, followed
+ * by a hole in the requests, as the answer to a request lost in that hole.) */
+void reasm_release_held(struct pl_flow_table *t, struct flow *f, enum pl_dir dir,
+			const struct pl_packet *peer)
+{
+	struct stream *s = &f->st[dir];
+	struct stream *o = &f->st[!dir];
+	bool beyond_ok = peer && (peer->payload_wire_len || (peer->tcp_flags & PL_TCP_FIN));
+
+	while (s->held) {
+		uint32_t ack = s->held->ack;
+
+		if (!reasm_ack_ahead(o, ack)) {
+			release_first(t, f, dir, false);
+			continue;
+		}
+		if (!beyond_ok || seq_before(peer->seq, ack))
+			return;
+		/* every held segment acknowledging only bytes before the peer segment goes */
+		uint32_t upto = ack;
+		while (s->held && !seq_after(s->held->ack, peer->seq)) {
+			if (seq_after(s->held->ack, upto))
+				upto = s->held->ack;
+			release_first(t, f, dir, reasm_ack_ahead(o, s->held->ack));
+		}
+		give_up_peer_below(t, f, !dir, upto);
+		drain_ooo(t, f, !dir, true);
+	}
+}
+
+/* The flow ends: release everything held, in order. */
+void reasm_release_all(struct pl_flow_table *t, struct flow *f)
+{
+	for (int d = 0; d < 2; d++)
+		while (f->st[d].held)
+			release_first(t, f, (enum pl_dir)d, reasm_ack_ahead(&f->st[!d], f->st[d].held->ack));
 }

@@ -3,7 +3,7 @@
  * The input is a script of segments, 12 bytes of header each followed by payload:
  *   [0] flags (TCP flag bits; bit 7 picks the direction)  [1] client port low byte
  *   [2..5] sequence number  [6..7] payload length (mod 512)  [8..9] lost tail (mod 64)
- *   [10..11] time step in ms
+ *   [10..11] time step in ms; [6..9] read as one number is the acknowledgement
  * A small flow cap and buffer cap make eviction and overflow paths reachable. The
  * recording protocol checks that each direction's bytes arrive contiguously. Each
  * script runs twice, with the in-order shortcut off and on (cfg.fast_paths, the
@@ -93,6 +93,9 @@ static bool run(const uint8_t *data, size_t size, bool fast, struct pl_stats *ou
 		p.dport = to_server ? 80 : (uint16_t)(40000 + data[1] % 8);
 		p.tcp_flags = data[0] & 0x1f;
 		p.seq = (uint32_t)data[2] << 24 | (uint32_t)data[3] << 16 | (uint32_t)data[4] << 8 | data[5];
+		/* the acknowledgement: bytes 6..9 read as one number (ahead of the peer or not:
+		 * the cross-direction hold) */
+		p.ack = (uint32_t)data[6] << 24 | (uint32_t)data[7] << 16 | (uint32_t)data[8] << 8 | data[9];
 		uint32_t len = ((uint32_t)data[6] << 8 | data[7]) % 512;
 		uint32_t lost = ((uint32_t)data[8] << 8 | data[9]) % 64;
 		ts += ((uint64_t)data[10] << 8 | data[11]) * 1000000ULL;

@@ -332,6 +332,133 @@ static void test_acked_hole_given_up(void **s)
 	pl_flow_table_free(t);
 }
 
+/* A data segment that acknowledges `ack` (the other direction's bytes). */
+static void seg_ack(struct pl_flow_table *t, bool to_server, uint32_t seq, uint32_t ack,
+		    uint8_t flags, const char *data, uint32_t len, uint64_t ts_ms)
+{
+	struct pl_packet p;
+	uint8_t c[4] = { 10, 0, 0, 1 }, sv[4] = { 10, 0, 0, 2 };
+
+	memset(&p, 0, sizeof(p));
+	p.af = 4;
+	memcpy(to_server ? p.src : p.dst, c, 4);
+	memcpy(to_server ? p.dst : p.src, sv, 4);
+	p.sport = to_server ? 40000 : 80;
+	p.dport = to_server ? 80 : 40000;
+	p.seq = seq;
+	p.ack = ack;
+	p.tcp_flags = flags | PL_TCP_ACK;
+	p.payload = (const uint8_t *)data;
+	p.payload_len = len;
+	p.payload_wire_len = len;
+	p.ts_ns = ts_ms * 1000000ULL;
+	pl_flow_packet(t, &p);
+}
+
+/* issue 12: the capture shows the server's answer (its ACK covers the client's Q2) before
+ * Q2 itself. TCP says the answer was sent after Q2 arrived: it is held and delivered after
+ * Q2, once (its duplicate is trimmed), at Q2's time; a pure ACK is never held. */
+static void test_ack_ahead_held_until_peer_bytes(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg_ack(t, true, 1001, 5001, 0, "Q1", 2, 10);
+	seg_ack(t, false, 5001, 1003, 0, "R1", 2, 11);
+	seg_ack(t, false, 5003, 1005, 0, "R2", 2, 20);      /* answers Q2, shown first */
+	seg_ack(t, false, 5003, 1005, 0, "R2", 2, 20);      /* a duplicated frame */
+	server_ack(t, 40000, 5005, 1005, 20);                /* pure ACK: never held */
+	assert_int_equal(R.len[1], 2);
+	assert_int_equal(stats.tcp_ack_holds, 2);
+	seg_ack(t, true, 1003, 5003, 0, "Q2", 2, 21);
+	assert_int_equal(R.len[0], 4);
+	assert_int_equal(R.len[1], 4);
+	assert_memory_equal(R.data[0], "Q1Q2", 4);
+	assert_memory_equal(R.data[1], "R1R2", 4);
+	assert_string_equal(R.order, "SCSC");
+	assert_int_equal(R.n_gaps[0] + R.n_gaps[1], 0);
+	assert_int_equal(stats.tcp_ack_hold_forced, 0);
+	assert_int_equal(stats.tcp_ack_holds, 2);
+	pl_flow_table_free(t);
+}
+
+/* The client's Q1 is lost in the capture; the answer acknowledging it is held until the
+ * client's next segment starts beyond Q1: then the answer goes, Q1 becomes a gap, then Q2. */
+static void test_ack_hold_released_by_later_peer_segment(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg_ack(t, false, 5001, 1004, 0, "R1", 2, 10);      /* Q1 (3 bytes) lost */
+	assert_int_equal(R.len[1], 0);
+	seg_ack(t, true, 1004, 5003, 0, "Q2", 2, 20);
+	assert_int_equal(R.len[0], 5);
+	assert_memory_equal(R.data[0], "###Q2", 5);
+	assert_memory_equal(R.data[1], "R1", 2);
+	assert_string_equal(R.order, "CS");
+	assert_int_equal(R.first_ts[1], 10 * 1000000ULL);
+	assert_int_equal(stats.tcp_ack_hold_forced, 1);
+	assert_int_equal(R.closes, 0);
+	pl_flow_table_free(t);
+}
+
+/* What is held when the flow ends is delivered before the close. */
+static void test_ack_hold_released_at_close(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg_ack(t, false, 5001, 1004, 0, "R1", 2, 10);      /* Q1 lost */
+	assert_int_equal(R.len[1], 0);
+	pl_flow_flush(t);
+	assert_int_equal(R.closes, 1);
+	assert_int_equal(R.len[1], 2);
+	assert_memory_equal(R.data[1], "R1", 2);
+	assert_int_equal(stats.tcp_ack_hold_forced, 1);
+	pl_flow_table_free(t);
+}
+
+/* Held bytes stay within the direction's buffer. When it is full, the peer bytes the oldest
+ * held segment acknowledges are taken as lost (a gap, as when the out-of-order buffer fills)
+ * and everything held goes, in order; a late copy of the lost bytes is a retransmission. */
+static void test_ack_hold_bound(void **s)
+{
+	struct pl_flow_table *t = table(8, 100);
+
+	handshake(t, 1000, 5000);
+	seg_ack(t, false, 5001, 1004, 0, "AAAA", 4, 10);
+	seg_ack(t, false, 5005, 1004, 0, "BBBB", 4, 11);
+	assert_int_equal(R.len[1], 0);
+	seg_ack(t, false, 5009, 1004, 0, "CCCC", 4, 12);
+	assert_int_equal(R.len[1], 12);
+	assert_memory_equal(R.data[1], "AAAABBBBCCCC", 12);
+	assert_int_equal(R.len[0], 3);
+	assert_int_equal(R.gaps[0], 3);
+	assert_int_equal(stats.tcp_ack_holds, 3);
+	assert_int_equal(stats.tcp_ack_hold_forced, 1);
+	assert_int_equal(stats.tcp_ooo_overflow, 1);
+	seg_ack(t, false, 5013, 1004, 0, "DDDD", 4, 13);   /* no longer held */
+	assert_int_equal(R.len[1], 16);
+	assert_int_equal(stats.tcp_ack_holds, 3);
+	seg_ack(t, true, 1001, 5001, 0, "abc", 3, 14);      /* too late */
+	assert_int_equal(R.len[0], 3);
+	assert_string_equal(R.order, "CCCC");
+	pl_flow_table_free(t);
+}
+
+/* An ACK one past the client's bytes covers its FIN (a half-close): nothing is missing. */
+static void test_ack_of_fin_not_held(void **s)
+{
+	struct pl_flow_table *t = table(CAP, 100);
+
+	handshake(t, 1000, 5000);
+	seg_ack(t, true, 1001, 5001, PL_TCP_FIN, "Q1", 2, 10);
+	seg_ack(t, false, 5001, 1004, 0, "R1", 2, 11);
+	assert_int_equal(R.len[1], 2);
+	assert_int_equal(stats.tcp_ack_holds, 0);
+	pl_flow_table_free(t);
+}
+
 static void test_rst_closes(void **s)
 {
 	struct pl_flow_table *t = table(CAP, 100);
@@ -652,6 +779,8 @@ static void run_script(uint32_t seed, bool fast, struct pl_stats *out_stats)
 		p.sport = d == 0 ? (uint16_t)(40000 + c) : 80;
 		p.dport = d == 0 ? 80 : (uint16_t)(40000 + c);
 		p.seq = s;
+		/* Mostly what the peer sent so far; now and then ahead of it (the hold). */
+		p.ack = seq[c][!d] + (rnd(6) ? 0 : rnd(500));
 		p.tcp_flags = flags;
 		p.payload = bytes + rnd(sizeof(bytes) - 400);
 		p.payload_len = len;
@@ -667,7 +796,7 @@ static void test_fast_path_agrees(void **st)
 {
 	static char ref[sizeof(trace)];
 	struct pl_stats s_ref, s_fast;
-	uint64_t gaps = 0, ooo = 0, closed = 0, expired = 0, evicted = 0;
+	uint64_t gaps = 0, ooo = 0, closed = 0, expired = 0, evicted = 0, holds = 0, forced = 0;
 
 	for (uint32_t seed = 1; seed <= 300; seed++) {
 		run_script(seed, false, &s_ref);
@@ -682,6 +811,8 @@ static void test_fast_path_agrees(void **st)
 		closed += s_ref.flows_closed;
 		expired += s_ref.flows_expired;
 		evicted += s_ref.flows_evicted;
+		holds += s_ref.tcp_ack_holds;
+		forced += s_ref.tcp_ack_hold_forced;
 	}
 	/* The scripts reach the general path's corners, not only the shortcut. */
 	assert_true(gaps > 100);
@@ -689,6 +820,8 @@ static void test_fast_path_agrees(void **st)
 	assert_true(closed > 10);
 	assert_true(expired > 10);
 	assert_true(evicted > 10);
+	assert_true(holds > 100);
+	assert_true(forced > 10);
 }
 
 int main(void)
@@ -704,6 +837,11 @@ int main(void)
 		cmocka_unit_test(test_acked_hole_given_up),
 		cmocka_unit_test(test_table_budget_shared_by_streams),
 		cmocka_unit_test(test_hole_before_fin_reported_on_close),
+		cmocka_unit_test(test_ack_ahead_held_until_peer_bytes),
+		cmocka_unit_test(test_ack_hold_released_by_later_peer_segment),
+		cmocka_unit_test(test_ack_hold_released_at_close),
+		cmocka_unit_test(test_ack_hold_bound),
+		cmocka_unit_test(test_ack_of_fin_not_held),
 		cmocka_unit_test(test_rst_closes),
 		cmocka_unit_test(test_midstream_pickup_by_port),
 		cmocka_unit_test(test_unconfigured_port_ignored),
