@@ -24,7 +24,12 @@
  *   response is then unknown (the capture may show the two swapped): that command is an
  *   "Unmatched request" at once, so no response is ever given to the wrong command –
  *   unless a hole in the client's stream came first: the response answered a command
- *   lost in it, and the next command keeps its own.
+ *   lost in it, and the next command keeps its own. One such response per hole: with
+ *   two or more (one answered a lost command, the next may be this command's, shown
+ *   swapped) or a hole that held the login (its answer is the login's, a response with
+ *   nothing asked answers a command), the command's response is unknown too: it goes
+ *   out "Unmatched request", and its own answer may still follow: the next response
+ *   that comes before another command is taken as that one and dropped.
  * - Gaps (loss, snap length): a gap inside a packet's payload keeps the framing (the
  *   header said where the packet ends). The packet is read as far as it was captured:
  *   a cut command is an event with the captured start of its text ("Request truncated in
@@ -219,6 +224,20 @@ void my_command_starts(struct mconn *c, const struct mpkt *m)
 		c->pipelined = true;
 	if (h && h->hole_before && !h->server_bytes && !c->pipelined)
 		my_lose_response(c, h);
+}
+
+/* A response starts while no command waits for one. It is the answer owed to a command
+ * that went out unmatched when that command's answer could still follow (c->owed, see
+ * new_command in mysql_cmd.c), else one more orphan: an answer to a command lost in the
+ * client's stream, or to the next command, shown swapped with it. */
+void my_orphan_response(struct mconn *c)
+{
+	if (c->owed) {
+		c->owed = false;
+		return;
+	}
+	if (c->orphans < UINT8_MAX)
+		c->orphans++;
 }
 
 void my_expire(struct mconn *c, uint64_t now)
