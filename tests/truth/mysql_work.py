@@ -416,7 +416,7 @@ class Gen:
                     break
             elif kind == "X":
                 params = tuple(r.randint(-5, 80) for _ in range(sql.count("?")))
-                new = sql != prepared
+                new, rec = sql != prepared, None
                 try:
                     pc.execute(sql, params)
                     prepared = sql
@@ -426,10 +426,17 @@ class Gen:
                     else:
                         rec["affected"] = pc.rowcount
                 except mc.Error as e:
-                    # a new text is prepared first: its error is the PREPARE's (not logged)
-                    entry("Prepare" if new else "Execute", sql, errno=e.errno or -1)
-                    if new:
-                        prepared = None
+                    # a new text is prepared first: an error there is the PREPARE's (not
+                    # logged; the cursor then forgets the text: _executed None, both modes).
+                    # Any other is the EXECUTE's, also one in its result after the column
+                    # definitions (ERR 1690 on 'SELECT ? + ?' with -4, 3), which the pure
+                    # mode raises only from fetchall(), once the entry is made
+                    refused = new and pc._executed is None
+                    if rec is None:
+                        rec = entry("Prepare" if refused else "Execute", sql)
+                    rec["errno"] = e.errno or -1
+                    rec["rows"] = rec["affected"] = -1
+                    prepared = None if refused else sql
             elif kind == "reset":
                 c.cmd_reset_connection()
                 entry("Reset connection", None)
