@@ -29,7 +29,9 @@
  *   swapped) or a hole that held the login (its answer is the login's, a response with
  *   nothing asked answers a command), the command's response is unknown too: it goes
  *   out "Unmatched request", and its own answer may still follow: the next response
- *   that comes before another command is taken as that one and dropped.
+ *   that comes before another command is taken as that one and dropped. (Had that
+ *   response answered the next command, shown swapped, that command is still unanswered
+ *   when the client's following command comes: it goes out "Unmatched request" then.)
  * - Gaps (loss, snap length): a gap inside a packet's payload keeps the framing (the
  *   header said where the packet ends). The packet is read as far as it was captured:
  *   a cut command is an event with the captured start of its text ("Request truncated in
@@ -215,15 +217,21 @@ void my_hole_in_responses(struct mconn *c, bool framed)
 
 /* A command packet starts (sequence id 0). Two commands in one segment (the same capture
  * time), the one before still unanswered, show a pipelining client. Without pipelining,
- * a command waiting since a hole in the server's stream had its answer in the hole. */
+ * a command waiting since a hole in the server's stream had its answer in the hole, and
+ * one waiting since a response was taken as the unmatched command's before it (c->owed)
+ * had its answer in that response (shown before it): its response is unknown. */
 void my_command_starts(struct mconn *c, const struct mpkt *m)
 {
 	struct mtxn *h = c->pend.late ? NULL : pend_head(c), *newest = pend_tail(c);
 
 	if (newest && newest->start_ns == m->ts)
 		c->pipelined = true;
-	if (h && h->hole_before && !h->server_bytes && !c->pipelined)
+	if (!h || h->server_bytes || c->pipelined)
+		return;
+	if (h->hole_before)
 		my_lose_response(c, h);
+	else if (h->answer_before)
+		my_emit_unmatched(c, pend_pop(c));
 }
 
 /* A response starts while no command waits for one. It is the answer owed to a command
@@ -234,6 +242,7 @@ void my_orphan_response(struct mconn *c)
 {
 	if (c->owed) {
 		c->owed = false;
+		c->owed_taken = true;
 		return;
 	}
 	if (c->orphans < UINT8_MAX)

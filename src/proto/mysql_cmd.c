@@ -142,6 +142,7 @@ static void lost_clear(struct mconn *c)
 	c->orphans = 0;
 	c->req_hole = false;
 	c->login_hole = false;
+	c->owed_taken = false;
 }
 
 static void new_command(struct mconn *c, const struct mpkt *m)
@@ -218,6 +219,7 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		my_emit_unmatched(c, t);
 		return;
 	}
+	t->answer_before = c->owed_taken;
 	c->owed = false;
 	lost_clear(c);
 	my_pend_push(c, t);

@@ -104,6 +104,8 @@ struct mtxn {
 	bool has_response, is_error, done_pending_eof, csv_trunc;
 	bool hole_before;            /* a hole in the server's stream came while it waited: its
 				      * answer may lie in the hole (see my_hole_in_responses) */
+	bool answer_before;          /* pushed just after a response was taken as an unmatched
+				      * command's (mconn.owed): that one may have been its own */
 	bool defer_params;           /* EXECUTE of id -1 sent before its prepare's answer: the
 				      * raw packet waits in pbuf (raw_len bytes) */
 	uint32_t raw_len;
@@ -200,6 +202,7 @@ struct mconn {
 	bool login_hole;             /* ... and it held the login (whose answer is not an orphan) */
 	bool owed;                   /* the last command went out unmatched while its answer may
 				      * still come: the next response with nothing asked is its */
+	bool owed_taken;             /* a response was taken so since the last command */
 	bool pipelined;              /* the client sent a command before the answer to the one
 				      * before it (two in one segment, EXECUTE of id -1) */
 	uint8_t absorb_seq;

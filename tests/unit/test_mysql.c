@@ -2172,6 +2172,41 @@ static void test_hole_two_lost_answers_then_own(void **st)
 	assert_false(strstr(ev_line[1], "|err=") || strstr(ev_line[2], "|err="));
 }
 
+/* The first reading again (the SELECT's answer among the two before it), and then the
+ * INIT_DB swapped with its own OK: that OK is taken as the SELECT's, so the INIT_DB is
+ * still unanswered when the next command comes. A client that does not pipeline sends it
+ * only after the INIT_DB's answer: the INIT_DB goes out unmatched then, and the PREPARE
+ * keeps its own answer (it took the INIT_DB's place before). */
+static void test_owed_answer_was_next_commands(void **st)
+{
+	b_connect(CAPS_BASE);
+	b_ok(1, 1, 0, 2, 0);
+	seg(S, 10);
+	b_resultset(1, 2, 13, false, 2);
+	seg(S, 11);
+	play_and_reset();
+	pl_mysql_ops.gap(state, C, 36, 12000000);
+	b_query("SELECT name, price FROM items ORDER BY id DESC LIMIT 13");
+	seg(C, 12);
+	b_ok(1, 0, 0, 2, 0);            /* the INIT_DB's, shown before it */
+	seg(S, 13);
+	b_cmd(0x02, "shop");
+	seg(C, 14);
+	b_cmd(0x16, "SELECT ? + ?");
+	seg(C, 15);
+	b_prepare_answer_2();
+	seg(S, 16);
+	play_all();
+	assert_int_equal(n_ev, 3);
+	has(0, "err=Unmatched request|");
+	has(1, "method=INIT_DB|");
+	has(1, "err=Unmatched request|");
+	has(1, "resp=0|");
+	has(2, "method=STMT_PREPARE|");
+	has(2, "ok=1|");
+	assert_null(strstr(ev_line[2], "|err="));
+}
+
 /* issue 12, truth harness impaired (pcaps/truth/mysql-impaired-s56r0-37934, MySQL
  * Connector/J): the login was lost, its OK captured, and the first query swapped with its
  * result set. The hole (the login) was taken to explain that result set, so every query
@@ -3064,6 +3099,7 @@ int main(void)
 		T(test_execute_before_prepare_answer),
 		T(test_hole_and_swap_two_orphans),
 		T(test_hole_two_lost_answers_then_own),
+		T(test_owed_answer_was_next_commands),
 		T(test_login_lost_first_query_swapped),
 		T(test_login_and_query_lost),
 		T(test_hole_while_hunting),
