@@ -24,7 +24,14 @@
  *   response is then unknown (the capture may show the two swapped): that command is an
  *   "Unmatched request" at once, so no response is ever given to the wrong command –
  *   unless a hole in the client's stream came first: the response answered a command
- *   lost in it, and the next command keeps its own.
+ *   lost in it, and the next command keeps its own. One such response per hole: with
+ *   two or more (one answered a lost command, the next may be this command's, shown
+ *   swapped) or a hole that held the login (its answer is the login's, a response with
+ *   nothing asked answers a command), the command's response is unknown too: it goes
+ *   out "Unmatched request", and its own answer may still follow: the next response
+ *   that comes before another command is taken as that one and dropped. (Had that
+ *   response answered the next command, shown swapped, that command is still unanswered
+ *   when the client's following command comes: it goes out "Unmatched request" then.)
  * - Gaps (loss, snap length): a gap inside a packet's payload keeps the framing (the
  *   header said where the packet ends). The packet is read as far as it was captured:
  *   a cut command is an event with the captured start of its text ("Request truncated in
@@ -210,15 +217,36 @@ void my_hole_in_responses(struct mconn *c, bool framed)
 
 /* A command packet starts (sequence id 0). Two commands in one segment (the same capture
  * time), the one before still unanswered, show a pipelining client. Without pipelining,
- * a command waiting since a hole in the server's stream had its answer in the hole. */
+ * a command waiting since a hole in the server's stream had its answer in the hole, and
+ * one waiting since a response was taken as the unmatched command's before it (c->owed)
+ * had its answer in that response (shown before it): its response is unknown. */
 void my_command_starts(struct mconn *c, const struct mpkt *m)
 {
 	struct mtxn *h = c->pend.late ? NULL : pend_head(c), *newest = pend_tail(c);
 
 	if (newest && newest->start_ns == m->ts)
 		c->pipelined = true;
-	if (h && h->hole_before && !h->server_bytes && !c->pipelined)
+	if (!h || h->server_bytes || c->pipelined)
+		return;
+	if (h->hole_before)
 		my_lose_response(c, h);
+	else if (h->answer_before)
+		my_emit_unmatched(c, pend_pop(c));
+}
+
+/* A response starts while no command waits for one. It is the answer owed to a command
+ * that went out unmatched when that command's answer could still follow (c->owed, see
+ * new_command in mysql_cmd.c), else one more orphan: an answer to a command lost in the
+ * client's stream, or to the next command, shown swapped with it. */
+void my_orphan_response(struct mconn *c)
+{
+	if (c->owed) {
+		c->owed = false;
+		c->owed_taken = true;
+		return;
+	}
+	if (c->orphans < UINT8_MAX)
+		c->orphans++;
 }
 
 void my_expire(struct mconn *c, uint64_t now)

@@ -126,6 +126,25 @@ static struct pl_str cmd_text(const struct mconn *c, const struct mpkt *m, bool 
 	return (struct pl_str){ (const char *)r.p + r.off, rd_left(&r) };
 }
 
+/* Responses with nothing asked came before this command (none waits): is its own among
+ * them? Not when a hole in the client's stream since the command before holds a command
+ * that one response answered (one hole, one such response, the login not in the hole):
+ * this command keeps the answer that follows. Otherwise it may be (frames swapped). */
+static bool orphaned(const struct mconn *c)
+{
+	if (!c->orphans || pend_head(c) || c->pend.late)
+		return false;
+	return !c->req_hole || c->login_hole || c->orphans > 1;
+}
+
+static void lost_clear(struct mconn *c)
+{
+	c->orphans = 0;
+	c->req_hole = false;
+	c->login_hole = false;
+	c->owed_taken = false;
+}
+
 static void new_command(struct mconn *c, const struct mpkt *m)
 {
 	struct mtxn *t;
@@ -190,15 +209,19 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		my_txn_put(t);
 		return;
 	}
-	if (c->orphan && !pend_head(c) && !c->pend.late) {
+	if (orphaned(c)) {
 		/* a response came with nothing asked, then this command: the capture may show
-		 * them swapped, or the response answered a command it lost. Either way this
-		 * command's response is unknown; pairing it with the next one would shift */
-		c->orphan = false;
+		 * them swapped. This command's response is unknown; pairing it with the next
+		 * one would shift. When a hole in the client's stream may hold the command that
+		 * response answered, this command's own may still follow (c->owed) */
+		c->owed = c->req_hole;
+		lost_clear(c);
 		my_emit_unmatched(c, t);
 		return;
 	}
-	c->orphan = false;
+	t->answer_before = c->owed_taken;
+	c->owed = false;
+	lost_clear(c);
 	my_pend_push(c, t);
 }
 

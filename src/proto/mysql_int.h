@@ -104,6 +104,8 @@ struct mtxn {
 	bool has_response, is_error, done_pending_eof, csv_trunc;
 	bool hole_before;            /* a hole in the server's stream came while it waited: its
 				      * answer may lie in the hole (see my_hole_in_responses) */
+	bool answer_before;          /* pushed just after a response was taken as an unmatched
+				      * command's (mconn.owed): that one may have been its own */
 	bool defer_params;           /* EXECUTE of id -1 sent before its prepare's answer: the
 				      * raw packet waits in pbuf (raw_len bytes) */
 	uint32_t raw_len;
@@ -194,7 +196,13 @@ struct mconn {
 	struct mtxn *resp;           /* response being read when it answers nobody */
 	struct mtxn *login;
 	bool absorb_eof;             /* a prepare's trailing EOF may follow */
-	bool orphan;                 /* a response came while no command waited for one */
+	uint8_t orphans;             /* responses that came while no command waited for one,
+				      * since the last command (saturating) */
+	bool req_hole;               /* a hole in the client's stream since the last command */
+	bool login_hole;             /* ... and it held the login (whose answer is not an orphan) */
+	bool owed;                   /* the last command went out unmatched while its answer may
+				      * still come: the next response with nothing asked is its */
+	bool owed_taken;             /* a response was taken so since the last command */
 	bool pipelined;              /* the client sent a command before the answer to the one
 				      * before it (two in one segment, EXECUTE of id -1) */
 	uint8_t absorb_seq;
@@ -406,6 +414,7 @@ void my_emit_unmatched(struct mconn *c, struct mtxn *t);  /* emits and frees t *
 void my_finish_response(struct mconn *c, struct mtxn *t); /* emits and frees t */
 void my_lose_response(struct mconn *c, struct mtxn *t);   /* the same, its loss noted */
 void my_hole_in_responses(struct mconn *c, bool framed);
+void my_orphan_response(struct mconn *c);
 void my_command_starts(struct mconn *c, const struct mpkt *m);
 void my_expire(struct mconn *c, uint64_t now);
 

@@ -145,10 +145,13 @@ static bool resp_seq_ok(struct mconn *c, uint8_t seq)
 	return false;
 }
 
-/* A server packet starts while no command waits for an answer. */
-static bool unasked(const struct mconn *c, int dir)
+/* A server packet starts while no command waits for an answer (before the login was
+ * read, a packet of sequence id 1: a command's answer, the login lost). */
+static bool unasked(const struct mconn *c, int dir, uint8_t seq)
 {
-	return dir == PL_DIR_TO_CLIENT && c->phase == PH_CMD && !pend_head(c) && !c->resp &&
+	bool cmd_phase = c->phase == PH_CMD || (c->phase == PH_LOGIN && seq == 1);
+
+	return dir == PL_DIR_TO_CLIENT && cmd_phase && !pend_head(c) && !c->resp &&
 	       !c->pend.late && !c->absorb_eof;
 }
 
@@ -175,10 +178,10 @@ static size_t frame(struct mconn *c, int dir, const uint8_t *p, size_t n, uint64
 				side_fail(c, dir);
 				return n;
 			}
-			if (!s->cont && unasked(c, dir)) {
+			if (!s->cont && unasked(c, dir, s->seq)) {
 				/* nothing was asked: do not let a stray length swallow what follows */
 				c->env->stats->mysql_unmatched_responses++;
-				c->orphan = true;
+				my_orphan_response(c);
 				my_start_hunt(c, dir);
 				return n;
 			}
@@ -298,10 +301,12 @@ void my_conn_data(struct mconn *c, enum pl_dir dir, const uint8_t *p, size_t n, 
 	if (s->mode == MODE_HUNT) {
 		bool ok = d == PL_DIR_TO_SERVER ? plausible_command(p, n) : plausible_response(c, p, n);
 		if (!ok) {
-			/* a response's first packet while nothing waits: as in frame() */
-			if (d == PL_DIR_TO_CLIENT && c->phase == PH_CMD && !pend_head(c) && !c->pend.late &&
-			    n >= 5 && p[3] == 1 && (p[0] | p[1] | p[2]) != 0)
-				c->orphan = true;
+			/* a response's first packet while nothing waits: as in frame(); before the
+			 * login was read (it was lost) such a packet answers a command too */
+			if (d == PL_DIR_TO_CLIENT && c->phase >= PH_LOGIN && !c->login &&
+			    !pend_head(c) && !c->pend.late && n >= 5 && p[3] == 1 &&
+			    (p[0] | p[1] | p[2]) != 0)
+				my_orphan_response(c);
 			return;
 		}
 		s->mode = MODE_SYNC;
@@ -367,8 +372,10 @@ void my_conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 		my_start_hunt(c, d);
 		return;
 	}
-	if (d == PL_DIR_TO_SERVER && c->phase == PH_LOGIN)
+	if (d == PL_DIR_TO_SERVER && c->phase == PH_LOGIN) {
 		c->caps_known = false;  /* the login is lost: what the client chose is unknown */
+		c->login_hole = true;
+	}
 	if (d == PL_DIR_TO_SERVER && c->phase == PH_AUTH && c->login) {
 		/* an auth round of the client is lost: the login goes on (its sequence ids
 		 * tell the server's next packet), the client's stream resynchronises */
@@ -384,8 +391,8 @@ void my_conn_gap(struct mconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 		pend_head(c)->notes |= NOTE_LOSS_REQ;    /* part of the file the client sent, or
 							  * its auth data, is lost */
 	if (d == PL_DIR_TO_SERVER)
-		c->orphan = false;      /* a response that came with nothing asked answered a
-					 * command lost here, not the next one shown swapped */
+		c->req_hole = true;     /* a response that came with nothing asked may have
+					 * answered a command lost here (new_command) */
 	if (d == PL_DIR_TO_CLIENT)
 		my_hole_in_responses(c, c->side[d].mode == MODE_SYNC);
 	if (c->side[d].mode == MODE_SYNC)

@@ -416,8 +416,7 @@ class Gen:
                     break
             elif kind == "X":
                 params = tuple(r.randint(-5, 80) for _ in range(sql.count("?")))
-                new = sql != prepared
-                rec = None
+                new, rec = sql != prepared, None
                 try:
                     pc.execute(sql, params)
                     prepared = sql
@@ -427,17 +426,17 @@ class Gen:
                     else:
                         rec["affected"] = pc.rowcount
                 except mc.Error as e:
-                    if rec is not None:
-                        # the ERR came in place of a row (after the column definitions,
-                        # e.g. 1690 out of range): this EXECUTE's, its rows not compared
-                        rec["errno"], rec["rows"] = e.errno or -1, -1
-                        continue
-                    # a new text is prepared first; the error is the PREPARE's (not logged)
-                    # only when that failed: both cursors of 9.5.0 clear _executed then, and
-                    # keep it when the EXECUTE failed
-                    failed_prepare = new and getattr(pc, "_executed", None) is None
-                    entry("Prepare" if failed_prepare else "Execute", sql, errno=e.errno or -1)
-                    prepared = None if failed_prepare else sql
+                    # a new text is prepared first: an error there is the PREPARE's (not
+                    # logged; the cursor then forgets the text: _executed None, both modes).
+                    # Any other is the EXECUTE's, also one in its result after the column
+                    # definitions (ERR 1690 on 'SELECT ? + ?' with -4, 3), which the pure
+                    # mode raises only from fetchall(), once the entry is made
+                    refused = new and pc._executed is None
+                    if rec is None:
+                        rec = entry("Prepare" if refused else "Execute", sql)
+                    rec["errno"] = e.errno or -1
+                    rec["rows"] = rec["affected"] = -1
+                    prepared = None if refused else sql
             elif kind == "reset":
                 c.cmd_reset_connection()
                 entry("Reset connection", None)
