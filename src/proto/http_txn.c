@@ -537,10 +537,10 @@ void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t
 		return;
 	}
 	s->gap_cut = GAP_BOUNDARY;
-	for (size_t i = 0; i + 1 < len; i++)
+	for (size_t i = 1; i + 1 < len; i++)
 		if (p[i] == ' ' && i + 1 < len - 10)
 			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */
-	count_cut_request(c, ts, len + 1);
+	count_cut_request(c, ts, len + 1);   /* (" /c.txt HTTP/1.1": its method was in the hole) */
 }
 
 /* A hole while hunting holds the first bytes of a method right after a head's blank line:

@@ -1250,6 +1250,31 @@ static void test_cut_head_tail_crlf(void **st)
 	assert_int_equal(stats.http_unmatched_responses, 0);
 }
 
+/* Truth seed 72 (snap200, port 34630): the segment after the hole begins " /c HTTP/1.1": the
+ * tail of a request line whose method was in the hole, so a request began there (counted,
+ * and the 404 is not given to the HEAD after it). The leading space was taken for the
+ * space after a whole line's method, and the tail left to hunting, which skipped it. */
+static void test_cut_request_line_tail(void **st)
+{
+	static const char seg1[] = "GET /three HTTP/1.1\r\nHost: h\r\n\r\nHEAD /a HTTP/1.1\r\nHo";
+
+	tx(PL_DIR_TO_SERVER, seg1, 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, strlen("st: h\r\n\r\nGET"), 1000);
+	tx(PL_DIR_TO_CLIENT, RESP3, 1100);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1200);
+	tx(PL_DIR_TO_SERVER, " /c HTTP/1.1\r\nHost: h\r\n\r\nHEAD /dir/ HTTP/1.1\r\nHost: h\r\n\r\n", 2000);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2100);
+	tx(PL_DIR_TO_CLIENT, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", 2200);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 4);
+	has(1, "method=HEAD|path=/a|");
+	has(2, "method=|path=|");
+	has(2, "st=404|");
+	has(3, "method=HEAD|path=/dir/|");
+	has(3, "st=403|");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+}
+
 static void test_cut_head_tail_counted(void **st)
 {
 	cut_head_tail(false);
@@ -2100,7 +2125,7 @@ int main(void)
 		T(test_head_swapped_no_body), T(test_head_lost_next_status), T(test_head_lost_client_order),
 		T(test_lost_continue), T(test_cut_request_tail_counted),
 		T(test_cut_head_tail_counted), T(test_cut_request_start_counted), T(test_cut_after_method),
-		T(test_cut_head_tail_lf), T(test_cut_head_tail_lone_lf), T(test_cut_head_tail_crlf),
+		T(test_cut_head_tail_lf), T(test_cut_head_tail_lone_lf), T(test_cut_head_tail_crlf), T(test_cut_request_line_tail),
 		T(test_pairing_unsure),
 		T(test_chunked_end_after_hole_not_counted), T(test_cut_response_frame),
 		T(test_stand_in_unanswered_no_event), T(test_cut_in_method_counted),
