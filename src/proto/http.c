@@ -4,6 +4,7 @@
  * (http-parser and the record), http_fast.c (the fast head parser), http_txn.c (pairing),
  * http_event.c (events), http_mem.c (memory), shared through http_int.h.
  * Must not: format JSON, store bodies, see TCP sequence numbers, or grow memory without bound. */
+#include <limits.h>
 #include <string.h>
 #include "http_int.h"
 
@@ -187,9 +188,36 @@ static uint8_t http_gap_cut(const struct hside *s)
 	return GAP_HEAD;
 }
 
+/* A hole of `len` bytes lies wholly within the body being read, of known length: it held
+ * no message start. */
+static bool gap_in_body(const struct hside *s, uint64_t len)
+{
+	if (s->mode != MODE_SYNC || !s->in_msg || !s->in_body || s->probe_left)
+		return false;
+	if (s->fast_left)
+		return len <= s->fast_left;
+	return !(s->p.flags & F_CHUNKED) && s->p.content_length != ULLONG_MAX &&
+	       len <= s->p.content_length;
+}
+
+static void conn_gap(struct hconn *c, struct hside *s, enum pl_dir dir, uint64_t len,
+		     uint64_t ts);
+
+/* A hole may have held message starts: until the pairing is known whole again, events that
+ * pair across holes on both sides say so (http_pair_unsure). */
 void http_conn_gap(struct hconn *c, enum pl_dir dir, uint64_t len, uint64_t ts)
 {
 	struct hside *s = &c->side[dir == PL_DIR_TO_CLIENT];
+	bool counted = len == 0 || s->mode == MODE_DEAD || gap_in_body(s, len);
+
+	conn_gap(c, s, dir, len, ts);
+	if (!counted)
+		s->unsure = true;
+}
+
+static void conn_gap(struct hconn *c, struct hside *s, enum pl_dir dir, uint64_t len,
+		     uint64_t ts)
+{
 
 	if (s->mode == MODE_DEAD || len == 0)
 		return;

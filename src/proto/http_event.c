@@ -219,6 +219,8 @@ void http_emit_event(struct hconn *c, const struct hmsg *req, const struct hmsg 
 		fill_request(&ev, req, hdrs[0], digits[0]);
 	if (resp)
 		fill_response(&ev, resp, hdrs[1], digits[1]);
+	if (req && resp && http_pair_unsure(c))
+		pl_event_add_error(&ev, HTTP_UNSURE_NOTE);
 	ev.http.version = version_of(req, resp);
 	ev.ok = req && resp && !err && resp->status > 0 && resp->status < 400;
 	if (ev.ok)

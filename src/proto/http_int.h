@@ -147,6 +147,9 @@ struct hside {
 	 * them to a status line proves a whole response lay in the lost bytes */
 	bool frame_known;
 	int64_t frame_left;
+	/* A hole here may have held message starts, how many is unknown (not a hole within a
+	 * body of known length), since the pairing was last known whole (http_unsure_settle). */
+	bool unsure;
 };
 /* GAP_HEAD_NOBODY: the head of a GET or HEAD (a body is not expected: once answered, it
  * has ended); GAP_HEAD: the head of another request, or of one whose method was cut. */
@@ -205,7 +208,7 @@ struct hstub {
 _Static_assert(sizeof(struct hstub) <= 32, "the flow entry reserves 32 bytes per connection");
 /* rest: the side's mode in the low 2 bits; zero is a connection never seen. */
 enum { REST_SEEN = 4 /* not `first` */, REST_MIDLINE = 8 /* not `line_start` */,
-       REST_AFTER_GAP = 16 /* `after_gap` */ };
+       REST_AFTER_GAP = 16 /* `after_gap` */, REST_UNSURE = 32 /* `unsure` */ };
 
 /* --- http_mem.c: records, connection states, the memory budget --- */
 
@@ -275,6 +278,17 @@ void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t
 void http_cut_request_start(struct hconn *c, struct hside *s);
 /* The budget takes this state: what it holds goes out now, marked. */
 void http_conn_drop(struct hconn *c);
+/* The note on an event paired while holes on both sides may hold messages of unknown
+ * count: requests cut by the capture, whose responses may be among those that come. */
+#define HTTP_UNSURE_NOTE "Pairing uncertain: requests cut in the capture (packet loss or snap length)"
+/* Whether a request paired now with a response may have been given another's response. */
+static inline bool http_pair_unsure(const struct hconn *c)
+{
+	return c->side[PL_DIR_TO_SERVER].unsure && c->side[PL_DIR_TO_CLIENT].unsure;
+}
+/* Every request seen is answered and both sides are at a message boundary (or a request
+ * begins, `req_begins`): the pairing is known whole again. */
+void http_unsure_settle(struct hconn *c, bool req_begins);
 /* Every pending request and held response goes out unmatched, with `note` added. */
 void http_txn_flush(struct hconn *c, uint8_t note);
 

@@ -168,7 +168,7 @@ static inline void lru_touch(struct hconn *c)
 static uint8_t side_rest(const struct hside *s)
 {
 	return (uint8_t)(s->mode | (s->first ? 0 : REST_SEEN) | (s->line_start ? 0 : REST_MIDLINE) |
-			 (s->after_gap ? REST_AFTER_GAP : 0));
+			 (s->after_gap ? REST_AFTER_GAP : 0) | (s->unsure ? REST_UNSURE : 0));
 }
 
 /* Nothing but parser positions at message boundaries: the state can go and come back
@@ -307,6 +307,7 @@ static struct hconn *stub_conn(struct hstub *b, enum pl_dir dir)
 		s->first = !(b->rest[d] & REST_SEEN);
 		s->line_start = !(b->rest[d] & REST_MIDLINE);
 		s->after_gap = b->rest[d] & REST_AFTER_GAP;
+		s->unsure = b->rest[d] & REST_UNSURE;
 		http_side_reset(c, s);
 	}
 	lru_push(c);

@@ -32,6 +32,9 @@ int http_on_begin(struct hside *s)
 	if (s->dir == PL_DIR_TO_SERVER && s->c->req_gap && !orph_head(s->c) && !pend_head(s->c) &&
 	    !s->c->side[PL_DIR_TO_CLIENT].in_msg)
 		s->c->req_gap = s->c->req_lost = false;   /* every response so far is accounted for */
+	if (s->dir == PL_DIR_TO_SERVER &&
+	    __builtin_expect(s->unsure || s->c->side[PL_DIR_TO_CLIENT].unsure, 0))
+		http_unsure_settle(s->c, true);
 	s->in_msg = true;
 	s->in_body = false;
 	s->hstate = HS_NONE;

@@ -233,6 +233,23 @@ static void finish_response(struct hconn *c, struct hmsg *m)
 		set_dead(c);     /* another protocol follows */
 }
 
+/* (A request beginning is at its side's boundary; a response side hunting after a hole is
+ * between messages.) */
+void http_unsure_settle(struct hconn *c, bool req_begins)
+{
+	const struct hside *rq = &c->side[PL_DIR_TO_SERVER], *rs = &c->side[PL_DIR_TO_CLIENT];
+
+	if (!rq->unsure && !rs->unsure)
+		return;
+	if (pend_head(c) || orph_head(c) || c->pend.late)
+		return;
+	if (!req_begins && (rq->mode != MODE_SYNC || rq->in_msg || rq->cur || rq->acc))
+		return;
+	if (rs->in_msg || rs->cur || rs->probe_left || (rs->mode == MODE_HUNT && rs->npfx))
+		return;
+	c->side[PL_DIR_TO_SERVER].unsure = c->side[PL_DIR_TO_CLIENT].unsure = false;
+}
+
 void http_finish_current(struct hconn *c, struct hside *s)
 {
 	struct hmsg *m = s->cur;
@@ -251,6 +268,8 @@ void http_finish_current(struct hconn *c, struct hside *s)
 	} else if (!(__builtin_expect(c->h2c == H2C_HOLD, 0) && http_h2c_response_done(c, s, m))) {
 		finish_response(c, m);
 	}
+	if (__builtin_expect(s->unsure, 0) || __builtin_expect(c->side[!s->dir].unsure, 0))
+		http_unsure_settle(c, false);
 }
 
 /* A hole cuts a request's first bytes, which http-parser took for the start of a method:
@@ -454,8 +473,9 @@ static bool method_start(const uint8_t *p, size_t n)
 
 /* The tail of a request head at p[0..n): the end of some line (no control bytes but tab;
  * or only its LF, the CR lost with the bytes before), then header lines, then the blank
- * line. Returns its length up to and with the blank line's CRLF, or 0. A lone LF right
- * before a request line is such a tail too: the blank line's LF (its CR in the hole). */
+ * line. Returns its length up to and with the blank line's CRLF, or 0. A lone LF or CRLF
+ * right before a request line is such a tail too: the blank line's LF (its CR in the hole),
+ * or the whole blank line (the last header line's CRLF in the hole). */
 static size_t head_tail_len(const uint8_t *p, size_t n)
 {
 	bool lf = n > 0 && p[0] == '\n';   /* the first line's end: its CR was in the hole */
@@ -465,6 +485,8 @@ static size_t head_tail_len(const uint8_t *p, size_t n)
 	n = PL_MIN(n, (size_t)HTTP_KEEP_MAX);
 	if (lf && method_start(p + 1, n - 1))
 		return 1;
+	if (n > 2 && p[0] == '\r' && p[1] == '\n' && method_start(p + 2, n - 2))
+		return 2;
 	for (size_t i = line; i + 1 < n; i++) {
 		if (p[i] != '\r') {
 			if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
@@ -515,10 +537,10 @@ void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t
 		return;
 	}
 	s->gap_cut = GAP_BOUNDARY;
-	for (size_t i = 0; i + 1 < len; i++)
+	for (size_t i = 1; i + 1 < len; i++)
 		if (p[i] == ' ' && i + 1 < len - 10)
 			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */
-	count_cut_request(c, ts, len + 1);
+	count_cut_request(c, ts, len + 1);   /* (" /c.txt HTTP/1.1": its method was in the hole) */
 }
 
 /* A hole while hunting holds the first bytes of a method right after a head's blank line:

@@ -154,7 +154,10 @@ def make_score(prefix_ok):
             # So is a request whose start is captured but not its whole method (snap*): the
             # event can hold no method, and its truncation note says so.
             unread = not t.get("_held", True) or t.get("_method_cut", False)
-            return 1 if unread and tf["status"] == ef["status"] and errors_of(e) else 0
+            # (its pairing marked uncertain: another record's status, weighed below a match)
+            if not unread or not errors_of(e):
+                return 0
+            return 1 if tf["status"] == ef["status"] else 0.5 if pairing_unsure(e) else 0
         if tf["method"] is None:    # a partial head: an event there must agree with its bytes
             part = t["request"]
             ok = (ef["method"] is None or part.startswith(ef["method"] + " ")) and \
@@ -175,6 +178,17 @@ def make_score(prefix_ok):
 
 
 SIZE_NOTE = "kept in part (size limits)"
+# pktlog paired this event while holes on both sides may hold messages of unknown count
+# (requests cut by the snap length or lost, their responses' heads cut too): its status may
+# be another request's, and the event says so.
+UNSURE_NOTE = "Pairing uncertain: requests cut in the capture"
+UNSURE_FIELD = "status marked uncertain (requests cut)"
+
+
+def pairing_unsure(e):
+    """The event says its pairing is uncertain: its status is tallied apart (UNSURE_FIELD,
+    not a threshold), never as a right or wrong status."""
+    return any(m.startswith(UNSURE_NOTE) for m in errors_of(e))
 
 
 def head_limited(e):
@@ -353,6 +367,9 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
         if tf["method"] is None:
             continue
         if ef["method"] is None:    # a response whose request the capture lacks (see make_score)
+            if pairing_unsure(e):
+                tally.field(UNSURE_FIELD, ef["status"] == tf["status"])
+                continue
             tally.field("status of a response whose request is not captured", ef["status"] == tf["status"])
             continue
         ok_m = ef["method"] == tf["method"]
@@ -381,7 +398,12 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             ok_s = True             # a cut response may lose its status; never a wrong one
         if loss_variant and ef["status"] is None and errors_of(e):
             ok_s = True             # said so: the response was not captured
-        tally.field("status", ok_s)
+        if pairing_unsure(e):
+            # said so: which response is this request's the capture cannot tell
+            tally.field(UNSURE_FIELD, ok_s)
+            ok_s = True
+        else:
+            tally.field("status", ok_s)
         if not ok_s:
             k = ("shifted pairing: status of another response" if tf["status"] and ef["status"]
                  else "status where no response was sent" if ef["status"] else "status missing")
@@ -417,7 +439,8 @@ def score_conn(tally, label, conn, vconn, recs, evs, variant):
             if not ok_rs:
                 tally.kind("response bytes differ from $bytes_sent", label,
                            f"{r['request'][:50]!r} {r['status']}: {ef['resp_bytes']} for {tf['resp_bytes']}")
-        if tf["status"] and ef["status"]:
+        if tf["status"] and ef["status"] and not pairing_unsure(e):
+            # (an event marked uncertain may time another response: not judged)
             # nginx logs at its last response byte ($msec) and started the request
             # $request_time before; pktlog's end is the first response byte. A pipelined
             # request starts on the wire before nginx starts it, so only the end is pinned.
