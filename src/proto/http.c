@@ -229,6 +229,8 @@ static void conn_gap(struct hconn *c, struct hside *s, enum pl_dir dir, uint64_t
 		c->req_gap = true;
 		c->req_lost = true;
 		s->after_gap = true;
+		s->gap_line = s->mode == MODE_SYNC && s->in_msg && !s->in_body && s->line_open &&
+			      s->cur && !s->cur->has_version;
 		if (s->mode == MODE_SYNC)
 			s->gap_cut = http_gap_cut(s);
 		else if (s->mode == MODE_HUNT && s->npfx)

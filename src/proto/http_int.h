@@ -141,6 +141,13 @@ struct hside {
 	/* request side: what the last hole cut (GAP_*), until a head's end after it is seen: a
 	 * head tail after it may be the end of the request it cut */
 	uint8_t gap_cut;
+	/* request side: the last feed left the request line open (in the URL, or after the
+	 * method's spaces): feed_end is where that feed's bytes ended (http_feed) */
+	bool line_open;
+	/* request side: the last hole cut the request line of the request it cut, so a request
+	 * line's tail right after it may be that request's own */
+	bool gap_line;
+	const uint8_t *feed_end;
 	bool pfx_after_head;      /* request side: the held prefix began right after a blank line */
 	/* response side: a hole cut a response's head after its Content-Length: at most how
 	 * many more bytes it spans (head taken to be within HTTP_RESP_HEAD_MAX); hunting past

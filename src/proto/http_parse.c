@@ -48,7 +48,11 @@ static int cb_message_begin(http_parser *p)
 
 static int cb_url(http_parser *p, const char *at, size_t len)
 {
-	on_url(side_of(p), p->method, at, len);
+	struct hside *s = side_of(p);
+
+	on_url(s, p->method, at, len);
+	if ((const uint8_t *)at + len == s->feed_end)
+		s->line_open = true;   /* the URL goes on past these bytes */
 	return 0;
 }
 
@@ -379,6 +383,8 @@ size_t http_feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, u
 
 	s->ts = ts;
 	s->fresh = false;
+	s->line_open = false;
+	s->feed_end = p + n;
 	r = http_parser_execute(&s->p, &settings, (const char *)p, n);
 	s->acc += r;
 	e = HTTP_PARSER_ERRNO(&s->p);
@@ -395,6 +401,8 @@ size_t http_feed(struct hconn *c, struct hside *s, const uint8_t *p, size_t n, u
 	if (e == HPE_OK && r > 0 && s->dir == PL_DIR_TO_SERVER && s->in_msg && s->cur &&
 	    !s->cur->has_method && !s->cur->start_line_done)
 		method_read(c, s, p, r);
+	if (e == HPE_OK && s->in_msg && s->cur && s->cur->has_method && !s->cur->start_line_done)
+		s->line_open = true;   /* the method and its spaces read, the URL not begun */
 	if (e == HPE_OK && (r > 0 || n == 0))
 		return r;
 	if (e != HPE_CB_message_begin)

@@ -508,7 +508,9 @@ static size_t head_tail_len(const uint8_t *p, size_t n)
 
 /* Request bytes after a hole while hunting (http.c). Two shapes prove a request that began in
  * the lost bytes:
- * - a request line's tail "... HTTP/1.x\r\n" at their start;
+ * - a request line's tail "... HTTP/1.x\r\n" at their start, unless the hole cut the request
+ *   line of a request not yet answered (in its URL, or after its method: gap_line), whose
+ *   own tail it is;
  * - after a hole (not at the capture's start, where the response to it may lie before the
  *   first response bytes too), a head's tail (the end of a line, header lines, the blank
  *   line), unless it may end the request the hole cut: the hole came at a message boundary,
@@ -521,10 +523,12 @@ void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t
 {
 	struct hside *s = &c->side[PL_DIR_TO_SERVER];
 	const uint8_t *lf = memchr(p, '\n', PL_MIN(n, (size_t)HTTP_KEEP_MAX));
+	bool own_line = s->gap_line && pend_head(c);
 	size_t len, tail;
 
 	if (!lf)
 		return;
+	s->gap_line = false;
 	len = (size_t)(lf - p);
 	if (len < 10 || p[len - 1] != '\r' || memcmp(p + len - 10, " HTTP/1.", 8) ||
 	    (p[len - 2] != '0' && p[len - 2] != '1')) {
@@ -537,6 +541,8 @@ void http_cut_request_tail(struct hconn *c, const uint8_t *p, size_t n, uint64_t
 		return;
 	}
 	s->gap_cut = GAP_BOUNDARY;
+	if (own_line)
+		return;   /* the rest of the request line the hole cut, not yet answered */
 	for (size_t i = 1; i + 1 < len; i++)
 		if (p[i] == ' ' && i + 1 < len - 10)
 			return;   /* a whole "METHOD URL HTTP/1.x" line: hunting takes it */

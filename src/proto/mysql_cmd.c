@@ -213,8 +213,12 @@ static void new_command(struct mconn *c, const struct mpkt *m)
 		/* a response came with nothing asked, then this command: the capture may show
 		 * them swapped. This command's response is unknown; pairing it with the next
 		 * one would shift. When a hole in the client's stream may hold the command that
-		 * response answered, this command's own may still follow (c->owed) */
-		c->owed = c->req_hole;
+		 * response answered, this command's own may still follow (c->owed); so it may
+		 * with no hole since the command before: that response may be the one before's,
+		 * which took a lost command's answer. Taken as owed, the next response with
+		 * nothing asked is dropped as this command's (it was itself an orphan, so every
+		 * later command went out unmatched); a command sent before it clears it. */
+		c->owed = true;
 		lost_clear(c);
 		my_emit_unmatched(c, t);
 		return;

@@ -1275,6 +1275,55 @@ static void test_cut_request_line_tail(void **st)
 	assert_int_equal(stats.http_unmatched_responses, 0);
 }
 
+/* Truth seed 71 (pcaps/truth/http-snap200-s71r1-51980): the snap length cut a GET inside its
+ * request line (in its URL, at its URL's end, or right after "GET "), and the next segment
+ * begins with the rest of that same line. The GET is not answered yet: the tail is its own,
+ * not another request's (it was counted as one: an extra event with no method took the
+ * GET's 404, and the request after it the GET's own response). */
+static void cut_own_line(size_t k, size_t hole)
+{
+	static const char line[] = "GET /search.html?q=packet+capture HTTP/1.1\r\nHost: h\r\n\r\n";
+	char seg1[128];
+
+	snprintf(seg1, sizeof(seg1), "%s%.*s", HEADREQ, (int)k, line);
+	tx(PL_DIR_TO_SERVER, seg1, 1000);
+	pl_http_ops.gap(state, PL_DIR_TO_SERVER, hole, 1000);
+	tx(PL_DIR_TO_CLIENT, HEADRESP, 1100);
+	tx(PL_DIR_TO_SERVER, line + k + hole, 2000);
+	tx(PL_DIR_TO_SERVER, GET3, 2100);
+	tx(PL_DIR_TO_CLIENT, RESP404, 2200);
+	tx(PL_DIR_TO_CLIENT, RESP3, 2300);
+	pl_http_ops.close(state, PL_CLOSE_FIN, 3000);
+	assert_int_equal(n_ev, 3);
+	has(0, "method=HEAD|path=/big|");
+	has(1, k > 4 ? "method=GET|path=/search.html|" : "method=GET|path=|");
+	has(1, "st=404|");
+	has(1, "err=Request head truncated in the capture|");
+	has(2, "method=GET|path=/three|");
+	has(2, "st=200|");
+	lacks(2, "err=");
+	assert_int_equal(stats.http_unmatched_responses, 0);
+	assert_int_equal(stats.http_unmatched_requests, 0);
+}
+
+static void test_cut_request_line_own_tail(void **st)
+{
+	/* bytes of the line captured before the hole, bytes in the hole */
+	static const size_t cuts[][2] = {
+		{ strlen("GET /search.html?q=packet+cap"), 3 },   /* the tail goes on in the URL */
+		{ strlen("GET /search.html?q=packet+cap"), 4 },   /* the tail: " HTTP/1.1" */
+		{ strlen("GET "), 4 },                            /* "/sea" in the hole */
+	};
+
+	for (size_t i = 0; i < PL_ARRAY_LEN(cuts); i++) {
+		if (i) {
+			conn_close(9000);
+			conn_open();
+		}
+		cut_own_line(cuts[i][0], cuts[i][1]);
+	}
+}
+
 /* pcaps/http_snap200.pcap: one request at a time, every response cut by the snap length in
  * its head and again in later segments of its body (holes while hunting). A request that
  * begins once every request is answered settles the state, whichever side's holes set it:
@@ -2148,6 +2197,7 @@ int main(void)
 		T(test_lost_continue), T(test_cut_request_tail_counted),
 		T(test_cut_head_tail_counted), T(test_cut_request_start_counted), T(test_cut_after_method),
 		T(test_cut_head_tail_lf), T(test_cut_head_tail_lone_lf), T(test_cut_head_tail_crlf), T(test_cut_request_line_tail),
+		T(test_cut_request_line_own_tail),
 		T(test_pairing_unsure), T(test_pairing_unsure_settles),
 		T(test_chunked_end_after_hole_not_counted), T(test_cut_response_frame),
 		T(test_stand_in_unanswered_no_event), T(test_cut_in_method_counted),

@@ -2207,6 +2207,84 @@ static void test_owed_answer_was_next_commands(void **st)
 	assert_null(strstr(ev_line[2], "|err="));
 }
 
+/* A report on the flow layer (before the truthmysql fix): a hole in the client's stream,
+ * then a response that came with nothing asked (the lost command's), made the next command
+ * go out unmatched at once, and its own response come with nothing pending too, and so on
+ * for the rest of the connection. Query A, then a hole holding query B; the answers of A
+ * and B, then C, D and E each answered in order. Wherever the hole is reported among the
+ * answers (where 0: before A's, 1: between A's and B's, 2: after B's – the flow layer gives
+ * a hole that a held answer acknowledges after that answer), every command keeps its own
+ * answer and none is marked (these passed before the fix below too).
+ * where 3: B's answer comes after C (the flow layer did not hold it: its budget). C takes
+ * it (which cannot be told when it comes), so C's own comes with nothing asked and D goes
+ * out unmatched; D's answer then came with nothing asked too, E went out unmatched, and so
+ * on to the connection's end. D's own answer is now taken as owed: E and after keep theirs. */
+static void hole_then_lost_answer(int where)
+{
+	static const char *const q[] = { "SELECT c FROM t", "SELECT d FROM t", "SELECT e FROM t",
+					 "SELECT f FROM t" };
+
+	b_connect(CAPS_BASE);
+	b_query("SELECT a FROM t");
+	seg(C, 10);
+	play_and_reset();
+	if (where == 0)
+		pl_mysql_ops.gap(state, C, 19, 11000000);
+	b_resultset(1, 1, 2, false, 2);   /* A's */
+	seg(S, 12);
+	play_and_reset();
+	if (where == 1)
+		pl_mysql_ops.gap(state, C, 19, 13000000);
+	if (where == 3) {
+		pl_mysql_ops.gap(state, C, 19, 13000000);
+		b_query(q[0]);
+		seg(C, 13);
+	}
+	b_ok(1, 7, 0, 2, 0);              /* B's, nothing asked */
+	seg(S, 14);
+	play_and_reset();
+	if (where == 2)
+		pl_mysql_ops.gap(state, C, 19, 15000000);
+	for (int i = 0; i < 4; i++) {
+		if (i || where != 3)
+			b_query(q[i]);
+		seg(C, 20 + 10 * (uint64_t)i);
+		b_resultset(1, 1, 3 + i, false, 2);
+		seg(S, 25 + 10 * (uint64_t)i);
+	}
+	play_all();
+	assert_int_equal(n_ev, 5);
+	has(0, "query=SELECT a FROM t|");
+	has(0, "rows=2|");
+	for (int i = where == 3 ? 2 : 0; i < 4; i++) {
+		char rows[32];
+
+		snprintf(rows, sizeof(rows), "rows=%d|", 3 + i);
+		has(1 + i, q[i]);
+		has(1 + i, rows);
+		assert_null(strstr(ev_line[1 + i], "|err="));
+	}
+	if (where != 3) {
+		lacks_any("|err=");
+		lacks_any("aff=7|");
+		return;
+	}
+	has(2, "query=SELECT d FROM t|");
+	has(2, "err=Unmatched request|");
+	has(2, "resp=0|");
+}
+
+static void test_hole_lost_answer_no_cascade(void **st)
+{
+	for (int where = 0; where < 4; where++) {
+		if (where) {
+			reopen(99000000);
+			reset_script();
+		}
+		hole_then_lost_answer(where);
+	}
+}
+
 /* issue 12, truth harness impaired (pcaps/truth/mysql-impaired-s56r0-37934, MySQL
  * Connector/J): the login was lost, its OK captured, and the first query swapped with its
  * result set. The hole (the login) was taken to explain that result set, so every query
@@ -3102,6 +3180,7 @@ int main(void)
 		T(test_owed_answer_was_next_commands),
 		T(test_login_lost_first_query_swapped),
 		T(test_login_and_query_lost),
+		T(test_hole_lost_answer_no_cascade),
 		T(test_hole_while_hunting),
 		T(test_hole_pipelined),
 		T(test_login_lost),
