@@ -252,13 +252,15 @@ def config(ebpf="on", workers=1, http_ports=(HTTP_PORT,), mysql=False, extra="")
 
 
 def summary_counts(stderr):
-    """Numbers from pktlog's exit lines: received, kernel drops, eBPF kept."""
+    """Numbers from pktlog's exit lines: received, kernel drops, read (decoded), eBPF kept."""
     out = {}
     for line in stderr.splitlines():
         if "packets received," in line:
             words = line.split()
             out["received"] = int(words[words.index("packets") - 1])
             out["kernel_drops"] = int(words[words.index("dropped") - 1])
+        if "summary:" in line:
+            out["read"] = int(line.split("summary:")[1].split()[0])
         if "summary:" in line and "kept by the eBPF filter" in line:
             part = line.split("kept by the eBPF filter")[0].rsplit(",", 1)[1]
             out["ebpf_kept"] = int(part.split()[0])

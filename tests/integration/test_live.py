@@ -56,6 +56,14 @@ def match_access_log(events, entries):
     return missing
 
 
+def assert_kept_is_read(counts, err):
+    """pktlog read exactly the packets the eBPF program kept. The kernel's received count may
+    be a few higher: packets that reach a socket between its creation and the program's
+    attachment (the namespace's own ND/ARP, a late FIN of the test before) count there and are
+    discarded unread with the ring's first contents (CI: one on `any` under load)."""
+    assert counts["read"] == counts["ebpf_kept"], err
+    assert 0 <= counts["received"] - counts["ebpf_kept"] <= 3, err
+
 @pytest.mark.parametrize("ebpf,workers", [("on", 1), ("off", 1), ("on", 2), ("off", 2)])
 def test_http_events_match_nginx(net, live, ebpf, workers):
     """Every request nginx served on the configured port is one event, nothing else is
@@ -81,9 +89,9 @@ def test_http_events_match_nginx(net, live, ebpf, workers):
     assert f"capturing with {workers} worker thread(s)" in err
     if ebpf == "on":
         assert f"eBPF port filter on 1 port(s), {workers} socket(s)" in err
-        # The kernel kept only port 8080: what libpcap received is what eBPF counted.
-        assert counts["ebpf_kept"] == counts["received"], err
-        assert f"port {ln.HTTP_PORT}: {counts['received']} packets" in err
+        # The kernel kept only port 8080: what pktlog read is what eBPF counted.
+        assert_kept_is_read(counts, err)
+        assert f"port {ln.HTTP_PORT}: {counts['ebpf_kept']} packets" in err
     else:
         assert "eBPF" not in err
         assert "capture filter: (tcp port 8080)" in err
@@ -108,7 +116,7 @@ def test_any_interface_immediate_mode(net, live, ebpf):
     if ebpf == "on":
         # lo shows each packet twice to a packet socket; the program drops the outgoing copy.
         counts = ln.summary_counts(err)
-        assert counts["ebpf_kept"] == counts["received"], err
+        assert_kept_is_read(counts, err)
     else:
         assert "capture filter: tcp port 8080\n" in err
 
