@@ -42,4 +42,16 @@ struct pl_str {
 };
 #define PL_STR_NULL ((struct pl_str){ NULL, 0 })
 
+/* The value of a hexadecimal digit (either case), or -1. */
+static inline int pl_hex_digit(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
 #endif

@@ -4,17 +4,6 @@
 #include <string.h>
 #include "pktlog/proc.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* A cursor over one line. */
 struct cur {
 	const char *p, *end;
@@ -34,7 +23,7 @@ static int hex_fixed(struct cur *c, size_t n, uint64_t *v)
 	if ((size_t)(c->end - c->p) < n)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		int d = hexval(c->p[i]);
+		int d = pl_hex_digit((unsigned char)c->p[i]);
 		if (d < 0)
 			return -1;
 		x = x << 4 | (uint64_t)d;
@@ -51,12 +40,12 @@ static int number(struct cur *c, int base, size_t max, uint64_t *v)
 	size_t n = 0;
 
 	for (; c->p < c->end && n < max; c->p++, n++) {
-		int d = hexval(*c->p);
+		int d = pl_hex_digit((unsigned char)*c->p);
 		if (d < 0 || d >= base)
 			break;
 		x = x * (uint64_t)base + (uint64_t)d;
 	}
-	if (!n || (c->p < c->end && hexval(*c->p) >= 0 && hexval(*c->p) < base))
+	if (!n || (c->p < c->end && (unsigned)pl_hex_digit((unsigned char)*c->p) < (unsigned)base))
 		return -1;   /* none, or more than max digits */
 	*v = x;
 	return 0;

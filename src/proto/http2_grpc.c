@@ -76,23 +76,13 @@ static bool parse_status(struct pl_str v, uint32_t *out)
 	return true;
 }
 
-static int hex_val(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* The byte "%XX" at p[0..3) stands for, or -1 when p is not such a triplet. */
 static int pct_byte(const uint8_t *p, size_t left)
 {
 	int hi, lo;
 
-	if (left < 3 || p[0] != '%' || (hi = hex_val(p[1])) < 0 || (lo = hex_val(p[2])) < 0)
+	if (left < 3 || p[0] != '%' || (hi = pl_hex_digit(p[1])) < 0 ||
+	    (lo = pl_hex_digit(p[2])) < 0)
 		return -1;
 	return hi << 4 | lo;
 }
